@@ -1,0 +1,145 @@
+"""The audit context handed to every check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from reports import Artifact
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import pandas as pd
+
+    from auditkit.config import AuditConfig
+
+T = TypeVar("T")
+
+__all__ = ["AuditContext"]
+
+
+def _no_track(items: Iterable[T], description: str = "", total: int | None = None) -> Iterator[T]:
+    yield from items
+
+
+@dataclass
+class AuditContext:
+    """Everything a check may read, loaded once by the runner.
+
+    Attributes
+    ----------
+    config:
+        The validated :class:`auditkit.config.AuditConfig`.
+    base_dir:
+        Directory of ``audit.toml``; relative paths in the config resolve against it.
+    out_dir:
+        Directory the reports go to. Checks that write files (plots, ledgers copies) write them
+        under ``out_dir / "artifacts"`` via :meth:`artifact_path` and register them with
+        :meth:`add_artifact`.
+    data:
+        The audit dataset as a pandas DataFrame (already decrypted if it was encrypted).
+    personal_columns:
+        Columns classified as personal data (declared in the config or found by the PII
+        scan). No check may put a raw value of these columns in a finding, table, figure, log
+        line or exception message.
+    """
+
+    config: AuditConfig
+    base_dir: Path
+    out_dir: Path
+    data: pd.DataFrame
+    model: Any = None
+    label: str | None = None
+    prediction: str | None = None
+    score: str | None = None
+    protected: list[str] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)
+    personal_columns: frozenset[str] = frozenset()
+    random_state: int = 0
+    track: Callable[..., Iterator[Any]] = _no_track
+    artifacts: list[Artifact] = field(default_factory=list)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # -- model outputs ---------------------------------------------------------------------
+    def y_true(self) -> np.ndarray:
+        """The label column as a numpy array."""
+        if self.label is None:
+            raise LookupError("The audit has no label column ([data] label in audit.toml).")
+        return self.data[self.label].to_numpy()
+
+    def y_pred(self) -> np.ndarray:
+        """Predictions: the configured column, else ``model.predict`` on the features."""
+        if "y_pred" not in self._cache:
+            if self.prediction is not None:
+                self._cache["y_pred"] = self.data[self.prediction].to_numpy()
+            elif self.model is not None:
+                self._cache["y_pred"] = self.model.predict(self.feature_frame())
+            else:
+                raise LookupError(
+                    "The audit has neither a prediction column ([data] prediction) nor a "
+                    "model ([model] path)."
+                )
+        return self._cache["y_pred"]
+
+    def y_score(self) -> np.ndarray | None:
+        """Scores for the positive class: the configured column, else ``predict_proba``."""
+        if "y_score" not in self._cache:
+            value = None
+            if self.score is not None:
+                value = self.data[self.score].to_numpy(dtype=float)
+            elif self.model is not None and hasattr(self.model, "predict_proba"):
+                proba = self.model.predict_proba(self.feature_frame())
+                if proba.ndim == 2 and proba.shape[1] == 2:
+                    value = proba[:, 1]
+            self._cache["y_score"] = value
+        return self._cache["y_score"]
+
+    def feature_frame(self) -> pd.DataFrame:
+        """The model's input columns."""
+        if not self.features:
+            raise LookupError("The audit lists no model features ([model] features).")
+        return self.data[self.features]
+
+    def has(self, requirement: str) -> bool:
+        """Whether a requirement named in ``CheckSpec.requires`` is met."""
+        if requirement == "label":
+            return self.label is not None
+        if requirement == "prediction":
+            return self.prediction is not None or self.model is not None
+        if requirement == "score":
+            return self.score is not None or (
+                self.model is not None and hasattr(self.model, "predict_proba")
+            )
+        if requirement == "protected":
+            return bool(self.protected)
+        if requirement == "model":
+            return self.model is not None
+        if requirement == "features":
+            return bool(self.features)
+        raise ValueError(f"Unknown requirement {requirement!r}.")
+
+    # -- files -----------------------------------------------------------------------------
+    def resolve(self, path: str | Path) -> Path:
+        """A path from the config, resolved against the config's directory."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def artifact_path(self, name: str) -> Path:
+        """Where a check should write a file of its own (created on demand)."""
+        d = self.out_dir / "artifacts"
+        d.mkdir(parents=True, exist_ok=True)
+        return d / name
+
+    def add_artifact(self, path: str | Path, kind: str, *, note: str | None = None) -> Artifact:
+        art = Artifact.from_path(path, kind, note=note)
+        self.artifacts.append(art)
+        return art
+
+    @contextmanager
+    def step(self, description: str) -> Iterator[None]:
+        """Show a long step in the progress display."""
+        for _ in self.track([None], description=description, total=1):
+            yield

@@ -1,0 +1,174 @@
+"""The registry of audit checks.
+
+A check is one area of the audit (fairness, data protection, ...). It declares an id, the
+report section it fills, a pydantic model for its options (the ``[checks.<id>]`` table of
+``audit.toml``), what it needs from the audit context, and a ``run(ctx, options)`` function that
+returns a :class:`CheckResult`. Checks register themselves with :func:`register_check`; the
+runner discovers every module in ``auditkit.checks`` at run time, so adding a check is adding
+a module.
+
+Heavy libraries (torch, opacus, shap, lime, weasyprint) must be imported inside ``run``, never at
+module level: the CLI imports this package to build its help.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from reports import Artifact, Figure, Finding, Table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from auditkit._context import AuditContext
+
+__all__ = [
+    "CheckOptions",
+    "CheckResult",
+    "CheckSpec",
+    "DemoHook",
+    "get_check",
+    "iter_checks",
+    "register_check",
+]
+
+# Requirements a check can declare; the runner turns a missing one into `not_applicable`.
+REQUIREMENTS = ("label", "prediction", "score", "protected", "model", "features")
+
+SECTION_ORDER = (
+    "dataset",
+    "data_protection",
+    "security",
+    "fairness",
+    "transparency",
+    "private_training",
+)
+
+
+class CheckOptions(BaseModel):
+    """Base class for a check's options: frozen, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+
+
+@dataclass
+class CheckResult:
+    """What a check hands back to the runner."""
+
+    findings: list[Finding] = field(default_factory=list)
+    summary: str = ""
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    artifacts: list[Artifact] = field(default_factory=list)
+
+
+DemoHook = Callable[[Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """Declaration of one check.
+
+    Parameters
+    ----------
+    id:
+        The key of its table in ``audit.toml`` (``[checks.<id>]``) and the prefix of the ids of
+        its findings.
+    section:
+        Report section id (one of :data:`SECTION_ORDER`).
+    section_title:
+        Human title of that section.
+    options:
+        pydantic model (subclass of :class:`CheckOptions`) validating ``[checks.<id>]``.
+    run:
+        ``run(ctx, options) -> CheckResult``.
+    requires:
+        Names from :data:`REQUIREMENTS` the check cannot run without.
+    regulations:
+        Every catalogue id this check may cite (tests check them against the catalogue).
+    demo:
+        Optional hook ``demo(demo_ctx) -> dict`` that prepares whatever the check needs for
+        ``auditkit demo`` and returns the options table written to the demo's ``audit.toml``.
+    default_enabled:
+        Whether the check runs when ``audit.toml`` has no ``[checks.<id>]`` table.
+    order:
+        Position among checks of the same section.
+    """
+
+    id: str
+    section: str
+    section_title: str
+    title: str
+    options: type[CheckOptions]
+    run: Callable[[AuditContext, Any], CheckResult]
+    requires: tuple[str, ...] = ()
+    regulations: tuple[str, ...] = ()
+    demo: DemoHook | None = None
+    default_enabled: bool = True
+    order: int = 100
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = [r for r in self.requires if r not in REQUIREMENTS]
+        if unknown:
+            raise ValueError(
+                f"Check {self.id!r} declares unknown requirements {unknown}; "
+                f"expected names from {list(REQUIREMENTS)}."
+            )
+        if self.section not in SECTION_ORDER:
+            raise ValueError(
+                f"Check {self.id!r} names section {self.section!r}; expected one of "
+                f"{list(SECTION_ORDER)}."
+            )
+
+
+_REGISTRY: dict[str, CheckSpec] = {}
+_DISCOVERED = False
+
+
+def register_check(spec: CheckSpec, *, force: bool = False) -> CheckSpec:
+    """Add ``spec`` to the registry; refuses to replace an existing id unless ``force``."""
+    if spec.id in _REGISTRY and not force and _REGISTRY[spec.id] is not spec:
+        raise ValueError(
+            f"A check with id {spec.id!r} is already registered; pass force=True to replace it."
+        )
+    _REGISTRY[spec.id] = spec
+    return spec
+
+
+def _discover() -> None:
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    import auditkit.checks as pkg
+
+    for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"auditkit.checks.{mod.name}")
+    _DISCOVERED = True
+
+
+def iter_checks() -> list[CheckSpec]:
+    """Every registered check, in report order (section, then ``order``, then id)."""
+    _discover()
+    rank = {s: i for i, s in enumerate(SECTION_ORDER)}
+    return sorted(_REGISTRY.values(), key=lambda c: (rank[c.section], c.order, c.id))
+
+
+def get_check(check_id: str) -> CheckSpec:
+    _discover()
+    try:
+        return _REGISTRY[check_id]
+    except KeyError:
+        from auditkit.errors import suggest
+
+        raise KeyError(
+            f"No check named {check_id!r}.{suggest(check_id, _REGISTRY)} "
+            f"Known checks: {', '.join(sorted(_REGISTRY))}."
+        ) from None

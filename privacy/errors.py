@@ -1,0 +1,36 @@
+"""Exceptions raised by the ``privacy`` package.
+
+Every error a user can cause is a :class:`PrivacyInputError` (also a ``ValueError``) whose
+message names the input, says what was expected and what was received, and what to do. The CLI
+turns these into exit status 2 without a traceback. Messages never contain a raw value from a
+column classified as personal data, nor key material.
+
+- :class:`PrivacyError` — base class.
+- :class:`PrivacyInputError` — bad argument, file or configuration.
+- :class:`BudgetExceededError` — a differentially private run would exceed its ε cap.
+- :class:`DecryptionError` — decryption failed (wrong key, tampering, truncation). Deliberately
+  opaque: it never says which.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BudgetExceededError", "DecryptionError", "PrivacyError", "PrivacyInputError"]
+
+
+class PrivacyError(Exception):
+    """Base class of every exception raised by ``privacy``."""
+
+
+class PrivacyInputError(PrivacyError, ValueError):
+    """A user-supplied input is invalid; the message says which and how to fix it."""
+
+
+class BudgetExceededError(PrivacyError):
+    """A run would spend more privacy budget (ε) than remains under the cap."""
+
+
+class DecryptionError(PrivacyError):
+    """Decryption failed. Wrong key, tampering and truncation are deliberately indistinguishable."""
+
+    def __init__(self, message: str = "Decryption failed: wrong key, or the data was altered or truncated.") -> None:
+        super().__init__(message)
