@@ -1,0 +1,98 @@
+"""Shared pieces of the CLI commands: consoles, error reporting, progress."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from rich.console import Console
+
+T = TypeVar("T")
+
+__all__ = ["console", "err_console", "progress_tracker", "report_exception", "state"]
+
+
+@dataclass
+class _State:
+    debug: bool = False
+
+
+state = _State()
+
+
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def err_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def report_exception(exc: BaseException) -> int:
+    """Print ``exc`` as one line (traceback with --debug) and return the exit status."""
+    from auditkit.errors import is_user_error
+
+    err = err_console()
+    if state.debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    if is_user_error(exc):
+        err.print(f"[bold red]error:[/] {_escape(str(exc))}")
+        return 2
+    err.print(
+        f"[bold red]internal error:[/] {type(exc).__name__}: {_escape(str(exc))}"
+        + ("" if state.debug else "\nRun again with --debug for the traceback.")
+    )
+    return 1
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@contextmanager
+def progress_tracker(enabled: bool = True) -> Iterator[Any]:
+    """A ``track(items, description, total)`` function drawing a Rich progress bar on stderr.
+
+    Descriptions are step names chosen by the toolkit; they never carry data values.
+    """
+    if not enabled:
+        def plain(items: Iterable[T], description: str = "", total: int | None = None) -> Iterator[T]:
+            yield from items
+
+        yield plain
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console(),
+        transient=False,
+    )
+
+    def track(items: Iterable[T], description: str = "", total: int | None = None) -> Iterator[T]:
+        seq = list(items) if total is None else items
+        n = total if total is not None else len(seq)  # type: ignore[arg-type]
+        task = progress.add_task(description, total=n)
+        for item in seq:
+            yield item
+            progress.advance(task)
+
+    with progress:
+        yield track

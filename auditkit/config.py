@@ -1,0 +1,240 @@
+"""``audit.toml``: the configuration of an audit, as pydantic models.
+
+The top-level tables are fixed (``[audit]``, ``[data]``, ``[model]``, ``[keys]``, ``[report]``);
+``[checks.<id>]`` tables are validated by the options model each registered check declares, so
+the check registry is the single source of truth for what a check accepts.
+
+Every validation problem becomes one :class:`~auditkit.errors.ConfigError` naming the file, the
+table and key, what was expected, and the closest valid key when a name is misspelt.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from auditkit.errors import ConfigError, suggest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "AuditConfig",
+    "AuditMeta",
+    "DataConfig",
+    "KeysConfig",
+    "ModelConfig",
+    "ReportConfig",
+    "load_config",
+    "parse_config",
+]
+
+DEFAULT_FORMATS = ("html", "md", "json")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AuditMeta(_Model):
+    """``[audit]``: what is being audited, for the report's cover."""
+
+    title: str = "Responsible-AI audit"
+    system: str = ""
+    version: str = ""
+    owner: str = ""
+    description: str = ""
+    random_state: int = 0
+
+
+class DataConfig(_Model):
+    """``[data]``: the dataset and the roles of its columns."""
+
+    path: str
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    label: str | None = None
+    prediction: str | None = None
+    score: str | None = None
+    protected: list[str] = Field(default_factory=list)
+    personal: list[str] = Field(default_factory=list)
+    id_column: str | None = None
+    positive_label: str | int | float | bool | None = None
+
+    @field_validator("protected", "personal")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        dupes = sorted({c for c in v if v.count(c) > 1})
+        if dupes:
+            raise ValueError(f"lists {dupes} more than once; name each column once")
+        return v
+
+
+class ModelConfig(_Model):
+    """``[model]``: an optional fitted model that produces the predictions."""
+
+    path: str | None = None
+    format: Literal["auto", "skops", "pickle", "joblib"] = "auto"
+    trust_model: bool = False
+    trusted_types: list[str] = Field(default_factory=list)
+    features: list[str] = Field(default_factory=list)
+
+
+class KeysConfig(_Model):
+    """``[keys]``: the key ring used to read encrypted inputs and to sign reports."""
+
+    keyring: str | None = None
+    passphrase_env: str = "AUDITKIT_KEYRING_PASSPHRASE"
+    signing_key: str | None = None
+
+
+class ReportConfig(_Model):
+    """``[report]``: where and how the reports are written."""
+
+    out: str = "audit-report"
+    formats: list[str] = Field(default_factory=lambda: list(DEFAULT_FORMATS))
+    basename: str = "report"
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, v: list[str]) -> list[str]:
+        from reports._render import available_formats
+
+        known = available_formats()
+        for fmt in v:
+            if fmt not in known:
+                raise ValueError(
+                    f"names unknown format {fmt!r};{suggest(fmt, known)} expected some of "
+                    f"{known}"
+                )
+        if not v:
+            raise ValueError(f"is empty; name at least one of {known}")
+        return list(dict.fromkeys(v))
+
+
+class AuditConfig(_Model):
+    """The whole ``audit.toml``."""
+
+    audit: AuditMeta = Field(default_factory=AuditMeta)
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    keys: KeysConfig = Field(default_factory=KeysConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    checks: dict[str, Any] = Field(default_factory=dict)
+
+    def check_options(self, check_id: str) -> Any:
+        """Validated options of one check (defaults when its table is absent)."""
+        from auditkit.checks._registry import get_check
+
+        spec = get_check(check_id)
+        raw = self.checks.get(check_id)
+        if isinstance(raw, BaseModel):
+            return raw
+        return spec.options.model_validate(raw or {"enabled": spec.default_enabled})
+
+
+_TOP_KEYS = list(AuditConfig.model_fields)
+
+
+def _section_fields(loc: tuple[Any, ...]) -> list[str]:
+    """Valid keys at the location of a pydantic error (for suggestions)."""
+    model: Any = AuditConfig
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if not parts:
+        return "the file"
+    if len(parts) == 1:
+        return f"[{parts[0]}]" if parts[0] in _TOP_KEYS else f"key '{parts[0]}'"
+    return f"[{'.'.join(parts[:-1])}] key '{parts[-1]}'"
+
+
+def _format_error(source: str, err: dict[str, Any], valid: list[str] | None = None) -> str:
+    loc = tuple(err.get("loc", ()))
+    kind = err.get("type", "")
+    where = _where(loc)
+    if kind == "extra_forbidden":
+        options = valid if valid is not None else _section_fields(loc)
+        hint = suggest(loc[-1], options) if loc else ""
+        listing = f" Valid keys: {', '.join(options)}." if options else ""
+        return f"{source}: unknown {where}.{hint}{listing} Remove or rename it."
+    if kind == "missing":
+        return f"{source}: {where} is required but missing. Add it."
+    got = err.get("input")
+    got_text = f"{type(got).__name__} {got!r}" if not isinstance(got, dict) else "a table"
+    if len(got_text) > 80:
+        got_text = got_text[:77] + "..."
+    msg = err.get("msg", "is invalid")
+    msg = msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+    return f"{source}: {where} {msg[0].lower() + msg[1:]}; got {got_text}."
+
+
+def parse_config(raw: dict[str, Any], *, source: str = "audit.toml") -> AuditConfig:
+    """Validate a parsed TOML document (checks' tables included)."""
+    from auditkit.checks._registry import iter_checks
+
+    try:
+        cfg = AuditConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(source, exc.errors()[0])) from None
+
+    specs = {c.id: c for c in iter_checks()}
+    validated: dict[str, Any] = {}
+    for check_id, table in cfg.checks.items():
+        if check_id not in specs:
+            raise ConfigError(
+                f"{source}: unknown check [checks.{check_id}].{suggest(check_id, specs)} "
+                f"Known checks: {', '.join(specs)}."
+            )
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{source}: [checks.{check_id}] must be a table of options; got "
+                f"{type(table).__name__}. Write it as [checks.{check_id}] with keys below it."
+            )
+        try:
+            validated[check_id] = specs[check_id].options.model_validate(table)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            err = dict(err, loc=("checks", check_id, *err.get("loc", ())))
+            valid = list(specs[check_id].options.model_fields)
+            raise ConfigError(_format_error(source, err, valid)) from None
+    return cfg.model_copy(update={"checks": validated})
+
+
+def load_config(path: str | Path) -> AuditConfig:
+    """Read and validate ``audit.toml``.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, unreadable, not valid TOML (the message gives the line), or fails
+        validation.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(
+            f"Config file '{p}' does not exist. Pass the path of an audit.toml, or create one "
+            "with 'auditkit init DATA_FILE'."
+        )
+    if p.is_dir():
+        raise ConfigError(f"Config path '{p}' is a directory; expected an audit.toml file.")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file '{p}' cannot be read ({exc.__class__.__name__}).") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file '{p}' is not valid TOML: {exc}. Fix the syntax there.") from None
+    return parse_config(raw, source=str(p))

@@ -1,0 +1,87 @@
+"""Exceptions of the ``auditkit`` runner and CLI.
+
+Every mistake a user can make raises an :class:`AuditkitError` subclass whose message names the
+input, says what was expected and what to do. The CLI prints that message on one line and exits
+with status 2; ``--debug`` adds the traceback.
+
+- :class:`AuditkitError` — base class; also a ``ValueError``.
+- :class:`ConfigError` — ``audit.toml`` is unreadable, not TOML, or fails validation.
+- :class:`DataError` — the dataset is missing, unreadable, empty, or lacks a named column.
+- :class:`ModelError` — the model file is missing, of the wrong kind, or untrusted pickle.
+- :class:`OutputError` — the output directory cannot be written.
+- :class:`PersonalDataLeakError` — a rendered report contained a personal-data value (a defect,
+  not a user error; nothing is written, exit status 1).
+
+The domain packages keep their own vocabularies (``privacy.errors``, ``fairness.errors``,
+``explain.errors``, ``reports.errors``); :func:`is_user_error` knows them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "AuditkitError",
+    "ConfigError",
+    "DataError",
+    "ModelError",
+    "OutputError",
+    "PersonalDataLeakError",
+    "is_user_error",
+    "suggest",
+]
+
+
+class AuditkitError(ValueError):
+    """Base class for user-facing errors of the runner and CLI."""
+
+
+class ConfigError(AuditkitError):
+    """The audit configuration is unreadable or invalid."""
+
+
+class DataError(AuditkitError):
+    """The dataset cannot be used as configured."""
+
+
+class ModelError(AuditkitError):
+    """The model cannot be loaded as configured."""
+
+
+class OutputError(AuditkitError):
+    """Outputs cannot be written where asked."""
+
+
+class PersonalDataLeakError(RuntimeError):
+    """A rendered output contained a raw personal-data value; nothing was written.
+
+    Not a user error: it means a check emitted a value it must not. The message names the
+    columns, never the values.
+    """
+
+
+def suggest(name: str, options: Iterable[str]) -> str:
+    """`` Did you mean 'x'?`` for the closest option, or an empty string."""
+    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+# (module, class) pairs of the domain packages' user-error types.
+_DOMAIN_USER_ERRORS = (
+    ("privacy.errors", "PrivacyInputError"),
+    ("privacy.errors", "BudgetExceededError"),
+    ("privacy.errors", "DecryptionError"),
+    ("fairness.errors", "FairnessInputError"),
+    ("explain.errors", "ExplainInputError"),
+    ("reports.errors", "ReportInputError"),
+)
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a user mistake (exit 2, no traceback) rather than a bug."""
+    if isinstance(exc, (AuditkitError, FileNotFoundError, PermissionError, IsADirectoryError,
+                        NotADirectoryError)):
+        return True
+    # Compare by (module, name) along the MRO: no domain package is imported to decide.
+    return any((cls.__module__, cls.__name__) in _DOMAIN_USER_ERRORS for cls in type(exc).__mro__)

@@ -1,0 +1,350 @@
+"""The audit runner: config -> context -> checks -> findings -> reports."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from auditkit import __version__
+from auditkit._context import AuditContext
+from auditkit._io import load_model, read_table
+from auditkit._personal import classify_personal_columns
+from auditkit._redact import PersonalValueIndex
+from auditkit.checks._registry import CheckResult, CheckSpec, iter_checks
+from auditkit.config import AuditConfig, load_config
+from auditkit.errors import DataError, ModelError, OutputError, PersonalDataLeakError, suggest
+from reports import Artifact, Finding, Report, Section, Severity, Status
+
+__all__ = ["AuditRun", "build_context", "run_audit", "run_checks"]
+
+# Package versions recorded in every report (read from metadata: nothing is imported).
+_VERSIONED_PACKAGES = (
+    "auditkit", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "fairlearn", "torch",
+    "opacus", "dp-accounting", "shap", "lime", "cryptography", "phonenumbers", "skops",
+    "pydantic", "jinja2", "matplotlib", "weasyprint", "dask",
+)
+
+LIMITATIONS = (
+    "This report is evidence for review by qualified people. It is not legal advice and does "
+    "not by itself establish compliance with any law.",
+    "Findings describe the dataset and model named on the cover, as they were when the audit "
+    "ran; they do not carry over to other data, retrained models or other uses.",
+    "Statistical findings carry sampling uncertainty; where intervals are given, a result whose "
+    "interval straddles a threshold is reported as a warning rather than a pass or fail.",
+)
+
+
+@dataclass
+class AuditRun:
+    """The outcome of :func:`run_audit`."""
+
+    report: Report
+    out_dir: Path
+    paths: dict[str, Path] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 when no finding fails, 1 when one does."""
+        return 1 if any(f.status is Status.FAIL for f in self.report.findings) else 0
+
+
+Track = Callable[..., Iterator[Any]]
+
+
+def _no_track(items: Any, description: str = "", total: int | None = None) -> Iterator[Any]:
+    yield from items
+
+
+def _require_columns(df: Any, cfg: AuditConfig, source: Path) -> None:
+    have = [str(c) for c in df.columns]
+    wanted: list[tuple[str, str]] = []
+    d = cfg.data
+    for key in ("label", "prediction", "score", "id_column"):
+        col = getattr(d, key)
+        if col is not None:
+            wanted.append((f"[data] {key}", col))
+    wanted += [("[data] protected", c) for c in d.protected]
+    wanted += [("[data] personal", c) for c in d.personal]
+    wanted += [("[model] features", c) for c in cfg.model.features]
+    for where, col in wanted:
+        if col not in have:
+            listing = ", ".join(have[:40]) + (" ..." if len(have) > 40 else "")
+            raise DataError(
+                f"{where} names column {col!r}, which the dataset '{source.name}' does not have."
+                f"{suggest(col, have)} Its columns are: {listing}."
+            )
+
+
+def _prepare_out_dir(out_dir: Path, inputs: list[Path]) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise OutputError(
+            f"The output directory '{out_dir}' is not writable ({exc.__class__.__name__}). "
+            "Choose another with --out or [report] out."
+        ) from None
+    resolved = {p.resolve() for p in inputs}
+    if out_dir.resolve() in {p.parent for p in resolved} and any(
+        p.name.startswith("report.") for p in resolved
+    ):
+        raise OutputError(
+            f"An input file in '{out_dir}' is named like a report and would be overwritten; "
+            "choose another output directory."
+        )
+
+
+def build_context(
+    cfg: AuditConfig, base_dir: Path, out_dir: Path, *, track: Track = _no_track
+) -> tuple[AuditContext, list[Artifact]]:
+    """Load data and model and resolve column roles."""
+    data_path = (base_dir / cfg.data.path) if not Path(cfg.data.path).is_absolute() else Path(cfg.data.path)
+    inputs: list[Artifact] = []
+    with _step(track, "Reading dataset"):
+        string_cols = list(dict.fromkeys([*cfg.data.personal, *([cfg.data.id_column] if cfg.data.id_column else [])]))
+        df = read_table(data_path, cfg.data.format, string_columns=string_cols, keys=cfg.keys)
+        inputs.append(Artifact.from_path(data_path, "data"))
+    _require_columns(df, cfg, data_path)
+
+    model = None
+    features = list(cfg.model.features)
+    if cfg.model.path:
+        model_path = base_dir / cfg.model.path if not Path(cfg.model.path).is_absolute() else Path(cfg.model.path)
+        with _step(track, "Loading model"):
+            model = load_model(
+                model_path, cfg.model.format, trust_model=cfg.model.trust_model,
+                trusted_types=cfg.model.trusted_types,
+            )
+        inputs.append(Artifact.from_path(model_path, "model"))
+        if not features:
+            names = getattr(model, "feature_names_in_", None)
+            if names is None:
+                raise ModelError(
+                    f"The model '{model_path.name}' does not record its feature names; list its "
+                    "input columns in [model] features in audit.toml."
+                )
+            features = [str(n) for n in names]
+            missing = [f for f in features if f not in df.columns]
+            if missing:
+                raise DataError(
+                    f"The model expects columns {missing} that the dataset lacks. Check that "
+                    "[data] path is the data the model was trained on."
+                )
+    with _step(track, "Classifying personal data"):
+        personal = classify_personal_columns(df, cfg.data.personal)
+    ctx = AuditContext(
+        config=cfg,
+        base_dir=base_dir,
+        out_dir=out_dir,
+        data=df,
+        model=model,
+        label=cfg.data.label,
+        prediction=cfg.data.prediction,
+        score=cfg.data.score,
+        protected=list(cfg.data.protected),
+        features=features,
+        personal_columns=personal,
+        random_state=cfg.audit.random_state,
+        track=track,
+    )
+    return ctx, inputs
+
+
+class _step:
+    def __init__(self, track: Track, description: str) -> None:
+        self._it = iter(track([None], description=description, total=1))
+
+    def __enter__(self) -> None:
+        next(self._it, None)
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is None:
+            next(self._it, None)
+
+
+def _error_finding(spec: CheckSpec, exc: BaseException, guard: PersonalValueIndex) -> Finding:
+    message = guard.redact(str(exc))[:500]
+    return Finding(
+        check_id=f"{spec.id}.error",
+        title=f"{spec.title}: the check could not complete",
+        status=Status.ERROR,
+        severity=Severity.HIGH,
+        summary=f"The check raised {type(exc).__name__}: {message}. The other checks ran normally.",
+        remediation="Fix the cause named above and run the audit again; run with --debug "
+        "for the full traceback.",
+    )
+
+
+def run_checks(
+    ctx: AuditContext, *, only: list[str] | None = None, debug: bool = False
+) -> tuple[list[Section], list[Artifact]]:
+    """Run every enabled check; a check that raises becomes an ``error`` finding."""
+    guard = ctx._cache.setdefault(
+        "guard", PersonalValueIndex.from_frame(ctx.data, sorted(ctx.personal_columns))
+    )
+    results: list[tuple[CheckSpec, CheckResult]] = []
+    specs = [s for s in iter_checks() if only is None or s.id in only]
+    for spec in ctx.track(specs, description="Running checks", total=len(specs)):
+        options = ctx.config.check_options(spec.id)
+        if not options.enabled:
+            continue
+        missing = [r for r in spec.requires if not ctx.has(r)]
+        if missing:
+            results.append((spec, CheckResult(findings=[Finding(
+                check_id=f"{spec.id}.applicability",
+                title=spec.title,
+                status=Status.NOT_APPLICABLE,
+                severity=Severity.INFO,
+                summary=f"Not run: the audit does not provide {', '.join(missing)}. "
+                "Name them in audit.toml to enable this check.",
+            )])))
+            continue
+        try:
+            result = spec.run(ctx, options)
+        except Exception as exc:  # crash isolation: one failing check never stops the audit
+            if debug:
+                import traceback
+
+                traceback.print_exc()
+            result = CheckResult(findings=[_error_finding(spec, exc, guard)])
+        results.append((spec, result))
+
+    sections: dict[str, Section] = {}
+    for spec, res in results:
+        prev = sections.get(spec.section)
+        summary = " ".join(s for s in ((prev.summary if prev else ""), res.summary) if s)
+        sections[spec.section] = Section(
+            id=spec.section,
+            title=spec.section_title,
+            summary=summary,
+            findings=(*(prev.findings if prev else ()), *res.findings),
+            tables=(*(prev.tables if prev else ()), *res.tables),
+            figures=(*(prev.figures if prev else ()), *res.figures),
+        )
+    artifacts = [a for _, res in results for a in res.artifacts]
+    return list(sections.values()), artifacts
+
+
+def environment() -> dict[str, Any]:
+    versions = {}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "packages": versions,
+    }
+
+
+def run_audit(
+    config: str | Path,
+    *,
+    out_dir: str | Path | None = None,
+    formats: list[str] | None = None,
+    only: list[str] | None = None,
+    track: Track = _no_track,
+    debug: bool = False,
+) -> AuditRun:
+    """Run the audit described by ``config`` and write its reports.
+
+    Parameters
+    ----------
+    config:
+        Path of ``audit.toml``.
+    out_dir:
+        Output directory (default: ``[report] out`` relative to the config file).
+    formats:
+        Report formats (default: ``[report] formats``).
+    only:
+        Run only these check ids.
+    """
+    started = time.perf_counter()
+    config_path = Path(config)
+    cfg = load_config(config_path)
+    base_dir = config_path.resolve().parent
+    out = Path(out_dir) if out_dir is not None else base_dir / cfg.report.out
+    fmts = list(formats) if formats else list(cfg.report.formats)
+    if formats:
+        from auditkit.config import ReportConfig
+
+        ReportConfig.model_validate({"formats": fmts})  # same validation as the config
+    data_path = base_dir / cfg.data.path
+    _prepare_out_dir(out, [config_path, data_path])
+
+    ctx, inputs = build_context(cfg, base_dir, out, track=track)
+    inputs.insert(0, Artifact.from_path(config_path, "config"))
+    sections, produced = run_checks(ctx, only=only, debug=debug)
+
+    meta = {
+        "title": cfg.audit.title,
+        "system": cfg.audit.system,
+        "version": cfg.audit.version,
+        "owner": cfg.audit.owner,
+        "description": cfg.audit.description,
+        "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "tool": "auditkit",
+        "tool_version": __version__,
+        "config_file": config_path.name,
+        "dataset": Path(cfg.data.path).name,
+        "rows": int(ctx.data.shape[0]),
+        "columns": int(ctx.data.shape[1]),
+        "personal_columns": len(ctx.personal_columns),
+    }
+    report = Report(
+        metadata=meta,
+        sections=sections,
+        artifacts=[*inputs, *ctx.artifacts, *produced],
+        environment=environment(),
+        config=cfg.model_dump(mode="json"),
+        limitations=LIMITATIONS,
+    )
+    with _step(track, "Writing reports"):
+        paths = _write_guarded(report, out, fmts, cfg.report.basename, ctx)
+    return AuditRun(report=report, out_dir=out, paths=paths, seconds=time.perf_counter() - started)
+
+
+def _write_guarded(
+    report: Report, out: Path, fmts: list[str], basename: str, ctx: AuditContext
+) -> dict[str, Path]:
+    """Render every format, check each text output for personal values, then write atomically.
+
+    Nothing is written unless every format rendered and passed the check.
+    """
+    from reports._atomic import atomic_write_bytes
+    from reports._render import get_renderer
+
+    guard: PersonalValueIndex = ctx._cache["guard"]
+    rendered: dict[str, tuple[str, bytes]] = {}
+    for fmt in fmts:
+        renderer = get_renderer(fmt)
+        data = renderer.load()(report)
+        if guard.size and renderer.media_type.startswith(("text/", "application/json")):
+            leaked = guard.find(data.decode("utf-8", errors="replace"))
+            if leaked:
+                raise PersonalDataLeakError(
+                    f"Refusing to write the {fmt} report: it contains raw values from the "
+                    f"personal-data column(s) {', '.join(leaked)}. No report was written. "
+                    "This is a defect in a check; run with --debug and report it."
+                )
+        rendered[fmt] = (renderer.extension, data)
+    return {
+        fmt: atomic_write_bytes(out / f"{basename}.{ext}", data)
+        for fmt, (ext, data) in rendered.items()
+    }
