@@ -107,10 +107,15 @@ def _apply(values: Any, fn: Callable[[bytes], str], what: str, per_row: bool = F
     """
     if isinstance(values, pd.Series):
         return pd.Series(
-            _apply_array(values, fn, what, per_row), index=values.index, name=values.name
+            _apply_array(values, fn, what, per_row),
+            index=values.index,
+            name=values.name,
+            dtype=object,
         )
     if isinstance(values, pd.Index):
-        return pd.Index(_apply_array(pd.Series(values), fn, what, per_row), name=values.name)
+        return pd.Index(
+            _apply_array(pd.Series(values), fn, what, per_row), name=values.name, dtype=object
+        )
     if isinstance(values, np.ndarray):
         return _apply_array(pd.Series(values.ravel()), fn, what, per_row).reshape(values.shape)
     if isinstance(values, (list, tuple)):
@@ -310,9 +315,9 @@ def decrypt_values(tokens: Any, ring: KeyRing) -> Any:
         return out
 
     if isinstance(tokens, pd.Series):
-        return pd.Series(run(tokens), index=tokens.index, name=tokens.name)
+        return pd.Series(run(tokens), index=tokens.index, name=tokens.name, dtype=object)
     if isinstance(tokens, pd.Index):
-        return pd.Index(run(pd.Series(tokens)), name=tokens.name)
+        return pd.Index(run(pd.Series(tokens)), name=tokens.name, dtype=object)
     if isinstance(tokens, np.ndarray):
         return run(pd.Series(tokens.ravel(), dtype=object)).reshape(tokens.shape)
     if isinstance(tokens, (list, tuple)):
