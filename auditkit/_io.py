@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditkit.errors import DataError, ModelError
+from privacy.errors import DecryptionError, PrivacyInputError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -48,24 +49,37 @@ def read_table(
     *,
     string_columns: list[str] | None = None,
     keys: KeysConfig | None = None,
+    base_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """Read a dataset into pandas.
 
     Parameters
     ----------
     path:
-        CSV or Parquet file.
+        CSV or Parquet file, plain or encrypted with ``auditkit encrypt`` (detected from its
+        first bytes, whatever its name; ``.csv.enc`` names keep the format detectable).
     string_columns:
         Columns to keep as text (identifiers such as ZIP codes keep their leading zeros).
     keys:
-        Key-ring settings, for datasets encrypted with ``auditkit encrypt``.
+        Key-ring settings (``[keys] keyring`` and ``passphrase_env``), needed for an encrypted
+        dataset, which is then decrypted while it is read: the plaintext never touches disk.
+    base_dir:
+        Directory a relative ``[keys] keyring`` path resolves against (the config's
+        directory); default the current directory.
     """
+    import contextlib
+
     import pandas as pd
 
     p = Path(path)
     _check_readable(p, "dataset")
     kind = detect_format(p, fmt)
     source: Any = p
+    opened = contextlib.ExitStack()
+    from privacy.crypto import is_encrypted
+
+    if is_encrypted(p):
+        source = opened.enter_context(_open_encrypted(p, keys, base_dir))
     try:
         if kind == "csv":
             dtype = {c: "string" for c in string_columns or []}
@@ -73,6 +87,8 @@ def read_table(
                 df = pd.read_csv(source, dtype=dtype or None, low_memory=False)
             except ValueError:
                 # A declared text column that the file lacks: read without it, report below.
+                if hasattr(source, "seek"):
+                    source.seek(0)
                 df = pd.read_csv(source, low_memory=False)
         else:
             df = pd.read_parquet(source)
@@ -90,9 +106,42 @@ def read_table(
             f"The dataset '{p}' cannot be read as {kind.upper()} ({exc.__class__.__name__}). "
             "Check that the file is what its name says."
         ) from None
+    except DecryptionError:
+        raise DataError(
+            f"The encrypted dataset '{p}' could not be decrypted: the key ring does not hold its "
+            "key, or the file was altered or truncated. Check [keys] keyring in audit.toml."
+        ) from None
+    finally:
+        opened.close()
     if df.shape[0] == 0:
         raise DataError(f"The dataset '{p}' has no rows; the audit needs data to measure.")
     return df
+
+
+def _open_encrypted(p: Path, keys: KeysConfig | None, base_dir: str | Path | None) -> Any:
+    """The plaintext stream of an encrypted dataset, opened with the configured key ring."""
+    from privacy.crypto import KeyRing, open_decrypted
+
+    if keys is None or not keys.keyring:
+        raise DataError(
+            f"The dataset '{p}' is encrypted (auditkit format) but audit.toml names no key ring. "
+            "Add [keys] keyring = \"path/to/keyring.json\" and set the passphrase in the "
+            "environment variable named by [keys] passphrase_env."
+        )
+    ring_path = Path(keys.keyring).expanduser()
+    if not ring_path.is_absolute():
+        ring_path = Path(base_dir or ".") / ring_path
+    try:
+        ring = KeyRing.load_from_env(ring_path, keys.passphrase_env)
+        return open_decrypted(p, ring)
+    except DecryptionError:
+        raise DataError(
+            f"The encrypted dataset '{p}' could not be opened with the key ring '{ring_path}': "
+            f"wrong passphrase in ${keys.passphrase_env}, the ring does not hold the file's key, "
+            "or a file was altered or truncated."
+        ) from None
+    except PrivacyInputError as exc:
+        raise DataError(f"Cannot decrypt the dataset '{p}': {exc}") from None
 
 
 def _skops_load(path: Path, trusted_types: list[str]) -> Any:

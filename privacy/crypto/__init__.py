@@ -28,7 +28,7 @@ True
 """
 
 from privacy.crypto._columns import decrypt_columns, encrypt_columns
-from privacy.crypto._keyring import KeyInfo, KeyRing, new_kek
+from privacy.crypto._keyring import KeyInfo, KeyRing, kek_kind, new_kek
 from privacy.crypto._stream import (
     ALGORITHM,
     EncryptedFileInfo,
@@ -57,6 +57,7 @@ __all__ = [
     "encrypt_file",
     "file_info",
     "is_encrypted",
+    "kek_kind",
     "new_kek",
     "open_decrypted",
     "rewrap",

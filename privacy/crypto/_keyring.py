@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from privacy._atomic import atomic_write_text
 from privacy.errors import DecryptionError, PrivacyInputError
 
-__all__ = ["KeyInfo", "KeyRing", "new_kek"]
+__all__ = ["KeyInfo", "KeyRing", "kek_kind", "new_kek"]
 
 FORMAT = "auditkit-keyring"
 FORMAT_VERSION = 1
@@ -320,6 +320,41 @@ class KeyRing:
                 "Could not open the key ring: wrong passphrase or key-encryption key, or the file "
                 "was altered."
             ) from None
+
+    @classmethod
+    def load_from_env(cls, path: str | os.PathLike[str], env_var: str) -> KeyRing:
+        """Load a ring whose secret is in environment variable ``env_var``, whatever its kind.
+
+        For a passphrase-protected ring the variable holds the passphrase; for a ring saved with
+        ``kek_env`` it holds the key-encryption key. Services and the audit runner use this.
+
+        Raises
+        ------
+        PrivacyInputError
+            The variable is not set (or see :meth:`load`).
+        """
+        if not os.environ.get(env_var):
+            raise PrivacyInputError(
+                f"The environment variable {env_var!r} is not set or empty; it must hold the "
+                f"passphrase (or key-encryption key) of the key ring {str(path)!r}. Set it in the "
+                "environment of this process, e.g. from your secret store."
+            )
+        if kek_kind(path) == "env":
+            return cls.load(path, kek_env=env_var)
+        return cls.load(path, passphrase=os.environ[env_var])
+
+
+def kek_kind(path: str | os.PathLike[str]) -> str | None:
+    """``"scrypt"`` or ``"env"``: how a ring file's key is protected (``None`` if unreadable).
+
+    Reads only the public part of the file; no secret needed.
+    """
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        kind = doc["kek"]["kind"] if doc.get("format") == FORMAT else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return kind if kind in ("scrypt", "env") else None
 
 
 def _now() -> str:
