@@ -1,0 +1,325 @@
+"""The Markdown renderer: the same report, for pull requests and CI summaries.
+
+Markdown has no escaping of its own for tables, so every piece of report text goes through
+:func:`md_text` (inline text) or :func:`md_cell` (table cells): HTML and Markdown punctuation are
+backslash-escaped, ``@mentions`` are broken so a report cannot ping anyone, line breaks in cells
+become ``<br>`` (the only HTML this renderer emits), control and bidi-override characters are shown
+as escapes, and long values are cut with their length stated. Code blocks use a fence longer than
+any backtick run inside them.
+
+Figures cannot be inlined in Markdown (hosts strip data URIs); each is listed with a pointer to
+the HTML report.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from reports._model import Report, Status
+from reports._view import (
+    FindingView,
+    build_view,
+    clean_text,
+    format_scalar,
+    truncate,
+)
+from reports.catalogue import Catalogue
+
+__all__ = ["md_cell", "md_text", "render_markdown", "render_markdown_text"]
+
+#: Longest table cell shown in full.
+CELL_LIMIT = 120
+#: Longest paragraph (summary, remediation) shown in full.
+TEXT_LIMIT = 4000
+#: Rows shown per evidence table; the rest are counted and pointed to the HTML/JSON reports.
+MAX_ROWS = 50
+
+STATUS_ICONS = {
+    Status.PASS: "✅",
+    Status.WARN: "⚠️",
+    Status.FAIL: "❌",
+    Status.INSUFFICIENT_EVIDENCE: "❔",
+    Status.ERROR: "💥",
+    Status.NOT_APPLICABLE: "➖",
+}
+
+# Characters with meaning somewhere in CommonMark / GitHub Markdown, escaped wherever they occur.
+_ESCAPE_RE = re.compile(r"([\\`*_\[\]<>|~$&])")
+# What may appear unescaped inside a code span (code spans do not process escapes).
+_CODE_SAFE_RE = re.compile(r"^[A-Za-z0-9_.:/-]{1,200}$")
+# At the start of a line these begin a block (list, heading, quote, ordered list, rule, table).
+_LINE_START_RE = re.compile(r"^(\s*)([-=+>#]|\d+[.)])")
+
+
+def _escape_inline(text: str) -> str:
+    text = _ESCAPE_RE.sub(r"\\\1", text)
+    # '@name' would notify people on GitHub/GitLab; a word joiner breaks the mention.
+    return text.replace("@", "@\u2060")
+
+
+def md_text(value: Any, limit: int = TEXT_LIMIT) -> str:
+    """Inline Markdown for a paragraph: escaped, line breaks kept as hard breaks."""
+    s = truncate(clean_text(value), limit)
+    lines = []
+    for line in s.split("\n"):
+        line = line.strip()
+        esc = _escape_inline(line)
+        esc = _LINE_START_RE.sub(lambda m: m.group(1) + "\\" + m.group(2), esc)
+        lines.append(esc)
+    # A trailing backslash is a CommonMark hard line break that survives every renderer.
+    return (
+        "\\\n".join(line for line in lines if line)
+        if len(lines) > 1
+        else (lines[0] if lines else "")
+    )
+
+
+def md_cell(value: Any, limit: int = CELL_LIMIT) -> str:
+    """One table cell: escaped, on one line, pipes escaped, line breaks as ``<br>``."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return format_scalar(value)
+    s = truncate(clean_text(value), limit)
+    parts = [_escape_inline(p.strip()) for p in s.split("\n")]
+    return "<br>".join(p for p in parts if p) or " "
+
+
+def md_line(value: Any, limit: int = CELL_LIMIT) -> str:
+    """Text for a heading or list item: one line, escaped."""
+    s = truncate(clean_text(value, keep_newlines=False), limit)
+    return _LINE_START_RE.sub(lambda m: m.group(1) + "\\" + m.group(2), _escape_inline(s.strip()))
+
+
+def _table(columns: list[Any], rows: list[list[Any]], *, raw: bool = False) -> list[str]:
+    cell = (lambda v: str(v)) if raw else md_cell
+    out = ["| " + " | ".join(cell(c) for c in columns) + " |"]
+    out.append("|" + "|".join(" --- " for _ in columns) + "|")
+    for row in rows:
+        out.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return out
+
+
+def _code(value: Any) -> str:
+    """A check id as a code span when it is plain, else as escaped text."""
+    text = str(value)
+    return f"`{text}`" if _CODE_SAFE_RE.match(text) else md_line(text)
+
+
+def _badge(status: Status) -> str:
+    return f"{STATUS_ICONS[status]} {status.label}"
+
+
+def _fence(text: str, info: str = "") -> list[str]:
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + info, text, fence]
+
+
+def _reg(ref: Any) -> str:
+    if not ref.known:
+        return f"{_code(ref.id)} **(not in the regulation catalogue: check this reference)**"
+    extra = " (confirmed in secondary sources only)" if ref.status == "verified-2nd" else ""
+    return f"[{md_line(ref.citation)}]({ref.url}): {md_line(ref.title, 300)}{extra}"
+
+
+def _anchor_link(fv: FindingView) -> str:
+    return md_line(fv.finding.title)
+
+
+def render_markdown_text(
+    report: Report, *, catalogue: Catalogue | None = None, max_rows: int = MAX_ROWS
+) -> str:
+    """The report as GitHub-flavoured Markdown (a ``str``)."""
+    v = build_view(report, catalogue)
+    out: list[str] = []
+    add = out.append
+
+    add(f"# {md_line(v.title, 200)}")
+    add("")
+    add(
+        f"**Overall status: {_badge(v.status)}**: "
+        + ", ".join(f"{v.counts[s.value]} {s.label.lower()}" for s in v.statuses)
+    )
+    add("")
+    out.extend(_table(["Cover", ""], [[label, value] for label, value in v.cover]))
+    add("")
+    if v.fingerprints:
+        add("**Fingerprints**")
+        add("")
+        out.extend(
+            _table(
+                ["Input", "File", "SHA-256", "Size (bytes)"],
+                [[a.kind, a.name, a.sha256, a.size] for a in v.fingerprints],
+            )
+        )
+        add("")
+    add(f"> **Not legal advice.** {v.not_legal_advice}")
+    add("")
+
+    add("## Executive summary")
+    add("")
+    out.extend(
+        _table(
+            ["Area", "Status"] + [s.label for s in v.statuses],
+            [
+                [s.section.title, _badge(s.status)] + [s.counts[st.value] for st in v.statuses]
+                for s in v.sections
+            ],
+        )
+    )
+    add("")
+    attention = [
+        fv
+        for s in v.sections
+        for fv in s.findings
+        if fv.status in (Status.FAIL, Status.ERROR, Status.WARN, Status.INSUFFICIENT_EVIDENCE)
+    ]
+    if attention:
+        add("**Findings that need attention**")
+        add("")
+        for fv in attention:
+            add(f"- {_badge(fv.status)} {_anchor_link(fv)} ({_code(fv.finding.check_id)})")
+        add("")
+
+    add("## Scope and method")
+    add("")
+    out.extend(_table(["Scope", ""], [[k, val] for k, val in v.scope]))
+    add("")
+    for p in v.method:  # our own text, already Markdown
+        add(p)
+        add("")
+    if v.other_metadata:
+        out.extend(_table(["Other details", ""], [[k, val] for k, val in v.other_metadata]))
+        add("")
+
+    for s in v.sections:
+        add(f"## {md_line(s.section.title, 200)}: {_badge(s.status)}")
+        add("")
+        if s.section.summary:
+            add(md_text(s.section.summary))
+            add("")
+        for t in s.section.tables:
+            _evidence_table(out, t, max_rows)
+        for fig in s.section.figures:
+            add(f"*Figure: {md_line(fig.title, 200)} (in the HTML report).*")
+            add("")
+        if not s.findings:
+            add("*No findings in this area.*")
+            add("")
+        for fv in s.findings:
+            f = fv.finding
+            add(f"### {md_line(f.title, 200)}")
+            add("")
+            add(f"{_badge(f.status)} · severity **{f.severity.value}** · {_code(f.check_id)}")
+            add("")
+            if f.summary:
+                add(md_text(f.summary))
+                add("")
+            if f.metrics:
+                out.extend(_table(["Metric", "Value"], [[k, val] for k, val in f.metrics.items()]))
+                add("")
+            for t in f.tables:
+                _evidence_table(out, t, max_rows)
+            for fig in f.figures:
+                add(f"*Figure: {md_line(fig.title, 200)} (in the HTML report).*")
+                add("")
+            if fv.regulations:
+                add("**Regulation references**")
+                add("")
+                for ref in fv.regulations:
+                    add(f"- {_reg(ref)}")
+                add("")
+            if f.remediation:
+                add(f"**Remediation:** {md_text(f.remediation)}")
+                add("")
+
+    add("## Regulation index")
+    add("")
+    add(
+        "Each provision cited by a finding, with the findings that bear on it. A citation shows "
+        "relevance, not a conclusion that the provision is met or breached."
+    )
+    add("")
+    if v.index:
+        rows = []
+        for e in v.index:
+            prov = (
+                f"[{md_line(e.ref.citation)}]({e.ref.url})"
+                if e.ref.known
+                else f"{md_cell(e.ref.id)} **(not in the catalogue)**"
+            )
+            title = md_cell(e.ref.title, 300) if e.ref.known else " "
+            found = "<br>".join(
+                f"{_badge(fv.status)} {md_cell(fv.finding.title)}" for fv in e.findings
+            )
+            rows.append([prov, title, found])
+        out.extend(_table(["Provision", "In short (our words)", "Findings"], rows, raw=True))
+    else:
+        add("*No finding cites a provision.*")
+    add("")
+
+    add("## Limitations")
+    add("")
+    add(f"**{v.not_legal_advice}**")
+    add("")
+    for item in v.limitations:
+        add(f"- {md_text(item).replace(chr(10), ' ')}")
+    add("")
+
+    add("## Appendix")
+    add("")
+    add("### Configuration")
+    add("")
+    out.extend(_fence(clean_text(v.config_text), "json"))
+    add("")
+    add("### Environment")
+    add("")
+    if v.environment:
+        out.extend(_table(["Key", "Value"], [[k, val] for k, val in v.environment]))
+    else:
+        add("*No environment was recorded.*")
+    add("")
+    add("### Package versions")
+    add("")
+    if v.packages:
+        out.extend(_table(["Package", "Version"], [[n, ver] for n, ver in v.packages]))
+    else:
+        add("*No package versions were recorded.*")
+    add("")
+    add("### Artifacts")
+    add("")
+    if report.artifacts:
+        out.extend(
+            _table(
+                ["Name", "Kind", "Size (bytes)", "SHA-256", "Note"],
+                [[a.name, a.kind, a.size, a.sha256, a.note or ""] for a in report.artifacts],
+            )
+        )
+    else:
+        add("*No artifacts were recorded.*")
+    add("")
+    add(f"<sub>Schema version {md_line(report.schema_version)}. Not legal advice.</sub>")
+    add("")
+    return "\n".join(out)
+
+
+def _evidence_table(out: list[str], t: Any, max_rows: int) -> None:
+    out.append(f"**{md_line(t.title, 200)}**")
+    out.append("")
+    rows = [list(r) for r in t.rows[:max_rows]]
+    out.extend(_table(list(t.columns), rows))
+    if len(t.rows) > max_rows:
+        out.append("")
+        out.append(f"*{len(t.rows) - max_rows} more rows in the HTML and JSON reports.*")
+    if not t.rows:
+        out.append("")
+        out.append("*No rows.*")
+    if t.note:
+        out.append("")
+        out.append(f"*{md_text(t.note).replace(chr(10), ' ')}*")
+    out.append("")
+
+
+def render_markdown(report: Report, *, catalogue: Catalogue | None = None) -> bytes:
+    """Render ``report`` as Markdown (UTF-8 bytes)."""
+    return render_markdown_text(report, catalogue=catalogue).encode("utf-8")

@@ -1,0 +1,325 @@
+"""What the HTML and Markdown renderers share: the report's structure, computed once.
+
+:func:`build_view` turns a :class:`~reports._model.Report` into plain data (cover facts, the
+executive summary, resolved regulation references, the regulation index, the appendix) so that
+both renderers show the same things in the same order. Nothing here escapes or formats: that is
+each renderer's job.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reports._model import Finding, Report, Section, Status
+from reports.catalogue import Catalogue, get_catalogue
+
+__all__ = ["NOT_LEGAL_ADVICE", "RegRef", "build_view", "clean_text", "truncate"]
+
+NOT_LEGAL_ADVICE = (
+    "This report is evidence for review by qualified people, not legal advice. It records what "
+    "automated checks measured on the stated data and model; whether the processing complies with "
+    "a law is for the controller, its data protection officer and counsel to decide."
+)
+
+DEFAULT_LIMITATIONS = (
+    "Checks measure the data and model named on the cover, at the time of the run. They say nothing "
+    "about other data, other versions, or how the system is used in practice.",
+    "Statistical results carry uncertainty; small groups give wide intervals and are reported as "
+    "insufficient evidence rather than as a pass.",
+    "Regulation references show which provisions a finding bears on. They are not a statement "
+    "that the provision is met or breached.",
+    "Catalogue entries marked 'verified-2nd' were confirmed in secondary sources only; check them "
+    "against the official text before relying on them.",
+)
+
+# Keys the cover reads from Report.metadata, with the aliases accepted for each.
+COVER_KEYS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("system", "System", ("system", "system_name", "name")),
+    ("version", "System version", ("version", "system_version", "model_version")),
+    ("owner", "Owner", ("owner", "organisation", "organization")),
+    ("date", "Date", ("generated_at", "date", "created_at")),
+    ("tool", "Produced by", ("tool_version", "auditkit_version", "tool")),
+)
+
+FINGERPRINT_KINDS = ("data", "model", "config")
+
+# Bidirectional-override and other invisible formatting characters that could make text read
+# differently from what it is ("Trojan source"). Shown as visible escapes instead.
+_FORMAT_CHARS = re.compile(
+    "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]"
+)
+
+
+def clean_text(value: Any, *, keep_newlines: bool = True) -> str:
+    """``value`` as text with control and bidi-override characters made visible.
+
+    Newlines and tabs are kept when ``keep_newlines`` (the renderer decides what to do with them),
+    otherwise every line break becomes a space.
+    """
+    text = "" if value is None else str(value)
+
+    def esc(ch: str) -> str:
+        return f"\\u{ord(ch):04x}"
+
+    out = []
+    for ch in text:
+        if ch in "\n\t":
+            out.append(ch if keep_newlines else " ")
+        elif ch == "\r":
+            out.append("" if keep_newlines else " ")
+        elif unicodedata.category(ch) == "Cc" or _FORMAT_CHARS.match(ch):
+            out.append(esc(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut ``text`` to ``limit`` characters, saying how long it was."""
+    if limit <= 0 or len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [truncated; {len(text):,} characters in all]"
+
+
+def format_scalar(value: Any) -> str:
+    """A metric or cell value as display text (floats to 4 significant digits)."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value == 0:
+            return "0"
+        if abs(value) >= 1e6 or abs(value) < 1e-3:
+            return f"{value:.3e}"
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    return str(value)
+
+
+def slug(text: str) -> str:
+    s = re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")
+    return s[:60] or "x"
+
+
+@dataclass(frozen=True)
+class RegRef:
+    """A regulation reference resolved against the catalogue (``known=False`` when absent)."""
+
+    id: str
+    known: bool
+    citation: str
+    title: str = ""
+    url: str = ""
+    law: str = ""
+    law_name: str = ""
+    status: str = ""
+    note: str = ""
+
+    @property
+    def anchor(self) -> str:
+        return "reg-" + slug(self.id)
+
+
+@dataclass
+class FindingView:
+    finding: Finding
+    anchor: str
+    section: Section
+    regulations: list[RegRef]
+
+    @property
+    def status(self) -> Status:
+        return self.finding.status
+
+
+@dataclass
+class SectionView:
+    section: Section
+    anchor: str
+    findings: list[FindingView]
+    counts: dict[str, int]
+
+    @property
+    def status(self) -> Status:
+        return self.section.status
+
+
+@dataclass
+class IndexEntry:
+    ref: RegRef
+    findings: list[FindingView] = field(default_factory=list)
+
+
+@dataclass
+class ReportView:
+    report: Report
+    title: str
+    cover: list[tuple[str, str]]
+    other_metadata: list[tuple[str, str]]
+    fingerprints: list[Any]
+    status: Status
+    counts: dict[str, int]
+    sections: list[SectionView]
+    index: list[IndexEntry]
+    unknown_regulations: list[str]
+    scope: list[tuple[str, str]]
+    method: list[str]
+    limitations: list[str]
+    not_legal_advice: str
+    environment: list[tuple[str, str]]
+    packages: list[tuple[str, str]]
+    config_text: str
+    statuses: list[Status]
+
+
+def resolve(reg_id: str, catalogue: Catalogue) -> RegRef:
+    p = catalogue.get(reg_id)
+    if p is None:
+        return RegRef(id=str(reg_id), known=False, citation=str(reg_id))
+    law = catalogue.laws.get(p.law)
+    return RegRef(
+        id=p.id,
+        known=True,
+        citation=p.citation,
+        title=p.title,
+        url=p.url,
+        law=p.law,
+        law_name=law.name if law else p.law,
+        status=p.status,
+        note=p.note,
+    )
+
+
+def _meta(report: Report, aliases: tuple[str, ...]) -> tuple[str | None, Any]:
+    for key in aliases:
+        if key in report.metadata and report.metadata[key] not in (None, ""):
+            return key, report.metadata[key]
+    return None, None
+
+
+def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, (list, tuple)):
+        out.append((prefix, ", ".join(format_scalar(v) for v in value)))
+    else:
+        out.append((prefix, format_scalar(value)))
+
+
+def build_view(report: Report, catalogue: Catalogue | None = None) -> ReportView:
+    """Compute everything both renderers show, in display order."""
+    cat = catalogue if catalogue is not None else get_catalogue()
+
+    used_keys = {"title"}
+    cover: list[tuple[str, str]] = []
+    for _, label, aliases in COVER_KEYS:
+        key, value = _meta(report, aliases)
+        if key is not None:
+            used_keys.add(key)
+        cover.append((label, format_scalar(value) if value is not None else "not stated"))
+    scope_keys = ("scope", "purpose", "method", "intended_use")
+    other = [
+        (str(k), format_scalar(v))
+        for k, v in report.metadata.items()
+        if k not in used_keys and k not in scope_keys
+    ]
+    title = str(report.metadata.get("title") or "Audit report")
+
+    fingerprints = [a for a in report.artifacts if a.kind in FINGERPRINT_KINDS]
+    fingerprints.sort(key=lambda a: FINGERPRINT_KINDS.index(a.kind))
+
+    index: dict[str, IndexEntry] = {}
+    unknown: dict[str, None] = {}
+    sections: list[SectionView] = []
+    used_anchors: set[str] = set()
+    for si, section in enumerate(report.sections):
+        s_anchor = f"section-{slug(section.id)}"
+        if s_anchor in used_anchors:
+            s_anchor = f"{s_anchor}-{si}"
+        used_anchors.add(s_anchor)
+        fviews = []
+        for fi, f in enumerate(section.findings):
+            anchor = f"finding-{slug(f.check_id)}"
+            if anchor in used_anchors:
+                anchor = f"{anchor}-{si}-{fi}"
+            used_anchors.add(anchor)
+            refs = []
+            for rid in dict.fromkeys(f.regulations):
+                ref = resolve(rid, cat)
+                if not ref.known:
+                    unknown.setdefault(ref.id, None)
+                refs.append(ref)
+            fv = FindingView(f, anchor, section, refs)
+            fviews.append(fv)
+            for ref in refs:
+                index.setdefault(ref.id, IndexEntry(ref)).findings.append(fv)
+        counts = {s.value: 0 for s in Status}
+        for f in section.findings:
+            counts[f.status.value] += 1
+        sections.append(SectionView(section, s_anchor, fviews, counts))
+
+    ordered_index = sorted(index.values(), key=lambda e: cat.sort_key(e.ref.id))
+
+    scope: list[tuple[str, str]] = []
+    for key in scope_keys:
+        if report.metadata.get(key):
+            scope.append((key.replace("_", " ").capitalize(), str(report.metadata[key])))
+    for a in fingerprints:
+        scope.append((f"{a.kind.capitalize()} examined", a.name))
+    scope.append(("Areas covered", ", ".join(s.title for s in report.sections) or "none"))
+
+    method = [
+        "Each finding comes from an automated check with a stable id; the id, the measured "
+        "metrics and the evidence tables are reproduced so that a reviewer can trace every "
+        "statement to its numbers.",
+        "Status is one of: pass, warning, fail, insufficient evidence (too little data to "
+        "conclude), error (the check could not run; other checks still ran) and not applicable "
+        "(the audit lacks what the check needs). A section takes the most serious status of its "
+        "findings.",
+        "Inputs are pinned by SHA-256 fingerprints (cover and appendix). When the report is "
+        "signed, `auditkit verify` detects any change to the reports or the recorded "
+        "fingerprints.",
+    ]
+
+    limitations = [str(x) for x in report.limitations] or list(DEFAULT_LIMITATIONS)
+
+    env_rows: list[tuple[str, str]] = []
+    packages: list[tuple[str, str]] = []
+    for k, v in report.environment.items():
+        if k in ("packages", "package_versions") and isinstance(v, Mapping):
+            packages.extend((str(n), format_scalar(ver)) for n, ver in sorted(v.items()))
+        else:
+            _flatten(str(k), v, env_rows)
+
+    config_text = json.dumps(
+        report.to_dict()["config"], indent=2, ensure_ascii=False, sort_keys=False
+    )
+
+    return ReportView(
+        report=report,
+        title=title,
+        cover=cover,
+        other_metadata=other,
+        fingerprints=fingerprints,
+        status=report.status,
+        counts=report.counts(),
+        sections=sections,
+        index=ordered_index,
+        unknown_regulations=list(unknown),
+        scope=scope,
+        method=method,
+        limitations=limitations,
+        not_legal_advice=NOT_LEGAL_ADVICE,
+        environment=env_rows,
+        packages=packages,
+        config_text=config_text,
+        statuses=list(Status),
+    )

@@ -1,0 +1,267 @@
+"""The regulation catalogue: every legal provision a finding may cite.
+
+The catalogue is a data file shipped in the package (``reports/data/regulations.toml``). Each
+provision has a stable id (lower-case citation, every run of other characters turned into one
+hyphen: ``gdpr-art-22-3``), the citation as a lawyer writes it, a short title in our own words, the
+official URL, the law it belongs to and how we verified it. Only provisions whose text we read
+(``verified``) or whose number and substance we confirmed in a secondary source
+(``verified-2nd``) are listed; unverified pinpoints are left out on purpose.
+
+Checks cite provisions by id (``Finding.regulations``); the renderers look the ids up here.
+
+>>> from reports.catalogue import get_catalogue
+>>> get_catalogue()["gdpr-art-22-3"].citation
+'GDPR Art. 22(3)'
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from reports.errors import ReportInputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "ALLOWED_HOSTS",
+    "STATUSES",
+    "Catalogue",
+    "Law",
+    "Provision",
+    "get_catalogue",
+    "load_catalogue",
+    "provision_id",
+]
+
+DEFAULT_PATH = Path(__file__).parent / "data" / "regulations.toml"
+
+#: Verification levels a catalogue entry may carry (see ../shared/reference/regulations.md).
+STATUSES = ("verified", "verified-2nd")
+
+#: Official portals the catalogue links to. A URL on any other host is refused at load time.
+ALLOWED_HOSTS = frozenset(
+    {
+        "eur-lex.europa.eu",
+        "leginfo.legislature.ca.gov",
+        "www.law.cornell.edu",
+        "www.ecfr.gov",
+        "nvlpubs.nist.gov",
+        "www.nist.gov",
+        "airc.nist.gov",
+        "rules.cityofnewyork.us",
+        "codelibrary.amlegal.com",
+        "cppa.ca.gov",
+    }
+)
+
+_ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def provision_id(citation: str) -> str:
+    """The id scheme: lower-case, every run of other characters turned into one hyphen.
+
+    >>> provision_id("Art. 5(1)(c)")
+    'art-5-1-c'
+    """
+    return re.sub(r"[^a-z0-9]+", "-", citation.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class Law:
+    """A source of provisions (a regulation, a statute, a framework)."""
+
+    key: str
+    name: str
+    url: str
+    nature: str  # "binding law", "binding regulation", "voluntary guidance", ...
+
+
+@dataclass(frozen=True)
+class Provision:
+    """One citable provision.
+
+    ``status`` is ``verified`` or ``verified-2nd``; ``note`` carries caveats a reviewer must see
+    (a recital is interpretive, a paragraph letter is unconfirmed, a framework is voluntary).
+    """
+
+    id: str
+    law: str
+    citation: str
+    title: str
+    url: str
+    status: str
+    note: str = ""
+    order: int = 0
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "law": self.law,
+            "citation": self.citation,
+            "title": self.title,
+            "url": self.url,
+            "status": self.status,
+            "note": self.note,
+        }
+
+
+class Catalogue:
+    """Provisions by id, in catalogue order."""
+
+    def __init__(self, laws: Iterable[Law], provisions: Iterable[Provision]) -> None:
+        self.laws: dict[str, Law] = {law.key: law for law in laws}
+        self._by_id: dict[str, Provision] = {}
+        for p in provisions:
+            if p.id in self._by_id:
+                raise ReportInputError(
+                    f"The regulation catalogue lists the id {p.id!r} twice; each provision "
+                    "must have exactly one entry."
+                )
+            self._by_id[p.id] = p
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._by_id
+
+    def __getitem__(self, key: str) -> Provision:
+        try:
+            return self._by_id[key]
+        except KeyError:
+            raise KeyError(
+                f"No provision {key!r} in the regulation catalogue.{self.suggest(key)}"
+            ) from None
+
+    def get(self, key: str) -> Provision | None:
+        return self._by_id.get(key)
+
+    def __iter__(self) -> Iterator[Provision]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def ids(self) -> list[str]:
+        return list(self._by_id)
+
+    def unknown(self, ids: Iterable[str]) -> list[str]:
+        """The ids in ``ids`` that the catalogue lacks, in order, without repeats."""
+        seen: dict[str, None] = {}
+        for i in ids:
+            if i not in self._by_id:
+                seen.setdefault(i, None)
+        return list(seen)
+
+    def suggest(self, key: str) -> str:
+        import difflib
+
+        close = difflib.get_close_matches(str(key), list(self._by_id), n=1)
+        return f" Did you mean {close[0]!r}?" if close else ""
+
+    def sort_key(self, key: str) -> tuple[int, int, str]:
+        """Catalogue order for known ids; unknown ids after them, alphabetically."""
+        p = self._by_id.get(key)
+        if p is None:
+            return (1, 0, key)
+        return (0, p.order, key)
+
+
+def _require(entry: dict, key: str, where: str, source: Path) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ReportInputError(
+            f"{where} in {source} needs a non-empty string {key!r}; got {value!r}. "
+            "Add it to the entry."
+        )
+    return value.strip()
+
+
+def load_catalogue(path: str | Path | None = None) -> Catalogue:
+    """Read and validate a catalogue file (the shipped one when ``path`` is None).
+
+    Raises :class:`~reports.errors.ReportInputError` for a malformed entry: a bad id, a missing
+    field, an unknown status, a URL that is not https on an official portal.
+    """
+    source = Path(path) if path is not None else DEFAULT_PATH
+    try:
+        raw = tomllib.loads(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ReportInputError(
+            f"Cannot read the regulation catalogue {source}: {exc.strerror}. "
+            "Reinstall auditkit or pass the path of a readable catalogue."
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ReportInputError(
+            f"The regulation catalogue {source} is not valid TOML: {exc}."
+        ) from None
+
+    laws = []
+    for key, entry in raw.get("laws", {}).items():
+        where = f"[laws.{key}]"
+        laws.append(
+            Law(
+                key=key,
+                name=_require(entry, "name", where, source),
+                url=_check_url(_require(entry, "url", where, source), where, source),
+                nature=_require(entry, "nature", where, source),
+            )
+        )
+    law_keys = {law.key for law in laws}
+
+    provisions = []
+    for n, entry in enumerate(raw.get("provision", [])):
+        where = f"[[provision]] number {n + 1}"
+        pid = _require(entry, "id", where, source)
+        where = f"[[provision]] {pid!r}"
+        if not _ID_RE.match(pid):
+            raise ReportInputError(
+                f"{where} in {source}: the id must be lower-case letters and digits joined by "
+                f"single hyphens (e.g. 'gdpr-art-5-1-c'); got {pid!r}."
+            )
+        law = _require(entry, "law", where, source)
+        if law not in law_keys:
+            raise ReportInputError(
+                f"{where} in {source} names law {law!r}; expected one of {sorted(law_keys)}."
+            )
+        status = _require(entry, "status", where, source)
+        if status not in STATUSES:
+            raise ReportInputError(
+                f"{where} in {source} has status {status!r}; expected one of {list(STATUSES)}. "
+                "Unverified provisions are not listed."
+            )
+        provisions.append(
+            Provision(
+                id=pid,
+                law=law,
+                citation=_require(entry, "citation", where, source),
+                title=_require(entry, "title", where, source),
+                url=_check_url(_require(entry, "url", where, source), where, source),
+                status=status,
+                note=str(entry.get("note", "")).strip(),
+                order=n,
+            )
+        )
+    return Catalogue(laws, provisions)
+
+
+def _check_url(url: str, where: str, source: Path) -> str:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or parts.hostname not in ALLOWED_HOSTS:
+        raise ReportInputError(
+            f"{where} in {source} links to {url!r}; expected an https URL on an official portal "
+            f"({', '.join(sorted(ALLOWED_HOSTS))})."
+        )
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_catalogue() -> Catalogue:
+    """The shipped catalogue, loaded once."""
+    return load_catalogue()

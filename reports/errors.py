@@ -1,0 +1,23 @@
+"""Exceptions raised by :mod:`reports`.
+
+- :class:`ReportError`: base class of every error this package raises on purpose.
+- :class:`ReportInputError`: a caller handed something unusable (an unknown format, a signing key
+  file readable by other users, a report directory without a manifest, a malformed catalogue
+  entry). It is also a :class:`ValueError`. The message names the input, what was expected, what
+  was received and what to do; the CLI prints it as one line and exits 2.
+
+Integrity failures found by :func:`reports.signing.verify` are *results*, not exceptions: the
+:class:`reports.signing.VerifyResult` names every file that was altered.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ReportError", "ReportInputError"]
+
+
+class ReportError(Exception):
+    """Base class of the errors raised by :mod:`reports`."""
+
+
+class ReportInputError(ReportError, ValueError):
+    """A caller-supplied input is unusable; the message says which and how to fix it."""
