@@ -4,10 +4,11 @@ Checks are written never to emit raw values from personal-data columns. This ind
 guard behind them: the runner scans every rendered report (and error messages) for the values of
 those columns and refuses to write a report that contains one.
 
-Matching is exact substring matching of whole cell values, pre-filtered by an "anchor" token of
-each value so that the cost is one pass over the text plus a few substring tests. Values too
-short to be distinctive (under 6 characters, or digit strings under 7 digits, which would
-collide with counts) are not indexed.
+Matching is exact substring matching of whole cell values: every value is indexed by its first
+six characters, and the text is scanned once, looking up the six characters at each position, so
+a value is found wherever it stands, glued to other text or not. Text is normalised first (HTML
+entities and Markdown backslash escapes undone). Values too short to be distinctive (under 6
+characters, or digit strings under 7 digits, which would collide with counts) are not indexed.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["PersonalValueIndex"]
 
-_SPLIT = re.compile(r"[\s<>\"'`|()\[\]{},;*\\]+")
-_MIN_LEN = 6
+_K = 6
+_MIN_LEN = _K
 _MIN_DIGITS = 7
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~])")
 
 
 def _indexable(value: str) -> bool:
@@ -37,11 +39,15 @@ def _indexable(value: str) -> bool:
     return True
 
 
+def _normalise(text: str) -> str:
+    return _MD_ESCAPE.sub(r"\1", html.unescape(text))
+
+
 class PersonalValueIndex:
     """Index of the distinct values of personal-data columns."""
 
     def __init__(self) -> None:
-        self._by_anchor: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self._by_prefix: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self.size = 0
 
     @classmethod
@@ -62,42 +68,51 @@ class PersonalValueIndex:
     def add(self, column: str, value: str) -> None:
         if not _indexable(value):
             return
-        tokens = [t for t in _SPLIT.split(value) if t]
-        if not tokens:
-            return
-        anchor = max(tokens, key=len)
-        self._by_anchor[anchor].append((value, column))
+        self._by_prefix[value[:_K]].append((value, column))
         self.size += 1
+
+    def _matches(self, text: str) -> Iterable[tuple[int, str, str]]:
+        """(position, value, column) of every indexed value occurring in ``text``."""
+        lookup = self._by_prefix
+        if not lookup:
+            return
+        for i in range(len(text) - _K + 1):
+            candidates = lookup.get(text[i : i + _K])
+            if candidates:
+                for value, column in candidates:
+                    if text.startswith(value, i):
+                        yield i, value, column
 
     def find(self, text: str) -> list[str]:
         """Names of the columns whose values occur in ``text`` (never the values)."""
-        if not self._by_anchor or not text:
+        if not text:
             return []
-        plain = html.unescape(text)
-        hits: set[str] = set()
-        for token in set(_SPLIT.split(plain)):
-            for anchor in self._candidate_anchors(token):
-                for value, column in self._by_anchor[anchor]:
-                    if column not in hits and value in plain:
-                        hits.add(column)
+        hits = {column for _, _, column in self._matches(text)}
+        plain = _normalise(text)
+        if plain != text:
+            hits |= {column for _, _, column in self._matches(plain)}
         return sorted(hits)
 
-    def _candidate_anchors(self, token: str) -> Iterable[str]:
-        if token in self._by_anchor:
-            yield token
-        # A token glued to punctuation ("value." or "value:") still matches its anchor.
-        stripped = token.strip(".:!?/=&#")
-        if stripped != token and stripped in self._by_anchor:
-            yield stripped
-
     def redact(self, text: str) -> str:
-        """``text`` with every indexed value replaced by ``[REDACTED:<column>]``."""
-        if not self._by_anchor or not text:
+        """``text`` with every indexed value replaced by ``[REDACTED:<column>]``.
+
+        Values hidden behind HTML entities or Markdown escapes are redacted too (the text is
+        then returned in its unescaped form).
+        """
+        if not text or not self._by_prefix:
             return text
-        out = text
-        for token in set(_SPLIT.split(text)):
-            for anchor in self._candidate_anchors(token):
-                for value, column in self._by_anchor[anchor]:
-                    if value in out:
-                        out = out.replace(value, f"[REDACTED:{column}]")
-        return out
+        once = self._replace(text)
+        plain = _normalise(once)
+        return once if plain == once else self._replace(plain)
+
+    def _replace(self, plain: str) -> str:
+        out: list[str] = []
+        pos = 0
+        for i, value, column in sorted(self._matches(plain), key=lambda m: (m[0], -len(m[1]))):
+            if i < pos:
+                continue
+            out.append(plain[pos:i])
+            out.append(f"[REDACTED:{column}]")
+            pos = i + len(value)
+        out.append(plain[pos:])
+        return "".join(out)

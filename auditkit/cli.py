@@ -69,8 +69,6 @@ def _load_commands() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``auditkit`` script; returns the exit status."""
-    import click
-
     args = list(sys.argv[1:] if argv is None else argv)
     if "--debug" in args:
         _common.state.debug = True
@@ -79,22 +77,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="auditkit", standalone_mode=False)
-    except click.exceptions.UsageError as exc:
-        exc.show()
-        return 2
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        return exc.exit_code if exc.exit_code else 1
-    except click.exceptions.Abort:
-        _common.err_console().print("Aborted.")
-        return 130
     except KeyboardInterrupt:
         _common.err_console().print("Interrupted; no partial output was kept.")
         return 130
     except Exception as exc:
+        # Click's exceptions (vendored by recent typer releases, so matched by shape): usage
+        # errors show themselves and carry their exit status (2).
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()
+            return exc.exit_code
+        if type(exc).__name__ == "Abort":
+            _common.err_console().print("Aborted.")
+            return 130
         return _common.report_exception(exc)
-    code = rv if isinstance(rv, int) else 0
-    return code
+    return rv if isinstance(rv, int) else 0
 
 
 def run() -> None:  # pragma: no cover - console script shim

@@ -102,18 +102,31 @@ class ReportConfig(_Model):
     @field_validator("formats")
     @classmethod
     def _known_formats(cls, v: list[str]) -> list[str]:
-        from reports._render import available_formats
-
-        known = available_formats()
-        for fmt in v:
-            if fmt not in known:
-                raise ValueError(
-                    f"names unknown format {fmt!r};{suggest(fmt, known)} expected some of "
-                    f"{known}"
-                )
-        if not v:
-            raise ValueError(f"is empty; name at least one of {known}")
+        problem = format_problem(v)
+        if problem:
+            raise ValueError(problem)
         return list(dict.fromkeys(v))
+
+
+def format_problem(formats: list[str]) -> str | None:
+    """What is wrong with a list of report formats, or ``None``."""
+    from reports._render import available_formats
+
+    known = available_formats()
+    if not formats:
+        return f"is empty; name at least one of {known}"
+    for fmt in formats:
+        if fmt not in known:
+            return f"names unknown format {fmt!r};{suggest(fmt, known)} expected some of {known}"
+    return None
+
+
+def validate_formats(formats: list[str], *, source: str = "--format") -> list[str]:
+    """Check formats given on the command line; raise :class:`ConfigError` naming ``source``."""
+    problem = format_problem(formats)
+    if problem:
+        raise ConfigError(f"{source} {problem}.")
+    return list(dict.fromkeys(formats))
 
 
 class AuditConfig(_Model):

@@ -20,8 +20,8 @@ from auditkit._io import load_model, read_table
 from auditkit._personal import classify_personal_columns
 from auditkit._redact import PersonalValueIndex
 from auditkit.checks._registry import CheckResult, CheckSpec, iter_checks
-from auditkit.config import AuditConfig, load_config
-from auditkit.errors import DataError, ModelError, OutputError, PersonalDataLeakError, suggest
+from auditkit.config import AuditConfig, load_config, validate_formats
+from auditkit.errors import ConfigError, DataError, ModelError, OutputError, PersonalDataLeakError, suggest
 from reports import Artifact, Finding, Report, Section, Severity, Status
 
 __all__ = ["AuditRun", "build_context", "run_audit", "run_checks"]
@@ -282,9 +282,15 @@ def run_audit(
     out = Path(out_dir) if out_dir is not None else base_dir / cfg.report.out
     fmts = list(formats) if formats else list(cfg.report.formats)
     if formats:
-        from auditkit.config import ReportConfig
-
-        ReportConfig.model_validate({"formats": fmts})  # same validation as the config
+        fmts = validate_formats(fmts)
+    if only:
+        known = {c.id for c in iter_checks()}
+        for check_id in only:
+            if check_id not in known:
+                raise ConfigError(
+                    f"--only names unknown check {check_id!r}.{suggest(check_id, known)} "
+                    f"Known checks: {', '.join(sorted(known))}."
+                )
     data_path = base_dir / cfg.data.path
     _prepare_out_dir(out, [config_path, data_path])
 

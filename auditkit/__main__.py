@@ -1,0 +1,5 @@
+"""``python -m auditkit`` runs the CLI."""
+
+from auditkit.cli import run
+
+run()

@@ -1,0 +1,66 @@
+"""Fast start: the CLI's help and the gate must not import the heavy libraries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch", "opacus", "shap", "lime", "weasyprint")
+
+PROBE = """
+import json, sys
+from auditkit.cli import main
+try:
+    code = main({args!r})
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})
+print(json.dumps({{"code": code, "heavy": heavy}}), file=sys.stderr)
+"""
+
+
+def _probe(args: list[str]) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args, heavy=set(HEAVY))],
+        capture_output=True, text=True, timeout=120,
+    )
+    return json.loads(proc.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["--version"], ["run", "--help"], ["demo", "--help"], ["init", "--help"]],
+)
+def test_help_does_not_import_heavy_libraries(args) -> None:
+    result = _probe(args)
+    assert result["code"] == 0
+    assert result["heavy"] == [], f"{args} imported {result['heavy']}"
+
+
+def test_every_command_help_is_light() -> None:
+    """Whatever commands exist now, their --help stays light."""
+    from auditkit.cli import _load_commands, app
+
+    _load_commands()
+    names = sorted({c.name for c in app.registered_commands if c.name} |
+                   {g.name for g in app.registered_groups if g.name})
+    assert "run" in names
+    for name in names:
+        result = _probe([name, "--help"])
+        assert result["code"] == 0, name
+        assert result["heavy"] == [], f"{name} --help imported {result['heavy']}"
+
+
+def test_domain_packages_import_light() -> None:
+    code = (
+        "import sys, importlib\n"
+        "for m in ('auditkit', 'auditkit.checks._registry', 'privacy', 'fairness', 'explain', 'reports'):\n"
+        "    importlib.import_module(m)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {set(HEAVY)!r}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

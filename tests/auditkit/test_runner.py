@@ -1,0 +1,189 @@
+"""The runner: crash isolation, applicability, atomic output, untouched inputs, leak guard."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from auditkit.checks._registry import _REGISTRY, CheckOptions, CheckResult, CheckSpec, register_check
+from auditkit.errors import DataError, ModelError, OutputError, PersonalDataLeakError
+from auditkit.runner import run_audit
+from reports import Finding, Status, Table
+from reports._json import validate_report_json
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def temp_check():
+    """Register checks for one test and remove them afterwards."""
+    added: list[str] = []
+
+    def add(check_id: str, run, **kw) -> CheckSpec:
+        spec = CheckSpec(id=check_id, section=kw.pop("section", "dataset"), section_title="Scope and data",
+                         title=check_id, options=CheckOptions, run=run, **kw)
+        register_check(spec)
+        added.append(check_id)
+        return spec
+
+    yield add
+    for check_id in added:
+        _REGISTRY.pop(check_id, None)
+
+
+def test_dataset_check_runs_and_json_validates(audit_dir: Path) -> None:
+    run = run_audit(audit_dir / "audit.toml", only=["dataset"])
+    assert run.exit_code == 0
+    assert set(run.paths) == {"json", "md", "html"} or set(run.paths) == {"json"} | set(run.paths)
+    doc = json.loads(run.paths["json"].read_text())
+    validate_report_json(doc)
+    ids = {f["check_id"] for s in doc["sections"] for f in s["findings"]}
+    assert {"dataset.profile", "dataset.identifiers_in_features", "dataset.protected_in_features"} <= ids
+    assert doc["metadata"]["rows"] == 800
+    kinds = {a["kind"] for a in doc["artifacts"]}
+    assert {"config", "data", "model"} <= kinds
+
+
+def test_failing_check_becomes_error_finding_and_others_run(audit_dir: Path, temp_check) -> None:
+    def boom(ctx, options):
+        raise RuntimeError("division went wrong")
+
+    temp_check("zz_boom", boom)
+    run = run_audit(audit_dir / "audit.toml", only=["dataset", "zz_boom"], formats=["json"])
+    by_id = {f.check_id: f for f in run.report.findings}
+    assert by_id["zz_boom.error"].status is Status.ERROR
+    assert "RuntimeError: division went wrong" in by_id["zz_boom.error"].summary
+    assert by_id["dataset.profile"].status is Status.PASS
+    assert run.paths["json"].exists()
+
+
+def test_missing_requirement_is_not_applicable(audit_dir: Path, temp_check, base_config, write_config) -> None:
+    cfg = base_config()
+    del cfg["data"]["protected"]
+    write_config(audit_dir, cfg)
+    temp_check("zz_needs_protected", lambda ctx, o: CheckResult(), requires=("protected",))
+    run = run_audit(audit_dir / "audit.toml", only=["zz_needs_protected"], formats=["json"])
+    (finding,) = run.report.findings
+    assert finding.status is Status.NOT_APPLICABLE
+    assert "protected" in finding.summary
+
+
+def test_failing_finding_gives_exit_code_1(audit_dir: Path, temp_check) -> None:
+    temp_check("zz_fail", lambda ctx, o: CheckResult(findings=[Finding("zz_fail.x", "x", Status.FAIL)]))
+    run = run_audit(audit_dir / "audit.toml", only=["zz_fail"], formats=["json"])
+    assert run.exit_code == 1
+
+
+def test_inputs_are_never_modified(audit_dir: Path) -> None:
+    before = {p.name: _digest(p) for p in audit_dir.iterdir() if p.is_file()}
+    run_audit(audit_dir / "audit.toml", only=["dataset"])
+    after = {p.name: _digest(p) for p in audit_dir.iterdir() if p.is_file()}
+    assert before == after
+
+
+def test_renderer_failure_leaves_no_partial_files(audit_dir: Path, monkeypatch) -> None:
+    import reports._html
+
+    def broken(report):
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(reports._html, "render_html", broken)
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        run_audit(audit_dir / "audit.toml", only=["dataset"], formats=["json", "html"])
+    out = audit_dir / "out"
+    assert not any(p.name.startswith("report") for p in out.iterdir()), list(out.iterdir())
+    assert not list(out.glob("*.part"))
+
+
+def test_leak_guard_refuses_report_with_personal_value(audit_dir: Path, temp_check, small_data) -> None:
+    _, df = small_data
+    email = df["email"].iloc[5]
+
+    def leaky(ctx, options):
+        return CheckResult(findings=[Finding("zz_leak.x", "leak", Status.PASS, summary=f"contact {email}")])
+
+    temp_check("zz_leak", leaky)
+    with pytest.raises(PersonalDataLeakError) as exc:
+        run_audit(audit_dir / "audit.toml", only=["zz_leak"], formats=["json"])
+    assert "email" in str(exc.value) and email not in str(exc.value)
+    assert not (audit_dir / "out" / "report.json").exists()
+
+
+def test_leak_guard_catches_values_in_tables(audit_dir: Path, temp_check, small_data) -> None:
+    _, df = small_data
+    ssn = df["ssn"].iloc[0]
+    temp_check("zz_leak_table", lambda ctx, o: CheckResult(
+        findings=[Finding("zz_leak_table.x", "t", Status.PASS)], tables=[Table("t", ["v"], [[ssn]])]))
+    with pytest.raises(PersonalDataLeakError, match="ssn"):
+        run_audit(audit_dir / "audit.toml", only=["zz_leak_table"], formats=["md"])
+
+
+def test_error_message_of_failing_check_is_redacted(audit_dir: Path, temp_check, small_data) -> None:
+    _, df = small_data
+    name = df["name"].iloc[3]
+
+    def boom(ctx, options):
+        raise ValueError(f"could not parse {name!r}")
+
+    temp_check("zz_boom_pii", boom)
+    run = run_audit(audit_dir / "audit.toml", only=["zz_boom_pii"], formats=["json"])
+    (finding,) = run.report.findings
+    assert name not in finding.summary and "[REDACTED:name]" in finding.summary
+
+
+def test_missing_column_lists_what_data_has(audit_dir: Path, base_config, write_config) -> None:
+    cfg = base_config()
+    cfg["data"]["label"] = "aproved"
+    write_config(audit_dir, cfg)
+    with pytest.raises(DataError) as exc:
+        run_audit(audit_dir / "audit.toml")
+    msg = str(exc.value)
+    assert "'aproved'" in msg and "Did you mean 'approved'" in msg and "applicant_id" in msg
+
+
+def test_empty_data(audit_dir: Path) -> None:
+    (audit_dir / "data.csv").write_text("")
+    with pytest.raises(DataError, match="empty"):
+        run_audit(audit_dir / "audit.toml")
+
+
+def test_header_only_data(audit_dir: Path) -> None:
+    (audit_dir / "data.csv").write_text("a,b,c\n")
+    with pytest.raises(DataError, match="no rows"):
+        run_audit(audit_dir / "audit.toml")
+
+
+def test_model_of_wrong_kind(audit_dir: Path) -> None:
+    (audit_dir / "model.skops").write_text("this is not a model")
+    with pytest.raises(ModelError, match="not a skops file"):
+        run_audit(audit_dir / "audit.toml")
+
+
+def test_pickle_refused_without_trust(audit_dir: Path, base_config, write_config, small_data) -> None:
+    import pickle
+
+    from auditkit.demo import FEATURES, LABEL, build_model
+
+    _, df = small_data
+    model = build_model(0).fit(df[FEATURES], df[LABEL])
+    (audit_dir / "model.pkl").write_bytes(pickle.dumps(model))
+    cfg = base_config()
+    cfg["model"]["path"] = "model.pkl"
+    write_config(audit_dir, cfg)
+    with pytest.raises(ModelError, match="trust_model = true"):
+        run_audit(audit_dir / "audit.toml", only=["dataset"])
+    cfg["model"]["trust_model"] = True
+    write_config(audit_dir, cfg)
+    assert run_audit(audit_dir / "audit.toml", only=["dataset"], formats=["json"]).exit_code == 0
+
+
+def test_output_dir_not_writable(audit_dir: Path) -> None:
+    blocker = audit_dir / "blocked"
+    blocker.write_text("a file where a directory should be")
+    with pytest.raises(OutputError, match="not writable"):
+        run_audit(audit_dir / "audit.toml", out_dir=blocker / "sub")
