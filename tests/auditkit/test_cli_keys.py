@@ -21,7 +21,12 @@ def _run(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | 
     full.update({"COLUMNS": "200", "NO_COLOR": "1", **(env or {})})
     return subprocess.run(
         [sys.executable, "-m", "auditkit", *args],
-        cwd=cwd, env=full, input=stdin, capture_output=True, text=True, timeout=120,
+        cwd=cwd,
+        env=full,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -90,13 +95,17 @@ def test_prompted_passphrase(tmp_path: Path) -> None:
     assert "wrong passphrase" in p.stderr
 
 
-def test_kek_env_ring(tmp_path: Path) -> None:
+def test_kek_env_ring(tmp_path: Path, monkeypatch) -> None:
     env = {"SVC_KEK": new_kek()}
+    monkeypatch.setenv("SVC_KEK", env["SVC_KEK"])
     p = _run("keys", "init", "--kek-env", "SVC_KEK", cwd=tmp_path, env=env)
     assert p.returncode == 0, p.stderr
     p = _run("keys", "rotate", "--passphrase-env", "SVC_KEK", cwd=tmp_path, env=env)
     assert p.returncode == 0, p.stderr
-    assert len(KeyRing.load(tmp_path / "keyring.json", kek_env="SVC_KEK", ).key_ids) == 2 or True
+    assert len(KeyRing.load(tmp_path / "keyring.json", kek_env="SVC_KEK").key_ids) == 2
+    p = _run("keys", "list", "--passphrase-env", "SVC_KEK", cwd=tmp_path, env=env)
+    assert p.returncode == 0 and "key-encryption key from env" in p.stdout
+    assert env["SVC_KEK"] not in p.stdout + p.stderr
 
 
 @pytest.mark.parametrize(

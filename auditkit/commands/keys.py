@@ -1,0 +1,236 @@
+"""Key management and file encryption commands.
+
+``auditkit keys init|rotate|list``, ``auditkit encrypt IN OUT``, ``auditkit decrypt IN OUT`` and
+``auditkit rewrap FILE...``. The key ring's passphrase comes from the environment variable named
+by ``--passphrase-env`` (default ``AUDITKIT_KEYRING_PASSPHRASE``) or, when that is unset, from a
+hidden prompt. For a ring protected by a key-encryption key (``keys init --kek-env NAME``), that
+variable holds the key instead. Nothing here ever prints key material: only key ids, versions
+and dates.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from auditkit.commands import _common
+
+if TYPE_CHECKING:  # pragma: no cover
+    from privacy.crypto import KeyRing
+
+DEFAULT_PASSPHRASE_ENV = "AUDITKIT_KEYRING_PASSPHRASE"
+DEFAULT_KEYRING = "keyring.json"
+
+_KEYRING_HELP = "Key ring file (default: $AUDITKIT_KEYRING, else ./keyring.json)."
+_PASS_ENV_HELP = (
+    "Environment variable holding the key ring's passphrase (or its key-encryption key); when "
+    "unset, the passphrase is asked for with a hidden prompt."
+)
+
+
+KeyringOpt = Annotated[
+    Path,
+    typer.Option(
+        "--keyring", "-k", envvar="AUDITKIT_KEYRING", help=_KEYRING_HELP, show_default=False
+    ),
+]
+PassEnvOpt = Annotated[str, typer.Option("--passphrase-env", help=_PASS_ENV_HELP)]
+KekEnvOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kek-env",
+        help="Protect the ring with a key-encryption key held in this environment variable "
+        "(32 random bytes, base64) instead of a passphrase; for services.",
+    ),
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
+
+
+def _prompt_passphrase(confirm: bool) -> str:
+    value = typer.prompt(
+        "Key ring passphrase", hide_input=True, confirmation_prompt=confirm, show_default=False
+    )
+    if not value:
+        from privacy.errors import PrivacyInputError
+
+        raise PrivacyInputError("The key ring passphrase must not be empty; type a passphrase.")
+    return value
+
+
+def _unlock(keyring: Path, passphrase_env: str) -> tuple[KeyRing, dict[str, str]]:
+    """The ring, and the keyword arguments that save it again with the same protection."""
+    from privacy.crypto import KeyRing, kek_kind
+    from privacy.errors import PrivacyInputError
+
+    if not keyring.exists():
+        raise PrivacyInputError(
+            f"The key ring file '{keyring}' does not exist. Create one with `auditkit keys init "
+            f"--keyring {keyring}`, or point --keyring (or $AUDITKIT_KEYRING) at yours."
+        )
+    if kek_kind(keyring) == "env":
+        return KeyRing.load(keyring, kek_env=passphrase_env), {"kek_env": passphrase_env}
+    secret = os.environ.get(passphrase_env) or _prompt_passphrase(confirm=False)
+    return KeyRing.load(keyring, passphrase=secret), {"passphrase": secret}
+
+
+def _open_ring(keyring: Path, passphrase_env: str) -> KeyRing:
+    return _unlock(keyring, passphrase_env)[0]
+
+
+def register(app: typer.Typer) -> None:
+    keys_app = typer.Typer(
+        name="keys",
+        help="Create, rotate and list the keys of a key ring (key material is never shown).",
+        no_args_is_help=True,
+    )
+    app.add_typer(keys_app, name="keys")
+
+    @keys_app.command("init")
+    def keys_init(
+        keyring: KeyringOpt = Path(DEFAULT_KEYRING),
+        passphrase_env: PassEnvOpt = DEFAULT_PASSPHRASE_ENV,
+        kek_env: KekEnvOpt = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="Replace an existing key ring file.")
+        ] = False,
+    ) -> int:
+        """Create a key ring with one fresh key, saved encrypted in a 0600 file."""
+        from privacy.crypto import KeyRing
+        from privacy.errors import PrivacyInputError
+
+        if keyring.exists() and not force:
+            raise PrivacyInputError(
+                f"The key ring file '{keyring}' already exists; replacing it would make every "
+                "file encrypted under it unreadable. Use `auditkit keys rotate`, or --force."
+            )
+        ring = KeyRing.generate()
+        if kek_env is not None:
+            ring.save(keyring, kek_env=kek_env)
+        elif os.environ.get(passphrase_env):
+            ring.save(keyring, passphrase=os.environ[passphrase_env])
+        else:
+            ring.save(keyring, passphrase=_prompt_passphrase(confirm=True))
+        con = _common.console()
+        con.print(f"Created key ring {keyring} (mode 0600) with key {ring.primary_id} (primary).")
+        con.print(
+            "Keep its passphrase (or key-encryption key) in a secret store: without it, data "
+            "encrypted under this ring cannot be recovered."
+        )
+        return 0
+
+    @keys_app.command("rotate")
+    def keys_rotate(
+        keyring: KeyringOpt = Path(DEFAULT_KEYRING),
+        passphrase_env: PassEnvOpt = DEFAULT_PASSPHRASE_ENV,
+    ) -> int:
+        """Add a new primary key; older keys stay in the ring to decrypt existing data."""
+        ring, protection = _unlock(keyring, passphrase_env)
+        old = ring.primary_id
+        new = ring.rotate()
+        ring.save(keyring, **protection)
+        con = _common.console()
+        con.print(f"Rotated {keyring}: new primary key {new} (was {old}).")
+        con.print("Move existing files to the new key with: auditkit rewrap FILE...")
+        return 0
+
+    @keys_app.command("list")
+    def keys_list(
+        keyring: KeyringOpt = Path(DEFAULT_KEYRING),
+        passphrase_env: PassEnvOpt = DEFAULT_PASSPHRASE_ENV,
+    ) -> int:
+        """List key ids, versions, creation dates and the primary key."""
+        from rich.table import Table
+
+        from privacy.crypto import kek_kind
+
+        ring = _open_ring(keyring, passphrase_env)
+        table = Table(title=f"Key ring {keyring}")
+        for col in ("key id", "version", "created (UTC)", "primary"):
+            table.add_column(col)
+        for info in ring.keys_info():
+            table.add_row(
+                info.key_id, str(info.version), info.created, "yes" if info.primary else ""
+            )
+        con = _common.console()
+        con.print(table)
+        protection = {"scrypt": "passphrase (scrypt)", "env": "key-encryption key from env"}
+        con.print(f"Protected by: {protection.get(kek_kind(keyring) or '', 'unknown')}.")
+        return 0
+
+    @app.command("encrypt")
+    def encrypt_command(
+        src: Annotated[Path, typer.Argument(help="File to encrypt.", show_default=False)],
+        dst: Annotated[
+            Path, typer.Argument(help="Encrypted output (e.g. data.csv.enc).", show_default=False)
+        ],
+        keyring: KeyringOpt = Path(DEFAULT_KEYRING),
+        passphrase_env: PassEnvOpt = DEFAULT_PASSPHRASE_ENV,
+        segment_size: Annotated[
+            int,
+            typer.Option(
+                "--segment-size",
+                help="Plaintext bytes per authenticated segment, 65536 to 1048576.",
+            ),
+        ] = 1024 * 1024,
+        force: ForceOpt = False,
+    ) -> int:
+        """Encrypt a file (AES-256-GCM, streaming) under the key ring's primary key."""
+        from privacy.crypto import encrypt_file
+
+        _refuse_overwrite(dst, force)
+        ring = _open_ring(keyring, passphrase_env)
+        info = encrypt_file(src, dst, ring, segment_size=segment_size)
+        _common.console().print(f"Encrypted {src} -> {dst} under key {info.key_id}.")
+        return 0
+
+    @app.command("decrypt")
+    def decrypt_command(
+        src: Annotated[
+            Path, typer.Argument(help="File written by `auditkit encrypt`.", show_default=False)
+        ],
+        dst: Annotated[
+            Path, typer.Argument(help="Plaintext output (mode 0600).", show_default=False)
+        ],
+        keyring: KeyringOpt = Path(DEFAULT_KEYRING),
+        passphrase_env: PassEnvOpt = DEFAULT_PASSPHRASE_ENV,
+        force: ForceOpt = False,
+    ) -> int:
+        """Decrypt and authenticate a file; nothing is written unless all of it authenticates."""
+        from privacy.crypto import decrypt_file
+
+        _refuse_overwrite(dst, force)
+        ring = _open_ring(keyring, passphrase_env)
+        info = decrypt_file(src, dst, ring)
+        _common.console().print(f"Decrypted {src} -> {dst} (key {info.key_id}).")
+        return 0
+
+    @app.command("rewrap")
+    def rewrap_command(
+        files: Annotated[list[Path], typer.Argument(help="Encrypted files.", show_default=False)],
+        keyring: KeyringOpt = Path(DEFAULT_KEYRING),
+        passphrase_env: PassEnvOpt = DEFAULT_PASSPHRASE_ENV,
+    ) -> int:
+        """Re-wrap encrypted files' data keys under the ring's primary key (data not re-encrypted)."""
+        from privacy.crypto import file_info, rewrap
+
+        ring = _open_ring(keyring, passphrase_env)
+        con = _common.console()
+        for f in files:
+            old = file_info(f).key_id
+            if rewrap(f, ring):
+                con.print(f"Rewrapped {f}: key {old} -> {ring.primary_id}.")
+            else:
+                con.print(f"{f} already uses the primary key {old}.")
+        return 0
+
+
+def _refuse_overwrite(dst: Path, force: bool) -> None:
+    if dst.exists() and not force:
+        from privacy.errors import PrivacyInputError
+
+        raise PrivacyInputError(
+            f"The output file '{dst}' already exists; choose another path or pass --force."
+        )
