@@ -1,0 +1,83 @@
+"""PII discovery, masking policies and re-identification risk for tabular data.
+
+- :func:`scan` — inventory of personal data per column (entity types, shares, confidence,
+  free text with embedded entities); counts only, never values. :func:`find_spans` finds
+  entities inside free text.
+- Recognisers (:class:`Recogniser`, :func:`register_recogniser`) declare a pattern, a
+  validator (Luhn, mod-97, ``phonenumbers``, SSN rules, ...) and column-name hints.
+- Operators (:class:`Operator`, :func:`register_operator`): keep, redact, replace, mask,
+  pseudonymize (HMAC), tokenize (AES-SIV), generalise, drop, suppress; each validates its
+  frozen-dataclass parameters before it touches data.
+- Policies (:class:`Policy`, :class:`Rule`, :func:`load_policy`) in TOML or Python, validated
+  before any data is read; :func:`mask` applies one to a DataFrame, :func:`mask_file` streams
+  CSV or Parquet files larger than memory in chunks, :func:`mask_dask` maps over partitions.
+- Risk: :func:`risk_report` (k-anonymity, distinct l-diversity, uniqueness),
+  :func:`suggest_generalisation` for a target k, mergeable :class:`ClassCounts`.
+
+See ``docs/masking.md``.
+"""
+
+from privacy.masking._mask import ColumnChange, Masker, MaskResult, MaskSummary, mask
+from privacy.masking._operators import (
+    Operator,
+    OperatorContext,
+    get_operator,
+    operator_names,
+    register_operator,
+)
+from privacy.masking._policy import Policy, Rule, load_policy
+from privacy.masking._recognisers import (
+    Recogniser,
+    get_recogniser,
+    iter_recognisers,
+    register_recogniser,
+    unregister_recogniser,
+)
+from privacy.masking._risk import (
+    ClassCounts,
+    GeneralisationSuggestion,
+    RiskReport,
+    risk_report,
+    suggest_generalisation,
+)
+from privacy.masking._scan import ColumnInventory, EntityShare, Inventory, column_hints, scan
+from privacy.masking._spans import Span, find_spans
+from privacy.masking._stream import mask_dask, mask_file, read_frame, scan_dask, scan_file
+
+__all__ = [
+    "ClassCounts",
+    "ColumnChange",
+    "ColumnInventory",
+    "EntityShare",
+    "GeneralisationSuggestion",
+    "Inventory",
+    "MaskResult",
+    "MaskSummary",
+    "Masker",
+    "Operator",
+    "OperatorContext",
+    "Policy",
+    "Recogniser",
+    "RiskReport",
+    "Rule",
+    "Span",
+    "column_hints",
+    "find_spans",
+    "get_operator",
+    "get_recogniser",
+    "iter_recognisers",
+    "load_policy",
+    "mask",
+    "mask_dask",
+    "mask_file",
+    "operator_names",
+    "read_frame",
+    "register_operator",
+    "register_recogniser",
+    "risk_report",
+    "scan",
+    "scan_dask",
+    "scan_file",
+    "suggest_generalisation",
+    "unregister_recogniser",
+]

@@ -1,0 +1,343 @@
+"""Apply a validated policy to a DataFrame: whole columns, or entity spans in free text.
+
+:class:`Masker` is prepared once (policy validated against the column names, key ring loaded,
+free-text columns known) and then applied to a frame or to each chunk of a file. The summary
+it returns says what changed, in counts only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from privacy.errors import PrivacyInputError
+from privacy.masking._operators import OperatorContext, _rebuild, _strings, get_operator
+from privacy.masking._policy import Policy, Rule, load_policy
+from privacy.masking._risk import ClassCounts, RiskReport
+from privacy.masking._spans import find_spans, text_recognisers
+
+if TYPE_CHECKING:  # pragma: no cover
+    from privacy.crypto import KeyRing
+    from privacy.masking._scan import Inventory
+
+__all__ = ["ColumnChange", "MaskResult", "MaskSummary", "Masker", "mask"]
+
+# A cell can only hold a pattern entity if it has a digit, an '@', a URL marker or a colon.
+_TEXT_PREFILTER = r"[0-9@:]|www\.|WWW\."
+
+
+@dataclass(frozen=True)
+class ColumnChange:
+    """What the policy did to one column (counts only)."""
+
+    column: str
+    operator: str
+    mode: str  # "column", "spans" or "dropped"
+    entity: str | None = None
+    cells_changed: int = 0
+    spans: tuple[tuple[str, int], ...] = ()
+
+    def merge(self, other: ColumnChange) -> ColumnChange:
+        spans: dict[str, int] = dict(self.spans)
+        for e, n in other.spans:
+            spans[e] = spans.get(e, 0) + n
+        return dataclasses.replace(
+            self, cells_changed=self.cells_changed + other.cells_changed,
+            spans=tuple(sorted(spans.items())),
+        )
+
+
+@dataclass(frozen=True)
+class MaskSummary:
+    """Counts of what changed; safe to print, log and report."""
+
+    n_rows: int
+    changes: tuple[ColumnChange, ...]
+    unmasked_personal: tuple[str, ...] = ()
+    risk_before: RiskReport | None = None
+    risk_after: RiskReport | None = None
+    chunks: int = 1
+
+    @property
+    def dropped(self) -> tuple[str, ...]:
+        return tuple(c.column for c in self.changes if c.mode == "dropped")
+
+    def merge(self, other: MaskSummary) -> MaskSummary:
+        by = {c.column: c for c in self.changes}
+        for c in other.changes:
+            by[c.column] = by[c.column].merge(c) if c.column in by else c
+        return MaskSummary(self.n_rows + other.n_rows, tuple(by.values()),
+                           self.unmasked_personal, self.risk_before, self.risk_after,
+                           self.chunks + other.chunks)
+
+    def with_risk(self, before: RiskReport | None, after: RiskReport | None) -> MaskSummary:
+        return dataclasses.replace(self, risk_before=before, risk_after=after)
+
+    ROW_HEADERS = ("column", "operator", "mode", "entity", "cells_changed", "spans")
+
+    def to_rows(self) -> list[tuple[Any, ...]]:
+        return [
+            (c.column, c.operator, c.mode, c.entity or "-", c.cells_changed,
+             ", ".join(f"{e}: {n}" for e, n in c.spans))
+            for c in self.changes
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_rows": self.n_rows,
+            "chunks": self.chunks,
+            "columns": [
+                {"column": c.column, "operator": c.operator, "mode": c.mode, "entity": c.entity,
+                 "cells_changed": c.cells_changed, "spans": dict(c.spans)}
+                for c in self.changes
+            ],
+            "dropped": list(self.dropped),
+            "unmasked_personal": list(self.unmasked_personal),
+            "risk_before": self.risk_before.to_dict() if self.risk_before else None,
+            "risk_after": self.risk_after.to_dict() if self.risk_after else None,
+        }
+
+
+@dataclass(frozen=True)
+class MaskResult:
+    """The masked frame and the summary of what changed."""
+
+    frame: pd.DataFrame
+    summary: MaskSummary
+
+
+@dataclass
+class _Plan:
+    rule: Rule
+    spans: bool
+    entity: str | None
+
+
+@dataclass
+class Masker:
+    """A policy prepared for data with the given columns.
+
+    Parameters
+    ----------
+    policy:
+        A :class:`Policy`, a mapping or a TOML path.
+    columns:
+        The data's column names: the policy is checked against them before any data is read.
+    inventory:
+        A scan of (a sample of) the data; needed to find free-text columns and personal columns
+        the policy does not name. Without it, columns are treated whole unless a rule says
+        ``free_text = true``.
+    key_ring:
+        Key ring for keyed operators (default: the one the policy names).
+    counts:
+        ``{column: value counts}`` over the whole input, for ``suppress`` on chunked data.
+    """
+
+    policy: Policy | Mapping[str, Any] | str
+    columns: Sequence[str]
+    inventory: Inventory | None = None
+    key_ring: KeyRing | None = None
+    counts: Mapping[str, pd.Series] = field(default_factory=dict)
+    _plans: dict[str, _Plan] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.policy = load_policy(self.policy)
+        pol = self.policy
+        cols = [str(c) for c in self.columns]
+        pol.check_columns(cols)
+        inv = self.inventory
+        for r in pol.rules:
+            ci = inv[r.column] if inv is not None and r.column in set(c.column for c in inv) else None
+            spans = r.free_text if r.free_text is not None else bool(ci and ci.free_text and
+                                                                     ci.entity is None)
+            if spans and not get_operator(r.operator).spans:
+                spans = False  # drop/keep/suppress/generalise act on the whole cell
+            self._plans[r.column] = _Plan(r, spans, ci.entity if ci else None)
+        unlisted = []
+        if inv is not None:
+            unlisted = [c for c in inv.identifier_columns if c not in self._plans and c in cols]
+        if unlisted and pol.unlisted == "error":
+            raise PrivacyInputError(
+                f"The policy does not say how to treat personal columns {unlisted}. Add a rule "
+                "for each, or set unlisted = 'replace' (or 'keep') in the [policy] table."
+            )
+        self.unmasked = tuple(unlisted) if pol.unlisted == "keep" else ()
+        if pol.unlisted not in ("keep", "error"):
+            assert inv is not None
+            for c in unlisted:
+                ci = inv[c]
+                spans = ci.free_text and ci.entity is None
+                rule = Rule.of(c, pol.unlisted, free_text=spans or None)
+                self._plans[c] = _Plan(rule, spans, ci.entity)
+        if self.key_ring is None and any(get_operator(p.rule.operator).needs_key
+                                         for p in self._plans.values()):
+            self.key_ring = pol.load_key_ring()
+            if self.key_ring is None:
+                needing = [c for c, p in self._plans.items()
+                           if get_operator(p.rule.operator).needs_key]
+                raise PrivacyInputError(
+                    f"Columns {needing} use keyed operators but no key ring was given. Add "
+                    "key_ring (and kek_env or passphrase_env) to the policy's [policy] table, "
+                    "or pass key_ring=KeyRing.load(...)."
+                )
+
+    @property
+    def plans(self) -> Mapping[str, _Plan]:
+        return self._plans
+
+    def needs_counts(self) -> list[str]:
+        """Columns whose operator needs value counts over the whole input."""
+        return [c for c, p in self._plans.items() if get_operator(p.rule.operator).needs_counts]
+
+    def output_columns(self) -> list[str]:
+        return [str(c) for c in self.columns
+                if not (str(c) in self._plans and self._plans[str(c)].rule.operator == "drop")]
+
+    def apply(self, df: pd.DataFrame, *, row_offset: int = 0) -> tuple[pd.DataFrame, MaskSummary]:
+        """Mask one frame (or chunk); ``row_offset`` numbers rows in messages."""
+        out: dict[Any, Any] = {}
+        changes: list[ColumnChange] = []
+        for col in df.columns:
+            plan = self._plans.get(str(col))
+            if plan is None:
+                out[col] = df[col]
+                continue
+            rule = plan.rule
+            op = get_operator(rule.operator)
+            ctx = OperatorContext(column=str(col), entity=plan.entity, key_ring=self.key_ring,
+                                  counts=self.counts.get(str(col)), row_offset=row_offset)
+            if plan.spans:
+                new, cells, spans = _mask_spans(df[col], op, rule, ctx)
+                out[col] = new
+                changes.append(ColumnChange(str(col), rule.operator, "spans", plan.entity, cells,
+                                            spans))
+                continue
+            new = op.apply(df[col], rule.params, ctx)
+            if new is None:
+                changes.append(ColumnChange(str(col), rule.operator, "dropped", plan.entity,
+                                            int(df[col].notna().sum())))
+                continue
+            out[col] = new
+            changes.append(ColumnChange(str(col), rule.operator, "column", plan.entity,
+                                        _changed(df[col], new)))
+        frame = pd.DataFrame(out, index=df.index)
+        return frame, MaskSummary(len(df), tuple(changes), self.unmasked)
+
+
+def _changed(old: pd.Series, new: pd.Series) -> int:
+    a = old.astype("string")
+    b = new.astype("string")
+    diff = (a != b).fillna(a.isna() != b.isna())
+    return int(diff.sum())
+
+
+def _mask_spans(
+    values: pd.Series, op: Any, rule: Rule, ctx: OperatorContext
+) -> tuple[pd.Series, int, tuple[tuple[str, int], ...]]:
+    arr, mask = _strings(values)
+    if len(arr) == 0:
+        return values, 0, ()
+    cand = pc.match_substring_regex(arr, _TEXT_PREFILTER).to_numpy(zero_copy_only=False)
+    idx = np.flatnonzero(cand)
+    trecs = text_recognisers(rule.entities)
+    texts = arr.take(pa.array(idx)).to_pylist() if idx.size else []
+    per_row: list[list[Any]] = []
+    pieces: list[str] = []
+    ents: list[str] = []
+    for t in texts:
+        spans = find_spans(t, recognisers=trecs)
+        per_row.append(spans)
+        for s in spans:
+            pieces.append(t[s.start:s.end])
+            ents.append(s.entity)
+    if not pieces:
+        return values, 0, ()
+    sctx = dataclasses.replace(ctx, entities=np.array(ents, dtype=object))
+    repl = op.apply(pd.Series(pieces, dtype=object), rule.params, sctx)
+    repl_list = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                 for v in repl.to_numpy(dtype=object)]
+    new_texts = []
+    k = 0
+    changed = 0
+    for t, spans in zip(texts, per_row, strict=True):
+        if not spans:
+            new_texts.append(t)
+            continue
+        parts = []
+        pos = 0
+        for s in spans:
+            parts.append(t[pos:s.start])
+            parts.append(repl_list[k])
+            k += 1
+            pos = s.end
+        parts.append(t[pos:])
+        new_texts.append("".join(parts))
+        changed += 1
+    out = arr.to_numpy(zero_copy_only=False).astype(object)
+    for j, i in enumerate(idx):
+        out[i] = new_texts[j]
+    counts: dict[str, int] = {}
+    for e in ents:
+        counts[e] = counts.get(e, 0) + 1
+    return _rebuild(values, out, mask), changed, tuple(sorted(counts.items()))
+
+
+def _risk_after_columns(policy: Policy, out_columns: Iterable[str]) -> tuple[str, ...]:
+    have = set(out_columns)
+    return tuple(q for q in policy.quasi_identifiers if q in have)
+
+
+def mask(
+    df: pd.DataFrame,
+    policy: Policy | Mapping[str, Any] | str,
+    *,
+    key_ring: KeyRing | None = None,
+    inventory: Inventory | None = None,
+    scan_rows: int | None = 20_000,
+) -> MaskResult:
+    """Apply ``policy`` to ``df``; returns the masked copy and a summary of what changed.
+
+    The policy is validated and checked against the column names before any value is read.
+    ``df`` is not modified. When the policy names quasi-identifiers in its ``[risk]`` table the
+    summary carries k-anonymity before and after.
+
+    Parameters
+    ----------
+    df:
+        The data.
+    policy:
+        A :class:`Policy`, a mapping or a path to a TOML policy.
+    key_ring:
+        Key ring for ``pseudonymize`` / ``tokenize`` (default: the policy's).
+    inventory:
+        A prior :func:`scan`; by default ``df`` is scanned (``scan_rows`` rows) when the policy
+        needs it (free-text detection, unlisted personal columns).
+    """
+    from privacy.masking._scan import scan
+
+    pol = load_policy(policy)
+    if not isinstance(df, pd.DataFrame):
+        raise PrivacyInputError(
+            f"The 'df' parameter of mask must be a pandas DataFrame; got {type(df).__name__}. "
+            "For Dask use privacy.masking.mask_dask; for files use privacy.masking.mask_file."
+        )
+    pol.check_columns([str(c) for c in df.columns])
+    needs_scan = pol.unlisted != "keep" or any(r.free_text is None for r in pol.rules)
+    if inventory is None and needs_scan and len(df):
+        inventory = scan(df, sample_rows=scan_rows)
+    masker = Masker(pol, [str(c) for c in df.columns], inventory=inventory, key_ring=key_ring)
+    frame, summary = masker.apply(df)
+    if pol.quasi_identifiers:
+        before = ClassCounts(pol.quasi_identifiers, pol.sensitive).update(df).report(pol.k, pol.l)
+        qa = _risk_after_columns(pol, frame.columns)
+        sens = pol.sensitive if pol.sensitive in frame.columns else None
+        after = ClassCounts(qa, sens).update(frame).report(pol.k, pol.l)
+        summary = summary.with_risk(before, after)
+    return MaskResult(frame, summary)

@@ -1,0 +1,291 @@
+"""Files larger than memory (CSV and Parquet, in chunks) and Dask DataFrames (per partition).
+
+:func:`mask_file` validates the policy against the file's header before reading any row,
+scans the first rows when the policy needs an inventory, counts values over the whole file
+for operators that need global counts (``suppress``), then streams chunk by chunk into a
+temporary file beside the output that replaces it atomically at the end. It never writes
+over its input. Memory is bounded by the chunk size (plus the value counts ``suppress`` and
+the equivalence classes of the risk figures need).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from privacy.errors import PrivacyInputError
+from privacy.masking._mask import Masker, MaskSummary, _risk_after_columns
+from privacy.masking._policy import Policy, load_policy
+from privacy.masking._risk import ClassCounts
+
+if TYPE_CHECKING:  # pragma: no cover
+    from privacy.crypto import KeyRing
+    from privacy.masking._scan import Inventory
+
+__all__ = ["mask_dask", "mask_file", "read_frame", "scan_dask", "scan_file"]
+
+_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _format(path: Path, given: str | None, what: str) -> str:
+    if given is not None:
+        if given not in ("csv", "parquet"):
+            raise PrivacyInputError(
+                f"The {what} format must be 'csv' or 'parquet'; got {given!r}."
+            )
+        return given
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise PrivacyInputError(
+            f"Cannot tell the format of {what} {path.name!r} from its extension; use .csv or "
+            ".parquet, or pass the format explicitly."
+        )
+    return fmt
+
+
+def _csv_kwargs(path: Path) -> dict[str, Any]:
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    # Every cell is read as text, as written: "NA" stays "NA", leading zeros stay.
+    return {"dtype": str, "keep_default_na": False, "na_values": [""], "sep": sep,
+            "encoding": "utf-8-sig"}
+
+
+def _columns(path: Path, fmt: str) -> list[str]:
+    if fmt == "csv":
+        return [str(c) for c in pd.read_csv(path, nrows=0, **_csv_kwargs(path)).columns]
+    import pyarrow.parquet as pq
+
+    return list(pq.ParquetFile(path).schema_arrow.names)
+
+
+def _chunks(path: Path, fmt: str, chunk_rows: int, columns: list[str] | None = None
+            ) -> Iterator[pd.DataFrame]:
+    if fmt == "csv":
+        with pd.read_csv(path, chunksize=chunk_rows, usecols=columns, **_csv_kwargs(path)) as it:
+            yield from it
+        return
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
+        yield batch.to_pandas()
+
+
+def _check_input(src: str | os.PathLike[str]) -> Path:
+    p = Path(src)
+    if not p.is_file():
+        raise PrivacyInputError(
+            f"The input file {str(p)!r} does not exist or is not a file. Check the path."
+        )
+    return p
+
+
+def read_frame(path: str | os.PathLike[str], *, nrows: int | None = None,
+               format: str | None = None) -> pd.DataFrame:
+    """Read a CSV (every cell as text) or Parquet file, optionally only its first rows."""
+    p = _check_input(path)
+    fmt = _format(p, format, "input")
+    if fmt == "csv":
+        return pd.read_csv(p, nrows=nrows, **_csv_kwargs(p))
+    if nrows is None:
+        return pd.read_parquet(p)
+    parts, have = [], 0
+    for chunk in _chunks(p, fmt, min(nrows, 65_536)):
+        parts.append(chunk)
+        have += len(chunk)
+        if have >= nrows:
+            break
+    return pd.concat(parts, ignore_index=True).head(nrows) if parts else pd.DataFrame()
+
+
+def scan_file(path: str | os.PathLike[str], *, sample_rows: int = 20_000,
+              format: str | None = None, **kwargs: Any) -> Inventory:
+    """:func:`scan` of the first ``sample_rows`` rows of a CSV or Parquet file."""
+    from privacy.masking._scan import scan
+
+    return scan(read_frame(path, nrows=sample_rows, format=format), sample_rows=None, **kwargs)
+
+
+def mask_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    policy: Policy | Mapping[str, Any] | str | os.PathLike[str],
+    *,
+    key_ring: KeyRing | None = None,
+    chunk_rows: int = 100_000,
+    scan_rows: int = 20_000,
+    overwrite: bool = False,
+    input_format: str | None = None,
+    output_format: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> MaskSummary:
+    """Mask a CSV or Parquet file chunk by chunk into ``dst`` (atomically).
+
+    Parameters
+    ----------
+    src, dst:
+        Input and output paths; formats from the extensions (``.csv``, ``.tsv``,
+        ``.parquet``). ``dst`` may not be ``src``; an existing ``dst`` is only replaced with
+        ``overwrite=True``.
+    policy:
+        Policy, mapping or TOML path; validated against the header before any row is read.
+    chunk_rows:
+        Rows per chunk: peak memory grows with it, not with the file.
+    scan_rows:
+        Rows read from the start of the file to find free-text and unlisted personal columns
+        when the policy needs an inventory.
+    progress:
+        Called with the number of rows done after each chunk (counts only).
+
+    Returns
+    -------
+    MaskSummary
+        Counts per column, dropped columns and, with ``[risk]`` quasi-identifiers, k-anonymity
+        before and after, computed over the whole file.
+    """
+    from privacy._atomic import atomic_write
+
+    pol = load_policy(policy)
+    s = _check_input(src)
+    d = Path(dst)
+    if not isinstance(chunk_rows, int) or isinstance(chunk_rows, bool) or chunk_rows < 1:
+        raise PrivacyInputError(
+            f"The 'chunk_rows' parameter of mask_file must be a positive integer; got "
+            f"{chunk_rows!r}."
+        )
+    if d.resolve() == s.resolve() or (d.exists() and os.path.samefile(d, s)):
+        raise PrivacyInputError(
+            f"The output path {str(d)!r} is the input file; mask never overwrites its input. "
+            "Choose another output path."
+        )
+    if d.exists() and not overwrite:
+        raise PrivacyInputError(
+            f"The output file {str(d)!r} already exists. Choose another path or pass "
+            "overwrite=True (--overwrite)."
+        )
+    if not d.parent.is_dir():
+        raise PrivacyInputError(
+            f"The output directory {str(d.parent)!r} does not exist. Create it first."
+        )
+    in_fmt = _format(s, input_format, "input")
+    out_fmt = _format(d, output_format, "output")
+    columns = _columns(s, in_fmt)
+    pol.check_columns(columns)  # before any row is read
+
+    inventory = None
+    if pol.unlisted != "keep" or any(r.free_text is None for r in pol.rules):
+        from privacy.masking._scan import scan
+
+        inventory = scan(read_frame(s, nrows=scan_rows, format=in_fmt), sample_rows=None)
+    probe = Masker(pol, columns, inventory=inventory, key_ring=key_ring)
+    counts: dict[str, pd.Series] = {}
+    need = probe.needs_counts()
+    if need:
+        for chunk in _chunks(s, in_fmt, chunk_rows, columns=need):
+            for c in need:
+                vc = chunk[c].dropna().astype(str).value_counts()
+                counts[c] = vc if c not in counts else counts[c].add(vc, fill_value=0)
+    masker = Masker(pol, columns, inventory=inventory, key_ring=probe.key_ring, counts=counts)
+
+    before = after = None
+    if pol.quasi_identifiers:
+        before = ClassCounts(pol.quasi_identifiers, pol.sensitive)
+        qa = _risk_after_columns(pol, masker.output_columns())
+        sens = pol.sensitive if pol.sensitive in masker.output_columns() else None
+        after = ClassCounts(qa, sens)
+
+    summary: MaskSummary | None = None
+    done = 0
+    with atomic_write(d, text=(out_fmt == "csv"), newline="") as fh:
+        writer = None
+        schema = None
+        for chunk in _chunks(s, in_fmt, chunk_rows):
+            out, part = masker.apply(chunk, row_offset=done)
+            if before is not None and after is not None:
+                before.update(chunk)
+                after.update(out)
+            if out_fmt == "csv":
+                sep = "\t" if d.suffix.lower() == ".tsv" else ","
+                out.to_csv(fh, header=(summary is None), index=False, sep=sep)
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.Table.from_pandas(out, preserve_index=False)
+                if writer is None:
+                    schema = table.schema
+                    writer = pq.ParquetWriter(fh, schema)
+                writer.write_table(table.cast(schema))
+            summary = part if summary is None else summary.merge(part)
+            done += len(chunk)
+            if progress is not None:
+                progress(done)
+        if summary is None:  # empty file: still write the header
+            empty = pd.DataFrame(columns=masker.output_columns())
+            if out_fmt == "csv":
+                empty.to_csv(fh, index=False)
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                pq.write_table(pa.Table.from_pandas(empty, preserve_index=False), fh)
+            summary = MaskSummary(0, (), masker.unmasked)
+        if writer is not None:
+            writer.close()
+    if before is not None and after is not None:
+        summary = summary.with_risk(before.report(pol.k, pol.l), after.report(pol.k, pol.l))
+    return summary
+
+
+# --------------------------------------------------------------------------------------------
+# Dask.
+
+def _dask_head(ddf: Any, n: int) -> pd.DataFrame:
+    parts, have = [], 0
+    for i in range(ddf.npartitions):
+        part = ddf.get_partition(i).compute()
+        parts.append(part)
+        have += len(part)
+        if have >= n:
+            break
+    return pd.concat(parts).head(n) if parts else ddf._meta
+
+
+def scan_dask(ddf: Any, *, sample_rows: int = 20_000, **kwargs: Any) -> Inventory:
+    """:func:`scan` of the first ``sample_rows`` rows of a Dask DataFrame."""
+    from privacy.masking._scan import scan
+
+    return scan(_dask_head(ddf, sample_rows), sample_rows=None, **kwargs)
+
+
+def mask_dask(
+    ddf: Any,
+    policy: Policy | Mapping[str, Any] | str | os.PathLike[str],
+    *,
+    key_ring: KeyRing | None = None,
+    inventory: Inventory | None = None,
+    scan_rows: int = 20_000,
+) -> Any:
+    """Mask a Dask DataFrame partition by partition; returns a lazy Dask DataFrame.
+
+    The policy is validated against the columns first. Value counts for ``suppress`` are
+    computed over all partitions before masking, so rare values are judged globally.
+    """
+    pol = load_policy(policy)
+    columns = [str(c) for c in ddf.columns]
+    pol.check_columns(columns)
+    if inventory is None and (pol.unlisted != "keep" or any(r.free_text is None for r in pol.rules)):
+        inventory = scan_dask(ddf, sample_rows=scan_rows)
+    probe = Masker(pol, columns, inventory=inventory, key_ring=key_ring)
+    counts = {c: ddf[c].dropna().astype(str).value_counts().compute() for c in probe.needs_counts()}
+    masker = Masker(pol, columns, inventory=inventory, key_ring=probe.key_ring, counts=counts)
+    meta, _ = masker.apply(ddf._meta)
+
+    def run(part: pd.DataFrame) -> pd.DataFrame:
+        return masker.apply(part)[0]
+
+    return ddf.map_partitions(run, meta=meta)
