@@ -6,8 +6,8 @@ those columns and refuses to write a report that contains one.
 
 Matching is exact substring matching of whole cell values: every value is indexed by its first
 six characters, and the text is scanned once, looking up the six characters at each position, so
-a value is found wherever it stands, glued to other text or not. Text is normalised first (HTML
-entities and Markdown backslash escapes undone). Values too short to be distinctive (under 6
+a value is found wherever it stands, glued to other text or not. The text is also scanned with
+HTML entities and Markdown backslash escapes undone. Values too short to be distinctive (under 6
 characters, or digit strings under 7 digits, which would collide with counts) are not indexed.
 """
 
@@ -39,8 +39,10 @@ def _indexable(value: str) -> bool:
     return True
 
 
-def _normalise(text: str) -> str:
-    return _MD_ESCAPE.sub(r"\1", html.unescape(text))
+def _variants(text: str) -> set[str]:
+    """The text as written, with HTML entities undone, and with Markdown escapes undone."""
+    unescaped = html.unescape(text)
+    return {text, unescaped, _MD_ESCAPE.sub(r"\1", text), _MD_ESCAPE.sub(r"\1", unescaped)}
 
 
 class PersonalValueIndex:
@@ -87,11 +89,7 @@ class PersonalValueIndex:
         """Names of the columns whose values occur in ``text`` (never the values)."""
         if not text:
             return []
-        hits = {column for _, _, column in self._matches(text)}
-        plain = _normalise(text)
-        if plain != text:
-            hits |= {column for _, _, column in self._matches(plain)}
-        return sorted(hits)
+        return sorted({column for variant in _variants(text) for _, _, column in self._matches(variant)})
 
     def redact(self, text: str) -> str:
         """``text`` with every indexed value replaced by ``[REDACTED:<column>]``.
@@ -101,9 +99,11 @@ class PersonalValueIndex:
         """
         if not text or not self._by_prefix:
             return text
-        once = self._replace(text)
-        plain = _normalise(once)
-        return once if plain == once else self._replace(plain)
+        out = self._replace(text)
+        for variant in sorted(_variants(out), key=len):
+            if variant != out and any(True for _ in self._matches(variant)):
+                return self._replace(variant)
+        return out
 
     def _replace(self, plain: str) -> str:
         out: list[str] = []

@@ -278,7 +278,7 @@ def run_demo(
     import skops.io as sio
     import tomli_w
 
-    from reports._atomic import atomic_write_text
+    from reports._atomic import atomic_write_bytes, atomic_write_text
     from auditkit.checks._registry import iter_checks
     from auditkit.runner import run_audit
 
@@ -297,7 +297,7 @@ def run_demo(
         proba = model.predict_proba(df[FEATURES])[:, 1]
         df[SCORE] = proba.round(6)
         df[PREDICTION] = (proba >= 0.5).astype(int)
-        atomic_write_text(data_path, df.to_csv(index=False))
+        atomic_write_bytes(data_path, df.to_csv(index=False).encode(), private=True)
         tmp = model_path.with_suffix(".skops.part")
         sio.dump(model, tmp)
         tmp.replace(model_path)

@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -173,6 +173,17 @@ class _step:
             next(self._it, None)
 
 
+def _relative(artifact: Artifact, base_dir: Path) -> Artifact:
+    """Record artifact paths relative to the config's directory, so reports are portable."""
+    if not artifact.path:
+        return artifact
+    try:
+        rel = os.path.relpath(Path(artifact.path).resolve(), base_dir)
+    except ValueError:  # another drive (Windows)
+        return artifact
+    return replace(artifact, path=rel)
+
+
 def _error_finding(spec: CheckSpec, exc: BaseException, guard: PersonalValueIndex) -> Finding:
     message = guard.redact(str(exc))[:500]
     return Finding(
@@ -195,10 +206,9 @@ def run_checks(
     )
     results: list[tuple[CheckSpec, CheckResult]] = []
     specs = [s for s in iter_checks() if only is None or s.id in only]
+    specs = [s for s in specs if ctx.config.check_options(s.id).enabled]
     for spec in ctx.track(specs, description="Running checks", total=len(specs)):
         options = ctx.config.check_options(spec.id)
-        if not options.enabled:
-            continue
         missing = [r for r in spec.requires if not ctx.has(r)]
         if missing:
             results.append((spec, CheckResult(findings=[Finding(
@@ -316,7 +326,7 @@ def run_audit(
     report = Report(
         metadata=meta,
         sections=sections,
-        artifacts=[*inputs, *ctx.artifacts, *produced],
+        artifacts=[_relative(a, base_dir) for a in (*inputs, *ctx.artifacts, *produced)],
         environment=environment(),
         config=cfg.model_dump(mode="json"),
         limitations=LIMITATIONS,
