@@ -6,7 +6,6 @@ these columns.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -15,19 +14,27 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["classify_personal_columns"]
 
-_NAME_HINTS = re.compile(
-    r"(^|_)(name|first_?name|last_?name|surname|full_?name|email|e_?mail|phone|mobile|tel|ssn|"
-    r"social_security|card|credit_?card|iban|account|address|street|city|zip|zipcode|postcode|"
-    r"postal|dob|birth|birthdate|date_of_birth|ip|ip_address|passport|licen[cs]e)($|_)",
-    re.IGNORECASE,
-)
+# Rows the PII scan reads: enough for stable shares, fast on wide frames.
+_SCAN_ROWS = 2_000
+# Quasi-identifier types whose values single people out on their own; sex, age and coarse
+# locations are left out so that fairness and explanation reports can still name groups.
+_IDENTIFYING_QUASI = frozenset({"ZIP_CODE", "DATE_OF_BIRTH", "GEO_COORDINATE"})
 
 
 def classify_personal_columns(df: pd.DataFrame, declared: Iterable[str] = ()) -> frozenset[str]:
-    """Columns declared personal in the config, plus those whose names say so."""
+    """Columns declared personal in the config, plus those the PII scan classifies as personal.
+
+    The scan (``privacy.masking.scan``) reads a sample of rows and confirms values with each
+    entity's validator and the column name: direct identifiers, credentials, financial data,
+    free text with embedded entities, and identifying quasi-identifiers (ZIP code, date of
+    birth, precise coordinates).
+    """
+    from privacy.masking import scan
+
     found = {str(c) for c in declared}
-    for col in df.columns:
-        name = re.sub(r"[^0-9a-zA-Z]+", "_", str(col)).strip("_")
-        if _NAME_HINTS.search(name):
-            found.add(str(col))
+    if len(df.columns) == 0 or len(df) == 0:
+        return frozenset(found)
+    inv = scan(df, sample_rows=_SCAN_ROWS)
+    found.update(inv.identifier_columns)
+    found.update(c.column for c in inv if c.entity in _IDENTIFYING_QUASI)
     return frozenset(found)

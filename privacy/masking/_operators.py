@@ -287,7 +287,7 @@ class Replace(Operator):
 
 @dataclass(frozen=True)
 class MaskParams:
-    keep_last: int = param(4, "int", "a non-negative integer", min=0)
+    keep_last: int = param(4, "int", "a non-negative integer", min=0, always=True)
     char: str = param("*", "str", "a single character")
     keep_separators: bool = param(True, "bool", "true or false")
 
@@ -423,7 +423,8 @@ _GENERALISE_TO = ("year", "month", "decade", "band", "prefix")
 
 @dataclass(frozen=True)
 class GeneraliseParams:
-    to: str = param("year", "str", "one of " + ", ".join(_GENERALISE_TO), choices=_GENERALISE_TO)
+    to: str = param("year", "str", "one of " + ", ".join(_GENERALISE_TO), choices=_GENERALISE_TO,
+                    always=True)
     width: float = param(10.0, "float", "a positive number", min=1e-12)
     keep: int = param(3, "int", "a positive integer", min=1)
     fill: str = param("*", "str", "a single character")

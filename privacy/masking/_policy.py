@@ -4,7 +4,8 @@ A policy is written in TOML (or built in Python)::
 
     [policy]
     key_ring = "keys.ring"        # for pseudonymize / tokenize (relative to the policy file)
-    kek_env = "AUDITKIT_KEK"      # env var holding the ring's key-encryption key
+    passphrase_env = "AUDITKIT_KEYRING_PASSPHRASE"   # env var with the ring's passphrase or
+                                  # key-encryption key (kek_env is a synonym)
     unlisted = "keep"             # personal columns the policy does not name: keep | error |
                                   # or an operator name applied to them (redact, replace, drop)
 
@@ -49,6 +50,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = ["Policy", "Rule", "load_policy"]
+
+#: Environment variable holding the key ring's passphrase (or key-encryption key) by default;
+#: the same as the ``auditkit keys`` commands.
+DEFAULT_SECRET_ENV = "AUDITKIT_KEYRING_PASSPHRASE"
 
 _RULE_KEYS = ("operator", "free_text", "entities")
 _POLICY_KEYS = ("key_ring", "kek_env", "passphrase_env", "unlisted")
@@ -104,7 +109,7 @@ class Rule:
         d.update({
             f.name: getattr(self.params, f.name) for f in dataclasses.fields(self.params)
             if getattr(self.params, f.name) is not None
-            and getattr(self.params, f.name) != getattr(defaults, f.name)
+            and (f.metadata.get("always") or getattr(self.params, f.name) != getattr(defaults, f.name))
         })
         if self.free_text is not None:
             d["free_text"] = self.free_text
@@ -197,21 +202,8 @@ class Policy:
         path = Path(self.key_ring)
         if not path.is_absolute() and self.base_dir is not None:
             path = self.base_dir / path
-        passphrase = None
-        if self.passphrase_env:
-            passphrase = os.environ.get(self.passphrase_env)
-            if passphrase is None:
-                raise PrivacyInputError(
-                    f"The policy reads the key ring passphrase from environment variable "
-                    f"{self.passphrase_env!r}, which is not set. Export it first."
-                )
-        if passphrase is None and self.kek_env is None:
-            raise PrivacyInputError(
-                "The policy names a key_ring but neither 'kek_env' nor 'passphrase_env' to "
-                "unlock it. Add one of them to the [policy] table."
-            )
-        return KeyRing.load(path, passphrase=passphrase,
-                            kek_env=None if passphrase is not None else self.kek_env)
+        env = self.passphrase_env or self.kek_env or DEFAULT_SECRET_ENV
+        return KeyRing.load_from_env(path, env)
 
     # -- serialisation -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

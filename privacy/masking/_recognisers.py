@@ -198,11 +198,13 @@ _NOT_PHONE_BEFORE = ("licen", "zip", "postal", "post code", "postcode", "passpor
 
 
 def _phone_in_context(text: str, start: int, end: int) -> bool:
-    """Reject a number followed by a word (a street name: ``12 3456 Main St``) or announced as
-    another kind of number (``licence number 1234567``, ``zip 12345-678``)."""
-    m = re.match(r" +([^\W\d_]+)", text[end:end + 24])
-    if m is not None and len(m.group(1)) >= 3 and m.group(1).lower() not in _PHONE_LABELS:
-        return False
+    """Reject two bare digit groups followed by a word (a street address: ``12 3456 Main St``)
+    and numbers announced as another kind (``licence number 1234567``, ``zip 12345-678``)."""
+    span = text[start:end]
+    if re.fullmatch(r"\d+ \d+", span):  # two bare groups: maybe a house number and a unit
+        m = re.match(r" +([^\W\d_]+)", text[end:end + 24])
+        if m is not None and len(m.group(1)) >= 3 and m.group(1).lower() not in _PHONE_LABELS:
+            return False
     before = text[max(0, start - 32):start].lower()
     return not any(word in before for word in _NOT_PHONE_BEFORE)
 
@@ -312,8 +314,7 @@ _BUILTINS = (
     ),
     Recogniser(
         "location", "LOCATION", v.always, value_pattern=r"^[\pL][\pL\pM'’. ()-]{0,79}$",
-        hints=("city", "town", "municipality", "state", "county", "province", "region$",
-               "statefull"),
+        hints=("city", "town", "municipality", "state", "county", "province", "statefull"),
         needs_hint=True, category="quasi", score=0.7, priority=20,
     ),
     Recogniser(

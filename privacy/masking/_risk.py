@@ -221,18 +221,23 @@ def _ladder(s: pd.Series, target_k: int) -> list[tuple[str, dict[str, Any]]]:
     nonnull = s.dropna()
     if nonnull.empty:
         return []
+    bands = [("generalise", {"to": "band", "width": float(w)}) for w in (5, 10, 20, 50, 100)]
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-        return [("generalise", {"to": "band", "width": float(w)}) for w in (5, 10, 20, 50, 100)] \
-            + [_TOP]
+        return bands + [_TOP]
     text = nonnull.astype(str).head(2000)
+    lengths = text.str.len()
+    if text.str.fullmatch(r"\d{3,10}").all() and lengths.nunique() == 1:
+        # Fixed-length digit codes (ZIP, postal codes): shorten the prefix.
+        top = int(lengths.max())
+        return [("generalise", {"to": "prefix", "keep": n}) for n in range(top - 1, 0, -1)] \
+            + [_TOP]
     nums = pd.to_numeric(text, errors="coerce")
     if nums.notna().mean() > 0.95 and not text.str.match(r"^0\d").any():
-        return [("generalise", {"to": "band", "width": float(w)}) for w in (5, 10, 20, 50, 100)] \
-            + [_TOP]
+        return bands + [_TOP]
     dates = pd.to_datetime(text, errors="coerce", format="mixed")
+    lengths = text.str.len()
     if dates.notna().mean() > 0.95 and text.str.contains(r"\d[-/.]\d", regex=True).mean() > 0.9:
         return [("generalise", {"to": t}) for t in ("month", "year", "decade")] + [_TOP]
-    lengths = text.str.len()
     if text.str.match(r"^[A-Za-z0-9 -]+$").mean() > 0.95 and lengths.max() <= 10 and \
             text.str.contains(r"\d").mean() > 0.9:
         top = int(lengths.max())
@@ -280,29 +285,54 @@ def suggest_generalisation(
 
     def score(frame: pd.DataFrame) -> tuple[int, int]:
         r = risk_report(frame, qi, k=target_k)
-        return r.records_below_k, -r.n_classes
+        return r.records_below_k, r.n_classes
 
     while risk_report(current, qi, k=target_k).k_achieved < target_k:
         best = None
         for col in qi:
             nxt = level[col] + 1
-            if nxt >= len(ladders[col]):
-                continue
-            try:
-                cand = applied(current, col, ladders[col][nxt])
-            except PrivacyInputError:
-                ladders[col] = ladders[col][:nxt]
-                continue
-            sc = score(cand)
-            if best is None or sc < best[0]:
-                best = (sc, col, cand)
+            while nxt < len(ladders[col]):
+                try:
+                    cand = applied(current, col, ladders[col][nxt])
+                except PrivacyInputError:
+                    ladders[col] = ladders[col][:nxt]
+                    break
+                # Skip rungs that merge no values (e.g. no value rare enough to suppress).
+                if cand[col].nunique(dropna=False) < current[col].nunique(dropna=False):
+                    sc = score(cand)
+                    if best is None or sc < best[0]:
+                        best = (sc, col, cand, nxt)
+                    break
+                nxt += 1
         if best is None:
             break
-        _, col, cand = best
-        level[col] += 1
+        _, col, cand, nxt = best
+        level[col] = nxt
         current = cand
-        op_name, params = ladders[col][level[col]]
-        steps.append(f"{col}: {op_name} " + ", ".join(f"{k}={v}" for k, v in params.items()))
+
+    # Back off: undo any rung the target does not need (the greedy path can overshoot).
+    def frame_at(levels: dict[str, int]) -> pd.DataFrame:
+        frame = work[qi].copy()
+        for c in qi:
+            if levels[c] >= 0:
+                frame = applied(frame, c, ladders[c][levels[c]])
+        return frame
+
+    if risk_report(current, qi, k=target_k).k_achieved >= target_k:
+        changed = True
+        while changed:
+            changed = False
+            for c in qi:
+                if level[c] < 0:
+                    continue
+                trial = dict(level, **{c: level[c] - 1})
+                if risk_report(frame_at(trial), qi, k=target_k).k_achieved >= target_k:
+                    level = trial
+                    changed = True
+    for c in qi:
+        if level[c] >= 0:
+            op_name, params = ladders[c][level[c]]
+            steps.append(f"{c}: {op_name} " + ", ".join(f"{k}={v}" for k, v in params.items()))
 
     rules = tuple(
         Rule.of(c, ladders[c][level[c]][0], **ladders[c][level[c]][1]) for c in qi if level[c] >= 0

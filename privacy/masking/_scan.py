@@ -246,7 +246,8 @@ def _is_free_text(values: pa.Array) -> bool:
     mean_len = pc.mean(lengths).as_py() or 0.0
     words = pc.count_substring_regex(values, r"\pL{2,}")
     mean_words = pc.mean(words).as_py() or 0.0
-    return mean_len >= 24 and mean_words >= 4
+    spaces = pc.mean(pc.count_substring_regex(values, r"\s+")).as_py() or 0.0
+    return mean_len >= 24 and mean_words >= 4 and spaces >= 3
 
 
 def _confirmed_share(
