@@ -333,7 +333,25 @@ def run_audit(
     )
     with _step(track, "Writing reports"):
         paths = _write_guarded(report, out, fmts, cfg.report.basename, ctx)
+    if cfg.keys.signing_key:
+        with _step(track, "Signing the manifest"):
+            written = [*paths.values(), *(Path(a.path) for a in (*ctx.artifacts, *produced) if a.path)]
+            paths["manifest"] = _sign(cfg, base_dir, config_path, out, written)
     return AuditRun(report=report, out_dir=out, paths=paths, seconds=time.perf_counter() - started)
+
+
+def _sign(
+    cfg: AuditConfig, base_dir: Path, config_path: Path, out: Path, written: list[Path]
+) -> Path:
+    """Write the signed manifest of the inputs and of every file this run wrote under ``out``."""
+    from reports.signing import write_manifest
+
+    inputs = {"config": config_path, "data": base_dir / cfg.data.path}
+    if cfg.model.path:
+        inputs["model"] = base_dir / cfg.model.path
+    out_resolved = out.resolve()
+    inside = [p for p in written if out_resolved in p.resolve().parents]
+    return write_manifest(out, inputs, inside, base_dir / str(cfg.keys.signing_key))
 
 
 def _write_guarded(

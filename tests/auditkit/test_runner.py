@@ -187,3 +187,19 @@ def test_output_dir_not_writable(audit_dir: Path) -> None:
     blocker.write_text("a file where a directory should be")
     with pytest.raises(OutputError, match="not writable"):
         run_audit(audit_dir / "audit.toml", out_dir=blocker / "sub")
+
+
+def test_signed_run_verifies_and_detects_edits(audit_dir: Path, base_config, write_config) -> None:
+    from reports.signing import generate_signing_key, verify
+
+    keys = generate_signing_key(audit_dir / "signing.pem")
+    cfg = base_config()
+    cfg["keys"] = {"signing_key": "signing.pem"}
+    write_config(audit_dir, cfg)
+    run = run_audit(audit_dir / "audit.toml", only=["dataset"])
+    assert run.paths["manifest"].name == "manifest.json"
+    assert verify(run.out_dir, keys.public).ok
+    html = run.paths["html"]
+    html.write_bytes(html.read_bytes().replace(b"Scope", b"Sc0pe", 1))
+    result = verify(run.out_dir, keys.public)
+    assert not result.ok and any("report.html" in p for p in result.problems)
