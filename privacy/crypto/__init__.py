@@ -27,7 +27,8 @@ Examples
 True
 """
 
-from privacy.crypto._columns import decrypt_columns, encrypt_columns
+from typing import TYPE_CHECKING, Any
+
 from privacy.crypto._keyring import KeyInfo, KeyRing, kek_kind, new_kek
 from privacy.crypto._stream import (
     ALGORITHM,
@@ -39,8 +40,36 @@ from privacy.crypto._stream import (
     open_decrypted,
     rewrap,
 )
-from privacy.crypto._tokens import DeterministicCipher, Pseudonymizer, RandomizedCipher
 from privacy.errors import DecryptionError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from privacy.crypto._columns import decrypt_columns, encrypt_columns
+    from privacy.crypto._tokens import DeterministicCipher, Pseudonymizer, RandomizedCipher
+
+# The column and pseudonym tools need pandas; load them on first use so that file encryption
+# (and the CLI) stay light.
+_LAZY = {
+    "DeterministicCipher": "privacy.crypto._tokens",
+    "Pseudonymizer": "privacy.crypto._tokens",
+    "RandomizedCipher": "privacy.crypto._tokens",
+    "decrypt_columns": "privacy.crypto._columns",
+    "encrypt_columns": "privacy.crypto._columns",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'privacy.crypto' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 __all__ = [
     "ALGORITHM",

@@ -28,6 +28,7 @@ import io
 import os
 import secrets
 import shutil
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from privacy._atomic import atomic_write
 from privacy.crypto._keyring import KeyRing
+from privacy.crypto._parallel import decrypt_segments, default_workers, encrypt_segments
 from privacy.errors import DecryptionError, PrivacyInputError
 
 __all__ = [
@@ -203,18 +205,52 @@ def _check_distinct(src: Any, dst: Any) -> None:
         )
 
 
+def _encrypt_stream(fin: IO[bytes], fout: IO[bytes], aead: AESGCM, prefix: bytes, seg: int) -> None:
+    """Sequential encryption of a stream of unknown length (one segment of look-ahead)."""
+    bufs = [bytearray(seg), bytearray(seg)]
+    cur = 0
+    n_cur = _readinto_exact(fin, memoryview(bufs[0]))
+    index = 0
+    while True:
+        nxt = 1 - cur
+        # The current segment is the last when nothing follows it.
+        n_nxt = _readinto_exact(fin, memoryview(bufs[nxt])) if n_cur == seg else 0
+        last = n_nxt == 0
+        pt = bytes(memoryview(bufs[cur])[:n_cur])
+        fout.write(aead.encrypt(_nonce(prefix, index, last), pt, None))
+        if last:
+            return
+        index += 1
+        cur, n_cur = nxt, n_nxt
+
+
+def _check_workers(workers: int | None) -> int:
+    if workers is None:
+        return default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise PrivacyInputError(
+            f"The 'workers' parameter must be a positive number of threads or None (one per "
+            f"CPU, at most 8); got {workers!r}."
+        )
+    return workers
+
+
 def encrypt_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     ring: KeyRing,
     *,
     segment_size: int = DEFAULT_SEGMENT_SIZE,
+    workers: int | None = None,
 ) -> EncryptedFileInfo:
     """Encrypt ``src`` to ``dst`` under the ring's primary key, in constant memory.
 
     A fresh data key encrypts the file in segments of ``segment_size`` plaintext bytes; the
     data key is stored in the header, wrapped by the ring's primary key. ``dst`` appears
     atomically: on any failure no partial file remains.
+
+    Segments of a regular file are encrypted by ``workers`` threads (default: one per CPU, at
+    most 8), each holding two segment buffers; pipes are encrypted sequentially.
 
     Examples
     --------
@@ -223,35 +259,29 @@ def encrypt_file(
     >>> decrypt_file("data.csv.akc", "copy.csv", ring)  # doctest: +SKIP
     """
     seg = _check_segment_size(segment_size)
+    n_workers = _check_workers(workers)
     _check_distinct(src, dst)
     dek = AESGCM.generate_key(bit_length=256)
     header = _new_header(ring, seg, dek)
     aead = AESGCM(dek)
     prefix = header.prefix
-    bufs = [bytearray(seg), bytearray(seg)]
-    out = bytearray(seg + TAG)
-    has_into = hasattr(aead, "encrypt_into")
     with _open_src(src, "input") as fin, atomic_write(dst) as fout:
         fout.write(header.pack())
-        cur = 0
-        n_cur = _readinto_exact(fin, memoryview(bufs[0]))
-        index = 0
-        while True:
-            nxt = 1 - cur
-            # Read one segment ahead: the current one is last when nothing follows it.
-            n_nxt = _readinto_exact(fin, memoryview(bufs[nxt])) if n_cur == seg else 0
-            last = n_nxt == 0
-            pt = memoryview(bufs[cur])[:n_cur]
-            nonce = _nonce(prefix, index, last)
-            if has_into:
-                aead.encrypt_into(nonce, pt, None, memoryview(out)[: n_cur + TAG])
-                fout.write(memoryview(out)[: n_cur + TAG])
-            else:  # cryptography < 45
-                fout.write(aead.encrypt(nonce, bytes(pt), None))
-            if last:
-                break
-            index += 1
-            cur, n_cur = nxt, n_nxt
+        st = os.fstat(fin.fileno())
+        if stat.S_ISREG(st.st_mode) and hasattr(aead, "encrypt_into"):
+            fout.flush()
+            encrypt_segments(
+                fin.fileno(),
+                fout.fileno(),
+                aead,
+                lambda i, last: _nonce(prefix, i, last),
+                seg,
+                st.st_size,
+                HEADER_LEN,
+                n_workers,
+            )
+        else:  # pipes and other streams; cryptography < 45
+            _encrypt_stream(fin, fout, aead, prefix, seg)
     return EncryptedFileInfo(header.key_id, seg, VERSION)
 
 
@@ -289,12 +319,17 @@ class _SegmentReader:
 
 
 def decrypt_file(
-    src: str | os.PathLike[str], dst: str | os.PathLike[str], ring: KeyRing
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    ring: KeyRing,
+    *,
+    workers: int | None = None,
 ) -> EncryptedFileInfo:
     """Decrypt ``src`` (written by :func:`encrypt_file`) to ``dst``, in constant memory.
 
     ``dst`` is created with mode 0600 (it holds the plaintext) and appears atomically, complete
-    and fully authenticated, or not at all.
+    and fully authenticated, or not at all. Segments are decrypted by ``workers`` threads
+    (default: one per CPU, at most 8).
 
     Raises
     ------
@@ -303,13 +338,27 @@ def decrypt_file(
     PrivacyInputError
         ``src`` is not an auditkit encrypted file.
     """
+    n_workers = _check_workers(workers)
     _check_distinct(src, dst)
     with _open_src(src, "encrypted") as fin:
         reader = _SegmentReader(fin, ring, str(src))
-        plain = bytearray(reader.seg)
         with atomic_write(dst, mode=0o600) as fout:
-            for i in range(reader.n_segments):
-                fout.write(reader.read_segment(i, plain))
+            if reader._into:
+                prefix = reader.header.prefix
+                decrypt_segments(
+                    fin.fileno(),
+                    fout.fileno(),
+                    reader._aead,
+                    lambda i, last: _nonce(prefix, i, last),
+                    reader.seg,
+                    reader.n_segments,
+                    reader.size - (reader.n_segments - 1) * reader.seg + TAG,
+                    HEADER_LEN,
+                    n_workers,
+                )
+            else:  # cryptography < 45
+                for i in range(reader.n_segments):
+                    fout.write(reader.read_segment(i))
     h = reader.header
     return EncryptedFileInfo(h.key_id, h.segment_size, VERSION)
 

@@ -316,3 +316,50 @@ def test_pandas_reads_encrypted_csv_and_parquet(tmp_path, ring):
         pd.testing.assert_frame_equal(pd.read_csv(fh), df)
     with open_decrypted(tmp_path / "d.parquet.akc", ring) as fh:
         pd.testing.assert_frame_equal(pd.read_parquet(fh), df)
+
+
+@pytest.mark.parametrize("enc_workers, dec_workers", [(1, 3), (2, 1), (3, 8), (8, 2)])
+def test_thread_counts_interoperate(tmp_path, ring, enc_workers, dec_workers):
+    plain = _data(5 * SEG + SEG // 3, seed=enc_workers)
+    (tmp_path / "p").write_bytes(plain)
+    encrypt_file(tmp_path / "p", tmp_path / "c", ring, segment_size=SEG, workers=enc_workers)
+    decrypt_file(tmp_path / "c", tmp_path / "q", ring, workers=dec_workers)
+    assert (tmp_path / "q").read_bytes() == plain
+
+
+def test_tampering_detected_with_many_threads(tmp_path, ring, sample):
+    _, blob = sample
+    for pos in (H + 3, H + 2 * FULL + 7, len(blob) - 1):
+        bad = bytearray(blob)
+        bad[pos] ^= 4
+        (tmp_path / "c").write_bytes(bytes(bad))
+        with pytest.raises(DecryptionError):
+            decrypt_file(tmp_path / "c", tmp_path / "q", ring, workers=4)
+        assert not (tmp_path / "q").exists()
+
+
+def test_stream_input_from_a_pipe(tmp_path, ring):
+    import threading
+
+    plain = _data(2 * SEG + 5, seed=9)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    def feed():
+        with open(fifo, "wb") as fh:
+            for i in range(0, len(plain), 10_000):
+                fh.write(plain[i : i + 10_000])
+
+    t = threading.Thread(target=feed)
+    t.start()
+    encrypt_file(fifo, tmp_path / "c", ring, segment_size=SEG)
+    t.join()
+    decrypt_file(tmp_path / "c", tmp_path / "q", ring)
+    assert (tmp_path / "q").read_bytes() == plain
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_bad_workers(tmp_path, ring, bad):
+    (tmp_path / "p").write_bytes(b"x")
+    with pytest.raises(PrivacyInputError, match="workers"):
+        encrypt_file(tmp_path / "p", tmp_path / "c", ring, workers=bad)
