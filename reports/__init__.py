@@ -16,6 +16,16 @@ from reports._model import (
     sha256_file,
     worst_status,
 )
+from reports._render import available_formats, render, write_reports
+from reports.catalogue import Catalogue, Provision, get_catalogue, load_catalogue
+from reports.errors import ReportError, ReportInputError
+from reports.signing import (
+    VerifyResult,
+    generate_signing_key,
+    verify,
+    verify_manifest,
+    write_manifest,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -29,4 +39,18 @@ __all__ = [
     "Table",
     "sha256_file",
     "worst_status",
+    "Catalogue",
+    "Provision",
+    "ReportError",
+    "ReportInputError",
+    "VerifyResult",
+    "available_formats",
+    "generate_signing_key",
+    "get_catalogue",
+    "load_catalogue",
+    "render",
+    "verify",
+    "verify_manifest",
+    "write_manifest",
+    "write_reports",
 ]

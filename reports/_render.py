@@ -109,3 +109,7 @@ register_renderer(
     Renderer("html", "html", "text/html", "reports._html:render_html",
              "One self-contained HTML file, readable offline")
 )
+register_renderer(
+    Renderer("pdf", "pdf", "application/pdf", "reports._pdf:render_pdf",
+             "PDF from the HTML report (WeasyPrint; install auditkit[pdf])")
+)

@@ -109,6 +109,8 @@ def sanitize_svg(svg: str, prefix: str) -> str | None:
                     del el.attrib[attr]
                     continue
                 el.attrib[attr] = rewrite_refs(value)
+        if name in ("image", "use") and not any(_local(a)[1] == "href" for a in el.attrib):
+            return False  # its target was external and removed: nothing left to draw
         for child in list(el):
             if not clean(child):
                 el.remove(child)

@@ -26,15 +26,18 @@ NOT_LEGAL_ADVICE = (
     "a law is for the controller, its data protection officer and counsel to decide."
 )
 
+CATALOGUE_LIMITATIONS = (
+    "Regulation references show which provisions a finding bears on. They are not a statement "
+    "that the provision is met or breached.",
+    "Catalogue entries marked as confirmed in secondary sources only should be checked against "
+    "the official text before anyone relies on them.",
+)
+
 DEFAULT_LIMITATIONS = (
     "Checks measure the data and model named on the cover, at the time of the run. They say nothing "
     "about other data, other versions, or how the system is used in practice.",
     "Statistical results carry uncertainty; small groups give wide intervals and are reported as "
     "insufficient evidence rather than as a pass.",
-    "Regulation references show which provisions a finding bears on. They are not a statement "
-    "that the provision is met or breached.",
-    "Catalogue entries marked 'verified-2nd' were confirmed in secondary sources only; check them "
-    "against the official text before relying on them.",
 )
 
 # Keys the cover reads from Report.metadata, with the aliases accepted for each.
@@ -44,6 +47,20 @@ COVER_KEYS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("owner", "Owner", ("owner", "organisation", "organization")),
     ("date", "Date", ("generated_at", "date", "created_at")),
     ("tool", "Produced by", ("tool_version", "auditkit_version", "tool")),
+)
+
+# Metadata shown under "Scope and method" rather than on the cover.
+SCOPE_KEYS: tuple[tuple[str, str], ...] = (
+    ("description", "Description"),
+    ("scope", "Scope"),
+    ("purpose", "Purpose"),
+    ("intended_use", "Intended use"),
+    ("method", "Method notes"),
+    ("dataset", "Dataset"),
+    ("rows", "Rows"),
+    ("columns", "Columns"),
+    ("personal_columns", "Columns classified as personal data"),
+    ("config_file", "Configuration file"),
 )
 
 FINGERPRINT_KINDS = ("data", "model", "config")
@@ -220,12 +237,15 @@ def build_view(report: Report, catalogue: Catalogue | None = None) -> ReportView
 
     used_keys = {"title"}
     cover: list[tuple[str, str]] = []
-    for _, label, aliases in COVER_KEYS:
+    for name, label, aliases in COVER_KEYS:
         key, value = _meta(report, aliases)
         if key is not None:
             used_keys.add(key)
+        if name == "tool" and key == "tool_version" and report.metadata.get("tool"):
+            used_keys.add("tool")
+            value = f"{report.metadata['tool']} {value}"
         cover.append((label, format_scalar(value) if value is not None else "not stated"))
-    scope_keys = ("scope", "purpose", "method", "intended_use")
+    scope_keys = {k for k, _ in SCOPE_KEYS}
     other = [
         (str(k), format_scalar(v))
         for k, v in report.metadata.items()
@@ -269,9 +289,9 @@ def build_view(report: Report, catalogue: Catalogue | None = None) -> ReportView
     ordered_index = sorted(index.values(), key=lambda e: cat.sort_key(e.ref.id))
 
     scope: list[tuple[str, str]] = []
-    for key in scope_keys:
-        if report.metadata.get(key):
-            scope.append((key.replace("_", " ").capitalize(), str(report.metadata[key])))
+    for key, label in SCOPE_KEYS:
+        if report.metadata.get(key) not in (None, ""):
+            scope.append((label, format_scalar(report.metadata[key])))
     for a in fingerprints:
         scope.append((f"{a.kind.capitalize()} examined", a.name))
     scope.append(("Areas covered", ", ".join(s.title for s in report.sections) or "none"))
@@ -290,6 +310,7 @@ def build_view(report: Report, catalogue: Catalogue | None = None) -> ReportView
     ]
 
     limitations = [str(x) for x in report.limitations] or list(DEFAULT_LIMITATIONS)
+    limitations += [x for x in CATALOGUE_LIMITATIONS if x not in limitations]
 
     env_rows: list[tuple[str, str]] = []
     packages: list[tuple[str, str]] = []

@@ -1,0 +1,51 @@
+"""The PDF renderer: the HTML report printed by WeasyPrint.
+
+The PDF is the HTML report laid out with its print stylesheet (A4, page numbers, one area per
+page), so both always say the same thing. WeasyPrint is imported only here, when a PDF is asked
+for. Its URL fetcher is replaced by one that refuses everything except inline ``data:`` URLs: a
+report never triggers a network request, even from a hostile value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reports._html import render_html_text
+from reports._model import Report
+from reports.catalogue import Catalogue
+from reports.errors import ReportError
+
+__all__ = ["render_pdf"]
+
+
+def _offline_fetcher(url: str | None, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    if isinstance(url, str) and url.startswith("data:"):
+        from weasyprint.urls import default_url_fetcher
+
+        return default_url_fetcher(url, *args, **kwargs)
+    raise ValueError(
+        f"auditkit reports load nothing from outside the file (refused {str(url)[:80]!r})"
+    )
+
+
+def render_pdf(report: Report, *, catalogue: Catalogue | None = None) -> bytes:
+    """Render ``report`` as PDF bytes (requires the ``pdf`` extra: WeasyPrint)."""
+    try:
+        import weasyprint
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ReportError(
+            "PDF output needs WeasyPrint and its system libraries (Pango). Install them with "
+            "`pip install 'auditkit[pdf]'`, or drop 'pdf' from the report formats. "
+            f"({exc})"
+        ) from None
+    import logging
+
+    html = render_html_text(report, catalogue=catalogue)
+    # WeasyPrint logs every unsupported CSS property at WARNING; the report's CSS targets
+    # browsers too, so keep those out of the user's terminal.
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    doc = weasyprint.HTML(string=html, url_fetcher=_offline_fetcher, base_url="about:blank")
+    return doc.write_pdf(
+        pdf_identifier=b"auditkit-report",
+        uncompressed_pdf=False,
+    )
