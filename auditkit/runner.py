@@ -113,7 +113,7 @@ def build_context(
     inputs: list[Artifact] = []
     with _step(track, "Reading dataset"):
         string_cols = list(dict.fromkeys([*cfg.data.personal, *([cfg.data.id_column] if cfg.data.id_column else [])]))
-        df = read_table(data_path, cfg.data.format, string_columns=string_cols, keys=cfg.keys)
+        df = read_table(data_path, cfg.data.format, string_columns=string_cols, keys=cfg.keys, base_dir=base_dir)
         inputs.append(Artifact.from_path(data_path, "data"))
     _require_columns(df, cfg, data_path)
 
