@@ -405,21 +405,25 @@ def audit_counts(counts: Counts, *, task: str = "auto", pos_label: Any = None,
 def _assemble(counts, plan, point, lo, hi, disp_point, dlo, dhi, specs, n_group, w_group, eligible,
               min_group_size, n_boot, ci, pos_label, family) -> FairnessResult:
     index = [(g.name, label) for g in plan.groupings for label in g.labels]
-    mindex = pd.MultiIndex.from_tuples(index[1:], names=["grouping", "group"])
+    # empty intersections (level combinations no row has) are not groups
+    present = np.flatnonzero(n_group[1:] > 0) + 1
+    mindex = pd.MultiIndex.from_tuples([index[i] for i in present], names=["grouping", "group"])
     cols = list(point)
+    ocols = [m for m in cols if m != "impact_ratio"]  # a between-group quantity
     overall = pd.DataFrame(
-        {"value": [point[m][0] for m in cols], "ci_low": [lo[m][0] for m in cols],
-         "ci_high": [hi[m][0] for m in cols]}, index=pd.Index(cols, name="metric"))
-    by_group = pd.DataFrame({"n": n_group[1:], "weight": w_group[1:],
-                             "small": n_group[1:] < min_group_size}, index=mindex)
+        {"value": [point[m][0] for m in ocols], "ci_low": [lo[m][0] for m in ocols],
+         "ci_high": [hi[m][0] for m in ocols]}, index=pd.Index(ocols, name="metric"))
+    by_group = pd.DataFrame({"n": n_group[present], "weight": w_group[present],
+                             "small": n_group[present] < min_group_size}, index=mindex)
     for m in cols:
-        by_group[m] = point[m][1:]
-    ci_low = pd.DataFrame({m: lo[m][1:] for m in cols}, index=mindex)
-    ci_high = pd.DataFrame({m: hi[m][1:] for m in cols}, index=mindex)
+        by_group[m] = point[m][present]
+    ci_low = pd.DataFrame({m: lo[m][present] for m in cols}, index=mindex)
+    ci_high = pd.DataFrame({m: hi[m][present] for m in cols}, index=mindex)
     undefined = [
         (gname, glabel, m, M.METRICS.get(m, M.METRICS.get(m.split("[")[0] + "[*]")).undefined
          if m != "impact_ratio" else "no eligible group has a positive selection rate")
-        for m in cols for (gname, glabel), v in zip(index, point[m], strict=True) if np.isnan(v)
+        for m in cols for i, ((gname, glabel), v) in enumerate(zip(index, point[m], strict=True))
+        if np.isnan(v) and n_group[i] > 0 and (i > 0 or m != "impact_ratio")
     ]
     undefined_df = pd.DataFrame(undefined, columns=["grouping", "group", "metric", "reason"])
     rows = []
@@ -443,7 +447,7 @@ def _assemble(counts, plan, point, lo, hi, disp_point, dlo, dhi, specs, n_group,
                 "grouping": grp.name, "disparity": name, "metric": "+".join(bases), "kind": kind,
                 "value": float(v), "ci_low": float(dlo[(grp.name, name)]),
                 "ci_high": float(dhi[(grp.name, name)]), "max_group": max_g, "min_group": min_g,
-                "n_groups": int(defined.sum()), "n_small": int((~eligible[sl]).sum()),
+                "n_groups": int(defined.sum()), "n_small": int(((n_group[sl] > 0) & ~eligible[sl]).sum()),
                 "reason": reason,
             })
         start += grp.size
