@@ -222,7 +222,7 @@ _BUILTINS = (
     Recogniser(
         "email", "EMAIL_ADDRESS", v.valid_email,
         pattern=r"(?<![\w.+-])[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*@"
-        r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b",
+        r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24}\b",
         value_pattern=r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,24}$",
         hints=("email", "e mail", "mail$"), score=1.0, priority=90, trigger="@",
     ),
@@ -280,7 +280,7 @@ _BUILTINS = (
         "phone", "PHONE_NUMBER", v.valid_phone, pattern=_PHONE_SPAN,
         value_pattern=_PHONE_VALUE,
         hints=("phone", "telephone", "tel", "mobile", "cell", "fax", "phone number"),
-        score=0.75, priority=60, shrink=True, bare_digits_need_hint=True,
+        score=0.75, priority=60, bare_digits_need_hint=True,
         span_filter=_phone_in_context,
     ),
     Recogniser(

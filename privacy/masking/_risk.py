@@ -90,50 +90,60 @@ class RiskReport:
         }
 
 
-def _keys(df: pd.DataFrame, qi: Sequence[str]) -> pd.DataFrame:
-    """QI columns as strings with missing values made explicit (a class of their own)."""
-    return pd.DataFrame(
-        {c: df[c].astype("string").fillna(_MISSING).astype(str) for c in qi}, index=df.index
-    )
+_SEP = "\x1f"
+_SSEP = "\x1e"
+
+
+def _text(col: pd.Series) -> pd.Series:
+    return col.astype("string").fillna(_MISSING).astype(str)
+
+
+def _keys(df: pd.DataFrame, qi: Sequence[str]) -> pd.Series:
+    """One string key per record: the QI values joined (missing values made explicit)."""
+    key = _text(df[qi[0]])
+    for c in qi[1:]:
+        key = key + _SEP + _text(df[c])
+    return key
 
 
 class ClassCounts:
     """Mergeable equivalence-class sizes (and distinct sensitive values per class).
 
     Feed chunks or partitions with :meth:`update`; :meth:`report` gives the figures. Memory is
-    proportional to the number of distinct classes, not of records.
+    proportional to the number of distinct classes (and class/sensitive pairs), not of records.
     """
 
     def __init__(self, quasi_identifiers: Sequence[str], sensitive: str | None = None) -> None:
         self.qi = tuple(quasi_identifiers)
         self.sensitive = sensitive
         self._sizes: pd.Series | None = None
-        self._pairs: pd.Index | None = None  # distinct (class..., sensitive) tuples
+        self._pairs: pd.Index | None = None  # distinct "class<SSEP>sensitive" keys
         self.n = 0
 
     def update(self, df: pd.DataFrame) -> ClassCounts:
-        if not self.qi:
-            self.n += len(df)
+        self.n += len(df)
+        if not self.qi or len(df) == 0:
             return self
         keys = _keys(df, self.qi)
-        sizes = keys.value_counts(dropna=False)
+        sizes = keys.value_counts()
         self._sizes = sizes if self._sizes is None else self._sizes.add(sizes, fill_value=0)
         if self.sensitive is not None:
-            keys = keys.assign(**{"\x00s": df[self.sensitive].astype("string").fillna(_MISSING).astype(str)})
-            pairs = pd.MultiIndex.from_frame(keys.drop_duplicates())
+            pairs = pd.Index((keys + _SSEP + _text(df[self.sensitive])).unique())
             self._pairs = pairs if self._pairs is None else self._pairs.union(pairs)
-        self.n += len(df)
         return self
 
     def report(self, k: int = 5, l: int = 2) -> RiskReport:  # noqa: E741
         if self._sizes is None or self.n == 0:
-            return RiskReport(self.qi, k, self.n, 1 if self.n else 0, self.n, 0 if self.n >= k else self.n,
+            one = 1 if self.n else 0
+            return RiskReport(self.qi, k, self.n, one, self.n, self.n if self.n < k else 0,
                               1 if self.n == 1 else 0, self.sensitive, l,
-                              None if self.sensitive is None else 0, None)
+                              None if self.sensitive is None else one,
+                              None if self.sensitive is None else 0)
         sizes = self._sizes.to_numpy().astype(np.int64)
         l_achieved = below_l = None
         if self.sensitive is not None and self._pairs is not None:
-            distinct = pd.Series(1, index=self._pairs).groupby(level=list(range(len(self.qi)))).sum()
+            classes = pd.Series(self._pairs.str.rsplit(_SSEP, n=1).str[0])
+            distinct = classes.value_counts()
             l_achieved = int(distinct.min())
             below_l = int((distinct < l).sum())
         return RiskReport(

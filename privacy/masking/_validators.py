@@ -120,14 +120,15 @@ def valid_mac(value: str) -> bool:
     return bool(m) and v.replace(m.group(1), "").upper() not in {"000000000000", "FFFFFFFFFFFF"}
 
 
+# Internationalised addresses (RFC 6530/6531): letters of any script in both parts.
 _EMAIL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
+    r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
+    r"@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24}"
 )
 
 
 def valid_email(value: str) -> bool:
-    """RFC 5322 dot-atom local part, a dotted domain and an alphabetic top-level domain."""
+    """Dot-atom local part (letters of any script), a dotted domain, an alphabetic TLD."""
     v = value.strip()
     return len(v) <= 254 and _EMAIL.fullmatch(v) is not None and ".." not in v
 

@@ -1,0 +1,126 @@
+"""scan(): entity types per column from validators and name hints, counts only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from privacy.masking import column_hints, scan
+
+DATA = Path(__file__).parent / "data" / "FakeNameGenerator.com_100.csv"
+
+# Every personal column of the FakeNameGenerator sample and the entity type it must get.
+EXPECTED = {
+    "Gender": "GENDER", "GivenName": "PERSON", "MiddleInitial": "PERSON", "Surname": "PERSON",
+    "StreetAddress": "STREET_ADDRESS", "City": "LOCATION", "State": "LOCATION",
+    "StateFull": "LOCATION", "ZipCode": "ZIP_CODE", "EmailAddress": "EMAIL_ADDRESS",
+    "Username": "USERNAME", "Password": "PASSWORD", "TelephoneNumber": "PHONE_NUMBER",
+    "MothersMaiden": "PERSON", "Birthday": "DATE_OF_BIRTH", "Age": "AGE",
+    "CCNumber": "CREDIT_CARD", "CVV2": "CARD_SECURITY_CODE", "NationalID": "NATIONAL_ID",
+    "BloodType": "HEALTH_DATA", "Latitude": "GEO_COORDINATE", "Longitude": "GEO_COORDINATE",
+}
+# Columns that are not personal data on their own.
+NOT_PERSONAL = ["Number", "NameSet", "Title", "Country", "CountryFull", "BrowserUserAgent",
+                "TelephoneCountryCode", "TropicalZodiac", "CCType", "CCExpires", "UPS",
+                "WesternUnionMTCN", "MoneyGramMTCN", "Color", "Occupation", "Company",
+                "Vehicle", "Domain", "Pounds", "Kilograms", "FeetInches", "Centimeters", "GUID"]
+
+
+@pytest.fixture(scope="module")
+def fake_names() -> pd.DataFrame:
+    return pd.read_csv(DATA, dtype=str, encoding="utf-8-sig")
+
+
+def test_fake_name_generator_every_personal_column_gets_the_right_type(fake_names):
+    inv = scan(fake_names)
+    wrong = {c: inv[c].entity for c, e in EXPECTED.items() if inv[c].entity != e}
+    assert not wrong, wrong
+    flagged = [c for c in NOT_PERSONAL if inv[c].personal]
+    assert not flagged, flagged
+    assert set(inv.personal_columns) == set(EXPECTED)
+    assert inv.special_category_columns == ("BloodType",)
+
+
+def test_fake_name_generator_without_name_hints_keeps_validated_types(fake_names):
+    renamed = fake_names.rename(columns={c: f"c{i}" for i, c in enumerate(fake_names.columns)})
+    inv = scan(renamed, hints=False)
+    by_old = dict(zip(fake_names.columns, inv.columns, strict=True))
+    assert by_old["EmailAddress"].entity == "EMAIL_ADDRESS"
+    assert by_old["CCNumber"].entity == "CREDIT_CARD"
+    # Weak shapes (names, ZIP codes, bare 10-digit numbers) are not claimed without a hint.
+    assert by_old["GivenName"].entity is None
+    assert by_old["WesternUnionMTCN"].entity is None
+
+
+def test_structured_types_and_shares():
+    n = 200
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({
+        "contact": [f"user{i}@example.org" for i in range(n)],
+        "card": ["4111111111111111", "5500000000000004"] * (n // 2),
+        "client": [f"10.0.{i % 256}.{i % 7}" for i in range(n)],
+        "hw": ["00:1a:2b:3c:4d:5e"] * n,
+        "iban": ["GB82WEST12345698765432"] * n,
+        "web": ["https://example.org/a"] * n,
+        "social_security_number": ["123-45-6780"] * n,
+        "amount": rng.normal(size=n),
+        "half_email": [f"u{i}@example.org" if i % 2 else "n/a" for i in range(n)],
+    })
+    inv = scan(df)
+    got = {c.column: c.entity for c in inv}
+    assert got == {
+        "contact": "EMAIL_ADDRESS", "card": "CREDIT_CARD", "client": "IP_ADDRESS",
+        "hw": "MAC_ADDRESS", "iban": "IBAN_CODE", "web": "URL",
+        "social_security_number": "US_SSN", "amount": None, "half_email": None,
+    }
+    cand = {c.entity: c.share for c in inv["half_email"].candidates}
+    assert cand["EMAIL_ADDRESS"] == pytest.approx(0.5)
+
+
+def test_free_text_column_reports_embedded_entities():
+    df = pd.DataFrame({"notes": [
+        "Customer asked us to call back on 212-555-0123 about the last invoice",
+        "Refund to card 4111 1111 1111 1111 approved by the shift manager today",
+        "Nothing personal in this note, just a long sentence about the weather",
+    ] * 5})
+    inv = scan(df)
+    col = inv["notes"]
+    assert col.free_text and col.entity is None and col.personal
+    assert dict(col.text_entities) == {"PHONE_NUMBER": 5, "CREDIT_CARD": 5}
+
+
+def test_inventory_holds_counts_never_values():
+    secret = "zoë.secret-person@example.org"
+    df = pd.DataFrame({"email": [secret] * 10, "notes": [f"write to {secret} now please ok"] * 10})
+    inv = scan(df)
+    assert secret not in inv.to_json()
+    assert secret not in repr(inv)
+    assert secret not in inv.to_frame().to_string()
+
+
+def test_sampling_and_declared_overrides():
+    df = pd.DataFrame({"x": [f"a{i}@example.org" for i in range(50_000)], "y": range(50_000)})
+    inv = scan(df, sample_rows=1_000, declared={"y": "NATIONAL_ID"})
+    assert inv.sampled and inv.n_scanned == 1_000 and inv.n_rows == 50_000
+    assert inv["x"].entity == "EMAIL_ADDRESS"
+    assert inv["y"].entity == "NATIONAL_ID" and inv["y"].confidence == 1.0
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("customer_email", {"email"}), ("GivenName", {"person"}), ("NameSet", set()),
+    ("date_of_birth", {"date_of_birth"}), ("ZipCode", {"zip_code"}), ("CVV2", {"card_security_code"}),
+])
+def test_column_hints(name, expected):
+    assert column_hints(name) == expected
+
+
+def test_bad_arguments_say_what_to_do():
+    with pytest.raises(ValueError, match="sample_rows"):
+        scan(pd.DataFrame({"a": [1]}), sample_rows=0)
+    with pytest.raises(ValueError, match="lacks"):
+        scan(pd.DataFrame({"a": [1]}), columns=["b"])
+    with pytest.raises(ValueError, match="pandas DataFrame"):
+        scan([1, 2, 3])  # type: ignore[arg-type]

@@ -1,0 +1,142 @@
+"""Known answers and properties of the validators every recogniser declares."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from privacy.masking import _validators as v
+
+
+def _luhn_digit(body: str) -> str:
+    for d in "0123456789":
+        if v.luhn_ok(body + d):
+            return d
+    raise AssertionError("no check digit")
+
+
+@pytest.mark.parametrize("number", [
+    "4111111111111111", "5500 0000 0000 0004", "3400-000000-00009", "6011000000000004",
+    "4111-1111-1111-1111", "378282246310005",
+])
+def test_known_valid_cards(number):
+    assert v.valid_credit_card(number)
+
+
+@pytest.mark.parametrize("number", [
+    "4111111111111112", "1234567890", "0000000000000000", "4111 1111 1111 11111 1111",
+])
+def test_known_invalid_cards(number):
+    assert not v.valid_credit_card(number)
+
+
+@given(st.text(alphabet="0123456789", min_size=11, max_size=18))
+def test_luhn_check_digit_always_validates_and_any_single_change_breaks_it(body):
+    number = body + _luhn_digit(body)
+    assert v.luhn_ok(number)
+    # Changing any one digit breaks the checksum (Luhn detects every single-digit error).
+    for i in range(len(number)):
+        for d in "0123456789":
+            if d != number[i]:
+                assert not v.luhn_ok(number[:i] + d + number[i + 1:])
+                break
+
+
+@pytest.mark.parametrize("ssn,ok", [
+    ("123-45-6780", True), ("001-01-0001", True), ("899-99-9999", True),
+    ("000-12-3456", False), ("666-12-3456", False), ("900-12-3456", False),
+    ("123-00-4567", False), ("123-45-0000", False), ("078-05-1120", False),
+    ("111-11-1111", False), ("123-45 6789", False), ("123456780", True),
+])
+def test_ssn_area_group_serial_rules(ssn, ok):
+    assert v.valid_us_ssn(ssn) is ok
+
+
+@given(st.integers(1, 899), st.integers(1, 99), st.integers(1, 9999))
+def test_ssn_rules_match_brute_force_definition(area, group, serial):
+    s = f"{area:03d}-{group:02d}-{serial:04d}"
+    expected = area != 666 and len(set(s.replace("-", ""))) > 1 and s.replace("-", "") not in {
+        "078051120", "219099999", "123456789"}
+    assert v.valid_us_ssn(s) is expected
+
+
+@pytest.mark.parametrize("iban", [
+    "GB82WEST12345698765432", "GB82 WEST 1234 5698 7654 32", "DE89370400440532013000",
+    "FR1420041010050500013M02606", "gb82west12345698765432",
+])
+def test_known_valid_ibans(iban):
+    assert v.valid_iban(iban)
+
+
+@pytest.mark.parametrize("iban", [
+    "GB82WEST12345698765433", "GB82WEST1234569876543", "XX00", "DE89370400440532013001",
+])
+def test_known_invalid_ibans(iban):
+    assert not v.valid_iban(iban)
+
+
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=18, max_size=18))
+def test_iban_mod97_check_digits_computed_validate(bban):
+    # ISO 7064 mod 97-10: check digits = 98 - (BBAN + "GB00" as digits) mod 97.
+    num = int("".join(str(int(c, 36)) for c in bban + "GB00"))
+    iban = f"GB{98 - num % 97:02d}{bban}"
+    assert v.valid_iban(iban)
+
+
+@pytest.mark.parametrize("ip,ok", [
+    ("192.168.0.1", True), ("255.255.255.255", True), ("256.1.1.1", False), ("1.2.3", False),
+    ("2001:db8::1", True), ("::1", True), ("::", False), ("12:20:39", False),
+    ("6e40:4041:c617:e898:c11:40d2:c669:2eb4", True),
+])
+def test_ip_addresses(ip, ok):
+    assert v.valid_ip(ip) is ok
+
+
+@pytest.mark.parametrize("mac,ok", [
+    ("00:1A:2b:3C:4d:5E", True), ("00-1a-2b-3c-4d-5e", True), ("001a.2b3c.4d5e", True),
+    ("00:1a-2b:3c:4d:5e", False), ("00:00:00:00:00:00", False), ("00:1a:2b:3c:4d", False),
+])
+def test_mac_addresses(mac, ok):
+    assert v.valid_mac(mac) is ok
+
+
+@pytest.mark.parametrize("phone,ok", [
+    ("+1 212-555-0123", True), ("(415) 555-0199", True), ("020 7946 0958", True),
+    ("+44 20 7946 0958", True), ("12", False), ("2000-04-16", False), ("77.377518", False),
+    ("1111111111", False),
+])
+def test_phone_numbers_use_phonenumbers(phone, ok):
+    assert v.valid_phone(phone) is ok
+
+
+@pytest.mark.parametrize("email,ok", [
+    ("a@example.org", True), ("first.last+tag@mail.example.co.uk", True),
+    ("zoë@exämple.org", True), ("a@b", False), ("a..b@example.org", False), ("@x.org", False),
+])
+def test_emails(email, ok):
+    assert v.valid_email(email) is ok
+
+
+@pytest.mark.parametrize("url,ok", [
+    ("https://example.org/path?q=1", True), ("www.example.com", True), ("ftp://files.x.org", True),
+    ("example.com", False), ("https://localhost", False),
+])
+def test_urls(url, ok):
+    assert v.valid_url(url) is ok
+
+
+@pytest.mark.parametrize("dob,ok", [
+    ("1980-03-04", True), ("3/29/1982", True), ("29.03.1982", True), ("1899-12-31", False),
+    ("2999-01-01", False), ("not a date", False), ("12 Mar 1975", True),
+])
+def test_dates_of_birth(dob, ok):
+    assert v.valid_date_of_birth(dob) is ok
+
+
+@pytest.mark.parametrize("code,ok", [
+    ("02139", True), ("02139-4307", True), ("SW1A 1AA", True), ("5000-047", True),
+    ("ABCDE", False), ("1", False),
+])
+def test_zip_and_postal_codes(code, ok):
+    assert v.valid_zip(code) is ok
