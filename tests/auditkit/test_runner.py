@@ -203,3 +203,31 @@ def test_signed_run_verifies_and_detects_edits(audit_dir: Path, base_config, wri
     html.write_bytes(html.read_bytes().replace(b"Scope", b"Sc0pe", 1))
     result = verify(run.out_dir, keys.public)
     assert not result.ok and any("report.html" in p for p in result.problems)
+
+
+def test_parquet_input_gives_same_findings_as_csv(audit_dir: Path, base_config, write_config, small_data) -> None:
+    _, df = small_data
+    df.astype({"zip": "string"}).to_parquet(audit_dir / "data.parquet")
+    csv_run = run_audit(audit_dir / "audit.toml", only=["dataset"], formats=["json"])
+    cfg = base_config()
+    cfg["data"]["path"] = "data.parquet"
+    write_config(audit_dir, cfg)
+    pq_run = run_audit(audit_dir / "audit.toml", only=["dataset"], formats=["json"])
+    metrics = lambda run: {f.check_id: dict(f.metrics) for f in run.report.findings}  # noqa: E731
+    assert metrics(csv_run) == metrics(pq_run)
+
+
+def test_unknown_only_check_is_a_config_error(audit_dir: Path) -> None:
+    from auditkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="Did you mean 'dataset'"):
+        run_audit(audit_dir / "audit.toml", only=["datset"])
+
+
+def test_unknown_data_suffix_asks_for_format(audit_dir: Path, base_config, write_config) -> None:
+    (audit_dir / "data.xyz").write_text("a,b\n1,2\n")
+    cfg = base_config()
+    cfg["data"]["path"] = "data.xyz"
+    write_config(audit_dir, cfg)
+    with pytest.raises(DataError, match='format = "csv"'):
+        run_audit(audit_dir / "audit.toml")
