@@ -29,7 +29,7 @@ True
 
 from typing import TYPE_CHECKING, Any
 
-from privacy.crypto._keyring import KeyInfo, KeyRing, kek_kind, new_kek
+from privacy.crypto._keyring import KeyInfo, KeyRing, kek_kind, keyring_protection, new_kek
 from privacy.crypto._stream import (
     ALGORITHM,
     EncryptedFileInfo,
@@ -71,6 +71,7 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
+
 __all__ = [
     "ALGORITHM",
     "DecryptionError",
@@ -87,6 +88,7 @@ __all__ = [
     "file_info",
     "is_encrypted",
     "kek_kind",
+    "keyring_protection",
     "new_kek",
     "open_decrypted",
     "rewrap",

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from privacy._atomic import atomic_write_text
 from privacy.errors import DecryptionError, PrivacyInputError
 
-__all__ = ["KeyInfo", "KeyRing", "kek_kind", "new_kek"]
+__all__ = ["KeyInfo", "KeyRing", "kek_kind", "keyring_protection", "new_kek"]
 
 FORMAT = "auditkit-keyring"
 FORMAT_VERSION = 1
@@ -344,17 +344,38 @@ class KeyRing:
         return cls.load(path, passphrase=os.environ[env_var])
 
 
-def kek_kind(path: str | os.PathLike[str]) -> str | None:
-    """``"scrypt"`` or ``"env"``: how a ring file's key is protected (``None`` if unreadable).
+def keyring_protection(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """How a ring file is protected, from its public part (no secret needed).
 
-    Reads only the public part of the file; no secret needed.
+    Returns ``{"kind": "scrypt", "n": ..., "r": ..., "p": ..., "cipher": "AES-256-GCM"}``,
+    ``{"kind": "env", "cipher": "AES-256-GCM"}``, or ``None`` when the file is missing or not a
+    key ring.
     """
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        kind = doc["kek"]["kind"] if doc.get("format") == FORMAT else None
+        if doc.get("format") != FORMAT:
+            return None
+        kek = doc["kek"]
+        kind = kek["kind"]
+        if kind == "scrypt":
+            return {
+                "kind": "scrypt",
+                "n": int(kek["n"]),
+                "r": int(kek["r"]),
+                "p": int(kek["p"]),
+                "cipher": "AES-256-GCM",
+            }
+        if kind == "env":
+            return {"kind": "env", "cipher": "AES-256-GCM"}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return kind if kind in ("scrypt", "env") else None
+    return None
+
+
+def kek_kind(path: str | os.PathLike[str]) -> str | None:
+    """``"scrypt"`` or ``"env"``: how a ring file's key is protected (``None`` if unreadable)."""
+    info = keyring_protection(path)
+    return None if info is None else info["kind"]
 
 
 def _now() -> str:

@@ -1,0 +1,152 @@
+"""The security section: what is encrypted at rest, with what, under which key id."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from auditkit.checks.security import DEMO_PASSPHRASE_ENV, SPEC, demo
+from privacy.crypto import KeyRing, encrypt_file
+
+ENV = "TEST_SECURITY_RING_PASSPHRASE"
+PASS = "security check test passphrase"
+
+
+def _run(audit_dir: Path, base_config, write_config, **overrides):
+    from auditkit.runner import run_audit
+
+    cfg = base_config(**overrides)
+    cfg["report"]["formats"] = ["json"]
+    path = write_config(audit_dir, cfg)
+    run = run_audit(path, only=["security"])
+    return {f.check_id: f for f in run.report.findings}, run
+
+
+@pytest.fixture
+def ring_dir(audit_dir: Path, monkeypatch) -> tuple[Path, KeyRing]:
+    ring = KeyRing.generate()
+    ring.save(audit_dir / "ring.json", passphrase=PASS)
+    monkeypatch.setenv(ENV, PASS)
+    return audit_dir, ring
+
+
+def test_plain_audit_warns_and_names_the_fix(audit_dir, base_config, write_config):
+    findings, _ = _run(audit_dir, base_config, write_config)
+    ds = findings["security.dataset_at_rest"]
+    assert ds.status.value == "warn" and "auditkit encrypt" in ds.remediation
+    assert set(ds.regulations) >= {"gdpr-art-32-1-a", "gdpr-art-34-3-a", "ccpa-1798-150-a-1"}
+    assert findings["security.model_at_rest"].status.value == "warn"
+    assert findings["security.key_ring"].status.value == "not_applicable"
+    assert findings["security.reports_at_rest"].status.value == "pass"
+
+
+def test_require_encryption_fails(audit_dir, base_config, write_config):
+    findings, run = _run(
+        audit_dir, base_config, write_config, checks={"security": {"require_encryption": True}}
+    )
+    assert findings["security.dataset_at_rest"].status.value == "fail"
+    assert run.exit_code == 1
+
+
+def test_encrypted_dataset_passes_with_key_id(ring_dir, base_config, write_config):
+    audit_dir, ring = ring_dir
+    encrypt_file(audit_dir / "data.csv", audit_dir / "data.csv.enc", ring)
+    findings, run = _run(
+        audit_dir,
+        base_config,
+        write_config,
+        data={"path": "data.csv.enc"},
+        keys={"keyring": "ring.json", "passphrase_env": ENV},
+    )
+    ds = findings["security.dataset_at_rest"]
+    assert ds.status.value == "pass", ds.summary
+    assert ds.metrics["key_id"] == ring.primary_id
+    assert "AES-256-GCM" in ds.summary and "authenticated" in ds.summary
+    kr = findings["security.key_ring"]
+    assert kr.status.value == "pass", kr.summary
+    assert kr.metrics["primary_key_id"] == ring.primary_id and kr.metrics["file_mode"] == "0600"
+    section = next(s for s in run.report.sections if s.id == "security")
+    table = section.tables[0]
+    rows = {r[0]: r for r in table.rows}
+    assert rows["dataset"][2] == "yes" and rows["dataset"][4] == ring.primary_id
+    assert rows["dataset"][6] == "yes"
+    assert rows["model"][2] == "no"
+
+
+def test_tampered_artifact_fails(ring_dir, base_config, write_config):
+    audit_dir, ring = ring_dir
+    encrypt_file(audit_dir / "data.csv", audit_dir / "copy.enc", ring)
+    blob = bytearray((audit_dir / "copy.enc").read_bytes())
+    blob[-3] ^= 1
+    (audit_dir / "copy.enc").write_bytes(bytes(blob))
+    findings, _ = _run(
+        audit_dir,
+        base_config,
+        write_config,
+        keys={"keyring": "ring.json", "passphrase_env": ENV},
+        checks={"security": {"artifacts": ["copy.enc", "nope.enc"]}},
+    )
+    art = findings["security.artifacts_at_rest"]
+    assert art.status.value == "fail" and art.metrics["failed_authentication"] == 1
+    assert art.metrics["missing"] == 1
+
+
+def test_ring_not_opened_still_reports_headers(ring_dir, base_config, write_config, monkeypatch):
+    audit_dir, ring = ring_dir
+    encrypt_file(audit_dir / "data.csv", audit_dir / "copy.enc", ring)
+    monkeypatch.delenv(ENV)
+    findings, _ = _run(
+        audit_dir,
+        base_config,
+        write_config,
+        keys={"keyring": "ring.json", "passphrase_env": ENV},
+        checks={"security": {"artifacts": ["copy.enc"]}},
+    )
+    kr = findings["security.key_ring"]
+    assert kr.status.value == "warn" and ENV in kr.summary
+    art = findings["security.artifacts_at_rest"]
+    assert art.status.value == "pass" and ring.primary_id in art.summary
+
+
+def test_loose_ring_permissions_fail(ring_dir, base_config, write_config):
+    audit_dir, _ = ring_dir
+    os.chmod(audit_dir / "ring.json", 0o644)
+    findings, _ = _run(
+        audit_dir, base_config, write_config, keys={"keyring": "ring.json", "passphrase_env": ENV}
+    )
+    kr = findings["security.key_ring"]
+    assert kr.status.value == "fail" and "0644" in kr.summary
+
+
+def test_demo_hook_creates_real_evidence(small_data, tmp_path, monkeypatch):
+    monkeypatch.delenv(DEMO_PASSPHRASE_ENV, raising=False)
+    src, _ = small_data
+    shutil.copy(src / "data.csv", tmp_path / "applications.csv")
+
+    class Ctx:
+        out_dir = tmp_path
+        data_path = tmp_path / "applications.csv"
+
+    options = demo(Ctx())
+    assert os.environ[DEMO_PASSPHRASE_ENV]
+    ring = KeyRing.load(tmp_path / options["keyring"], passphrase=os.environ[DEMO_PASSPHRASE_ENV])
+    assert len(ring.key_ids) == 2
+    from privacy.crypto import decrypt_file, file_info
+
+    enc = tmp_path / options["artifacts"][0]
+    assert file_info(enc).key_id == ring.primary_id  # rewrapped after the rotation
+    decrypt_file(enc, tmp_path / "back.csv", ring)
+    assert (tmp_path / "back.csv").read_bytes() == (tmp_path / "applications.csv").read_bytes()
+    SPEC.options.model_validate(options)
+
+
+def test_regulations_declared():
+    assert set(SPEC.regulations) == {
+        "gdpr-art-32-1-a",
+        "gdpr-art-34-3-a",
+        "ccpa-1798-150-a-1",
+        "gdpr-art-5-1-f",
+    }
