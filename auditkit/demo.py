@@ -114,7 +114,7 @@ def generate_applications(n: int = 20_000, seed: int = 7) -> pd.DataFrame:
         race[mask] = rng.choice(RACES, size=mask.sum(), p=mix)
         prefix = rng.integers(lo, hi + 1, size=mask.sum())
         suffix = rng.integers(0, 100, size=mask.sum())
-        zip_codes[mask] = [f"{p:03d}{s:02d}" for p, s in zip(prefix, suffix)]
+        zip_codes[mask] = [f"{p:03d}{s:02d}" for p, s in zip(prefix, suffix, strict=True)]
     sex = rng.choice(["female", "male"], size=n, p=[0.49, 0.51])
     age = np.clip(rng.normal(41, 13, size=n).round(), 18, 85).astype(int)
     ref = np.datetime64("2026-06-30")
@@ -127,18 +127,18 @@ def generate_applications(n: int = 20_000, seed: int = 7) -> pd.DataFrame:
     numbers = rng.integers(1, 999, size=n)
     emails = [
         f"{f.lower()}.{ln.lower()}{k}@{d}"
-        for f, ln, k, d in zip(first, last, numbers, rng.choice(EMAIL_DOMAINS, size=n))
+        for f, ln, k, d in zip(first, last, numbers, rng.choice(EMAIL_DOMAINS, size=n), strict=True)
     ]
     area = rng.choice(AREA_CODES, size=n)
     exchange = rng.integers(201, 999, size=n)
     exchange = np.where(exchange == 555, 556, exchange)
     line = rng.integers(0, 10_000, size=n)
-    phones = [f"({a}) {e:03d}-{ln:04d}" for a, e, ln in zip(area, exchange, line)]
+    phones = [f"({a}) {e:03d}-{ln:04d}" for a, e, ln in zip(area, exchange, line, strict=True)]
     ssn_area = rng.integers(1, 900, size=n)
     ssn_area = np.where(ssn_area == 666, 667, ssn_area)
     ssns = [
         f"{a:03d}-{g:02d}-{s:04d}"
-        for a, g, s in zip(ssn_area, rng.integers(1, 100, size=n), rng.integers(1, 10_000, size=n))
+        for a, g, s in zip(ssn_area, rng.integers(1, 100, size=n), rng.integers(1, 10_000, size=n), strict=True)
     ]
     card_prefix = np.concatenate(
         [np.full((n, 1), 4), rng.integers(0, 10, size=(n, 14))], axis=1
@@ -147,8 +147,7 @@ def generate_applications(n: int = 20_000, seed: int = 7) -> pd.DataFrame:
     streets = [
         f"{num} {s} {t}"
         for num, s, t in zip(
-            rng.integers(1, 9999, size=n), rng.choice(STREETS, size=n), rng.choice(STREET_TYPES, size=n)
-        )
+            rng.integers(1, 9999, size=n), rng.choice(STREETS, size=n), rng.choice(STREET_TYPES, size=n), strict=True)
     ]
 
     # Financial features. Income differs by group (a structural gap the data reflects).
@@ -278,9 +277,9 @@ def run_demo(
     import skops.io as sio
     import tomli_w
 
-    from reports._atomic import atomic_write_bytes, atomic_write_text
     from auditkit.checks._registry import iter_checks
     from auditkit.runner import run_audit
+    from reports._atomic import atomic_write_bytes, atomic_write_text
 
     started = time.perf_counter()
     out = Path(out_dir)

@@ -21,7 +21,14 @@ from auditkit._personal import classify_personal_columns
 from auditkit._redact import PersonalValueIndex
 from auditkit.checks._registry import CheckResult, CheckSpec, iter_checks
 from auditkit.config import AuditConfig, load_config, validate_formats
-from auditkit.errors import ConfigError, DataError, ModelError, OutputError, PersonalDataLeakError, suggest
+from auditkit.errors import (
+    ConfigError,
+    DataError,
+    ModelError,
+    OutputError,
+    PersonalDataLeakError,
+    suggest,
+)
 from reports import Artifact, Finding, Report, Section, Severity, Status
 
 __all__ = ["AuditRun", "build_context", "run_audit", "run_checks"]

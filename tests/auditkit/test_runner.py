@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from auditkit.checks._registry import _REGISTRY, CheckOptions, CheckResult, CheckSpec, register_check
+from auditkit.checks._registry import (
+    _REGISTRY,
+    CheckOptions,
+    CheckResult,
+    CheckSpec,
+    register_check,
+)
 from auditkit.errors import DataError, ModelError, OutputError, PersonalDataLeakError
 from auditkit.runner import run_audit
 from reports import Finding, Status, Table

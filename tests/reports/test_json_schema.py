@@ -13,8 +13,11 @@ from reports import Artifact, Figure, Finding, Report, Section, Severity, Status
 from reports._json import load_schema, render_json, validate_report_json
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**9, 10**9),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**9), 10**9),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
 )
 ids = st.from_regex(r"[a-z][a-z0-9_]{0,8}(\.[a-z0-9_]{1,8}){0,2}", fullmatch=True)
 reg_ids = st.from_regex(r"[a-z]{2,6}(-[a-z0-9]{1,4}){0,3}", fullmatch=True)
@@ -25,7 +28,9 @@ def tables(draw):
     n = draw(st.integers(1, 4))
     cols = draw(st.lists(st.text(max_size=10), min_size=n, max_size=n))
     rows = draw(st.lists(st.lists(scalars, min_size=n, max_size=n), max_size=4))
-    return Table(draw(st.text(max_size=20)), cols, rows, draw(st.one_of(st.none(), st.text(max_size=20))))
+    return Table(
+        draw(st.text(max_size=20)), cols, rows, draw(st.one_of(st.none(), st.text(max_size=20)))
+    )
 
 
 findings = st.builds(
@@ -37,21 +42,40 @@ findings = st.builds(
     summary=st.text(max_size=50),
     metrics=st.dictionaries(st.text(max_size=10), scalars, max_size=4),
     tables=st.lists(tables(), max_size=2).map(tuple),
-    figures=st.lists(st.builds(Figure, st.text(max_size=10), st.just("<svg xmlns='http://www.w3.org/2000/svg'/>"), st.text(max_size=10)), max_size=1).map(tuple),
+    figures=st.lists(
+        st.builds(
+            Figure,
+            st.text(max_size=10),
+            st.just("<svg xmlns='http://www.w3.org/2000/svg'/>"),
+            st.text(max_size=10),
+        ),
+        max_size=1,
+    ).map(tuple),
     regulations=st.lists(reg_ids, max_size=3).map(tuple),
     remediation=st.one_of(st.none(), st.text(max_size=30)),
 )
 sections = st.builds(
-    Section, id=ids, title=st.text(max_size=20), summary=st.text(max_size=30),
-    findings=st.lists(findings, max_size=3).map(tuple), tables=st.lists(tables(), max_size=1).map(tuple),
+    Section,
+    id=ids,
+    title=st.text(max_size=20),
+    summary=st.text(max_size=30),
+    findings=st.lists(findings, max_size=3).map(tuple),
+    tables=st.lists(tables(), max_size=1).map(tuple),
 )
 reports_ = st.builds(
     Report,
     metadata=st.dictionaries(st.text(max_size=10), scalars, max_size=4),
     sections=st.lists(sections, max_size=3).map(tuple),
-    artifacts=st.lists(st.builds(Artifact, st.text(max_size=10), st.sampled_from(["data", "model"]),
-                                 st.from_regex(r"[0-9a-f]{64}", fullmatch=True), st.integers(0, 10**6)),
-                       max_size=2).map(tuple),
+    artifacts=st.lists(
+        st.builds(
+            Artifact,
+            st.text(max_size=10),
+            st.sampled_from(["data", "model"]),
+            st.from_regex(r"[0-9a-f]{64}", fullmatch=True),
+            st.integers(0, 10**6),
+        ),
+        max_size=2,
+    ).map(tuple),
     limitations=st.lists(st.text(max_size=20), max_size=2).map(tuple),
 )
 
@@ -70,7 +94,10 @@ def test_schema_is_valid_draft_2020_12() -> None:
 
 
 def test_schema_rejects_unknown_status() -> None:
-    report = Report(metadata={"title": "t"}, sections=[Section("s", "S", findings=[Finding("a.b", "t", Status.PASS)])])
+    report = Report(
+        metadata={"title": "t"},
+        sections=[Section("s", "S", findings=[Finding("a.b", "t", Status.PASS)])],
+    )
     doc = json.loads(render_json(report))
     doc["sections"][0]["findings"][0]["status"] = "maybe"
     with pytest.raises(jsonschema.ValidationError):
