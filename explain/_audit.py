@@ -1,0 +1,171 @@
+"""``explain.audit``: the whole transparency workflow in one call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from explain._agreement import AgreementReport, agreement
+from explain._core import ModelExplainer, _check_int
+from explain._local import LocalExplanation, explain_individuals
+from explain._proxies import ProxyReport, proxies
+from explain._result import ExplanationResult
+from explain._stability import StabilityReport, stability
+from explain.errors import ExplainInputError
+
+__all__ = ["TransparencyReport", "audit", "pick_individuals"]
+
+
+@dataclass(frozen=True)
+class TransparencyReport:
+    """Everything a transparency section needs, with how long each part took."""
+
+    result: ExplanationResult
+    local: tuple[LocalExplanation, ...]
+    agreement: AgreementReport | None
+    stability: StabilityReport | None
+    proxies: ProxyReport | None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _boundary(output_name: str) -> float | None:
+    if output_name.startswith(("log-odds", "raw score")):
+        return 0.0
+    if output_name.startswith("probability"):
+        return 0.5
+    return None
+
+
+def pick_individuals(result: ExplanationResult, n: int) -> list[Any]:
+    """Row labels worth explaining when none are named: the decision closest to the boundary
+    (the most contestable), the highest and the lowest output, then evenly spaced quantiles."""
+    f = result.output
+    labels = list(result.data.index)
+    boundary = _boundary(result.choice.output)
+    centre = boundary if boundary is not None else float(np.median(f))
+    order = np.argsort(f, kind="stable")
+    picks = [int(np.argmin(np.abs(f - centre))), int(order[-1]), int(order[0])]
+    for q in np.linspace(0.1, 0.9, max(n, 1)):
+        picks.append(int(order[int(q * (len(order) - 1))]))
+    out: list[Any] = []
+    for p in picks:
+        if labels[p] not in out:
+            out.append(labels[p])
+        if len(out) == n:
+            break
+    return out
+
+
+def audit(
+    model: Any,
+    X: Any,
+    *,
+    protected: pd.DataFrame | None = None,
+    individuals: Sequence[Any] | None = None,
+    ids: pd.Series | None = None,
+    n_individuals: int = 3,
+    method: str = "auto",
+    background: Any = None,
+    target_class: Any = None,
+    sample: int | None = None,
+    n_bootstrap: int = 200,
+    confidence: float = 0.95,
+    lime_samples: int = 2000,
+    top_k: int = 5,
+    min_spearman: float = 0.5,
+    min_overlap: float = 0.6,
+    stability_repeats: int = 5,
+    stability_sample: int | None = 1000,
+    max_rank_spread: int = 2,
+    association_threshold: float | None = None,
+    share_threshold: float = 0.05,
+    efficiency_tolerance: float | None = None,
+    random_state: int | None = 0,
+) -> TransparencyReport:
+    """Global importance with intervals, local SHAP + LIME for individuals, their agreement,
+    stability across seeds and background samples, and reliance on protected attributes and
+    proxies.
+
+    Individuals are named by row label of ``X`` or, with ``ids``, by identifier; when none are
+    named, ``n_individuals`` are picked from the explained sample (:func:`pick_individuals`).
+    ``stability_repeats=0`` skips the stability study; ``protected=None`` skips proxies.
+    """
+    n_individuals = _check_int("n_individuals", n_individuals, 0, "audit")
+    stability_repeats = _check_int("stability_repeats", stability_repeats, 0, "audit")
+    if stability_repeats == 1:
+        raise ExplainInputError(
+            "The 'stability_repeats' parameter of audit must be 0 (skip) or at least 2; got 1."
+        )
+    seconds: dict[str, float] = {}
+    options = {"method": method, "target_class": target_class}
+    t0 = time.perf_counter()
+    mex = ModelExplainer(model, X, background=background, random_state=random_state, **options)
+    result = mex.explain(
+        sample=sample,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        efficiency_tolerance=efficiency_tolerance,
+    )
+    seconds["global"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    local: list[LocalExplanation] = []
+    agree = None
+    if individuals is None:
+        picked = pick_individuals(result, n_individuals)
+        if ids is not None:
+            aligned = ids.reindex(mex.frame.index)
+            individuals = [aligned[label] for label in picked]
+        else:
+            individuals = picked
+    if len(individuals):
+        local = explain_individuals(
+            None,
+            None,
+            individuals,
+            ids=ids,
+            explainer=mex,
+            lime_samples=lime_samples,
+            random_state=random_state,
+        )
+        seconds["local"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        agree = agreement(local, top_k=top_k, min_spearman=min_spearman, min_overlap=min_overlap)
+        seconds["agreement"] = time.perf_counter() - t0
+
+    stab = None
+    if stability_repeats:
+        t0 = time.perf_counter()
+        stab = stability(
+            model,
+            mex.frame,
+            repeats=stability_repeats,
+            sample=stability_sample,
+            top_k=top_k,
+            max_rank_spread=max_rank_spread,
+            background=background,
+            random_state=random_state,
+            **options,
+        )
+        seconds["stability"] = time.perf_counter() - t0
+
+    prox = None
+    if protected is not None and protected.shape[1] > 0:
+        t0 = time.perf_counter()
+        prox = proxies(
+            mex.frame,
+            protected.reindex(mex.frame.index)
+            if len(protected) == len(mex.frame) and protected.index.equals(mex.frame.index)
+            else protected,
+            result,
+            association_threshold=association_threshold,
+            share_threshold=share_threshold,
+            random_state=random_state,
+        )
+        seconds["proxies"] = time.perf_counter() - t0
+    return TransparencyReport(result, tuple(local), agree, stab, prox, seconds)
