@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -163,8 +165,7 @@ def test_multiclass_selection_rates_match_metricframe(ref) -> None:
     yhat = rng.integers(0, 3, n)
     res = audit(y, yhat, sf, n_boot=0, min_group_size=0)
     assert res.task == "multiclass"
-    metrics = {f"selection_rate[{k}]": (lambda k: lambda t, p: flm.selection_rate(t, p, pos_label=k))(k)
-               for k in range(3)}
+    metrics = {f"selection_rate[{k}]": functools.partial(flm.selection_rate, pos_label=k) for k in range(3)}
     theirs = ref.fairlearn_frame(y, yhat, sf, metrics)
     ours = res.by_group.xs("a × b", level="grouping")
     for g in ours.index:
