@@ -106,6 +106,7 @@ def _check(info: dict, shot: Path) -> None:
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_hostile_report_in_chromium(browser_env, tmp_path: Path) -> None:
     report = build_report(hostile=True)
     html = tmp_path / "report.html"

@@ -86,7 +86,18 @@ def test_pdf_makes_no_requests(monkeypatch: pytest.MonkeyPatch) -> None:
         return original(url, *a, **k)
 
     monkeypatch.setattr(_pdf, "_offline_fetcher", spy)
-    render_pdf(build_report(hostile=True))
+    from reports import Figure, Finding, Report, Section, Status
+
+    from .conftest import HOSTILE_SVG
+
+    fig = Figure("hostile", HOSTILE_SVG)
+    report = Report(
+        metadata={"title": "t"},
+        sections=[
+            Section("fairness", "F", findings=[Finding("f.x", "x", Status.PASS, figures=(fig,))])
+        ],
+    )
+    render_pdf(report)
     assert all(str(u).startswith("data:") for u in seen), seen
     with pytest.raises(ValueError):
         original("https://evil.example/x.png")
