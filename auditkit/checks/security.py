@@ -299,6 +299,17 @@ def _at_rest_finding(
             remediation=f"auditkit keys init; auditkit encrypt {name} {name}.enc; then set [data] "
             f'path = "{name}.enc" and [keys] keyring in audit.toml, and delete the clear copy.',
         )
+    if what == "dataset":
+        return Finding(
+            check_id=check_id,
+            title="The dataset is stored in clear, without personal-data columns",
+            status=Status.PASS,
+            severity=Severity.INFO,
+            summary=f"The dataset '{name}' is not encrypted at rest; no column of it is "
+            "classified as personal data, so encryption is not required by the cited rules.",
+            metrics=metrics,
+            regulations=REGS_ENCRYPTION,
+        )
     return Finding(
         check_id=check_id,
         title=f"The {what} is stored in clear",
