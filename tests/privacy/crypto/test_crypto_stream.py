@@ -65,7 +65,7 @@ def _segments(blob: bytes) -> list[bytes]:
     return [body[i : i + FULL] for i in range(0, len(body), FULL)]
 
 
-SIZES = [0, 1, SEG - 1, SEG, SEG + 1, 2 * SEG, 5 * SEG + 7]
+SIZES = [0, 1, SEG - 1, SEG, SEG + 1, 2 * SEG, 5 * SEG + 7, 40 * SEG + 3]
 
 
 @settings(
