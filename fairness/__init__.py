@@ -11,7 +11,7 @@ Public API
   mergeable across chunks and Dask partitions, and the result derived from them.
 - :class:`Threshold`, :func:`parse_threshold`, :func:`load_thresholds`, :func:`evaluate_gate`,
   :class:`GateReport` — fairness gates for CI (``auditkit gate``).
-- :func:`assert_fair` — a test assertion (also via the pytest plugin's ``fairness`` fixture).
+- :func:`assert_fair` — a test assertion (also the ``assert_fair`` fixture of the pytest plugin).
 - :func:`mitigate` — fairlearn's ThresholdOptimizer / ExponentiatedGradient with before/after.
 - :data:`METRICS`, :data:`DISPARITY_ALIASES`, :data:`MISSING`.
 """

@@ -172,33 +172,31 @@ class Counts:
         return out
 
 
-def _factorize(col: pd.Series) -> tuple[np.ndarray, tuple[Any, ...]]:
-    """Codes and sorted levels of one attribute; missing values become the MISSING level."""
-    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+def _sorted_codes(values: Any) -> tuple[np.ndarray, list[Any]]:
+    """Factorize, then renumber so that codes follow :func:`level_key` order (missing: -1)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
     uniq = list(uniques.tolist() if hasattr(uniques, "tolist") else uniques)
     order = sorted(range(len(uniq)), key=lambda i: level_key(uniq[i]))
     remap = np.empty(len(uniq) + 1, dtype=np.int64)
     remap[np.asarray(order, dtype=np.int64)] = np.arange(len(uniq))
-    levels = [uniq[i] for i in order]
+    remap[-1] = -1  # code -1 (missing) indexes the last slot and stays -1
+    return remap[codes], [uniq[i] for i in order]
+
+
+def _factorize(col: pd.Series) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """Codes and sorted levels of one attribute; missing values become the MISSING level."""
+    codes, levels = _sorted_codes(col)
     if (codes < 0).any():
-        remap[-1] = len(levels)  # code -1 indexes the last slot
+        codes[codes < 0] = len(levels)
         levels.append(MISSING)
-    return remap[codes], tuple(levels)
+    return codes, tuple(levels)
 
 
-def _class_codes(*arrays: np.ndarray) -> tuple[list[np.ndarray], tuple[Any, ...]]:
-    both = np.concatenate([np.asarray(a, dtype=object) if a.dtype.kind == "O" else a for a in arrays])
-    codes, uniques = pd.factorize(both)
-    uniq = list(uniques.tolist() if hasattr(uniques, "tolist") else uniques)
-    order = sorted(range(len(uniq)), key=lambda i: level_key(uniq[i]))
-    remap = np.empty(len(uniq), dtype=np.int64)
-    remap[np.asarray(order, dtype=np.int64)] = np.arange(len(uniq))
-    codes = remap[codes]
-    out, start = [], 0
-    for a in arrays:
-        out.append(codes[start:start + len(a)])
-        start += len(a)
-    return out, tuple(uniq[i] for i in order)
+def _class_codes(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[Any, ...]]:
+    """Codes of truth and prediction over the union of their (validated, non-missing) classes."""
+    parts = [np.asarray(a, dtype=object) if a.dtype.kind == "O" else a for a in (y_true, y_pred)]
+    codes, classes = _sorted_codes(np.concatenate(parts))
+    return codes[: len(y_true)], codes[len(y_true):], tuple(classes)
 
 
 def count_rows(
@@ -209,13 +207,13 @@ def count_rows(
     task: str,
     y_score: np.ndarray | None = None,
     sample_weight: np.ndarray | None = None,
-    pos_label: Any = None,
     score_edges: np.ndarray | None = None,
 ) -> Counts:
     """Count one chunk of validated rows.
 
-    ``task`` is ``"classification"`` or ``"regression"``; ``y_score`` (scores of ``pos_label``)
-    only for classification.
+    ``task`` is ``"classification"`` or ``"regression"``; ``y_score`` (scores of the positive
+    class, whichever it is: the class is chosen later, from the merged counts) only for
+    classification.
     """
     codes, levels = zip(*(_factorize(sensitive[c]) for c in sensitive.columns), strict=True)
     shape = tuple(len(lv) for lv in levels)
@@ -247,7 +245,7 @@ def count_rows(
             out.reg[f"w2_{name}2"] = np.bincount(cell, weights=wv * wv * q * q, minlength=n_cells).reshape(shape)
         return out
 
-    (ct, cp), classes = _class_codes(np.asarray(y_true), np.asarray(y_pred))
+    ct, cp, classes = _class_codes(np.asarray(y_true), np.asarray(y_pred))
     c = len(classes)
     out.classes = classes
     out.n, out.w, out.w2 = sums((cell * c + ct) * c + cp, n_cells * c * c, shape + (c, c))

@@ -143,7 +143,8 @@ def _chart(result: Any, suppress: bool) -> Figure | None:
         if top == top:
             ax.axvline(0.8 * top, color=palette(i % 10), linestyle="--", linewidth=0.8)
     ax.set_xlabel("Selection rate (dashed: four-fifths of the highest group of the attribute)")
-    ax.set_xlim(0, min(1.0, max(his + vals) * 1.15 if his else 1.0) or 1.0)
+    finite = [v for v in his + vals if v == v]
+    ax.set_xlim(0, min(1.0, max(finite) * 1.15) if finite and max(finite) > 0 else 1.0)
     fig.tight_layout()
     buf = io.StringIO()
     fig.savefig(buf, format="svg")
