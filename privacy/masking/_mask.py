@@ -232,10 +232,16 @@ class Masker:
 
 
 def _changed(old: pd.Series, new: pd.Series) -> int:
-    a = old.astype("string")
-    b = new.astype("string")
-    diff = (a != b).fillna(a.isna() != b.isna())
-    return int(diff.sum())
+    """Number of cells whose value (or missingness) differs."""
+    a_null = old.isna().to_numpy()
+    b_null = new.isna().to_numpy()
+    both = ~a_null & ~b_null
+    n = int((a_null != b_null).sum())
+    if not both.any():
+        return n
+    a, _ = _strings(old[both] if not both.all() else old)
+    b, _ = _strings(new[both] if not both.all() else new)
+    return n + int(pc.sum(pc.not_equal(a, b)).as_py() or 0)
 
 
 def _mask_spans(

@@ -201,27 +201,87 @@ def operator_names() -> tuple[str, ...]:
 # --------------------------------------------------------------------------------------------
 # Helpers.
 
+_STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
 def _strings(values: pd.Series) -> tuple[pa.Array, np.ndarray]:
     """(Arrow string array of the non-null cells, boolean mask of non-null cells)."""
     mask = values.notna().to_numpy()
-    nonnull = values[mask]
-    if isinstance(nonnull.dtype, pd.StringDtype) or pd.api.types.is_string_dtype(nonnull.dtype):
+    nonnull = values if mask.all() else values[mask]
+    if pd.api.types.is_string_dtype(nonnull.dtype):
         try:
             arr = pa.array(nonnull, type=pa.string(), from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             arr = pa.array(nonnull.astype(str).to_numpy(dtype=object), type=pa.string())
     else:
         arr = pa.array(nonnull.astype(str).to_numpy(dtype=object), type=pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
     return arr, mask
 
 
+def _constant(value: str, n: int) -> pa.Array:
+    """``n`` copies of ``value`` as an Arrow string array."""
+    return pa.array([value], type=pa.string()).take(pa.array(np.zeros(n, dtype=np.int64)))
+
+
 def _rebuild(values: pd.Series, new: pa.Array | np.ndarray | list[Any], mask: np.ndarray) -> pd.Series:
-    """A string Series like ``values`` with the non-null cells replaced by ``new``."""
-    out = np.full(len(values), None, dtype=object)
-    if isinstance(new, pa.Array):
-        new = new.to_numpy(zero_copy_only=False)
-    out[mask] = new
-    return pd.Series(pd.array(out, dtype="str"), index=values.index, name=values.name)
+    """An Arrow-backed string Series like ``values`` with the non-null cells replaced by ``new``."""
+    if not isinstance(new, (pa.Array, pa.ChunkedArray)):
+        new = pa.array(np.asarray(new, dtype=object), type=pa.string(), from_pandas=True)
+    if isinstance(new, pa.ChunkedArray):
+        new = new.combine_chunks()
+    if new.type != pa.string():
+        new = new.cast(pa.string())
+    if not mask.all():
+        pos = np.full(len(values), 0, dtype=np.int64)
+        pos[mask] = np.arange(int(mask.sum()))
+        new = new.take(pa.array(pos, mask=~mask))
+    series = new.to_pandas(types_mapper={pa.string(): _STR_DTYPE}.get)
+    series.index = values.index
+    series.name = values.name
+    return series
+
+
+_ASCII_ALNUM = np.zeros(256, dtype=bool)
+for _lo, _hi in ((48, 57), (65, 90), (97, 122)):
+    _ASCII_ALNUM[_lo:_hi + 1] = True
+
+
+def _mask_all(arr: pa.Array, char: str, keep_separators: bool) -> pa.Array:
+    """Every character of ``arr`` replaced by ``char`` (letters and digits only when
+    ``keep_separators``), vectorised over the UTF-8 bytes: one ``char`` per code point."""
+    if len(char.encode("utf-8")) != 1:
+        pattern = r"[\pL\pN]" if keep_separators else r"."
+        return pc.replace_substring_regex(arr, pattern, char)
+    arr = arr.cast(pa.string()) if arr.type != pa.string() else arr
+    if arr.offset or arr.null_count:
+        arr = pa.concat_arrays([arr])  # normalise offset
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1]
+    data_buf = arr.buffers()[2]
+    if data_buf is None or offsets[-1] == offsets[0]:
+        return arr
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0]:offsets[-1]]
+    code = ord(char)
+    if keep_separators:
+        # ASCII letters and digits, and every non-ASCII code point (letters of other scripts,
+        # to be safe), become ``char``; ASCII punctuation and spaces stay.
+        lut = np.arange(256, dtype=np.uint8)
+        lut[_ASCII_ALNUM] = code
+        lut[0xC0:] = code
+    else:
+        lut = np.full(256, code, dtype=np.uint8)
+    out = lut[data]
+    # One output byte per code point: drop UTF-8 continuation bytes (10xxxxxx).
+    cont = np.flatnonzero((data & 0xC0) == 0x80)
+    rel = offsets - offsets[0]
+    if cont.size:
+        keep = np.ones(data.shape, dtype=bool)
+        keep[cont] = False
+        out = out[keep]
+        rel = rel - np.searchsorted(cont, rel)
+    new_offsets = rel.astype(np.int32)
+    return pa.StringArray.from_buffers(len(arr), pa.py_buffer(new_offsets), pa.py_buffer(out))
 
 
 def _tag(ctx: OperatorContext, n: int) -> np.ndarray | str:
@@ -258,7 +318,7 @@ class Redact(Operator):
 
     def apply(self, values: pd.Series, params: Any, ctx: OperatorContext) -> pd.Series:
         mask = values.notna().to_numpy()
-        return _rebuild(values, np.full(int(mask.sum()), "", dtype=object), mask)
+        return _rebuild(values, _constant("", int(mask.sum())), mask)
 
 
 @dataclass(frozen=True)
@@ -276,12 +336,10 @@ class Replace(Operator):
         mask = values.notna().to_numpy()
         n = int(mask.sum())
         if params.value is not None:
-            new: Any = np.full(n, params.value, dtype=object)
+            new: Any = _constant(params.value, n)
         else:
             tag = _tag(ctx, n)
-            new = tag if isinstance(tag, np.ndarray) else np.full(n, tag, dtype=object)
-            if isinstance(tag, np.ndarray):
-                new = tag[mask]
+            new = tag[mask] if isinstance(tag, np.ndarray) else _constant(tag, n)
         return _rebuild(values, new, mask)
 
 
@@ -308,24 +366,30 @@ class Mask(Operator):
 
     def apply(self, values: pd.Series, params: MaskParams, ctx: OperatorContext) -> pd.Series:
         arr, mask = _strings(values)
-        n = params.keep_last
-        length = pc.utf8_length(arr)
+        if len(arr) == 0:
+            return _rebuild(values, arr, mask)
+        length = pc.utf8_length(arr).to_numpy(zero_copy_only=False)
         # Never reveal more than half of a short value.
-        keep = pc.min_element_wise(pc.divide(length, 2), pa.scalar(n, pa.int32()))
-        keep = pc.cast(keep, pa.int64())
-        starts = pc.subtract(length.cast(pa.int64()), keep)
-        # Arrow slices take scalar bounds: split by distinct keep lengths (few distinct values).
-        starts_np = starts.to_numpy(zero_copy_only=False)
-        out = np.empty(len(arr), dtype=object)
-        pattern = r"[\pL\pN]" if params.keep_separators else r"."
-        for start in np.unique(starts_np):
-            idx = np.flatnonzero(starts_np == start)
-            sub = arr.take(pa.array(idx))
-            head = pc.utf8_slice_codeunits(sub, 0, int(start))
-            tail = pc.utf8_slice_codeunits(sub, int(start))
-            head = pc.replace_substring_regex(head, pattern, params.char)
-            out[idx] = pc.binary_join_element_wise(head, tail, "").to_numpy(zero_copy_only=False)
-        return _rebuild(values, out, mask)
+        keep = np.minimum(length // 2, params.keep_last)
+        out = pa.array(np.full(len(arr), "", dtype=object), type=pa.string()) \
+            if len(np.unique(keep)) > 1 else None
+        pieces = []
+        for k in np.unique(keep):
+            k = int(k)
+            idx = np.flatnonzero(keep == k)
+            sub = arr if out is None else arr.take(pa.array(idx))
+            head = pc.utf8_slice_codeunits(sub, 0, -k) if k else sub
+            head = _mask_all(head, params.char, params.keep_separators)
+            joined = pc.binary_join_element_wise(head, pc.utf8_slice_codeunits(sub, -k), "") \
+                if k else head
+            if out is None:
+                return _rebuild(values, joined, mask)
+            pieces.append((idx, joined))
+        order = np.concatenate([i for i, _ in pieces])
+        combined = pa.concat_arrays([j for _, j in pieces])
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        return _rebuild(values, combined.take(pa.array(inverse)), mask)
 
 
 @dataclass(frozen=True)

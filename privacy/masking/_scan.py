@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ColumnInventory", "EntityShare", "Inventory", "column_hints", "scan"]
 
-_MAX_VALIDATE = 2_000  # distinct candidates validated per recogniser and column
+_MAX_VALIDATE = 500  # distinct candidates validated per recogniser and column (a sample)
 _MAX_TEXT_ROWS = 2_000  # free-text cells searched for spans per column
 _NON_DIGITS = re.compile(r"\D")
 
@@ -269,6 +269,8 @@ def _confirmed_share(
         if idx.size == 0:
             return 0.0
     cand_counts = counts[idx]
+    if cand_counts.sum() < 0.02 * total:
+        return 0.0  # too few candidates to matter: skip the (possibly slow) validator
     if idx.size > _MAX_VALIDATE:
         pick = rng.choice(idx.size, size=_MAX_VALIDATE, replace=False)
         values = uniques.take(pa.array(idx[pick])).to_pylist()

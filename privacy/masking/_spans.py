@@ -101,23 +101,29 @@ def find_spans(
     if not text:
         return []
     recs = recognisers if recognisers is not None else text_recognisers(entities)
+    if recognisers is not None:
+        recs = sorted(recs, key=lambda r: -r.priority)
     has_digit = any(ch.isdigit() for ch in text)
     found: list[Span] = []
+    # Highest priority first: a candidate inside an accepted span is skipped before its
+    # (possibly slow) validator runs, which also resolves overlaps.
     for rec in recs:
-        if rec.compiled is None or not _triggered(rec, text, has_digit):
+        rx = rec.compiled
+        if rx is None or not _triggered(rec, text, has_digit):
             continue
-        for m in rec.compiled.finditer(text):
+        for m in rx.finditer(text):
             start, end = m.start(), m.end()
-            if not _context_ok(rec, text, start):
+            if found and any(start < s.end and s.start < end for s in found):
+                continue
+            if rec.context and not _context_ok(rec, text, start):
                 continue
             confirmed = _confirm(rec, text, start, end)
             if confirmed is not None and (
                 rec.span_filter is None or rec.span_filter(text, start, confirmed)
             ):
                 found.append(Span(start, confirmed, rec.entity, rec.score, rec.name))
-    if len(found) <= 1:
-        return found
-    return _resolve(found, {r.name: r.priority for r in recs})
+    found.sort()
+    return found
 
 
 def _resolve(spans: list[Span], priority: dict[str, int]) -> list[Span]:

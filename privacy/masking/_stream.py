@@ -62,17 +62,58 @@ def _columns(path: Path, fmt: str) -> list[str]:
     return list(pq.ParquetFile(path).schema_arrow.names)
 
 
+_STR = pd.StringDtype("pyarrow", na_value=float("nan"))
+
+
+def _csv_reader(path: Path, columns: list[str] | None, block_rows: int) -> Any:
+    """Arrow's streaming CSV reader: every column as text, empty cells missing."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = _columns(path, "csv")
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    return pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=max(1 << 20, min(block_rows * 64, 1 << 24))),
+        parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in names},
+            strings_can_be_null=True, null_values=[""], include_columns=columns,
+        ),
+    )
+
+
+def _to_pandas(table: Any) -> pd.DataFrame:
+    import pyarrow as pa
+
+    return table.to_pandas(types_mapper={pa.string(): _STR, pa.large_string(): _STR}.get)
+
+
 def _chunks(path: Path, fmt: str, chunk_rows: int, columns: list[str] | None = None
             ) -> Iterator[pd.DataFrame]:
-    if fmt == "csv":
-        with pd.read_csv(path, chunksize=chunk_rows, usecols=columns, **_csv_kwargs(path)) as it:
-            yield from it
-        return
-    import pyarrow.parquet as pq
+    """The file as DataFrames of exactly ``chunk_rows`` rows (the last may be shorter)."""
+    import pyarrow as pa
 
-    pf = pq.ParquetFile(path)
-    for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
-        yield batch.to_pandas()
+    if fmt == "csv":
+        batches: Iterator[Any] = iter(_csv_reader(path, columns, chunk_rows))
+    else:
+        import pyarrow.parquet as pq
+
+        batches = pq.ParquetFile(path).iter_batches(batch_size=min(chunk_rows, 1 << 16),
+                                                    columns=columns)
+    pending: list[Any] = []
+    have = 0
+    for batch in batches:
+        pending.append(batch)
+        have += batch.num_rows
+        while have >= chunk_rows:
+            table = pa.Table.from_batches(pending)
+            yield _to_pandas(table.slice(0, chunk_rows))
+            rest = table.slice(chunk_rows)
+            pending = rest.to_batches() if rest.num_rows else []
+            have = rest.num_rows
+    if have:
+        yield _to_pandas(pa.Table.from_batches(pending))
 
 
 def _check_input(src: str | os.PathLike[str]) -> Path:
@@ -89,9 +130,11 @@ def read_frame(path: str | os.PathLike[str], *, nrows: int | None = None,
     """Read a CSV (every cell as text) or Parquet file, optionally only its first rows."""
     p = _check_input(path)
     fmt = _format(p, format, "input")
-    if fmt == "csv":
-        return pd.read_csv(p, nrows=nrows, **_csv_kwargs(p))
     if nrows is None:
+        if fmt == "csv":
+            import pyarrow as pa
+
+            return _to_pandas(pa.Table.from_batches(list(_csv_reader(p, None, 1 << 16))))
         return pd.read_parquet(p)
     parts, have = [], 0
     for chunk in _chunks(p, fmt, min(nrows, 65_536)):
@@ -200,39 +243,38 @@ def mask_file(
 
     summary: MaskSummary | None = None
     done = 0
-    with atomic_write(d, text=(out_fmt == "csv"), newline="") as fh:
-        writer = None
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    with atomic_write(d) as fh:
+        writer: Any = None
         schema = None
         for chunk in _chunks(s, in_fmt, chunk_rows):
             out, part = masker.apply(chunk, row_offset=done)
             if before is not None and after is not None:
                 before.update(chunk)
                 after.update(out)
-            if out_fmt == "csv":
-                sep = "\t" if d.suffix.lower() == ".tsv" else ","
-                out.to_csv(fh, header=(summary is None), index=False, sep=sep)
-            else:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
-                table = pa.Table.from_pandas(out, preserve_index=False)
-                if writer is None:
-                    schema = table.schema
+            table = pa.Table.from_pandas(out, preserve_index=False)
+            if writer is None:
+                schema = table.schema
+                if out_fmt == "csv":
+                    sep = "\t" if d.suffix.lower() == ".tsv" else ","
+                    writer = pacsv.CSVWriter(fh, schema, write_options=pacsv.WriteOptions(
+                        delimiter=sep, quoting_style="needed"))
+                else:
                     writer = pq.ParquetWriter(fh, schema)
-                writer.write_table(table.cast(schema))
+            writer.write_table(table.cast(schema))
             summary = part if summary is None else summary.merge(part)
             done += len(chunk)
             if progress is not None:
                 progress(done)
         if summary is None:  # empty file: still write the header
-            empty = pd.DataFrame(columns=masker.output_columns())
+            empty = pa.table({c: pa.array([], pa.string()) for c in masker.output_columns()})
             if out_fmt == "csv":
-                empty.to_csv(fh, index=False)
+                pacsv.write_csv(empty, fh)
             else:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
-                pq.write_table(pa.Table.from_pandas(empty, preserve_index=False), fh)
+                pq.write_table(empty, fh)
             summary = MaskSummary(0, (), masker.unmasked)
         if writer is not None:
             writer.close()

@@ -60,12 +60,15 @@ def valid_credit_card(value: str) -> bool:
 _SSN_SAMPLES = frozenset({"078051120", "219099999", "123456789", "987654320", "987654321"})
 
 
+_SSN = re.compile(r"(\d{3})([- .]?)(\d{2})([- .]?)(\d{4})")
+
+
 def valid_us_ssn(value: str) -> bool:
     """US SSN rules: area 001-899 except 666, group 01-99, serial 0001-9999.
 
     Separators, when present, must be the same on both sides (``123-45-6789``, ``123 45 6789``).
     """
-    m = re.fullmatch(r"(\d{3})([- .]?)(\d{2})([- .]?)(\d{4})", value.strip())
+    m = _SSN.fullmatch(value.strip())
     if not m or m.group(2) != m.group(4):
         return False
     area, group, serial = int(m.group(1)), int(m.group(3)), int(m.group(5))
@@ -89,9 +92,12 @@ _IBAN_LENGTHS = {
 }
 
 
+_IBAN_SEP = re.compile(r"[\s-]+")
+
+
 def valid_iban(value: str) -> bool:
     """ISO 13616 IBAN: known country, its length, and the mod-97 check equal to 1."""
-    s = re.sub(r"[\s-]+", "", value).upper()
+    s = _IBAN_SEP.sub("", value).upper()
     if len(s) < 15 or not s[:2].isalpha() or not s[2:4].isdigit() or not s.isalnum():
         return False
     expected = _IBAN_LENGTHS.get(s[:2])
@@ -111,12 +117,16 @@ def valid_ip(value: str) -> bool:
     return not addr.is_unspecified
 
 
+_MAC_DOTTED = re.compile(r"[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
+_MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}")
+
+
 def valid_mac(value: str) -> bool:
     """Six hex octets with one consistent separator (``:``, ``-``) or Cisco dotted form."""
     v = value.strip()
-    if re.fullmatch(r"[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}", v):
+    if _MAC_DOTTED.fullmatch(v):
         return True
-    m = re.fullmatch(r"[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}", v)
+    m = _MAC.fullmatch(v)
     return bool(m) and v.replace(m.group(1), "").upper() not in {"000000000000", "FFFFFFFFFFFF"}
 
 
@@ -149,8 +159,15 @@ _PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "CA", "BR", "IL", "AU", "IT", "E
                   "CH", "BE", "PT", "RU", "JP")
 
 
+_NANP = re.compile(
+    r"(?:\+?1[ .-]?)?(?:\([2-9]\d{2}\)|[2-9]\d{2})[ .-]?[2-9]\d{2}[ .-]?\d{4}"
+    r"(?:[ ]?(?:x|ext\.?)[ ]?\d{1,5})?"
+)
 _DECIMAL = re.compile(r"[-+]?\d+\.\d+")
 _DATE_SHAPE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
+
+
+_EXTENSION = re.compile(r"(?i)\s*(?:x|ext\.?|extension)\s*\d+$")
 
 
 @lru_cache(maxsize=65536)
@@ -163,12 +180,14 @@ def valid_phone(value: str) -> bool:
     import phonenumbers
 
     v = value.strip()
+    if _NANP.fullmatch(v):
+        return True  # North American numbering plan: area and exchange codes start 2-9
     if _DATE_SHAPE.fullmatch(v) or _DECIMAL.fullmatch(v):
         return False
     digits = _NON_DIGIT.sub("", v.split("x")[0].split("ext")[0])
     if not 6 <= len(digits) <= 15 or len(set(digits)) == 1:
         return False
-    core = re.split(r"(?i)\s*(?:x|ext\.?|extension)\s*\d+$", v)[0]
+    core = _EXTENSION.split(v)[0]
     if core.startswith("00"):
         core = "+" + core[2:]
     regions: tuple[str | None, ...] = (None,) if core.startswith("+") else _PHONE_REGIONS
