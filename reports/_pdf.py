@@ -18,14 +18,38 @@ from reports.errors import ReportError
 __all__ = ["render_pdf"]
 
 
-def _offline_fetcher(url: str | None, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    if isinstance(url, str) and url.startswith("data:"):
-        from weasyprint.urls import default_url_fetcher
-
-        return default_url_fetcher(url, *args, **kwargs)
+def _refuse(url: Any) -> None:
     raise ValueError(
         f"auditkit reports load nothing from outside the file (refused {str(url)[:80]!r})"
     )
+
+
+def _offline_fetcher(url: Any, *args: Any, **kwargs: Any) -> Any:
+    """WeasyPrint < 70 style fetcher: only inline ``data:`` URLs."""
+    if not (isinstance(url, str) and url.startswith("data:")):
+        _refuse(url)
+    from weasyprint.urls import default_url_fetcher
+
+    return default_url_fetcher(url, *args, **kwargs)
+
+
+def _make_fetcher() -> Any:
+    """A URL fetcher that refuses everything except inline ``data:`` URLs."""
+    try:
+        from weasyprint.urls import URLFetcher
+    except ImportError:  # pragma: no cover - WeasyPrint < 70
+        return _offline_fetcher
+
+    class OfflineFetcher(URLFetcher):
+        def __init__(self) -> None:
+            super().__init__(timeout=1, allowed_protocols=("data",), allow_redirects=False)
+
+        def fetch(self, url: Any, headers: Any = None) -> Any:
+            if not (isinstance(url, str) and url.startswith("data:")):
+                _refuse(url)
+            return super().fetch(url, headers)
+
+    return OfflineFetcher()
 
 
 def render_pdf(report: Report, *, catalogue: Catalogue | None = None) -> bytes:
@@ -40,11 +64,11 @@ def render_pdf(report: Report, *, catalogue: Catalogue | None = None) -> bytes:
         ) from None
     import logging
 
-    html = render_html_text(report, catalogue=catalogue)
+    html = render_html_text(report, catalogue=catalogue, inline_svg=False)
     # WeasyPrint logs every unsupported CSS property at WARNING; the report's CSS targets
     # browsers too, so keep those out of the user's terminal.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    doc = weasyprint.HTML(string=html, url_fetcher=_offline_fetcher, base_url="about:blank")
+    doc = weasyprint.HTML(string=html, url_fetcher=_make_fetcher(), base_url="about:blank")
     return doc.write_pdf(
         pdf_identifier=b"auditkit-report",
         uncompressed_pdf=False,

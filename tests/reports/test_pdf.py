@@ -76,20 +76,24 @@ def test_pdf_pages_render_to_png(pdf_bytes: bytes, tmp_path: Path) -> None:
 
 
 def test_pdf_makes_no_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    from reports import _pdf
-
-    seen: list[str] = []
-    original = _pdf._offline_fetcher
-
-    def spy(url: str, *a, **k):
-        seen.append(url)
-        return original(url, *a, **k)
-
-    monkeypatch.setattr(_pdf, "_offline_fetcher", spy)
-    from reports import Figure, Finding, Report, Section, Status
+    from reports import Figure, Finding, Report, Section, Status, _pdf
 
     from .conftest import HOSTILE_SVG
 
+    seen: list[str] = []
+    make = _pdf._make_fetcher
+
+    def spying_fetcher():
+        inner = make()
+
+        class Spy(type(inner)):
+            def fetch(self, url, headers=None):
+                seen.append(url)
+                return inner.fetch(url, headers)
+
+        return Spy()
+
+    monkeypatch.setattr(_pdf, "_make_fetcher", spying_fetcher)
     fig = Figure("hostile", HOSTILE_SVG)
     report = Report(
         metadata={"title": "t"},
@@ -97,7 +101,9 @@ def test_pdf_makes_no_requests(monkeypatch: pytest.MonkeyPatch) -> None:
             Section("fairness", "F", findings=[Finding("f.x", "x", Status.PASS, figures=(fig,))])
         ],
     )
-    render_pdf(report)
-    assert all(str(u).startswith("data:") for u in seen), seen
-    with pytest.raises(ValueError):
-        original("https://evil.example/x.png")
+    assert render_pdf(report).startswith(b"%PDF")
+    assert seen and all(str(u).startswith("data:") for u in seen), seen
+    fetcher = make()
+    for url in ("https://evil.example/x.png", "file:///etc/passwd", None):
+        with pytest.raises(ValueError):
+            fetcher.fetch(url)
