@@ -30,6 +30,7 @@ True
 from typing import TYPE_CHECKING, Any
 
 from privacy.crypto._keyring import KeyInfo, KeyRing, kek_kind, keyring_protection, new_kek
+from privacy.crypto._reader import open_decrypted
 from privacy.crypto._stream import (
     ALGORITHM,
     EncryptedFileInfo,
@@ -37,7 +38,6 @@ from privacy.crypto._stream import (
     encrypt_file,
     file_info,
     is_encrypted,
-    open_decrypted,
     rewrap,
 )
 from privacy.errors import DecryptionError

@@ -24,7 +24,6 @@ any of them fails too. Rotation rewraps only the 48-byte data key (:func:`rewrap
 
 from __future__ import annotations
 
-import io
 import os
 import secrets
 import shutil
@@ -50,7 +49,6 @@ __all__ = [
     "encrypt_file",
     "file_info",
     "is_encrypted",
-    "open_decrypted",
     "rewrap",
 ]
 
@@ -224,6 +222,14 @@ def _encrypt_stream(fin: IO[bytes], fout: IO[bytes], aead: AESGCM, prefix: bytes
         cur, n_cur = nxt, n_nxt
 
 
+def _check_ring(ring: Any, fn: str) -> None:
+    if not isinstance(ring, KeyRing):
+        raise PrivacyInputError(
+            f"The 'ring' parameter of {fn} must be a privacy.crypto.KeyRing; got "
+            f"{type(ring).__name__}. Load one with KeyRing.load(path, passphrase=...)."
+        )
+
+
 def _check_workers(workers: int | None) -> int:
     if workers is None:
         return default_workers()
@@ -255,9 +261,10 @@ def encrypt_file(
     Examples
     --------
     >>> ring = KeyRing.generate()
-    >>> encrypt_file("data.csv", "data.csv.akc", ring)  # doctest: +SKIP
-    >>> decrypt_file("data.csv.akc", "copy.csv", ring)  # doctest: +SKIP
+    >>> encrypt_file("data.csv", "data.csv.enc", ring)  # doctest: +SKIP
+    >>> decrypt_file("data.csv.enc", "copy.csv", ring)  # doctest: +SKIP
     """
+    _check_ring(ring, "encrypt_file")
     seg = _check_segment_size(segment_size)
     n_workers = _check_workers(workers)
     _check_distinct(src, dst)
@@ -338,6 +345,7 @@ def decrypt_file(
     PrivacyInputError
         ``src`` is not an auditkit encrypted file.
     """
+    _check_ring(ring, "decrypt_file")
     n_workers = _check_workers(workers)
     _check_distinct(src, dst)
     with _open_src(src, "encrypted") as fin:
@@ -398,6 +406,7 @@ def rewrap(path: str | os.PathLike[str], ring: KeyRing) -> bool:
     DecryptionError
         The ring does not hold the file's key, or the header was altered.
     """
+    _check_ring(ring, "rewrap")
     target = Path(path)
     with _open_src(target, "encrypted") as fin:
         h = _parse_header(fin.read(HEADER_LEN), str(target))
@@ -411,95 +420,3 @@ def rewrap(path: str | os.PathLike[str], ring: KeyRing) -> bool:
             fout.write(new.pack())
             shutil.copyfileobj(fin, fout, 4 * 1024 * 1024)
     return True
-
-
-class _DecryptingRaw(io.RawIOBase):
-    """Seekable plaintext view of an encrypted file; one segment in memory at a time."""
-
-    def __init__(self, path: str | os.PathLike[str], ring: KeyRing) -> None:
-        super().__init__()
-        self._fh = _open_src(path, "encrypted")
-        try:
-            self._r = _SegmentReader(self._fh, ring, str(path))
-            self._buf = bytearray(self._r.seg)
-            self._cached = -1
-            self._cached_len = 0
-            self._pos = 0
-            # Authenticate the final segment now, so truncation or appended bytes fail at open.
-            self._load(self._r.n_segments - 1)
-        except BaseException:
-            self._fh.close()
-            raise
-
-    def _load(self, index: int) -> None:
-        if index != self._cached:
-            self._cached = -1
-            view = self._r.read_segment(index, self._buf)
-            if view.obj is not self._buf:
-                self._buf[: len(view)] = view
-            self._cached_len = len(view)
-            self._cached = index
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            pos = offset
-        elif whence == io.SEEK_CUR:
-            pos = self._pos + offset
-        elif whence == io.SEEK_END:
-            pos = self._r.size + offset
-        else:
-            raise ValueError(f"invalid whence ({whence})")
-        if pos < 0:
-            raise ValueError("negative seek position")
-        self._pos = pos
-        return pos
-
-    def readinto(self, b: Any) -> int:
-        if self.closed:
-            raise ValueError("I/O operation on closed file.")
-        mv = memoryview(b).cast("B")
-        done = 0
-        while done < len(mv) and self._pos < self._r.size:
-            index, off = divmod(self._pos, self._r.seg)
-            self._load(index)
-            k = min(len(mv) - done, self._cached_len - off)
-            mv[done : done + k] = memoryview(self._buf)[off : off + k]
-            done += k
-            self._pos += k
-        return done
-
-    def close(self) -> None:
-        if not self.closed:
-            self._fh.close()
-            self._buf[:] = bytes(len(self._buf))
-        super().close()
-
-    @property
-    def size(self) -> int:
-        return self._r.size
-
-
-def open_decrypted(path: str | os.PathLike[str], ring: KeyRing) -> io.BufferedReader:
-    """Open an encrypted file for reading its plaintext, in constant memory.
-
-    The stream is seekable (Parquet readers need that): each read decrypts and authenticates
-    only the segments it touches, one at a time. The final segment is authenticated at open,
-    so a truncated or extended file fails at once.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> with open_decrypted("data.csv.akc", ring) as fh:  # doctest: +SKIP
-    ...     df = pd.read_csv(fh)
-    """
-    raw = _DecryptingRaw(path, ring)
-    return io.BufferedReader(raw, buffer_size=raw._r.seg)

@@ -363,3 +363,15 @@ def test_bad_workers(tmp_path, ring, bad):
     (tmp_path / "p").write_bytes(b"x")
     with pytest.raises(PrivacyInputError, match="workers"):
         encrypt_file(tmp_path / "p", tmp_path / "c", ring, workers=bad)
+
+
+def test_ring_type_checked(tmp_path):
+    (tmp_path / "p").write_bytes(b"x")
+    for call in (
+        lambda: encrypt_file(tmp_path / "p", tmp_path / "c", "secret"),
+        lambda: decrypt_file(tmp_path / "p", tmp_path / "c", None),
+        lambda: rewrap(tmp_path / "p", b"key"),
+        lambda: open_decrypted(tmp_path / "p", {}),
+    ):
+        with pytest.raises(PrivacyInputError, match="KeyRing"):
+            call()
