@@ -14,7 +14,8 @@ Findings
 - ``security.model_at_rest``: the model file is encrypted or not (``warn``, low: models can
   leak training data through inversion and membership inference).
 - ``security.key_ring``: how the key ring is protected (KEK, file mode, key ages).
-- ``security.artifacts_at_rest``: the listed artifacts; ``fail`` when one does not
+- ``security.artifacts_at_rest``: the files listed in ``artifacts`` and those earlier checks of
+  this run wrote (figures aside); ``fail`` when one does not
   authenticate (altered, truncated, or not under this ring).
 - ``security.reports_at_rest``: the reports of this run are written in clear and hold no
   personal-data values (the runner's leak guard); how to encrypt them for storage.
@@ -357,6 +358,12 @@ def run(ctx: AuditContext, options: SecurityOptions) -> CheckResult:
         extras = [
             _inspect("artifact", ctx.resolve(p), ring, options.verify) for p in options.artifacts
         ]
+        # Files earlier checks of this run wrote (masked exports, ledgers), figures aside.
+        seen = {i.path.resolve() for i in (*items, *extras)}
+        for art in ctx.artifacts:
+            if art.path and art.kind != "figure" and Path(art.path).resolve() not in seen:
+                seen.add(Path(art.path).resolve())
+                extras.append(_inspect(art.kind, Path(art.path), ring, options.verify))
         items.extend(extras)
 
     findings = [
@@ -450,7 +457,7 @@ def _artifacts_finding(items: list[_Item], base: Path) -> Finding:
         )
     return Finding(
         check_id="security.artifacts_at_rest",
-        title="Listed artifacts at rest",
+        title="Other artifacts at rest",
         status=status,
         severity=sev,
         summary=text.strip(),

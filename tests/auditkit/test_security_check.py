@@ -150,3 +150,19 @@ def test_regulations_declared():
         "ccpa-1798-150-a-1",
         "gdpr-art-5-1-f",
     }
+
+
+def test_files_written_by_earlier_checks_are_inventoried(audit_dir, base_config, write_config):
+    from auditkit.checks.security import SecurityOptions, run
+    from auditkit.config import load_config
+    from auditkit.runner import build_context
+
+    path = write_config(audit_dir, base_config())
+    ctx, _ = build_context(load_config(path), audit_dir, audit_dir / "out")
+    (audit_dir / "masked.csv").write_text("a\n1\n")
+    ctx.add_artifact(audit_dir / "masked.csv", "masked-data")
+    result = run(ctx, SecurityOptions())
+    art = next(f for f in result.findings if f.check_id == "security.artifacts_at_rest")
+    assert art.status.value == "warn" and "masked.csv" in art.summary
+    rows = {r[1]: r for r in result.tables[0].rows}
+    assert rows["masked.csv"][0] == "masked-data" and rows["masked.csv"][2] == "no"
