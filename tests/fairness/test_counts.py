@@ -98,3 +98,19 @@ def test_counts_are_tiny_and_independent_of_rows_without_scores() -> None:
     c = count(y, yhat, sf)
     assert c.n.shape == (2, 4, 2, 2)  # sex x race(+missing) x truth x prediction
     assert c.n.sum() == 5000
+
+
+def test_regression_counts_merge_and_dask() -> None:
+    rng = np.random.default_rng(6)
+    n = 1200
+    sf = pd.DataFrame({"g": rng.choice(["a", "b", "c"], n)})
+    y = rng.normal(size=n)
+    yhat = y + rng.normal(scale=0.3, size=n)
+    w = rng.uniform(0.5, 2, n)
+    whole = audit(y, yhat, sf, sample_weight=w, n_boot=0)
+    parts = count(y[:500], yhat[:500], sf.iloc[:500], sample_weight=w[:500]).merge(
+        count(y[500:], yhat[500:], sf.iloc[500:], sample_weight=w[500:]))
+    _assert_same(audit_counts(parts, n_boot=0), whole)
+    dd = pytest.importorskip("dask.dataframe")
+    ddf = dd.from_pandas(sf.assign(y=y, yhat=yhat, w=w), npartitions=4)
+    _assert_same(audit(ddf["y"], ddf["yhat"], ddf[["g"]], sample_weight=ddf["w"], n_boot=0), whole)
