@@ -20,6 +20,8 @@ from fairness.errors import FairnessInputError, closest
 
 __all__ = ["audit", "audit_counts", "count"]
 
+CHUNK_ROWS = 1 << 20
+
 
 # -- argument checks ------------------------------------------------------------------------
 def _check_args(n_boot: Any, ci: Any, min_group_size: Any, task: str) -> None:
@@ -126,7 +128,19 @@ def count(
             yt, yp = yt.astype(float), yp.astype(float)
         except (TypeError, ValueError):
             raise FairnessInputError("Regression needs numeric 'y_true' and 'y_pred'.") from None
-    return count_rows(yt, yp, sf, task=kind, y_score=ys, sample_weight=sw)
+    edges = None
+    if ys is not None:  # one set of bin edges for every chunk
+        lo, hi = float(ys.min()), float(ys.max())
+        edges = probability_edges() if (lo >= 0 and hi <= 1) else range_edges(lo, hi)
+    # Count in chunks and merge: the temporaries (int64 codes per row) stay bounded.
+    out = None
+    for start in range(0, len(yt), CHUNK_ROWS):
+        sl = slice(start, start + CHUNK_ROWS)
+        part = count_rows(yt[sl], yp[sl], sf.iloc[sl].reset_index(drop=True), task=kind,
+                          y_score=None if ys is None else ys[sl],
+                          sample_weight=None if sw is None else sw[sl], score_edges=edges)
+        out = part if out is None else out.merge(part)
+    return out
 
 
 def _count_dask(y_true, y_pred, sensitive, y_score, sample_weight, task) -> Counts:
