@@ -1,0 +1,49 @@
+"""Fixtures for privacy.dp tests: small datasets and models (CPU)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("opacus")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_opacus():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Secure RNG turned off.*")
+        warnings.filterwarnings("ignore", message=".*Using a non-full backward hook.*")
+        warnings.filterwarnings("ignore", category=UserWarning, module="opacus.*")
+        warnings.filterwarnings("ignore", category=UserWarning, module="torch.*")
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
+def toy_data(n: int = 400, d: int = 10, seed: int = 0):
+    from torch.utils.data import TensorDataset
+
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g)
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).long()
+    return TensorDataset(X, y)
+
+
+def mlp(d: int = 10, h: int = 16, k: int = 2, seed: int = 0):
+    from torch import nn
+
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, k))
+
+
+@pytest.fixture
+def toy():
+    return toy_data()
