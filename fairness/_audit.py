@@ -376,10 +376,9 @@ def audit_counts(counts: Counts, *, task: str = "auto", pos_label: Any = None,
         auc_shift = exact - point["roc_auc"]
         point["roc_auc"] = exact
     metric_names = list(point)
-    n_cells = counts.cell_counts()
-    n_group = M.aggregate(n_cells.astype(np.int64), 0, len(counts.levels), list(groupings))
-    w_group = M.aggregate(counts.w.reshape(counts.shape + (-1,)).sum(axis=-1) if counts.w.ndim > len(counts.levels)
-                          else counts.w, 0, len(counts.levels), list(groupings))
+    k = len(counts.levels)
+    n_group = M.aggregate(counts.cell_counts().astype(np.int64), 0, k, list(groupings))
+    w_group = M.aggregate(counts.cell_weights(), 0, k, list(groupings))
     eligible = n_group >= max(min_group_size, 1)
     if family == "binary" and "selection_rate" in point:
         point["impact_ratio"] = _impact_ratio(point["selection_rate"], eligible, plan)

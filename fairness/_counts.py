@@ -96,8 +96,14 @@ class Counts:
 
     def cell_counts(self) -> np.ndarray:
         """Unweighted row count per cell, shape ``levels``."""
-        k = len(self.levels)
-        return self.n.reshape(self.shape + (-1,)).sum(axis=-1) if self.n.ndim > k else self.n
+        return self._per_cell(self.n)
+
+    def cell_weights(self) -> np.ndarray:
+        """Sum of weights per cell, shape ``levels``."""
+        return self._per_cell(self.w)
+
+    def _per_cell(self, arr: np.ndarray) -> np.ndarray:
+        return arr.reshape(self.shape + (-1,)).sum(axis=-1) if arr.ndim > len(self.levels) else arr
 
     # -- merging -----------------------------------------------------------------------
     def merge(self, other: Counts) -> Counts:
