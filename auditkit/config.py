@@ -14,7 +14,14 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from auditkit.errors import ConfigError, suggest
 
@@ -85,11 +92,24 @@ class ModelConfig(_Model):
 
 
 class KeysConfig(_Model):
-    """``[keys]``: the key ring used to read encrypted inputs and to sign reports."""
+    """``[keys]``: the key ring used to read encrypted inputs and to sign reports.
+
+    Reports are signed when ``signing_key`` names an Ed25519 key file, or when ``sign = true``
+    and a ``keyring`` is given (the signing key is then derived from the ring's primary key).
+    """
 
     keyring: str | None = None
     passphrase_env: str = "AUDITKIT_KEYRING_PASSPHRASE"
     signing_key: str | None = None
+    sign: bool = False
+
+    @model_validator(mode="after")
+    def _sign_needs_a_key(self) -> KeysConfig:
+        if self.sign and not (self.signing_key or self.keyring):
+            raise ValueError(
+                "sign = true needs a key: set signing_key (an Ed25519 PEM file) or keyring"
+            )
+        return self
 
 
 class ReportConfig(_Model):

@@ -340,7 +340,7 @@ def run_audit(
     )
     with _step(track, "Writing reports"):
         paths = _write_guarded(report, out, fmts, cfg.report.basename, ctx)
-    if cfg.keys.signing_key:
+    if cfg.keys.signing_key or cfg.keys.sign:
         with _step(track, "Signing the manifest"):
             written = [*paths.values(), *(Path(a.path) for a in (*ctx.artifacts, *produced) if a.path)]
             paths["manifest"] = _sign(cfg, base_dir, config_path, out, written)
@@ -358,7 +358,13 @@ def _sign(
         inputs["model"] = base_dir / cfg.model.path
     out_resolved = out.resolve()
     inside = [p for p in written if out_resolved in p.resolve().parents]
-    return write_manifest(out, inputs, inside, base_dir / str(cfg.keys.signing_key))
+    if cfg.keys.signing_key:
+        key: Any = base_dir / cfg.keys.signing_key
+    else:  # sign = true with a key ring: an Ed25519 key derived from the ring's primary key
+        from privacy.crypto import KeyRing
+
+        key = KeyRing.load_from_env(base_dir / str(cfg.keys.keyring), cfg.keys.passphrase_env).signing_key()
+    return write_manifest(out, inputs, inside, key)
 
 
 def _write_guarded(

@@ -136,6 +136,35 @@ def register(app: typer.Typer) -> None:
         con.print("Move existing files to the new key with: auditkit rewrap FILE...")
         return 0
 
+    @keys_app.command("public-key")
+    def keys_public_key(
+        keyring: KeyringOpt = Path(DEFAULT_KEYRING),
+        passphrase_env: PassEnvOpt = DEFAULT_PASSPHRASE_ENV,
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", help="Write the PEM here instead of printing it.")
+        ] = None,
+    ) -> int:
+        """Print the public key that verifies reports signed with this ring ([keys] sign = true)."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from reports._atomic import atomic_write_bytes
+
+        ring = _open_ring(keyring, passphrase_env)
+        public = Ed25519PrivateKey.from_private_bytes(ring.signing_key()).public_key()
+        pem = public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        if out is None:
+            typer.echo(pem.decode("ascii"), nl=False)
+        else:
+            atomic_write_bytes(out, pem)
+            _common.console().print(
+                f"Wrote the signing public key of key {ring.primary_id} to {out}. Check reports "
+                f"with: auditkit verify REPORT_DIR --public-key {out}"
+            )
+        return 0
+
     @keys_app.command("list")
     def keys_list(
         keyring: KeyringOpt = Path(DEFAULT_KEYRING),

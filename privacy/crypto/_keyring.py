@@ -193,6 +193,20 @@ class KeyRing:
 
     __hash__ = None  # type: ignore[assignment]  # mutable (rotate)
 
+    def signing_key(self, key_id: str | None = None) -> bytes:
+        """Raw Ed25519 private key (32 bytes) for signing report manifests.
+
+        Derived with HKDF from key ``key_id`` (default: the primary) for this one purpose, so
+        the ring's encryption keys are never used to sign. The same ring and key id always give
+        the same signing key; its public half can be published for ``auditkit verify``.
+        """
+        kid = self._primary if key_id is None else key_id
+        if kid not in self._keys:
+            raise PrivacyInputError(
+                f"The key ring has no key {kid!r}; its key ids are {', '.join(self._keys)}."
+            )
+        return self._derive(kid, b"report-signing/ed25519", 32)
+
     # -- sub-keys (private to privacy.crypto) ------------------------------------------------
     def _derive(self, key_id: str, purpose: bytes, length: int = KEY_BYTES) -> bytes:
         """HKDF-SHA-256 sub-key of key ``key_id`` for ``purpose``; KeyError if unknown id."""

@@ -237,3 +237,36 @@ def test_unknown_data_suffix_asks_for_format(audit_dir: Path, base_config, write
     write_config(audit_dir, cfg)
     with pytest.raises(DataError, match='format = "csv"'):
         run_audit(audit_dir / "audit.toml")
+
+
+def test_signed_with_keyring_verifies_with_published_key(
+    audit_dir: Path, base_config, write_config, cli, monkeypatch
+) -> None:
+    from privacy.crypto import KeyRing
+    from reports.signing import verify
+
+    env = {"AUDITKIT_KEYRING_PASSPHRASE": "correct horse battery staple"}
+    monkeypatch.setenv("AUDITKIT_KEYRING_PASSPHRASE", env["AUDITKIT_KEYRING_PASSPHRASE"])
+    KeyRing.generate().save(audit_dir / "ring.json", passphrase=env["AUDITKIT_KEYRING_PASSPHRASE"])
+    cfg = base_config()
+    cfg["keys"] = {"keyring": "ring.json", "sign": True}
+    write_config(audit_dir, cfg)
+    run = run_audit(audit_dir / "audit.toml", only=["dataset"], formats=["json"])
+    proc = cli("keys", "public-key", "--keyring", str(audit_dir / "ring.json"),
+               "--out", str(audit_dir / "signer.pub"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert verify(run.out_dir, audit_dir / "signer.pub").ok
+    other = KeyRing.generate().signing_key()
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    assert not verify(run.out_dir, Ed25519PrivateKey.from_private_bytes(other).public_key()).ok
+
+
+def test_sign_without_key_is_a_config_error(audit_dir: Path, base_config, write_config) -> None:
+    from auditkit.errors import ConfigError
+
+    cfg = base_config()
+    cfg["keys"] = {"sign": True}
+    write_config(audit_dir, cfg)
+    with pytest.raises(ConfigError, match="sign = true needs a key"):
+        run_audit(audit_dir / "audit.toml")
