@@ -94,6 +94,8 @@ def audit(
     Individuals are named by row label of ``X`` or, with ``ids``, by identifier; when none are
     named, ``n_individuals`` are picked from the explained sample (:func:`pick_individuals`).
     ``stability_repeats=0`` skips the stability study; ``protected=None`` skips proxies.
+    Each stability repeat explains ``stability_sample`` rows, capped at the engine's default
+    sample (2,000 for trees) or half of it for the model-agnostic engines (50 for permutation).
     """
     n_individuals = _check_int("n_individuals", n_individuals, 0, "audit")
     stability_repeats = _check_int("stability_repeats", stability_repeats, 0, "audit")
@@ -141,11 +143,18 @@ def audit(
     stab = None
     if stability_repeats:
         t0 = time.perf_counter()
+        # Never more rows per repeat than the engine's default (half of it for model-agnostic ones):
+        # the study needs several repeats, not large ones.
+        per_repeat = mex.spec.default_sample
+        if not mex.spec.model_specific:
+            per_repeat //= 2
+        if stability_sample is not None:
+            per_repeat = min(int(stability_sample), per_repeat)
         stab = stability(
             model,
             mex.frame,
             repeats=stability_repeats,
-            sample=stability_sample,
+            sample=per_repeat,
             top_k=top_k,
             max_rank_spread=max_rank_spread,
             background=background,

@@ -106,3 +106,48 @@ def test_demo_hook_returns_options() -> None:
 
     TransparencyOptions(**opts)
     assert json.dumps(opts)
+
+
+@pytest.mark.parametrize("kind", ["logistic", pytest.param("knn", marks=pytest.mark.slow)])
+def test_any_sklearn_classifier_pipeline(
+    audit_dir, base_config, write_config, small_data, kind
+) -> None:
+    import skops.io as sio
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from auditkit.demo import CATEGORICAL_FEATURES, FEATURES, LABEL, NUMERIC_FEATURES
+
+    _, df = small_data
+    pre = ColumnTransformer(
+        [
+            ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL_FEATURES),
+            ("num", StandardScaler(), NUMERIC_FEATURES),
+        ]
+    )
+    est = LogisticRegression(max_iter=1000) if kind == "logistic" else KNeighborsClassifier(25)
+    model = Pipeline([("pre", pre), ("clf", est)]).fit(df[FEATURES], df[LABEL])
+    sio.dump(model, audit_dir / "model.skops")
+    cfg = base_config(
+        checks={
+            "transparency": {
+                **FAST,
+                "sample_rows": 20 if kind == "knn" else 300,
+                "stability_rows": 10 if kind == "knn" else 200,
+            }
+        },
+        model={"trusted_types": sio.get_untrusted_types(file=audit_dir / "model.skops")},
+    )
+    write_config(audit_dir, cfg)
+    run = run_audit(audit_dir / "audit.toml", only=["transparency"], formats=["json"])
+    by_id = {f.check_id: f for f in run.report.findings}
+    assert "transparency.error" not in by_id, by_id.get("transparency.error")
+    assert by_id["transparency.method"].metrics["explainer"] == (
+        "linear" if kind == "logistic" else "permutation"
+    )
+    assert by_id["transparency.efficiency"].status.value == "pass"
+    features = {r[1] for r in by_id["transparency.global_importance"].tables[0].rows}
+    assert features == set(FEATURES)
