@@ -112,6 +112,7 @@ def test_exception_messages_name_rows_not_values(tmp_path):
     _no_plant(str(err.value), "exception message")
 
 
+@pytest.mark.slow
 def test_cli_scan_and_mask_print_no_values(tmp_path, cli):
     src = tmp_path / "in.csv"
     _frame().to_csv(src, index=False)
