@@ -156,7 +156,24 @@ class ModelExplainer:
         self._bg_frame = self._background_frame(background, max_background)
         spec, reason, self._parents = self._choose(method, kind)
         self.spec = spec
-        self._engine = self._build(spec, nsamples)
+        try:
+            self._engine = self._build(spec, nsamples)
+        except ExplainInputError:
+            raise
+        except Exception as exc:
+            if method != "auto" or not spec.model_specific or kind == "torch":
+                raise
+            # shap refused a model it normally supports (e.g. multiclass GradientBoosting):
+            # explain the whole model on the original features instead, and say so.
+            self.notes.append(
+                f"shap's {spec.name} explainer does not support this "
+                f"{type(self._est).__name__} ({type(exc).__name__}: {str(exc)[:160]}); "
+                f"permutation SHAP on the model's outputs was used instead."
+            )
+            spec = self.spec = get_explainer("permutation")
+            reason = spec.detect(self._est) or ""
+            self._parents = None
+            self._engine = self._build(spec, nsamples)
         space = (
             "preprocessed features, grouped back to the original features"
             if self._parents is not None

@@ -48,7 +48,7 @@ class Target:
 
     def describe(self, scale: str) -> str:
         if not self.is_classifier:
-            return "predicted value" if scale != "output" else "model output"
+            return "predicted value"
         cls = f"class {self.label!r}"
         return {
             "log-odds": f"log-odds of {cls}",

@@ -106,3 +106,16 @@ def test_gradient_explainer_is_exact_for_a_linear_module(numeric_data) -> None:
     res = explain.explain(lin, X.to_numpy(), background=b, sample=10, random_state=0)
     expected = (res.data.to_numpy() - b) * np.array([1.0, -2.0, 0.5, 0.0])
     np.testing.assert_allclose(res.values, expected, atol=1e-4)
+
+
+def test_engine_refusal_falls_back_to_permutation_and_says_so() -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = GradientBoostingClassifier(n_estimators=10, random_state=0).fit(X, y)
+    res = explain.explain(model, X, sample=5, random_state=0)
+    assert res.choice.method == "permutation"
+    assert any("does not support" in n for n in res.notes)
+    assert res.choice.output == "probability of class 2"
+    assert res.efficiency.passed
