@@ -21,7 +21,7 @@ from privacy.errors import PrivacyInputError
 from privacy.masking._operators import OperatorContext, _rebuild, _strings, get_operator
 from privacy.masking._policy import Policy, Rule, load_policy
 from privacy.masking._risk import ClassCounts, RiskReport
-from privacy.masking._spans import find_spans, text_recognisers
+from privacy.masking._spans import _find, text_recognisers
 
 if TYPE_CHECKING:  # pragma: no cover
     from privacy.crypto import KeyRing
@@ -258,7 +258,7 @@ def _mask_spans(
     pieces: list[str] = []
     ents: list[str] = []
     for t in texts:
-        spans = find_spans(t, recognisers=trecs)
+        spans = _find(t, trecs)
         per_row.append(spans)
         for s in spans:
             pieces.append(t[s.start:s.end])

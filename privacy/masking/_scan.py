@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from privacy.errors import PrivacyInputError
 from privacy.masking._recognisers import Recogniser, entity_category, iter_recognisers
-from privacy.masking._spans import find_spans, text_recognisers
+from privacy.masking._spans import _find, text_recognisers
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -334,7 +334,7 @@ def _scan_column(
         trecs = text_recognisers()
         found: dict[str, int] = {}
         for text in take.to_pylist():
-            for ent in {s.entity for s in find_spans(text, recognisers=trecs)}:
+            for ent in {s.entity for s in _find(text, trecs)}:
                 found[ent] = found.get(ent, 0) + 1
         text_entities = tuple(sorted(found.items()))
         if best is not None and best[2].category != "special":

@@ -17,6 +17,7 @@ from privacy.masking._recognisers import Recogniser, iter_recognisers
 __all__ = ["Span", "find_spans", "text_recognisers"]
 
 _CONTEXT_WINDOW = 48
+_DIGIT = re.compile(r"\d")
 _HEX_TRIGGER = re.compile(r"\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]|::|[0-9A-Fa-f]-[0-9A-Fa-f]{2}-")
 
 
@@ -100,19 +101,30 @@ def find_spans(
     """
     if not text:
         return []
-    recs = recognisers if recognisers is not None else text_recognisers(entities)
-    if recognisers is not None:
-        recs = sorted(recs, key=lambda r: -r.priority)
-    has_digit = any(ch.isdigit() for ch in text)
+    if recognisers is None:
+        recs: Sequence[Recogniser] = text_recognisers(entities)
+    else:
+        recs = sorted(recognisers, key=lambda r: -r.priority)
+    return _find(text, recs)
+
+
+def _find(text: str, recs: Sequence[Recogniser]) -> list[Span]:
+    """:func:`find_spans` with recognisers already sorted by priority (highest first)."""
+    triggers = {"digit": _DIGIT.search(text) is not None, "@": "@" in text,
+                "url": "://" in text or "www." in text or "WWW." in text, "": True}
     found: list[Span] = []
     # Highest priority first: a candidate inside an accepted span is skipped before its
     # (possibly slow) validator runs, which also resolves overlaps.
     for rec in recs:
         rx = rec.compiled
-        if rx is None or not _triggered(rec, text, has_digit):
+        t = rec.trigger
+        ok = triggers.get(t)
+        if ok is None:
+            ok = triggers[t] = _triggered(rec, text, triggers["digit"])
+        if not ok or rx is None:
             continue
         for m in rx.finditer(text):
-            start, end = m.start(), m.end()
+            start, end = m.span()
             if found and any(start < s.end and s.start < end for s in found):
                 continue
             if rec.context and not _context_ok(rec, text, start):
@@ -122,7 +134,8 @@ def find_spans(
                 rec.span_filter is None or rec.span_filter(text, start, confirmed)
             ):
                 found.append(Span(start, confirmed, rec.entity, rec.score, rec.name))
-    found.sort()
+    if len(found) > 1:
+        found.sort()
     return found
 
 
