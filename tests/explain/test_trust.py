@@ -123,3 +123,38 @@ def test_audit_runs_the_whole_workflow(mixed_data) -> None:
     table = rep.local[0].table(hide_values=["income"])
     assert set(table.loc[table.feature == "income", "value"]) == {"(withheld)"}
     assert {"shap", "lime_weight", "lime_contribution"} <= set(table.columns)
+
+
+@given(
+    st.lists(st.lists(st.integers(0, 40), min_size=2, max_size=4), min_size=2, max_size=4).filter(
+        lambda rows: len({len(r) for r in rows}) == 1
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_cramers_v_is_bounded_and_symmetric(rows) -> None:
+    table = np.asarray(rows, dtype=float)
+    v = explain.cramers_v(table)
+    assert 0.0 <= v <= 1.0 + 1e-12
+    assert v == pytest.approx(explain.cramers_v(table.T))
+    assert v == pytest.approx(explain.cramers_v(table[::-1, ::-1]))
+
+
+@given(
+    st.lists(st.floats(-3, 3, allow_nan=False), min_size=3, max_size=3),
+    st.floats(-2, 2, allow_nan=False),
+)
+@settings(max_examples=15, deadline=None)
+def test_linear_efficiency_for_any_coefficients(beta, intercept) -> None:
+    from explain._core import ModelExplainer
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["p", "q", "r"])
+
+    from sklearn.linear_model import LinearRegression
+
+    model = LinearRegression().fit(X, X.to_numpy() @ np.asarray(beta) + intercept)
+    res = ModelExplainer(model, X, background=X, random_state=0).explain(n_bootstrap=0)
+    assert res.efficiency.passed
+    np.testing.assert_allclose(
+        res.values, (X.to_numpy() - X.to_numpy().mean(axis=0)) * model.coef_, atol=1e-8
+    )
