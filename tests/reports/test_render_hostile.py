@@ -11,6 +11,8 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from reports import Finding, Report, Section, Status, Table
@@ -286,3 +288,42 @@ def test_table_values_are_formatted() -> None:
     )
     md = render_markdown(report).decode()
     assert "| 0.1235 | 12,345,678 | — | yes |" in md
+
+
+# -- property tests: any text stays one inert cell -------------------------------------------
+
+_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list("|`<>&*_[]()#!\\~$@{}%-+=.:\n\r\t \"'")),
+        st.characters(blacklist_categories=("Cs",)),
+    ),
+    max_size=200,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_TEXT, _TEXT)
+def test_markdown_cell_never_breaks_the_table(a: str, b: str) -> None:
+    md = f"| h1 | h2 |\n| --- | --- |\n| {md_cell(a)} | {md_cell(b)} |\n"
+    tokens = MarkdownIt("commonmark").enable("table").parse(md)
+    cells = [t.type for t in tokens if t.type in ("th_open", "td_open")]
+    assert cells == ["th_open", "th_open", "td_open", "td_open"]
+    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(md)
+    tags = {t for t, _ in _parse(html).tags}
+    assert tags <= {"table", "thead", "tbody", "tr", "th", "td", "br"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(_TEXT)
+def test_html_cell_text_round_trips(value: str) -> None:
+    from reports._view import clean_text
+
+    report = Report(
+        metadata={"title": "t"},
+        sections=[Section("dataset", "D", tables=(Table("t", ["c"], [[value]]),))],
+    )
+    html = render_html(report).decode("utf-8")
+    doc = _parse(html)
+    assert "script" not in {t for t, _ in doc.tags}
+    expected = " ".join(clean_text(value).split())
+    assert expected in " ".join("".join(doc.text).split())
