@@ -26,7 +26,13 @@ from reports._view import (
 )
 from reports.catalogue import Catalogue
 
-__all__ = ["md_cell", "md_text", "render_markdown", "render_markdown_text"]
+__all__ = [
+    "md_cell",
+    "md_text",
+    "render_markdown",
+    "render_markdown_summary",
+    "render_markdown_text",
+]
 
 #: Longest table cell shown in full.
 CELL_LIMIT = 120
@@ -127,9 +133,20 @@ def _anchor_link(fv: FindingView) -> str:
 
 
 def render_markdown_text(
-    report: Report, *, catalogue: Catalogue | None = None, max_rows: int = MAX_ROWS
+    report: Report,
+    *,
+    catalogue: Catalogue | None = None,
+    max_rows: int = MAX_ROWS,
+    compact: bool = False,
 ) -> str:
-    """The report as GitHub-flavoured Markdown (a ``str``)."""
+    """The report as GitHub-flavoured Markdown (a ``str``).
+
+    ``compact=True`` leaves out evidence tables, figures and the appendix's configuration,
+    environment and package lists (pointing to the full reports instead), so that the summary
+    fits a pull-request comment (GitHub caps those at 65,536 characters).
+    """
+    if compact:
+        max_rows = 0
     v = build_view(report, catalogue)
     out: list[str] = []
     add = out.append
@@ -268,24 +285,28 @@ def render_markdown_text(
 
     add("## Appendix")
     add("")
-    add("### Configuration")
-    add("")
-    out.extend(_fence(clean_text(v.config_text), "json"))
-    add("")
-    add("### Environment")
-    add("")
-    if v.environment:
-        out.extend(_table(["Key", "Value"], [[k, val] for k, val in v.environment]))
+    if compact:
+        add("*Configuration, environment and package versions are in the full reports.*")
+        add("")
     else:
-        add("*No environment was recorded.*")
-    add("")
-    add("### Package versions")
-    add("")
-    if v.packages:
-        out.extend(_table(["Package", "Version"], [[n, ver] for n, ver in v.packages]))
-    else:
-        add("*No package versions were recorded.*")
-    add("")
+        add("### Configuration")
+        add("")
+        out.extend(_fence(clean_text(v.config_text), "json"))
+        add("")
+        add("### Environment")
+        add("")
+        if v.environment:
+            out.extend(_table(["Key", "Value"], [[k, val] for k, val in v.environment]))
+        else:
+            add("*No environment was recorded.*")
+        add("")
+        add("### Package versions")
+        add("")
+        if v.packages:
+            out.extend(_table(["Package", "Version"], [[n, ver] for n, ver in v.packages]))
+        else:
+            add("*No package versions were recorded.*")
+        add("")
     add("### Artifacts")
     add("")
     if report.artifacts:
@@ -304,6 +325,10 @@ def render_markdown_text(
 
 
 def _evidence_table(out: list[str], t: Any, max_rows: int) -> None:
+    if max_rows <= 0:
+        out.append(f"*Table: {md_line(t.title, 200)} ({len(t.rows)} rows, in the full reports).*")
+        out.append("")
+        return
     out.append(f"**{md_line(t.title, 200)}**")
     out.append("")
     rows = [list(r) for r in t.rows[:max_rows]]
@@ -323,3 +348,8 @@ def _evidence_table(out: list[str], t: Any, max_rows: int) -> None:
 def render_markdown(report: Report, *, catalogue: Catalogue | None = None) -> bytes:
     """Render ``report`` as Markdown (UTF-8 bytes)."""
     return render_markdown_text(report, catalogue=catalogue).encode("utf-8")
+
+
+def render_markdown_summary(report: Report, *, catalogue: Catalogue | None = None) -> bytes:
+    """The compact Markdown summary for pull-request comments (UTF-8 bytes)."""
+    return render_markdown_text(report, catalogue=catalogue, compact=True).encode("utf-8")

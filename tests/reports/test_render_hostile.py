@@ -327,3 +327,27 @@ def test_html_cell_text_round_trips(value: str) -> None:
     assert "script" not in {t for t, _ in doc.tags}
     expected = " ".join(clean_text(value).split())
     assert expected in " ".join("".join(doc.text).split())
+
+
+def test_compact_markdown_summary(hostile_report: Report) -> None:
+    from reports._markdown import render_markdown_summary
+
+    full = render_markdown(hostile_report).decode()
+    short = render_markdown_summary(hostile_report).decode()
+    assert len(short) < len(full)
+    assert "## Executive summary" in short and "## Regulation index" in short
+    assert "### Configuration" not in short and "in the full reports" in short
+    assert NOT_LEGAL_ADVICE in short
+    tags = {t for t, _ in _parse(_md_html(short)).tags}
+    assert "script" not in tags and "img" not in tags
+
+
+@pytest.mark.slow
+def test_demo_markdown_summary_fits_a_pull_request_comment(demo_run) -> None:
+    import json
+
+    from reports._markdown import render_markdown_summary
+
+    doc = json.loads((demo_run / "report" / "report.json").read_text())
+    summary = render_markdown_summary(Report.from_dict(doc)).decode()
+    assert len(summary) < 65_536  # GitHub's limit for a comment body
