@@ -204,6 +204,7 @@ def plot_waterfall(
         ax.barh(len(steps) - 1 - y, v, left=start, color=_RED if v > 0 else _BLUE, height=0.6)
         start += v
     ax.set_yticks(range(len(steps)), labels[::-1])
+    ax.margins(x=0.08)
     ax.axvline(local.base_value, color="#555555", linewidth=0.8, linestyle="--")
     ax.axvline(local.output, color="#111111", linewidth=0.8)
     who = label if label is not None else f"individual {local.individual}"
