@@ -9,7 +9,9 @@ Configurations: plain torch (no privacy), Opacus hooks (its default), Opacus gho
 and ours (``privacy.dp.make_private(mode="auto")``). Step = zero_grad, forward, loss, backward,
 optimizer step (clip + noise + update for the private ones) on a fixed batch of 256.
 
-Step time: median of ``--steps`` steps after warm-up, all configurations in this process.
+Step time: best and median wall time and median CPU time of ``--steps`` steps, all
+configurations in this process, taking turns in blocks of 5 steps so load bursts on a shared
+machine hit them alike (see :func:`time_configs`).
 Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` (reset per configuration). On CPU
 PyTorch keeps no resettable peak counter, so each configuration runs again in a fresh child
 process and we report its peak RSS (VmHWM, reset after set-up) above the RSS measured just
@@ -94,25 +96,49 @@ def make_step(model_name: str, config: str, device):
         loss.backward()
         o.step()
 
+    step.sync = getattr(o, "synchronize", lambda: None)  # wait for background noise, if any
     return step
 
 
-def time_config(model_name: str, config: str, device, steps: int) -> float:
+BLOCK = 5  # timed steps per turn; each turn starts with one untimed step
+
+
+def time_configs(model_name: str, device, steps: int) -> dict[str, tuple[float, float, float]]:
+    """Best and median wall time and median CPU time per step, for every configuration.
+
+    The configurations take turns in blocks of :data:`BLOCK` steps, so a burst of load on a
+    shared machine hits them all alike. Each turn starts with one untimed step, and ends by
+    waiting (untimed) for any work a configuration left running in the background (ours draws
+    the next step's noise on a second thread), so no configuration's background work lands in
+    another's timing and ours never starts a timed step with noise it drew off the clock. CPU
+    time is the process's (all threads) over the step.
+    """
     import torch
 
-    step = make_step(model_name, config, device)
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return min(times), statistics.median(times)
+    fns = {cfg: make_step(model_name, cfg, device) for cfg in CONFIGS}
+    for fn in fns.values():
+        for _ in range(3):
+            fn()
+        fn.sync()
+    wall: dict[str, list[float]] = {c: [] for c in CONFIGS}
+    cpu: dict[str, list[float]] = {c: [] for c in CONFIGS}
+    while len(wall[CONFIGS[0]]) < steps:
+        for cfg, fn in fns.items():
+            fn()
+            for _ in range(BLOCK):
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                t, c = time.perf_counter(), time.process_time()
+                fn()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                wall[cfg].append(time.perf_counter() - t)
+                cpu[cfg].append(time.process_time() - c)
+            fn.sync()
+    return {
+        cfg: (min(wall[cfg]), statistics.median(wall[cfg]), statistics.median(cpu[cfg]))
+        for cfg in CONFIGS
+    }
 
 
 def _status_kib(field: str) -> int:
@@ -183,16 +209,17 @@ def main() -> None:
         + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         f"python {platform.python_version()}, torch {torch.__version__}, opacus {opacus.__version__}",
         f"load average at start: {os.getloadavg()[0]:.1f} (shared machine: best-of is the robust figure)",
-        f"step time: best and median of {args.steps} steps after 3 warm-up steps; peak memory: "
+        f"step time: best and median of {args.steps} steps per configuration, taken in turns of "
+        f"{BLOCK} (+1 untimed) after 3 warm-up steps; peak memory: "
         + ("CUDA max_memory_allocated above the pre-run allocation" if device.type == "cuda"
            else "peak RSS (VmHWM reset after set-up) above pre-training RSS, fresh child process per configuration"),
         "",
     ]
     results = {}
     for mname in MODELS:
+        timings = time_configs(mname, device, args.steps)
         results[mname] = {}
         for cfg in CONFIGS:
-            t, t_med = time_config(mname, cfg, device, args.steps)
             if device.type == "cuda":
                 mem = cuda_memory(mname, cfg, device)
             else:
@@ -201,23 +228,28 @@ def main() -> None:
                     capture_output=True, text=True, check=True,
                 )
                 mem = json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"]
-            results[mname][cfg] = (t, mem, t_med)
-        plain_t, plain_m, plain_med = results[mname]["plain"]
+            results[mname][cfg] = (*timings[cfg], mem)
+        pb, pm, pc, pmem = results[mname]["plain"]
         title = "MLP 784-512-256-10" if mname == "mlp" else "small CNN (2 conv + 2 linear)"
         lines.append(f"## {title}")
-        lines.append(f"{'config':<14} {'best ms':>9} {'x plain':>8} {'median ms':>10} {'x plain':>8} "
-                     f"{'peak MiB':>9} {'x plain':>8}")
+        lines.append(f"{'config':<14} {'best ms':>8} {'x':>6} {'median ms':>10} {'x':>6} "
+                     f"{'cpu ms':>8} {'x':>6} {'peak MiB':>9} {'x':>6}")
         for cfg in CONFIGS:
-            t, mem, med = results[mname][cfg]
-            mr = f"{mem / plain_m:8.2f}" if plain_m > 0.5 else "       -"
-            lines.append(f"{cfg:<14} {t * 1e3:9.2f} {t / plain_t:8.2f} {med * 1e3:10.2f} "
-                         f"{med / plain_med:8.2f} {mem:9.1f} {mr}")
-        ot = results[mname]["ours_auto"][0]
+            b, m, c, mem = results[mname][cfg]
+            mr = f"{mem / pmem:6.2f}" if pmem > 0.5 else "     -"
+            lines.append(f"{cfg:<14} {b * 1e3:8.2f} {b / pb:6.2f} {m * 1e3:10.2f} {m / pm:6.2f} "
+                         f"{c * 1e3:8.2f} {c / pc:6.2f} {mem:9.1f} {mr}")
+        ob, om = results[mname]["ours_auto"][:2]
         lines.append(
-            f"ours vs Opacus hooks: {results[mname]['opacus_hooks'][0] / ot:.1f}x faster; "
-            f"vs Opacus ghost: {results[mname]['opacus_ghost'][0] / ot:.1f}x faster"
+            f"ours vs Opacus hooks: {results[mname]['opacus_hooks'][1] / om:.1f}x faster; "
+            f"vs Opacus ghost: {results[mname]['opacus_ghost'][1] / om:.1f}x faster (median wall)"
         )
         lines.append("")
+    lines.append(
+        "x = ratio to plain torch. cpu ms counts every thread of the process: ours draws the "
+        "next step's DP noise on a second thread while the forward/backward runs (its CPU time "
+        "includes that thread)."
+    )
     text = "\n".join(lines)
     print(text)
     if args.out:

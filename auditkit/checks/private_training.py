@@ -35,7 +35,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 BUDGET_REGS = ("gdpr-art-25-1", "gdpr-art-32-1-a", "nist-ai-rmf-measure-2-10")
 NOISE_REGS = ("gdpr-art-32-1-a",)
-ATTACK_REGS = ("nist-ai-rmf-measure-2-10", "euaiact-art-15-4")
+# AI Act Art. 15(5) names confidentiality attacks (membership inference is one); 15(4) is about
+# errors and faults, which this evidence does not address.
+ATTACK_REGS = ("nist-ai-rmf-measure-2-10", "euaiact-art-15-5")
 DEID_REGS = ("gdpr-recital-26", "gdpr-art-25-1")
 
 
@@ -216,7 +218,7 @@ def _attack_finding(ctx: AuditContext, options: PrivateTrainingOptions) -> tuple
         ])
     parts = []
     for r in results:
-        what = f"private (claimed ε={r.claimed_epsilon:g})" if r.claimed_epsilon is not None else "non-private"
+        what = f"private, claimed ε={r.claimed_epsilon:.3f}" if r.claimed_epsilon is not None else "non-private"
         parts.append(
             f"{r.label or 'model'} ({what}): attack AUC {r.auc:.3f}, empirical ε ≥ "
             f"{r.epsilon_lower_bound:.2f} at {r.confidence:.0%} confidence"

@@ -314,6 +314,11 @@ def make_private(
         _positive("target_epsilon", target_epsilon, "State the privacy budget to spend, e.g. target_epsilon=3.")
     if noise_multiplier is not None:
         _positive("noise_multiplier", noise_multiplier, "A typical value is between 0.5 and 5.")
+        if target_epsilon is not None and state is None:
+            raise PrivacyInputError(
+                "make_private takes either target_epsilon (the noise is solved for it) or "
+                "noise_multiplier, not both; the cap on the dataset's total is max_epsilon."
+            )
     if epochs is None:
         raise PrivacyInputError(
             "The 'epochs' parameter of make_private is required: the noise is calibrated for the "
@@ -345,9 +350,17 @@ def make_private(
     if n == 0 or steps_per_epoch == 0:
         raise PrivacyInputError("The 'data_loader' of make_private is empty; there is nothing to train on.")
     sample_rate = 1.0 / steps_per_epoch
+    secure_rng = None
     if secure_mode:
+        if noise_generator is not None:
+            raise PrivacyInputError(
+                "secure_mode=True draws noise from the operating system's secure generator; "
+                "do not pass a noise_generator with it."
+            )
         try:
-            import torchcsprng  # noqa: F401
+            import torchcsprng
+
+            secure_rng = torchcsprng.create_random_device_generator("/dev/urandom")
         except ImportError:
             raise PrivacyInputError(
                 "secure_mode=True needs the 'torchcsprng' package for cryptographically secure "
@@ -514,7 +527,7 @@ def make_private(
         model = dist.wrap_model(model)
     if criterion is None:
         criterion = nn.CrossEntropyLoss(reduction=loss_reduction)
-    dp_loader = DPDataLoader.from_data_loader(data_loader, distributed=distributed)
+    dp_loader = DPDataLoader.from_data_loader(data_loader, distributed=distributed, generator=secure_rng)
     expected_batch_size = int(n * sample_rate)
     if distributed:
         expected_batch_size = expected_batch_size / dist.world_size()
@@ -523,7 +536,7 @@ def make_private(
         max_grad_norm=float(max_grad_norm),
         expected_batch_size=expected_batch_size,
         loss_reduction=loss_reduction,
-        generator=noise_generator,
+        generator=secure_rng if secure_rng is not None else noise_generator,
         secure_mode=secure_mode,
     )
     keeper = None

@@ -73,6 +73,11 @@ def bookkeeping_optimizer_class(distributed: bool) -> type:
                 p.grad = g if g.shape == p.shape else g.reshape(p.shape).clone()
                 _mark_as_processed(p.summed_grad)
 
+        def synchronize(self) -> None:
+            """Wait for noise being drawn in the background (benchmarks, clean shutdown)."""
+            if self._ahead is not None:
+                self._ahead.future.result()
+
         def zero_grad(self, set_to_none: bool = True) -> None:
             # p.grad is rebuilt from the book at every step, so zero-filling it is wasted work.
             self.book_keeper.clear()

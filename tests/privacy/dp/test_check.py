@@ -72,7 +72,7 @@ def test_findings_carry_the_budget_and_attack_evidence(tmp_path):
     mia = by_id["private_training.membership_inference"]
     assert mia.status.value == "pass"
     assert "auc[baseline]" in mia.metrics and "epsilon_lower_bound[dp]" in mia.metrics
-    assert "euaiact-art-15-4" in mia.regulations and "test evidence" in mia.summary
+    assert "euaiact-art-15-5" in mia.regulations and "test evidence" in mia.summary
     deid = by_id["private_training.deidentification"]
     assert deid.status.value == "warn" and "gdpr-recital-26" in deid.regulations
 
@@ -113,7 +113,7 @@ def test_spec_is_registered_with_catalogue_ids():
     spec = get_check("private_training")
     assert spec.section == "private_training" and spec.demo is not None
     for reg in ("gdpr-art-25-1", "gdpr-art-32-1-a", "gdpr-recital-26",
-                "nist-ai-rmf-measure-2-10", "euaiact-art-15-4"):
+                "nist-ai-rmf-measure-2-10", "euaiact-art-15-5"):
         assert reg in spec.regulations
 
 

@@ -68,6 +68,7 @@ def test_fit_progress_bar_runs():
         ({"target_epsilon": 1e-7}, "cannot be reached"),
         ({"target_epsilon": 3, "max_epsilon": 5}, "ledger=<directory> or checkpoint_dir"),
         ({"target_epsilon": 3, "device": "gpu9"}, "'device'"),
+        ({"target_epsilon": 3, "noise_multiplier": 1.0}, "not both"),
     ],
 )
 def test_bad_input(kw, match):
@@ -112,3 +113,14 @@ def test_close_restores_the_model():
         warnings.simplefilter("error")
         p.model(torch.randn(3, 10)).sum().backward()
     assert p.model[0].weight.grad is not None
+
+
+def test_secure_mode_needs_torchcsprng():
+    try:
+        import torchcsprng  # noqa: F401
+    except ImportError:
+        with pytest.raises(PrivacyInputError, match="torchcsprng"):
+            setup(target_epsilon=3, secure_mode=True)
+    else:  # pragma: no cover - only where torchcsprng is installed
+        p = setup(target_epsilon=3, secure_mode=True)
+        assert p.budget.secure_mode
