@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,175 +14,18 @@ from privacy.dp._accounting import (
     noise_for_epsilon,
 )
 from privacy.dp._budget import PrivacyBudget
+from privacy.dp._data import (
+    DeltaWarning,
+    _model_id,
+    _resolve_device,
+    dataset_fingerprint,
+    default_delta,
+)
 from privacy.dp._modes import ModeDecision, apply_fix, check_layers, select_mode
+from privacy.dp._result import PrivateTraining
 from privacy.errors import PrivacyInputError
 
 __all__ = ["DeltaWarning", "PrivateTraining", "dataset_fingerprint", "default_delta", "make_private"]
-
-
-class DeltaWarning(UserWarning):
-    """δ is not below 1/n: the guarantee would allow publishing whole records."""
-
-
-def default_delta(n: int) -> float:
-    """The default δ: 1/(10 n) rounded down to one significant digit (always below 1/n)."""
-    raw = 1.0 / (10.0 * n)
-    exp = math.floor(math.log10(raw))
-    return math.floor(raw / 10**exp) * 10**exp
-
-
-def dataset_fingerprint(dataset: Any) -> str:
-    """A content hash of a map-style dataset (``ds-`` + 16 hex digits of SHA-256).
-
-    Tensors of a ``TensorDataset`` are hashed directly; other datasets item by item.
-    """
-    import numpy as np
-    import torch
-
-    h = hashlib.sha256()
-
-    def feed(x: Any) -> None:
-        if isinstance(x, torch.Tensor):
-            t = x.detach().cpu().contiguous()
-            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
-        elif isinstance(x, np.ndarray):
-            h.update(f"{x.dtype}{x.shape}".encode())
-            h.update(np.ascontiguousarray(x).tobytes())
-        elif isinstance(x, (tuple, list)):
-            for y in x:
-                feed(y)
-        elif isinstance(x, dict):
-            for k in sorted(x):
-                h.update(str(k).encode())
-                feed(x[k])
-        else:
-            h.update(repr(x).encode())
-
-    tensors = getattr(dataset, "tensors", None)
-    if tensors is not None:
-        feed(list(tensors))
-    else:
-        h.update(str(len(dataset)).encode())
-        for i in range(len(dataset)):
-            feed(dataset[i])
-    return "ds-" + h.hexdigest()[:16]
-
-
-def _model_id(model: Any) -> str:
-    arch = repr(model) + repr([(n, tuple(p.shape)) for n, p in model.named_parameters()])
-    return f"{type(model).__name__}-{hashlib.sha256(arch.encode()).hexdigest()[:12]}"
-
-
-def _resolve_device(device: Any) -> Any:
-    import torch
-
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise PrivacyInputError(
-            f"The 'device' parameter of make_private must be 'auto' or a torch device such as "
-            f"'cpu' or 'cuda:0'; got {device!r}."
-        ) from None
-
-
-@dataclass
-class PrivateTraining:
-    """What :func:`make_private` returns; use these objects in your training loop.
-
-    Attributes
-    ----------
-    model:
-        The model to train (the same object in book-keeping mode; an Opacus wrapper otherwise).
-    optimizer:
-        The DP optimizer: clips, adds noise, accounts, then steps your optimizer.
-    data_loader:
-        A Poisson-sampling loader over the same dataset (variable batch sizes).
-    criterion:
-        The loss to call as ``criterion(output, target)`` (Opacus ghost clipping needs its own
-        wrapper; the other modes return your criterion unchanged).
-    budget:
-        The :class:`PrivacyBudget`: ``spent()``, ``remaining()``, ``noise_multiplier``,
-        ``sample_rate``, ``delta``.
-    mode:
-        The :class:`ModeDecision`: which clipping path runs and why.
-    delta_note:
-        How δ was chosen (stated, per the guarantee's terms).
-    """
-
-    model: Any
-    optimizer: Any
-    data_loader: Any
-    criterion: Any
-    budget: PrivacyBudget
-    mode: ModeDecision
-    device: Any
-    delta_note: str
-    dataset_id: str | None = None
-    ledger: Any = None
-    model_id: str = ""
-    replaced_layers: list[tuple[str, str, str]] = field(default_factory=list)
-    checkpoint_dir: Path | None = None
-    _keeper: Any = None
-    _finished: bool = False
-
-    @property
-    def epsilon(self) -> float:
-        return self.budget.spent()
-
-    @property
-    def delta(self) -> float:
-        return self.budget.delta
-
-    def save_checkpoint(self, path: str | Path) -> Path:
-        """Save weights, optimizer and accountant state; resume with ``resume_from=path``."""
-        from privacy.dp._checkpoint import save_checkpoint
-
-        return save_checkpoint(path, self)
-
-    def finish(self, status: str = "completed") -> dict[str, Any] | None:
-        """Close the run's ledger record with the steps actually taken (idempotent)."""
-        if self._finished:
-            return None
-        self._finished = True
-        if self.ledger is None or not self._is_writer():
-            return None
-        return self.ledger.update(
-            self.budget.run_id,
-            history=self.budget.history,
-            status=status,
-        )
-
-    def _is_writer(self) -> bool:
-        from privacy.dp._distributed import rank
-
-        return rank() == 0
-
-    def close(self) -> None:
-        """Finish the run and restore the model's original forward passes."""
-        self.finish()
-        if self._keeper is not None:
-            self._keeper.detach()
-            self._keeper = None
-
-    def summary(self) -> dict[str, Any]:
-        """Everything an audit needs about this run, as plain values."""
-        out = self.budget.to_dict()
-        out.update(
-            {
-                "mode": self.mode.mode,
-                "mode_reason": self.mode.reason,
-                "delta_note": self.delta_note,
-                "dataset_id": self.dataset_id,
-                "model_id": self.model_id,
-                "device": str(self.device),
-                "replaced_layers": [list(x) for x in self.replaced_layers],
-                "ledger": str(self.ledger.path) if self.ledger is not None else None,
-            }
-        )
-        return out
 
 
 def _positive(name: str, value: Any, example: str, *, integer: bool = False) -> None:
