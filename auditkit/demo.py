@@ -14,6 +14,7 @@ The model is a scikit-learn Pipeline (one-hot encoding + gradient boosting) save
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -336,6 +337,13 @@ def run_demo(
         t0 = time.perf_counter()
         config["checks"][spec.id] = spec.demo(ctx)
         hook_seconds[spec.id] = time.perf_counter() - t0
+    # Sign the reports: a demo signing key (kept beside the data, never in the report).
+    from reports.signing import generate_signing_key
+
+    key_path = out / "keys" / "report-signing.pem"
+    if not key_path.exists():
+        generate_signing_key(key_path)
+    config["keys"] = {**config.get("keys", {}), "signing_key": os.path.relpath(key_path, out)}
     config_path = out / "audit.toml"
     atomic_write_text(config_path, _toml_header() + tomli_w.dumps(config))
     run = run_audit(config_path, track=track, debug=debug)

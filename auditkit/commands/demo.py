@@ -35,4 +35,6 @@ def register(app: typer.Typer) -> None:
             print_summary(result.run, con)
             con.print(f"Demo finished in {result.seconds:.1f} s. Config: {result.config_path}")
             con.print(f"Open the report: {result.run.paths.get('html', next(iter(result.run.paths.values())))}")
+            if "manifest" in result.run.paths:
+                con.print(f"Check it was not altered: auditkit verify {result.run.out_dir}")
         return 0

@@ -63,3 +63,10 @@ def test_demo_reports_carry_no_personal_values(demo_run: Path) -> None:
         for value in df[col].dropna().unique()[:300]:
             if len(value) >= 6:
                 assert not any(value in t for t in texts), f"a value of {col} appears in a report"
+
+
+def test_demo_report_is_signed_and_verifies(demo_run: Path, cli) -> None:
+    assert (demo_run / "report" / "manifest.json").exists()
+    proc = cli("verify", str(demo_run / "report"), "--public-key",
+               str(demo_run / "keys" / "report-signing.pem.pub"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
