@@ -387,6 +387,8 @@ def make_private(
 
         keeper = BookKeeper(inner, loss_reduction=loss_reduction)
         dp_opt = bookkeeping_optimizer_class(distributed)(optimizer, book_keeper=keeper, **opt_kwargs)
+        # a live thread and fork()ed loader workers do not mix: draw noise inline then
+        dp_opt.noise_ahead = getattr(data_loader, "num_workers", 0) == 0
         out_model, out_criterion = model, criterion
     else:
         from opacus.grad_sample import prepare_module

@@ -34,6 +34,8 @@ def bookkeeping_optimizer_class(distributed: bool) -> type:
             super().__init__(optimizer, **kwargs)
             self.book_keeper = book_keeper
             self._ahead: _NoiseAhead | None = None
+            #: draw the next step's noise on a worker thread (off when loader workers fork)
+            self.noise_ahead = True
 
         def accumulate(self) -> None:
             sums = self.book_keeper.clipped_sum(self.max_grad_norm)
@@ -50,7 +52,10 @@ def bookkeeping_optimizer_class(distributed: bool) -> type:
             std = getattr(self, "_adjusted_noise_multiplier", self.noise_multiplier) * self.max_grad_norm
             noisy = getattr(self, "rank", 0) == 0  # distributed: rank 0 alone adds noise
             params = self.params
-            if noisy and std > 0 and not self.secure_mode and all(p.device.type == "cpu" for p in params):
+            if (
+                self.noise_ahead and noisy and std > 0 and not self.secure_mode
+                and all(p.device.type == "cpu" for p in params)
+            ):
                 if self._ahead is None or self._ahead.std != std:
                     self._ahead = _NoiseAhead(params, std, self.generator)
                 chunks = self._ahead.take()
@@ -77,6 +82,12 @@ def bookkeeping_optimizer_class(distributed: bool) -> type:
             """Wait for noise being drawn in the background (benchmarks, clean shutdown)."""
             if self._ahead is not None:
                 self._ahead.future.result()
+
+        def close(self) -> None:
+            """Stop the background noise thread."""
+            if self._ahead is not None:
+                self._ahead.pool.shutdown(wait=True, cancel_futures=True)
+                self._ahead = None
 
         def zero_grad(self, set_to_none: bool = True) -> None:
             # p.grad is rebuilt from the book at every step, so zero-filling it is wasted work.

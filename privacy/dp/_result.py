@@ -87,6 +87,9 @@ class PrivateTraining:
     def close(self) -> None:
         """Finish the run and restore the model's original forward passes."""
         self.finish()
+        stop = getattr(self.optimizer, "close", None)
+        if callable(stop):
+            stop()
         if self._keeper is not None:
             self._keeper.detach()
             self._keeper = None

@@ -124,3 +124,16 @@ def test_secure_mode_needs_torchcsprng():
     else:  # pragma: no cover - only where torchcsprng is installed
         p = setup(target_epsilon=3, secure_mode=True)
         assert p.budget.secure_mode
+
+
+def test_noise_is_drawn_inline_with_forking_loader_workers():
+    model = mlp()
+    p = make_private(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                     DataLoader(toy_data(), batch_size=40, num_workers=1), noise_multiplier=1.0,
+                     epochs=1, accountant="rdp")
+    assert p.optimizer.noise_ahead is False
+    q = setup(noise_multiplier=1.0)
+    fit(q, 1, progress=False)
+    assert q.optimizer.noise_ahead is True and q.optimizer._ahead is not None
+    q.close()
+    assert q.optimizer._ahead is None
