@@ -163,7 +163,9 @@ def generate_applications(n: int = 20_000, seed: int = 7) -> pd.DataFrame:
     existing = rng.poisson(1.1, size=n)
     purpose = rng.choice(PURPOSES, size=n, p=[0.3, 0.2, 0.1, 0.12, 0.2, 0.08])
 
-    # Historical outcome: financial merit plus a planted penalty for two race groups and women.
+    # Historical outcome: financial merit plus a planted penalty for two race groups and women,
+    # and a neighbourhood penalty on the two regions where those groups live most ("redlining"):
+    # the model sees region, so it learns the gap through a proxy of race.
     logit = (
         1.1 * (np.log(income) - np.log(55_000)) / 0.45
         - 2.6 * (dti - 0.3)
@@ -174,6 +176,7 @@ def generate_applications(n: int = 20_000, seed: int = 7) -> pd.DataFrame:
         + 0.5
     )
     bias = np.select([race == "Black", race == "Hispanic"], [-0.9, -0.6], 0.0) - 0.35 * (sex == "female")
+    bias -= np.select([region == "south", region == "west"], [0.6, 0.3], 0.0)
     p = 1 / (1 + np.exp(-(logit + bias)))
     approved = (rng.random(n) < p).astype(int)
 

@@ -70,3 +70,11 @@ def test_demo_report_is_signed_and_verifies(demo_run: Path, cli) -> None:
     proc = cli("verify", str(demo_run / "report"), "--public-key",
                str(demo_run / "keys" / "report-signing.pem.pub"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_demo_transparency_flags_region_as_a_proxy_for_race(demo_run: Path) -> None:
+    doc = json.loads((demo_run / "report" / "report.json").read_text())
+    findings = {f["check_id"]: f for s in doc["sections"] for f in s["findings"]}
+    proxies = findings["transparency.proxies"]
+    assert proxies["status"] == "warn"
+    assert "region stands in for race" in proxies["summary"]
