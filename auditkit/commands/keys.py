@@ -107,6 +107,8 @@ def register(app: typer.Typer) -> None:
                 "file encrypted under it unreadable. Use `auditkit keys rotate`, or --force."
             )
         ring = KeyRing.generate()
+        # `--keyring keys/ring.json` on a fresh checkout: create the directory (owner only).
+        keyring.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if kek_env is not None:
             ring.save(keyring, kek_env=kek_env)
         elif os.environ.get(passphrase_env):
