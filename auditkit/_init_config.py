@@ -23,6 +23,7 @@ _PROTECTED = re.compile(r"^(sex|gender|race|ethnicity|ethnic_group|age|age_group
 _ID = re.compile(r"(^id$|_id$|^id_)", re.I)
 
 SAMPLE_ROWS = 10_000
+MAX_GROUPS = 20  # more distinct values than this is not a usable protected grouping
 
 
 def _norm(col: str) -> str:
@@ -70,7 +71,11 @@ def guess_roles(df: Any) -> dict[str, Any]:
         return None
 
     personal = classify_personal_columns(df)
-    protected = [c for c in cols if _PROTECTED.match(_norm(c))]
+    named = [c for c in cols if _PROTECTED.match(_norm(c))]
+    # A protected attribute must be categorical: a numeric column with many values (age in
+    # years) would make every value its own group. Those are listed for banding instead.
+    protected = [c for c in named if df[c].nunique(dropna=True) <= MAX_GROUPS]
+    to_band = [c for c in named if c not in protected]
     id_col = next((c for c in cols if _ID.search(_norm(c)) and df[c].is_unique), None)
     label = first(_LABEL, binary=True) or first(_LABEL)
     prediction = first(_PRED)
@@ -82,6 +87,7 @@ def guess_roles(df: Any) -> dict[str, Any]:
         "prediction": prediction,
         "score": score,
         "protected": protected,
+        "to_band": to_band,
         "personal": sorted(personal, key=cols.index),
         "id_column": id_col,
         "features": features,
@@ -132,6 +138,11 @@ def render_config(data_path: Path, df: Any, config_dir: Path) -> str:
     role("prediction", g["prediction"], "model decision column (or give [model] below)")
     role("score", g["score"], "model score / probability column")
     role("protected", g["protected"], "protected attributes for the fairness analysis")
+    for col in g["to_band"]:
+        lines.append(
+            f"# {col!r} looks protected but has more than {MAX_GROUPS} values: add a banded copy "
+            "(e.g. age groups) to the data and list that in protected."
+        )
     role("personal", g["personal"], "columns holding personal data (never shown in reports)")
     role("id_column", g["id_column"], "unique record id")
     lines += [

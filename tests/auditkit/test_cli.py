@@ -135,6 +135,7 @@ def test_init_writes_loadable_config_and_refuses_overwrite(cli, small_data, tmp_
 
     cfg = load_config(tmp_path / "audit.toml")
     assert cfg.data.prediction == "predicted" and "race" in cfg.data.protected
+    assert "age" not in cfg.data.protected and "'age' looks protected" in text
     again = cli("init", str(tmp_path / "data.csv"))
     assert again.returncode == 2 and "already exists" in again.stderr
     assert (tmp_path / "audit.toml").read_text() == text
