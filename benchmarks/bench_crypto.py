@@ -36,6 +36,10 @@ from pathlib import Path
 
 MiB = 1024 * 1024
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _common import emit, machine  # noqa: E402
+
 GOAL_GBPS = 1.5
 GOAL_FERNET_RATIO = 30.0
 GOAL_RSS_MIB = 100.0
@@ -202,24 +206,6 @@ def _spawn(kind: str, src: Path, repeat: int) -> dict:
 
 
 # -- report ---------------------------------------------------------------------------------
-def _machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kib / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs{mem}; {platform.system()} {platform.release()}"
-
-
 def _fs_type(path: Path) -> str:
     best, kind = "", "unknown"
     try:
@@ -289,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "auditkit benchmark: privacy.crypto streaming file encryption",
         f"date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"machine: {_machine()}",
+        f"machine: {machine(memory=True, load=False)}",
         f"python {platform.python_version()}, cryptography {cryptography.__version__}",
         f"files: {args.size_mib} MiB random bytes in {base} ({_fs_type(base)}), page cache warm; "
         f"best of {args.repeat}; load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
@@ -330,12 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  peak RSS < {GOAL_RSS_MIB:.0f} MiB: {ours['rss_peak_mib']:.1f} MiB -> "
         + ("met" if ours["rss_peak_mib"] < GOAL_RSS_MIB else "NOT met"),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    if not args.no_save:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-        print(f"saved to {args.out}")
+    emit("\n".join(lines) + "\n", args.out, save=not args.no_save)
     return 0
 
 

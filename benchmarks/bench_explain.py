@@ -22,8 +22,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from datetime import datetime, timezone
@@ -31,22 +29,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
-
-def _machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        load_s = f"; load average {os.getloadavg()[0]:.1f} at start"
-    except OSError:
-        load_s = ""
-    return f"{cpu}, {os.cpu_count()} CPUs; {platform.system()} {platform.release()}{load_s}"
+from _common import emit, machine  # noqa: E402
 
 
 def make_data(n: int, seed: int = 0):
@@ -94,7 +79,7 @@ def main() -> int:
     lines = [
         "bench_explain: transparency workflow vs naive shap.Explainer(model.predict_proba, X)",
         f"date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"machine: {_machine()}",
+        f"machine: {machine()}",
     ]
     X, y, protected = make_data(args.rows)
     t0 = time.perf_counter()
@@ -178,13 +163,7 @@ def main() -> int:
         f"ratio (naive, all rows / ours): {full / ours_s:,.0f}x",
         f"ratio (naive, same SHAP rows / ours): {same_work / ours_s:,.1f}x",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    if not args.no_save:
-        target = HERE / "results" / "explain.txt"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        print(f"written to {target}")
+    emit("\n".join(lines) + "\n", HERE / "results" / "explain.txt", save=not args.no_save)
     return 0
 
 

@@ -16,7 +16,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import tempfile
@@ -26,23 +25,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
-
-def _machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        load = os.getloadavg()[0]
-        load_s = f"; load average {load:.1f} at start"
-    except OSError:
-        load_s = ""
-    return f"{cpu}, {os.cpu_count()} CPUs; {platform.system()} {platform.release()}{load_s}"
+from _common import emit, machine  # noqa: E402
 
 
 def _time(fn, repeat: int) -> tuple[float, float, bytes]:
@@ -63,7 +48,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "reports.txt")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
-    machine = _machine()
+    machine_s = machine()
 
     from auditkit.demo import run_demo
     from auditkit.runner import run_audit
@@ -106,7 +91,7 @@ def main() -> int:
     lines = [
         "bench_reports: render the demo audit's report in every format vs the audit's run time",
         f"date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"machine: {machine}",
+        f"machine: {machine_s}",
         f"python {platform.python_version()}; demo rows {args.rows}; {n_findings} findings, "
         f"{n_rows_tables} evidence-table rows, {n_figures} figures; PDF {pages} pages; "
         f"best of {args.repeat}",
@@ -132,12 +117,7 @@ def main() -> int:
         f"({1000 * pdf_cpu / pages:.0f} ms cpu per page)",
         f"json + md + html: {sum(r[1] for r in rows[:3]):.3f} s wall",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    if not args.no_save:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-        print(f"saved to {args.out}")
+    emit("\n".join(lines) + "\n", args.out, save=not args.no_save)
     return 0
 
 
