@@ -282,12 +282,21 @@ def run_demo(
     import tomli_w
 
     from auditkit.checks._registry import iter_checks
+    from auditkit.errors import OutputError
     from auditkit.runner import run_audit
     from reports._atomic import atomic_write_bytes, atomic_write_text
 
     started = time.perf_counter()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"The demo output path '{out}' is a file; give a directory with --out.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"Cannot create the demo output directory '{out}' ({exc.__class__.__name__}). "
+            "Choose another with --out."
+        ) from None
     data_path = out / "applications.csv"
     model_path = out / "model.skops"
 

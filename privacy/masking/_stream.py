@@ -122,6 +122,11 @@ def _check_input(src: str | os.PathLike[str]) -> Path:
         raise PrivacyInputError(
             f"The input file {str(p)!r} does not exist or is not a file. Check the path."
         )
+    if p.stat().st_size == 0:
+        raise PrivacyInputError(
+            f"The input file {str(p)!r} is empty; expected a CSV with a header row or a Parquet "
+            "file."
+        )
     return p
 
 

@@ -147,3 +147,17 @@ def test_init_missing_data_exit_2(cli, tmp_path: Path) -> None:
     proc = cli("init", str(tmp_path / "nope.csv"))
     assert proc.returncode == 2 and "does not exist" in proc.stderr
     _no_traceback(proc)
+
+
+def test_demo_out_is_a_file_exit_2(cli, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    proc = cli("demo", "--out", str(tmp_path / "afile"), "-q")
+    assert proc.returncode == 2 and "is a file" in proc.stderr
+    _no_traceback(proc)
+
+
+def test_scan_empty_file_exit_2(cli, tmp_path: Path) -> None:
+    (tmp_path / "empty.csv").write_text("")
+    proc = cli("scan", str(tmp_path / "empty.csv"))
+    assert proc.returncode == 2 and "is empty" in proc.stderr
+    _no_traceback(proc)
