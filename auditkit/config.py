@@ -134,10 +134,10 @@ def format_problem(formats: list[str]) -> str | None:
 
     known = available_formats()
     if not formats:
-        return f"is empty; name at least one of {known}"
+        return f"is empty; name at least one of: {', '.join(known)}"
     for fmt in formats:
         if fmt not in known:
-            return f"names unknown format {fmt!r};{suggest(fmt, known)} expected some of {known}"
+            return f"names unknown format {fmt!r}.{suggest(fmt, known)} Expected some of: {', '.join(known)}"
     return None
 
 

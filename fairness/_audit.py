@@ -21,6 +21,8 @@ from fairness.errors import FairnessInputError, closest
 __all__ = ["audit", "audit_counts", "count"]
 
 CHUNK_ROWS = 1 << 20
+# More classes than this is a mistaken label column, not a classification task.
+MAX_CLASSES = 50
 
 
 # -- argument checks ------------------------------------------------------------------------
@@ -123,6 +125,15 @@ def count(
     kind = "regression" if task == "regression" or (task == "auto" and _is_regression(yp)) else "classification"
     if kind == "regression" and ys is not None:
         raise FairnessInputError("'y_score' applies to classification; omit it for regression.")
+    if kind == "classification":
+        n_classes = len(pd.unique(yt))
+        if n_classes > MAX_CLASSES:
+            raise FairnessInputError(
+                f"'y_true' has {n_classes:,} distinct values but the predictions are class labels; "
+                f"classification metrics need a label with at most {MAX_CLASSES} classes (binary: 2). "
+                "Check that the label is the outcome column, or pass numeric predictions of the "
+                "same quantity for a regression audit."
+            )
     if kind == "regression":
         try:
             yt, yp = yt.astype(float), yp.astype(float)

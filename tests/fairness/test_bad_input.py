@@ -78,3 +78,12 @@ def test_unknown_disparity_and_grouping_suggest_the_closest() -> None:
         res.disparity("demographic_parity_ration")
     with pytest.raises(FairnessInputError, match="Did you mean 'sex'"):
         res.disparity("demographic_parity_ratio", grouping="sexx")
+
+
+def test_continuous_label_with_class_predictions_is_refused_not_exhausting_memory() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=500).round(3)  # e.g. a loan amount given as the label by mistake
+    p = rng.integers(0, 2, size=500)
+    s = pd.Series(rng.choice(["F", "M"], size=500), name="sex")
+    with pytest.raises(FairnessInputError, match=r"'y_true' has \d+ distinct values.*at most 50 classes"):
+        audit(y, p, s, n_boot=0)
