@@ -275,10 +275,12 @@ def _disparities(values: dict[str, np.ndarray], eligible: np.ndarray, plan: _Pla
     for grp in plan.groupings[1:]:
         sl = slice(start, start + grp.size)
         for name, bases, kind in specs:
-            parts = [M.disparity(values[b][..., sl], eligible[sl], kind) for b in bases]
-            if len(parts) == 1:
+            multi = len(bases) > 1
+            parts = [M.disparity(values[b][..., sl], eligible[sl], kind, all_zero_is_parity=multi)
+                     for b in bases]
+            if not multi:
                 v = parts[0]
-            else:  # worst case; NaN if any part is undefined
+            else:  # worst case; NaN if any part is undefined (a rate zero everywhere is parity)
                 stack = np.stack(parts)
                 v = stack.max(axis=0) if kind == "difference" else stack.min(axis=0)
             out[(grp.name, name)] = v

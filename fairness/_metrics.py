@@ -280,11 +280,16 @@ def auc_exact(ex_cell: np.ndarray, ex_cls: np.ndarray, ex_score: np.ndarray, ex_
 
 
 # -- disparities ----------------------------------------------------------------------------
-def disparity(values: np.ndarray, eligible: np.ndarray, kind: str) -> np.ndarray:
+def disparity(
+    values: np.ndarray, eligible: np.ndarray, kind: str, *, all_zero_is_parity: bool = False
+) -> np.ndarray:
     """Max − min (``difference``) or min / max (``ratio``) over eligible, defined groups.
 
     ``values`` is ``(..., G)``; the result is NaN where fewer than two groups are defined, and
-    for a ratio where the largest value is not positive.
+    for a ratio where the largest value is not positive — unless ``all_zero_is_parity``, where
+    a rate that is zero in every group (so equal in all of them) gives the ratio 1. That is
+    used for one part of a worst-case disparity (equalized odds), so that the part which has no
+    disparity does not hide the one that has.
     """
     v = np.where(eligible, values, np.nan)
     defined = ~np.isnan(v)
@@ -297,6 +302,8 @@ def disparity(values: np.ndarray, eligible: np.ndarray, kind: str) -> np.ndarray
         ok = enough & (hi > 0) & (lo >= 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = np.where(ok, lo / np.where(ok, hi, 1.0), np.nan)
+        if all_zero_is_parity:
+            out = np.where(enough & (hi == 0) & (lo == 0), 1.0, out)
     return out
 
 

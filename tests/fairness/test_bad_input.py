@@ -87,3 +87,15 @@ def test_continuous_label_with_class_predictions_is_refused_not_exhausting_memor
     s = pd.Series(rng.choice(["F", "M"], size=500), name="sex")
     with pytest.raises(FairnessInputError, match=r"'y_true' has \d+ distinct values.*at most 50 classes"):
         audit(y, p, s, n_boot=0)
+
+
+def test_equalized_odds_ratio_when_no_group_has_false_positives() -> None:
+    """FPR is 0 in every group (parity): the ratio is the TPR part, as fairlearn gives."""
+    from fairlearn.metrics import equalized_odds_ratio
+
+    y = np.array([1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0])
+    p = np.array([1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0])
+    s = pd.Series(["a"] * 6 + ["b"] * 6, name="g")
+    res = audit(y, p, s, n_boot=0, min_group_size=0)
+    ours = res.disparities.loc[("g", "equalized_odds_ratio"), "value"]
+    assert ours == pytest.approx(equalized_odds_ratio(y, p, sensitive_features=s)) == pytest.approx(2 / 3)
