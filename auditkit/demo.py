@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from auditkit._context import _no_track
+
 __all__ = ["DemoContext", "DemoResult", "generate_applications", "run_demo"]
 
 FIRST_NAMES = (
@@ -254,10 +256,6 @@ class DemoResult:
     run: Any  # auditkit.runner.AuditRun
     seconds: float
     hook_seconds: dict[str, float]
-
-
-def _no_track(items: Any, description: str = "", total: int | None = None) -> Iterator[Any]:
-    yield from items
 
 
 def _toml_header() -> str:

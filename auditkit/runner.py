@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from auditkit import __version__
-from auditkit._context import AuditContext
+from auditkit._context import AuditContext, _no_track
 from auditkit._io import load_model, read_table
 from auditkit._personal import classify_personal_columns
 from auditkit._redact import PersonalValueIndex
@@ -68,10 +68,6 @@ class AuditRun:
 Track = Callable[..., Iterator[Any]]
 
 
-def _no_track(items: Any, description: str = "", total: int | None = None) -> Iterator[Any]:
-    yield from items
-
-
 def _require_columns(df: Any, cfg: AuditConfig, source: Path) -> None:
     have = [str(c) for c in df.columns]
     wanted: list[tuple[str, str]] = []
@@ -92,7 +88,8 @@ def _require_columns(df: Any, cfg: AuditConfig, source: Path) -> None:
             )
 
 
-def _prepare_out_dir(out_dir: Path, inputs: list[Path]) -> None:
+def _prepare_out_dir(out_dir: Path, inputs: list[Path], outputs: list[str]) -> None:
+    """Create ``out_dir``, check it is writable, and refuse outputs that would replace an input."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-test-"):
@@ -103,13 +100,12 @@ def _prepare_out_dir(out_dir: Path, inputs: list[Path]) -> None:
             "Choose another with --out or [report] out."
         ) from None
     resolved = {p.resolve() for p in inputs}
-    if out_dir.resolve() in {p.parent for p in resolved} and any(
-        p.name.startswith("report.") for p in resolved
-    ):
-        raise OutputError(
-            f"An input file in '{out_dir}' is named like a report and would be overwritten; "
-            "choose another output directory."
-        )
+    for name in outputs:
+        if (out_dir / name).resolve() in resolved:
+            raise OutputError(
+                f"The output '{out_dir / name}' is one of the audit's inputs and would be "
+                "overwritten; choose another output directory or [report] basename."
+            )
 
 
 def build_context(
@@ -308,8 +304,14 @@ def run_audit(
                     f"--only names unknown check {check_id!r}.{suggest(check_id, known)} "
                     f"Known checks: {', '.join(sorted(known))}."
                 )
-    data_path = base_dir / cfg.data.path
-    _prepare_out_dir(out, [config_path, data_path])
+    from reports._render import get_renderer
+    from reports.signing import MANIFEST_NAME, SIGNATURE_NAME
+
+    inputs_paths = [config_path, base_dir / cfg.data.path]
+    if cfg.model.path:
+        inputs_paths.append(base_dir / cfg.model.path)
+    outputs = [f"{cfg.report.basename}.{get_renderer(f).extension}" for f in fmts]
+    _prepare_out_dir(out, inputs_paths, [*outputs, MANIFEST_NAME, SIGNATURE_NAME])
 
     ctx, inputs = build_context(cfg, base_dir, out, track=track)
     inputs.insert(0, Artifact.from_path(config_path, "config"))

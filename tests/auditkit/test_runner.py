@@ -270,3 +270,17 @@ def test_sign_without_key_is_a_config_error(audit_dir: Path, base_config, write_
     write_config(audit_dir, cfg)
     with pytest.raises(ConfigError, match="sign = true needs a key"):
         run_audit(audit_dir / "audit.toml")
+
+
+def test_output_that_would_replace_an_input_is_refused(audit_dir: Path, base_config, write_config) -> None:
+    import shutil
+
+    shutil.copy(audit_dir / "data.csv", audit_dir / "report.html")
+    cfg = base_config()
+    cfg["data"].update(path="report.html", format="csv")
+    cfg["report"]["out"] = "."
+    write_config(audit_dir, cfg)
+    before = _digest(audit_dir / "report.html")
+    with pytest.raises(OutputError, match="is one of the audit's inputs"):
+        run_audit(audit_dir / "audit.toml", only=["dataset"])
+    assert _digest(audit_dir / "report.html") == before
