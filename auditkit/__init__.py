@@ -1,34 +1,26 @@
-"""auditkit: a config-driven responsible-AI audit runner and CLI.
+"""auditkit: a responsible-AI audit and privacy toolkit.
 
-The runner reads ``audit.toml``, loads the data and model once, runs every enabled check
-(fairness, data protection, security, transparency, private training) and writes reports.
+One import namespace:
+
+- :mod:`auditkit.fairness` — metrics on mergeable counts, bootstrap intervals, CI gates;
+- :mod:`auditkit.privacy` — differentially private training (``dp``), encryption and keys
+  (``crypto``), PII discovery and masking (``masking``);
+- :mod:`auditkit.explain` — SHAP and LIME with agreement, stability and proxies;
+- :mod:`auditkit.reports` — the findings model, its renderers, signing and the regulation
+  catalogue;
+- the config-driven runner (:func:`run_audit`) and the ``auditkit`` command.
 
 >>> from auditkit import run_audit            # doctest: +SKIP
 >>> run = run_audit("audit.toml")             # doctest: +SKIP
 >>> run.exit_code, run.paths["html"]          # doctest: +SKIP
 
-Importing this package is cheap; the runner and its dependencies load on first use.
+Importing this package is cheap: it imports no domain package, nor the runner; each public
+name loads its module on first use (``lazy_loader``, names listed in ``__init__.pyi``).
 """
 
-from __future__ import annotations
-
-from typing import Any
+import lazy_loader as _lazy
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "AuditRun", "load_config", "run_audit"]
-
-_LAZY = {
-    "run_audit": ("auditkit.runner", "run_audit"),
-    "AuditRun": ("auditkit.runner", "AuditRun"),
-    "load_config": ("auditkit.config", "load_config"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
-    raise AttributeError(f"module 'auditkit' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
+__all__ = [*__all__, "__version__"]

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from reports import Artifact
+from auditkit.reports import Artifact
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
 
+    from auditkit._redact import PersonalValueIndex
     from auditkit.config import AuditConfig
 
 T = TypeVar("T")
@@ -62,6 +64,13 @@ class AuditContext:
     track: Callable[..., Iterator[Any]] = _no_track
     artifacts: list[Artifact] = field(default_factory=list)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def guard(self) -> PersonalValueIndex:
+        """The values of :attr:`personal_columns` that nothing the audit writes may contain."""
+        from auditkit._redact import PersonalValueIndex
+
+        return PersonalValueIndex.from_frame(self.data, sorted(self.personal_columns))
 
     # -- model outputs ---------------------------------------------------------------------
     def y_true(self) -> np.ndarray:

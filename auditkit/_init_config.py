@@ -166,7 +166,7 @@ def render_config(data_path: Path, df: Any, config_dir: Path) -> str:
 
 def write_config(data_file: str | Path, out: str | Path | None = None, *, force: bool = False) -> Path:
     """Write ``audit.toml`` (default: next to the data file); refuse to overwrite unless ``force``."""
-    from reports._atomic import atomic_write_text
+    from auditkit.atomic import atomic_write_text
 
     data_path = Path(data_file)
     target = Path(out) if out is not None else data_path.parent / "audit.toml"

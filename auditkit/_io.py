@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditkit.errors import DataError, ModelError
-from privacy.errors import DecryptionError, PrivacyInputError
+from auditkit.privacy.errors import DecryptionError, PrivacyInputError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -76,7 +76,7 @@ def read_table(
     kind = detect_format(p, fmt)
     source: Any = p
     opened = contextlib.ExitStack()
-    from privacy.crypto import is_encrypted
+    from auditkit.privacy.crypto import is_encrypted
 
     if is_encrypted(p):
         source = opened.enter_context(_open_encrypted(p, keys, base_dir))
@@ -120,7 +120,7 @@ def read_table(
 
 def _open_encrypted(p: Path, keys: KeysConfig | None, base_dir: str | Path | None) -> Any:
     """The plaintext stream of an encrypted dataset, opened with the configured key ring."""
-    from privacy.crypto import KeyRing, open_decrypted
+    from auditkit.privacy.crypto import KeyRing, open_decrypted
 
     if keys is None or not keys.keyring:
         raise DataError(

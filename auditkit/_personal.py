@@ -24,12 +24,12 @@ _IDENTIFYING_QUASI = frozenset({"ZIP_CODE", "DATE_OF_BIRTH", "GEO_COORDINATE"})
 def classify_personal_columns(df: pd.DataFrame, declared: Iterable[str] = ()) -> frozenset[str]:
     """Columns declared personal in the config, plus those the PII scan classifies as personal.
 
-    The scan (``privacy.masking.scan``) reads a sample of rows and confirms values with each
+    The scan (``auditkit.privacy.masking.scan``) reads a sample of rows and confirms values with each
     entity's validator and the column name: direct identifiers, credentials, financial data,
     free text with embedded entities, and identifying quasi-identifiers (ZIP code, date of
     birth, precise coordinates).
     """
-    from privacy.masking import scan
+    from auditkit.privacy.masking import scan
 
     found = {str(c) for c in declared}
     if len(df.columns) == 0 or len(df) == 0:

@@ -130,7 +130,7 @@ class ReportConfig(_Model):
 
 def format_problem(formats: list[str]) -> str | None:
     """What is wrong with a list of report formats, or ``None``."""
-    from reports._render import available_formats
+    from auditkit.reports import available_formats
 
     known = available_formats()
     if not formats:

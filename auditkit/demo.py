@@ -279,10 +279,10 @@ def run_demo(
     import skops.io as sio
     import tomli_w
 
+    from auditkit.atomic import atomic_write_bytes, atomic_write_text
     from auditkit.checks._registry import iter_checks
     from auditkit.errors import OutputError
     from auditkit.runner import run_audit
-    from reports._atomic import atomic_write_bytes, atomic_write_text
 
     started = time.perf_counter()
     out = Path(out_dir)
@@ -307,7 +307,7 @@ def run_demo(
         proba = model.predict_proba(df[FEATURES])[:, 1]
         df[SCORE] = proba.round(6)
         df[PREDICTION] = (proba >= 0.5).astype(int)
-        atomic_write_bytes(data_path, df.to_csv(index=False).encode(), private=True)
+        atomic_write_bytes(data_path, df.to_csv(index=False).encode(), mode=0o600)
         tmp = model_path.with_suffix(".skops.part")
         sio.dump(model, tmp)
         tmp.replace(model_path)
@@ -348,7 +348,7 @@ def run_demo(
         config["checks"][spec.id] = spec.demo(ctx)
         hook_seconds[spec.id] = time.perf_counter() - t0
     # Sign the reports: a demo signing key (kept beside the data, never in the report).
-    from reports.signing import generate_signing_key
+    from auditkit.reports.signing import generate_signing_key
 
     key_path = out / "keys" / "report-signing.pem"
     if not key_path.exists():

@@ -12,8 +12,8 @@ with status 2; ``--debug`` adds the traceback.
 - :class:`PersonalDataLeakError` — a rendered report contained a personal-data value (a defect,
   not a user error; nothing is written, exit status 1).
 
-The domain packages keep their own vocabularies (``privacy.errors``, ``fairness.errors``,
-``explain.errors``, ``reports.errors``); :func:`is_user_error` knows them all.
+The domain packages keep their own vocabularies (``auditkit.privacy.errors``, ``auditkit.fairness.errors``,
+``auditkit.explain.errors``, ``auditkit.reports.errors``); :func:`is_user_error` knows them all.
 """
 
 from __future__ import annotations
@@ -69,12 +69,12 @@ def suggest(name: str, options: Iterable[str]) -> str:
 
 # (module, class) pairs of the domain packages' user-error types.
 _DOMAIN_USER_ERRORS = (
-    ("privacy.errors", "PrivacyInputError"),
-    ("privacy.errors", "BudgetExceededError"),
-    ("privacy.errors", "DecryptionError"),
-    ("fairness.errors", "FairnessInputError"),
-    ("explain.errors", "ExplainInputError"),
-    ("reports.errors", "ReportInputError"),
+    ("auditkit.privacy.errors", "PrivacyInputError"),
+    ("auditkit.privacy.errors", "BudgetExceededError"),
+    ("auditkit.privacy.errors", "DecryptionError"),
+    ("auditkit.fairness.errors", "FairnessInputError"),
+    ("auditkit.explain.errors", "ExplainInputError"),
+    ("auditkit.reports.errors", "ReportInputError"),
 )
 
 

@@ -29,13 +29,23 @@ from auditkit.errors import (
     PersonalDataLeakError,
     suggest,
 )
-from reports import Artifact, Finding, Report, Section, Severity, Status
+from auditkit.reports import (
+    Artifact,
+    Finding,
+    Renderer,
+    Report,
+    Section,
+    Severity,
+    Status,
+    get_renderer,
+    write_reports,
+)
 
 __all__ = ["AuditRun", "build_context", "run_audit", "run_checks"]
 
 # Package versions recorded in every report (read from metadata: nothing is imported).
 _VERSIONED_PACKAGES = (
-    "auditkit", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "fairlearn", "torch",
+    "auditkit-rai", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "fairlearn", "torch",
     "opacus", "dp-accounting", "shap", "lime", "cryptography", "phonenumbers", "skops",
     "pydantic", "jinja2", "matplotlib", "weasyprint", "dask",
 )
@@ -204,9 +214,7 @@ def run_checks(
     ctx: AuditContext, *, only: list[str] | None = None, debug: bool = False
 ) -> tuple[list[Section], list[Artifact]]:
     """Run every enabled check; a check that raises becomes an ``error`` finding."""
-    guard = ctx._cache.setdefault(
-        "guard", PersonalValueIndex.from_frame(ctx.data, sorted(ctx.personal_columns))
-    )
+    guard = ctx.guard
     results: list[tuple[CheckSpec, CheckResult]] = []
     specs = [s for s in iter_checks() if only is None or s.id in only]
     specs = [s for s in specs if ctx.config.check_options(s.id).enabled]
@@ -304,8 +312,7 @@ def run_audit(
                     f"--only names unknown check {check_id!r}.{suggest(check_id, known)} "
                     f"Known checks: {', '.join(sorted(known))}."
                 )
-    from reports._render import get_renderer
-    from reports.signing import MANIFEST_NAME, SIGNATURE_NAME
+    from auditkit.reports.signing import MANIFEST_NAME, SIGNATURE_NAME
 
     inputs_paths = [config_path, base_dir / cfg.data.path]
     if cfg.model.path:
@@ -341,7 +348,9 @@ def run_audit(
         limitations=LIMITATIONS,
     )
     with _step(track, "Writing reports"):
-        paths = _write_guarded(report, out, fmts, cfg.report.basename, ctx)
+        paths = write_reports(
+            report, out, fmts, basename=cfg.report.basename, check=_leak_check(ctx.guard)
+        )
     if cfg.keys.signing_key or cfg.keys.sign:
         with _step(track, "Signing the manifest"):
             written = [*paths.values(), *(Path(a.path) for a in (*ctx.artifacts, *produced) if a.path)]
@@ -353,7 +362,7 @@ def _sign(
     cfg: AuditConfig, base_dir: Path, config_path: Path, out: Path, written: list[Path]
 ) -> Path:
     """Write the signed manifest of the inputs and of every file this run wrote under ``out``."""
-    from reports.signing import write_manifest
+    from auditkit.reports.signing import write_manifest
 
     inputs = {"config": config_path, "data": base_dir / cfg.data.path}
     if cfg.model.path:
@@ -363,37 +372,28 @@ def _sign(
     if cfg.keys.signing_key:
         key: Any = base_dir / cfg.keys.signing_key
     else:  # sign = true with a key ring: an Ed25519 key derived from the ring's primary key
-        from privacy.crypto import KeyRing
+        from auditkit.privacy.crypto import KeyRing
 
         key = KeyRing.load_from_env(base_dir / str(cfg.keys.keyring), cfg.keys.passphrase_env).signing_key()
     return write_manifest(out, inputs, inside, key)
 
 
-def _write_guarded(
-    report: Report, out: Path, fmts: list[str], basename: str, ctx: AuditContext
-) -> dict[str, Path]:
-    """Render every format, check each text output for personal values, then write atomically.
+def _leak_check(guard: PersonalValueIndex) -> Callable[[Renderer, bytes], None]:
+    """The check :func:`auditkit.reports.write_reports` runs on each rendering before writing.
 
-    Nothing is written unless every format rendered and passed the check.
+    Text formats (HTML, Markdown, JSON) are searched for the raw values of personal-data
+    columns; a hit refuses the whole set, so nothing is written.
     """
-    from reports._atomic import atomic_write_bytes
-    from reports._render import get_renderer
 
-    guard: PersonalValueIndex = ctx._cache["guard"]
-    rendered: dict[str, tuple[str, bytes]] = {}
-    for fmt in fmts:
-        renderer = get_renderer(fmt)
-        data = renderer.load()(report)
-        if guard.size and renderer.media_type.startswith(("text/", "application/json")):
-            leaked = guard.find(data.decode("utf-8", errors="replace"))
-            if leaked:
-                raise PersonalDataLeakError(
-                    f"Refusing to write the {fmt} report: it contains raw values from the "
-                    f"personal-data column(s) {', '.join(leaked)}. No report was written. "
-                    "This is a defect in a check; run with --debug and report it."
-                )
-        rendered[fmt] = (renderer.extension, data)
-    return {
-        fmt: atomic_write_bytes(out / f"{basename}.{ext}", data)
-        for fmt, (ext, data) in rendered.items()
-    }
+    def check(renderer: Renderer, data: bytes) -> None:
+        if not guard.size or not renderer.media_type.startswith(("text/", "application/json")):
+            return
+        leaked = guard.find(data.decode("utf-8", errors="replace"))
+        if leaked:
+            raise PersonalDataLeakError(
+                f"Refusing to write the {renderer.name} report: it contains raw values from the "
+                f"personal-data column(s) {', '.join(leaked)}. No report was written. "
+                "This is a defect in a check; run with --debug and report it."
+            )
+
+    return check

@@ -1,4 +1,4 @@
-"""Benchmark: streaming file encryption (privacy.crypto) vs raw AES-GCM in memory vs Fernet.
+"""Benchmark: streaming file encryption (auditkit.privacy.crypto) vs raw AES-GCM in memory vs Fernet.
 
 Encrypts and decrypts a random file (default 1 GiB) file-to-file with ``encrypt_file`` /
 ``decrypt_file``; the anchors, in the same run, are
@@ -77,7 +77,7 @@ def _warm(path: Path) -> None:
 
 # -- child processes (clean RSS) ---------------------------------------------------------
 def _child_ours(src: str, repeat: int) -> dict:
-    from privacy.crypto import KeyRing, decrypt_file, encrypt_file
+    from auditkit.privacy.crypto import KeyRing, decrypt_file, encrypt_file
 
     rss_start = _rss_mib()
     ring = KeyRing.generate()
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     fer_e, fer_d = rows[3][1], rows[3][2]
     scale = size / fernet["size"]
     lines = [
-        "auditkit benchmark: privacy.crypto streaming file encryption",
+        "auditkit benchmark: auditkit.privacy.crypto streaming file encryption",
         f"date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"machine: {machine(memory=True, load=False)}",
         f"python {platform.python_version()}, cryptography {cryptography.__version__}",

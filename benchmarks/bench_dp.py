@@ -1,4 +1,4 @@
-"""Benchmark: DP-SGD step time and peak memory, plain torch vs Opacus vs privacy.dp (auto).
+"""Benchmark: DP-SGD step time and peak memory, plain torch vs Opacus vs auditkit.privacy.dp (auto).
 
 Models (batch 256, MNIST-shaped random data, cross-entropy, SGD):
 
@@ -6,7 +6,7 @@ Models (batch 256, MNIST-shaped random data, cross-entropy, SGD):
 - small CNN: Conv(1,16,5,s2,p2)-ReLU-Conv(16,32,4,s2)-ReLU-Flatten-Linear(32*6*6,32)-ReLU-Linear(32,10)
 
 Configurations: plain torch (no privacy), Opacus hooks (its default), Opacus ghost clipping,
-and ours (``privacy.dp.make_private(mode="auto")``). Step = zero_grad, forward, loss, backward,
+and ours (``auditkit.privacy.dp.make_private(mode="auto")``). Step = zero_grad, forward, loss, backward,
 optimizer step (clip + noise + update for the private ones) on a fixed batch of 256.
 
 Step time: best and median wall time and median CPU time of ``--steps`` steps, all
@@ -83,7 +83,7 @@ def make_step(model_name: str, config: str, device):
             m, o, _ = out
             c = crit
     else:
-        from privacy.dp import make_private
+        from auditkit.privacy.dp import make_private
 
         p = make_private(model, opt, loader, noise_multiplier=1.0, epochs=1, max_grad_norm=1.0,
                          accountant="rdp", mode="auto", device=device, criterion=crit)

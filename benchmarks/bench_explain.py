@@ -3,7 +3,7 @@
 Data: 100,000 rows x 20 numeric features (one of them a region code planted as a proxy for a
 protected group that is not a feature), a HistGradientBoostingClassifier with 200 trees.
 
-Ours: :func:`explain.audit` - global importance on a 2,000-row sample with 200 bootstrap
+Ours: :func:`auditkit.explain.audit` - global importance on a 2,000-row sample with 200 bootstrap
 intervals, 20 individuals with SHAP and LIME (2,000 perturbations each), SHAP/LIME agreement,
 stability over 5 repeats of 1,000 rows with new seeds and samples, proxies against the protected
 group. Goal: at most 60 s on the 2-core machine.
@@ -74,7 +74,7 @@ def main() -> int:
     # about it on every call.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
 
-    import explain
+    from auditkit import explain
 
     lines = [
         "bench_explain: transparency workflow vs naive shap.Explainer(model.predict_proba, X)",
@@ -116,7 +116,7 @@ def main() -> int:
     parts = ", ".join(f"{k} {v:.1f} s" for k, v in rep.seconds.items())
     lines += [
         "",
-        f"ours (explain.audit): {ours_s:.1f} s   [{parts}]",
+        f"ours (auditkit.explain.audit): {ours_s:.1f} s   [{parts}]",
         f"  + shap/lime import {import_s:.1f} s (paid once per process)",
         f"  explainer: {rep.result.choice.engine}; {rep.result.sampling.describe()}",
         f"  efficiency: max gap {rep.result.efficiency.max_abs_error:.1e} over "

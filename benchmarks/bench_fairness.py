@@ -1,10 +1,10 @@
-"""Benchmark: fairness.audit (counts + count-tensor bootstrap) vs fairlearn's MetricFrame.
+"""Benchmark: auditkit.fairness.audit (counts + count-tensor bootstrap) vs fairlearn's MetricFrame.
 
 Three measurements, anchor and ours in one run:
 
 1. Metrics by group: 1,000,000 rows, attributes of 2 x 5 x 4 levels (40 intersectional
    groups), 13 binary metrics. Anchor: ``MetricFrame`` with the same 13 metrics over the 40
-   groups. Ours: ``fairness.audit(n_boot=0)``, which computes them for the 40 groups *and* for
+   groups. Ours: ``auditkit.fairness.audit(n_boot=0)``, which computes them for the 40 groups *and* for
    every single attribute and pair (89 groups). Every value of the 40 groups is asserted equal
    to fairlearn's (|difference| <= 1e-12).
 2. Bootstrap: ours, 1,000 resamples on the 1,000,000 rows (all 13 metrics, every group and
@@ -41,7 +41,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fairness import audit  # noqa: E402
+from auditkit.fairness import audit  # noqa: E402
 
 METRICS = ("selection_rate", "base_rate", "true_positive_rate", "false_positive_rate",
            "true_negative_rate", "false_negative_rate", "positive_predictive_value",
@@ -108,7 +108,7 @@ def bench_metrics(n: int) -> list[str]:
     return [
         f"1. metrics by group: {n:,} rows, 40 intersectional groups, {len(METRICS)} metrics",
         f"   anchor  fairlearn MetricFrame (40 groups)                 {t_anchor:8.2f} s",
-        f"   ours    fairness.audit, n_boot=0 (89 groups: 3 attributes, 3 pairs, 40 cells) "
+        f"   ours    auditkit.fairness.audit, n_boot=0 (89 groups: 3 attributes, 3 pairs, 40 cells) "
         f"{t_ours:8.2f} s",
         f"   ratio   {t_anchor / t_ours:8.1f}x faster; max |ours - fairlearn| over 40 x {len(METRICS)} "
         f"values = {worst:.1e}",
@@ -141,7 +141,7 @@ def bench_bootstrap(n: int, n_anchor: int, boot_anchor: int) -> list[str]:
         "groups and every disparity)",
         f"   anchor  MetricFrame n_boot={boot_anchor}, {n_anchor:,} rows, 6 metrics, 40 groups "
         f"{t_anchor:8.2f} s  ({per_anchor * 1000:.0f} ms per resample)",
-        f"   ours    fairness.audit n_boot=1000, total {t_boot:.2f} s (counting {t_point:.2f} s, "
+        f"   ours    auditkit.fairness.audit n_boot=1000, total {t_boot:.2f} s (counting {t_point:.2f} s, "
         f"resampling {t_boot - t_point:.2f} s; {per_ours * 1000:.2f} ms per resample)",
         f"   ratio   per resample {per_anchor / per_ours:,.0f}x faster, on {n // n_anchor}x the rows",
     ]
@@ -150,7 +150,7 @@ def bench_bootstrap(n: int, n_anchor: int, boot_anchor: int) -> list[str]:
 CHILD = r"""
 import json, sys, time
 sys.path.insert(0, {root!r})
-from fairness import audit
+from auditkit.fairness import audit
 t0 = time.perf_counter()
 if {mode!r} == "dask":
     import dask

@@ -96,7 +96,7 @@ OPS = {"PERSON": {"operator": "replace"}, "EMAIL_ADDRESS": {"operator": "mask"},
 
 
 def ours_columns(df: pd.DataFrame) -> tuple[float, pd.DataFrame, dict[str, str | None]]:
-    from privacy.masking import mask, scan
+    from auditkit.privacy.masking import mask, scan
 
     t = time.perf_counter()
     inv = scan(df)
@@ -107,7 +107,7 @@ def ours_columns(df: pd.DataFrame) -> tuple[float, pd.DataFrame, dict[str, str |
 
 
 def ours_spans(df: pd.DataFrame) -> tuple[float, pd.DataFrame]:
-    from privacy.masking import mask
+    from auditkit.privacy.masking import mask
 
     policy = {"columns": {c: {"operator": "replace", "free_text": True} for c in PERSONAL}}
     t = time.perf_counter()
@@ -193,7 +193,7 @@ def presidio(df: pd.DataFrame) -> tuple[float, list[list[str]]]:  # pragma: no c
 CHILD = r"""
 import resource, sys, time, json
 sys.path.insert(0, {repo!r})
-from privacy.masking import mask_file
+from auditkit.privacy.masking import mask_file
 t = time.perf_counter()
 s = mask_file({src!r}, {dst!r}, {policy!r}, chunk_rows={chunk})
 dt = time.perf_counter() - t

@@ -1,7 +1,7 @@
 """Benchmark: rendering the demo audit's report in all four formats, against the audit itself.
 
 Runs ``auditkit demo`` (default 20,000 rows, JSON output only so the audit's own time excludes
-the renderers under test), then renders the resulting :class:`reports.Report` as JSON, Markdown,
+the renderers under test), then renders the resulting :class:`auditkit.reports.Report` as JSON, Markdown,
 HTML and PDF in the same process. The PDF is timed twice: cold (first call, WeasyPrint import and
 font set-up included, as in a one-shot ``auditkit run``) and warm (best of ``--repeat``). The
 anchor is the audit's own run time (data load, every check, report assembly); the goal is that
@@ -51,8 +51,8 @@ def main() -> int:
     machine_s = machine()
 
     from auditkit.demo import run_demo
+    from auditkit.reports._render import get_renderer
     from auditkit.runner import run_audit
-    from reports._render import get_renderer
 
     with tempfile.TemporaryDirectory() as tmp:
         demo = run_demo(Path(tmp) / "demo", rows=args.rows, formats=["json"])

@@ -12,31 +12,31 @@ The whole workflow is :func:`audit`; its parts are usable alone:
 - :func:`proxies` finds features that stand in for protected attributes and carry attribution.
 - :func:`plot_importance`, :func:`plot_summary`, :func:`plot_waterfall` draw SVG or PNG.
 
-``import explain`` is cheap: shap, lime, matplotlib and torch are imported only inside the
-functions that use them. Errors: see :mod:`explain.errors`.
+``from auditkit import explain`` is cheap: shap, lime, matplotlib and torch are imported only inside the
+functions that use them. Errors: see :mod:`auditkit.explain.errors`.
 """
 
-from explain._agreement import Agreement, AgreementReport, agreement
-from explain._audit import TransparencyReport, audit, pick_individuals
-from explain._core import ModelExplainer, explain
-from explain._engines import ExplainerSpec, available_methods, register_explainer
-from explain._local import (
+from auditkit.explain._agreement import Agreement, AgreementReport, agreement
+from auditkit.explain._audit import TransparencyReport, audit, pick_individuals
+from auditkit.explain._core import ModelExplainer, explain
+from auditkit.explain._engines import ExplainerSpec, available_methods, register_explainer
+from auditkit.explain._local import (
     LimeExplanation,
     LocalExplanation,
     explain_individuals,
     resolve_individuals,
 )
-from explain._plots import plot_importance, plot_summary, plot_waterfall
-from explain._proxies import ProxyFinding, ProxyReport, association, cramers_v, proxies
-from explain._result import (
+from auditkit.explain._plots import plot_importance, plot_summary, plot_waterfall
+from auditkit.explain._proxies import ProxyFinding, ProxyReport, association, cramers_v, proxies
+from auditkit.explain._result import (
     EfficiencyCheck,
     ExplainerChoice,
     ExplanationResult,
     GlobalImportance,
     Sampling,
 )
-from explain._stability import StabilityReport, stability
-from explain.errors import ExplainError, ExplainerUnavailableError, ExplainInputError
+from auditkit.explain._stability import StabilityReport, stability
+from auditkit.explain.errors import ExplainError, ExplainerUnavailableError, ExplainInputError
 
 __all__ = [
     "Agreement",

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from explain._local import LocalExplanation
-from explain.errors import ExplainInputError
+from auditkit.explain._local import LocalExplanation
+from auditkit.explain.errors import ExplainInputError
 
 __all__ = ["Agreement", "AgreementReport", "agreement", "rank_agreement"]
 

@@ -1,4 +1,4 @@
-"""``explain.audit``: the whole transparency workflow in one call."""
+"""``auditkit.explain.audit``: the whole transparency workflow in one call."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from explain._agreement import AgreementReport, agreement
-from explain._core import ModelExplainer, _check_int
-from explain._local import LocalExplanation, explain_individuals
-from explain._proxies import ProxyReport, proxies
-from explain._result import ExplanationResult
-from explain._stability import StabilityReport, stability
-from explain.errors import ExplainInputError
+from auditkit.explain._agreement import AgreementReport, agreement
+from auditkit.explain._core import ModelExplainer, _check_int
+from auditkit.explain._local import LocalExplanation, explain_individuals
+from auditkit.explain._proxies import ProxyReport, proxies
+from auditkit.explain._result import ExplanationResult
+from auditkit.explain._stability import StabilityReport, stability
+from auditkit.explain.errors import ExplainInputError
 
 __all__ = ["TransparencyReport", "audit", "pick_individuals"]
 

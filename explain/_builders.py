@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from explain._engines import (
+from auditkit.explain._engines import (
     BuildRequest,
     Engine,
     ExplainerSpec,
@@ -20,7 +20,7 @@ from explain._engines import (
     register_explainer,
     select_output,
 )
-from explain.errors import require
+from auditkit.explain.errors import require
 
 __all__: list[str] = []
 

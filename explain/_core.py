@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import explain._builders  # noqa: F401  (registers the built-in explainers)
-from explain._engines import (
+import auditkit.explain._builders  # noqa: F401  (registers the built-in explainers)
+from auditkit.explain._engines import (
     BuildRequest,
     Engine,
     ExplainerSpec,
@@ -19,15 +19,15 @@ from explain._engines import (
     predict_output,
     target_for,
 )
-from explain._inputs import Codec, as_frame, check_model, group_map, split_pipeline
-from explain._result import (
+from auditkit.explain._inputs import Codec, as_frame, check_model, group_map, split_pipeline
+from auditkit.explain._result import (
     EfficiencyCheck,
     ExplainerChoice,
     ExplanationResult,
     Sampling,
     bootstrap_importance,
 )
-from explain.errors import ExplainInputError
+from auditkit.explain.errors import ExplainInputError
 
 __all__ = ["DEFAULT_MAX_BACKGROUND", "ModelExplainer", "explain"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from explain.errors import ExplainInputError
+from auditkit.explain.errors import ExplainInputError
 
 __all__ = [
     "Engine",

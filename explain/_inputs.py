@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from explain.errors import ExplainInputError
+from auditkit.explain.errors import ExplainInputError
 
 __all__ = [
     "Codec",

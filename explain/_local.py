@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from explain._core import ModelExplainer, _check_int
-from explain.errors import ExplainInputError, require
+from auditkit.explain._core import ModelExplainer, _check_int
+from auditkit.explain.errors import ExplainInputError, require
 
 __all__ = ["LimeExplanation", "LocalExplanation", "explain_individuals", "resolve_individuals"]
 
@@ -227,7 +227,7 @@ def explain_individuals(
     Parameters
     ----------
     model, X:
-        As for :func:`explain.explain`. Ignored when ``explainer`` is given.
+        As for :func:`auditkit.explain.explain`. Ignored when ``explainer`` is given.
     individuals:
         Row labels of ``X``, or identifiers looked up in ``ids``.
     ids:

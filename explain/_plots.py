@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from explain._local import LocalExplanation
-from explain._result import ExplanationResult, GlobalImportance
-from explain.errors import ExplainInputError
+from auditkit.explain._local import LocalExplanation
+from auditkit.explain._result import ExplanationResult, GlobalImportance
+from auditkit.explain.errors import ExplainInputError
 
 __all__ = ["plot_importance", "plot_summary", "plot_waterfall"]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from explain._inputs import is_numeric_column
-from explain._result import ExplanationResult, GlobalImportance
-from explain.errors import ExplainInputError
+from auditkit.explain._inputs import is_numeric_column
+from auditkit.explain._result import ExplanationResult, GlobalImportance
+from auditkit.explain.errors import ExplainInputError
 
 __all__ = [
     "ProxyFinding",

@@ -1,4 +1,4 @@
-"""Result objects of :func:`explain.explain`: values, global importance, efficiency, sampling."""
+"""Result objects of :func:`auditkit.explain.explain`: values, global importance, efficiency, sampling."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from explain._core import ModelExplainer, _check_int
-from explain.errors import ExplainInputError
+from auditkit.explain._core import ModelExplainer, _check_int
+from auditkit.explain.errors import ExplainInputError
 
 __all__ = ["StabilityReport", "stability"]
 

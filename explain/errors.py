@@ -42,5 +42,5 @@ def require(module: str, extra: str = "explain"):  # noqa: ANN201 - returns a mo
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise ExplainerUnavailableError(
             f"The explainer needs the optional package {module.split('.')[0]!r}, which is not "
-            f"installed. Install it with: pip install 'auditkit[{extra}]'."
+            f"installed. Install it with: pip install 'auditkit-rai[{extra}]'."
         ) from exc

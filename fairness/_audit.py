@@ -1,4 +1,4 @@
-"""``fairness.audit``: count once, derive every metric, bootstrap the counts."""
+"""``auditkit.fairness.audit``: count once, derive every metric, bootstrap the counts."""
 
 from __future__ import annotations
 
@@ -11,12 +11,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairness import _metrics as M
-from fairness._bootstrap import resample
-from fairness._counts import Counts, count_rows, probability_edges, range_edges
-from fairness._inputs import TASKS, check_not_missing, is_dask, sensitive_frame, to_1d
-from fairness._result import FairnessResult
-from fairness.errors import FairnessInputError, closest
+from auditkit.fairness import _metrics as M
+from auditkit.fairness._bootstrap import resample
+from auditkit.fairness._counts import Counts, count_rows, probability_edges, range_edges
+from auditkit.fairness._inputs import (
+    MISSING,
+    TASKS,
+    check_not_missing,
+    is_dask,
+    sensitive_frame,
+    to_1d,
+)
+from auditkit.fairness._result import FairnessResult
+from auditkit.fairness.errors import FairnessInputError, closest
 
 __all__ = ["audit", "audit_counts", "count"]
 
@@ -94,13 +101,9 @@ def count(
         raise FairnessInputError("'y_true' is empty; the audit needs at least one row.")
     check_not_missing(yt, "y_true")
     check_not_missing(yp, "y_pred")
+    # An attribute missing in every row of this chunk is fine here (another chunk or partition
+    # may have it); audit_counts refuses one that is missing in every row of the whole.
     sf = sensitive_frame(sensitive_features, len(yt))
-    for c in sf.columns:
-        if sf[c].isna().all():
-            raise FairnessInputError(
-                f"The sensitive attribute {c!r} is missing in all {len(sf)} rows; it cannot split "
-                "the rows into groups. Drop it or pass the right column."
-            )
     sw = to_1d(sample_weight, "sample_weight", allow_none=True)
     if sw is not None:
         if len(sw) != len(yt):
@@ -341,6 +344,12 @@ def audit_counts(counts: Counts, *, task: str = "auto", pos_label: Any = None,
                  random_state: int | np.random.Generator | None = None) -> FairnessResult:
     """The :class:`FairnessResult` of (possibly merged) counts."""
     _check_args(n_boot, ci, min_group_size, task)
+    for name, levels in zip(counts.attributes, counts.levels, strict=True):
+        if tuple(levels) == (MISSING,):
+            raise FairnessInputError(
+                f"The sensitive attribute {name!r} is missing in all {counts.n_rows} rows; it "
+                "cannot split the rows into groups. Drop it or pass the right column."
+            )
     classes = counts.classes
     with_scores = counts.scores is not None
     if counts.task == "regression":
@@ -524,7 +533,7 @@ def audit(
         Also report every intersection of the attributes (``"sex × race"``).
     n_boot, ci:
         Bootstrap replicates (0: no intervals) and the confidence level of the percentile
-        intervals. Replicates resample the count tensor (see :mod:`fairness._bootstrap`).
+        intervals. Replicates resample the count tensor (see :mod:`auditkit.fairness._bootstrap`).
     min_group_size:
         Groups with fewer rows are flagged ``small`` and left out of disparities.
     pos_label:
@@ -535,7 +544,7 @@ def audit(
     Examples
     --------
     >>> import numpy as np
-    >>> from fairness import audit
+    >>> from auditkit.fairness import audit
     >>> rng = np.random.default_rng(0)
     >>> sex = rng.choice(["F", "M"], 1000)
     >>> y = rng.integers(0, 2, 1000)

@@ -36,7 +36,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from fairness._counts import Counts
+from auditkit.fairness._counts import Counts
 
 __all__ = ["resample"]
 

@@ -14,7 +14,7 @@ sensitive attribute, the missing value being a level of its own):
 Chunks counted separately (pandas chunks, Dask partitions) merge with :meth:`Counts.merge`;
 levels and classes seen in one chunk but not another are aligned by union, so the merge of the
 counts of any partition of the rows equals the counts of all rows. Every metric is derived from
-these arrays (:mod:`fairness._metrics`).
+these arrays (:mod:`auditkit.fairness._metrics`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairness._inputs import MISSING, level_key
+from auditkit.fairness._inputs import MISSING, level_key
 
 __all__ = ["Counts", "ScoreStats", "count_rows", "probability_edges", "range_edges"]
 

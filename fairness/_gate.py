@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fairness.errors import FairnessInputError, UnfairError, closest
+from auditkit.fairness.errors import FairnessInputError, UnfairError, closest
 
 __all__ = [
     "GateConfig",
@@ -225,6 +225,31 @@ class GateReport:
     def exit_code(self) -> int:
         return 0 if self.passed else 1
 
+    # The CI formats live in _gate_formats (it imports this module, hence the late imports).
+    def to_junit(self, suite: str = "auditkit.fairness") -> str:
+        """JUnit XML: one test case per threshold; failures carry the offending groups."""
+        from auditkit.fairness._gate_formats import to_junit
+
+        return to_junit(self, suite)
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as indented JSON (non-finite numbers as ``null``)."""
+        from auditkit.fairness._gate_formats import to_json
+
+        return to_json(self)
+
+    def to_markdown(self) -> str:
+        """A Markdown table for a CI job summary or a pull-request comment."""
+        from auditkit.fairness._gate_formats import to_markdown
+
+        return to_markdown(self)
+
+    def github_annotations(self) -> list[str]:
+        """GitHub Actions workflow commands (``::error``/``::warning``), one per threshold."""
+        from auditkit.fairness._gate_formats import github_annotations
+
+        return github_annotations(self)
+
     def to_dict(self) -> dict[str, Any]:
         def num(x: float) -> float | None:
             return x if isinstance(x, float) and math.isfinite(x) else None
@@ -258,8 +283,8 @@ def _decide(t: Threshold, value: float, lo: float, hi: float, mode: str) -> str:
 
 
 def evaluate_gate(result: Any, config: GateConfig | Sequence[str | Threshold]) -> GateReport:
-    """Decide every threshold of ``config`` on a :class:`~fairness.FairnessResult`."""
-    from fairness._metrics import DISPARITY_ALIASES, METRICS
+    """Decide every threshold of ``config`` on a :class:`~auditkit.fairness.FairnessResult`."""
+    from auditkit.fairness._metrics import DISPARITY_ALIASES, METRICS
 
     if not isinstance(config, GateConfig):
         config = GateConfig(thresholds=tuple(_parse_many(config)))
@@ -339,7 +364,7 @@ def _message(t: Threshold, d: dict[str, Any], config: GateConfig) -> str:
 
 def _offenders(result: Any, t: Threshold, details: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The extreme groups behind each non-passing grouping, with their metric intervals."""
-    from fairness._metrics import DISPARITY_ALIASES
+    from auditkit.fairness._metrics import DISPARITY_ALIASES
 
     bases = DISPARITY_ALIASES.get(t.disparity, ((t.disparity.rsplit("_", 1)[0],), ""))[0]
     rows = []
@@ -389,15 +414,15 @@ def assert_fair(
     fail_on_insufficient_evidence: bool = False,
     **audit_kwargs: Any,
 ) -> GateReport:
-    """Assert that every threshold holds; raise :class:`~fairness.UnfairError` otherwise.
+    """Assert that every threshold holds; raise :class:`~auditkit.fairness.UnfairError` otherwise.
 
     The error message is the table of offending groups with their intervals. ``audit_kwargs``
-    go to :func:`fairness.audit` (``n_boot``, ``min_group_size``, ``y_score``, ...); the
+    go to :func:`auditkit.fairness.audit` (``n_boot``, ``min_group_size``, ``y_score``, ...); the
     bootstrap seed defaults to 0 so that a test never flakes.
 
     >>> assert_fair(y, yhat, df[["sex"]], ["demographic_parity_ratio >= 0.8"])  # doctest: +SKIP
     """
-    from fairness._audit import audit
+    from auditkit.fairness._audit import audit
 
     if isinstance(thresholds, GateConfig):
         config = thresholds

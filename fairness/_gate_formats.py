@@ -6,7 +6,7 @@ import json
 import math
 from xml.etree import ElementTree as ET
 
-from fairness._gate import GateReport, offenders_table
+from auditkit.fairness._gate import GateReport, offenders_table
 
 __all__ = ["github_annotations", "to_json", "to_junit", "to_markdown"]
 

@@ -1,7 +1,7 @@
-"""Validation and normalisation of the arrays handed to :func:`fairness.audit`.
+"""Validation and normalisation of the arrays handed to :func:`auditkit.fairness.audit`.
 
 Everything here turns user input into plain numpy arrays (or recognises a Dask collection) and
-refuses bad input with a :class:`~fairness.errors.FairnessInputError` that names the argument.
+refuses bad input with a :class:`~auditkit.fairness.errors.FairnessInputError` that names the argument.
 Messages give counts and positions, never values from the data.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairness.errors import FairnessInputError
+from auditkit.fairness.errors import FairnessInputError
 
 __all__ = ["MISSING", "TASKS", "is_dask", "level_key", "sensitive_frame", "to_1d"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fairness._counts import FINE_PER_ECE_BIN
+from auditkit.fairness._counts import FINE_PER_ECE_BIN
 
 __all__ = [
     "DISPARITY_ALIASES",

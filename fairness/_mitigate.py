@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairness._result import FairnessResult
-from fairness.errors import FairnessInputError, closest
+from auditkit.fairness._result import FairnessResult
+from auditkit.fairness.errors import FairnessInputError, closest
 
 __all__ = ["METHODS", "CONSTRAINTS", "MitigationResult", "mitigate"]
 
@@ -94,7 +94,7 @@ def mitigate(
         raise FairnessInputError(f"The constraint {constraint!r} is not available with method {method!r}.")
     from sklearn.base import clone
 
-    from fairness._audit import audit
+    from auditkit.fairness._audit import audit
 
     if (X_test is None) != (y_test is None):
         raise FairnessInputError("Pass both X_test and y_test, or neither.")

@@ -1,4 +1,4 @@
-"""The fixed-type result of :func:`fairness.audit`."""
+"""The fixed-type result of :func:`auditkit.fairness.audit`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairness._counts import Counts
-from fairness.errors import FairnessInputError, closest
+from auditkit.fairness._counts import Counts
+from auditkit.fairness.errors import FairnessInputError, closest
 
 __all__ = ["FairnessResult"]
 
@@ -42,7 +42,7 @@ class FairnessResult:
         DataFrame of every NaN group metric with the reason (``grouping``, ``group``,
         ``metric``, ``reason``).
     counts:
-        The :class:`~fairness._counts.Counts` the numbers derive from (mergeable).
+        The :class:`~auditkit.fairness._counts.Counts` the numbers derive from (mergeable).
     """
 
     overall: pd.DataFrame

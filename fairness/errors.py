@@ -10,7 +10,7 @@ they name columns, counts and positions.
   mismatches, non-binary labels where binary metrics are asked, a single class present, all-NaN
   columns, unknown metric names (with the closest valid name suggested), thresholds on metrics
   that were not computed.
-- :class:`UnfairError` — raised by :func:`fairness.assert_fair` (an ``AssertionError``) when a
+- :class:`UnfairError` — raised by :func:`auditkit.fairness.assert_fair` (an ``AssertionError``) when a
   threshold fails; its message is the table of offending groups with their intervals.
 """
 
@@ -31,7 +31,7 @@ class FairnessInputError(FairnessError, ValueError):
 
 
 class UnfairError(FairnessError, AssertionError):
-    """A fairness threshold failed in :func:`fairness.assert_fair`."""
+    """A fairness threshold failed in :func:`auditkit.fairness.assert_fair`."""
 
 
 def closest(name: str, options: Iterable[str]) -> str:

@@ -2,7 +2,7 @@
 
 Loaded by pytest in every session, so it imports nothing heavy at module level. It provides
 
-- the ``assert_fair`` fixture: :func:`fairness.assert_fair`, whose failure message is the table
+- the ``assert_fair`` fixture: :func:`auditkit.fairness.assert_fair`, whose failure message is the table
   of offending groups with their intervals;
 - the ``fairness_thresholds`` fixture: the ``[tool.auditkit.fairness]`` thresholds of the
   project's ``pyproject.toml`` (the same ones ``auditkit gate`` enforces), or a skip when the
@@ -24,8 +24,8 @@ import pytest
 
 @pytest.fixture
 def assert_fair() -> Any:
-    """:func:`fairness.assert_fair`."""
-    from fairness._gate import assert_fair as _assert_fair
+    """:func:`auditkit.fairness.assert_fair`."""
+    from auditkit.fairness._gate import assert_fair as _assert_fair
 
     return _assert_fair
 
@@ -33,8 +33,8 @@ def assert_fair() -> Any:
 @pytest.fixture
 def fairness_thresholds(pytestconfig: pytest.Config) -> Any:
     """The gate configuration of the project's ``pyproject.toml`` (skips when absent)."""
-    from fairness._gate import load_thresholds
-    from fairness.errors import FairnessInputError
+    from auditkit.fairness._gate import load_thresholds
+    from auditkit.fairness.errors import FairnessInputError
 
     path = Path(str(pytestconfig.rootpath)) / "pyproject.toml"
     try:

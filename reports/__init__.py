@@ -3,7 +3,8 @@
 ``reports`` imports none of the other auditkit packages: it renders what it is handed.
 """
 
-from reports._model import (
+from auditkit.reports._markdown import render_markdown_summary
+from auditkit.reports._model import (
     SCHEMA_VERSION,
     Artifact,
     Figure,
@@ -16,10 +17,17 @@ from reports._model import (
     sha256_file,
     worst_status,
 )
-from reports._render import available_formats, render, write_reports
-from reports.catalogue import Catalogue, Provision, get_catalogue, load_catalogue
-from reports.errors import ReportError, ReportInputError
-from reports.signing import (
+from auditkit.reports._render import (
+    Renderer,
+    available_formats,
+    get_renderer,
+    register_renderer,
+    render,
+    write_reports,
+)
+from auditkit.reports.catalogue import Catalogue, Provision, get_catalogue, load_catalogue
+from auditkit.reports.errors import ReportError, ReportInputError
+from auditkit.reports.signing import (
     VerifyResult,
     generate_signing_key,
     verify,
@@ -43,12 +51,16 @@ __all__ = [
     "Provision",
     "ReportError",
     "ReportInputError",
+    "Renderer",
     "VerifyResult",
     "available_formats",
+    "get_renderer",
     "generate_signing_key",
     "get_catalogue",
     "load_catalogue",
+    "register_renderer",
     "render",
+    "render_markdown_summary",
     "verify",
     "verify_manifest",
     "write_manifest",

@@ -4,7 +4,7 @@ Everything is inline (CSS, SVG figures); the page loads nothing and runs no scri
 Content-Security-Policy meta tag forbids both, so a hostile value that slipped through escaping
 still could not fetch or execute anything. Text from the report is escaped by Jinja2's
 autoescape and never evaluated as a template, so ``{{ x }}`` in a column name stays literal.
-Figures' SVG is sanitised by :func:`reports._svg.sanitize_svg` before it is inlined.
+Figures' SVG is sanitised by :func:`auditkit.reports._svg.sanitize_svg` before it is inlined.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from reports._model import Report, Status
-from reports._svg import sanitize_svg
-from reports._view import build_view, clean_text, format_scalar, truncate
-from reports.catalogue import Catalogue
+from auditkit.reports._model import Report, Status
+from auditkit.reports._svg import sanitize_svg
+from auditkit.reports._view import build_view, clean_text, format_scalar, truncate
+from auditkit.reports.catalogue import Catalogue
 
 __all__ = ["CELL_LIMIT", "TEXT_LIMIT", "render_html", "render_html_text"]
 

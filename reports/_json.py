@@ -7,7 +7,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from reports._model import SCHEMA_VERSION, Report
+from auditkit.reports._model import SCHEMA_VERSION, Report
 
 __all__ = ["load_schema", "render_json", "validate_report_json"]
 
@@ -17,7 +17,7 @@ SCHEMA_FILE = f"report-{SCHEMA_VERSION}.schema.json"
 @lru_cache(maxsize=1)
 def load_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the current report format."""
-    text = resources.files("reports").joinpath("schema", SCHEMA_FILE).read_text(encoding="utf-8")
+    text = resources.files("auditkit.reports").joinpath("schema", SCHEMA_FILE).read_text(encoding="utf-8")
     return json.loads(text)
 
 

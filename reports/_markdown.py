@@ -16,15 +16,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from reports._model import Report, Status
-from reports._view import (
+from auditkit.reports._model import Report, Status
+from auditkit.reports._view import (
     FindingView,
     build_view,
     clean_text,
     format_scalar,
     truncate,
 )
-from reports.catalogue import Catalogue
+from auditkit.reports.catalogue import Catalogue
 
 __all__ = [
     "md_cell",

@@ -185,7 +185,7 @@ class Finding:
     metrics:
         Named scalar measurements backing the statement.
     regulations:
-        Ids from the regulation catalogue (``reports.catalogue``), e.g. ``"gdpr-art-22-3"``.
+        Ids from the regulation catalogue (``auditkit.reports.catalogue``), e.g. ``"gdpr-art-22-3"``.
     """
 
     check_id: str

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports._html import render_html_text
-from reports._model import Report
-from reports.catalogue import Catalogue
-from reports.errors import ReportError
+from auditkit.reports._html import render_html_text
+from auditkit.reports._model import Report
+from auditkit.reports.catalogue import Catalogue
+from auditkit.reports.errors import ReportError
 
 __all__ = ["render_pdf"]
 
@@ -59,7 +59,7 @@ def render_pdf(report: Report, *, catalogue: Catalogue | None = None) -> bytes:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ReportError(
             "PDF output needs WeasyPrint and its system libraries (Pango). Install them with "
-            "`pip install 'auditkit[pdf]'`, or drop 'pdf' from the report formats. "
+            "`pip install 'auditkit-rai[pdf]'`, or drop 'pdf' from the report formats. "
             f"({exc})"
         ) from None
     import logging

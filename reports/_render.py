@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from reports._atomic import atomic_write_bytes
-from reports._model import Report
+from auditkit.atomic import atomic_write_bytes
+from auditkit.reports._model import Report
+from auditkit.reports.errors import ReportInputError
 
 __all__ = [
     "Renderer",
@@ -48,7 +49,7 @@ _RENDERERS: dict[str, Renderer] = {}
 
 def register_renderer(renderer: Renderer, *, force: bool = False) -> Renderer:
     if renderer.name in _RENDERERS and not force:
-        raise ValueError(
+        raise ReportInputError(
             f"A renderer named {renderer.name!r} is already registered; pass force=True to "
             "replace it."
         )
@@ -68,7 +69,7 @@ def get_renderer(name: str) -> Renderer:
 
         close = difflib.get_close_matches(name, list(_RENDERERS), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
+        raise ReportInputError(
             f"Unknown report format {name!r}.{hint} Expected one of: "
             f"{', '.join(_RENDERERS)}."
         ) from None
@@ -80,36 +81,68 @@ def render(report: Report, fmt: str) -> bytes:
 
 
 def write_reports(
-    report: Report, out_dir: str | Path, formats: Iterable[str], *, basename: str = "report"
+    report: Report,
+    out_dir: str | Path,
+    formats: Iterable[str],
+    *,
+    basename: str = "report",
+    check: Callable[[Renderer, bytes], None] | None = None,
 ) -> dict[str, Path]:
-    """Render every format first, then write each file atomically.
+    """Render every format, check every rendering, then write each file atomically.
 
-    Rendering everything before writing anything means a renderer failure leaves no new file.
+    Parameters
+    ----------
+    report
+        The findings model to render.
+    out_dir
+        An existing directory the files go to, as ``<basename>.<extension>``.
+    formats
+        Format names from :func:`available_formats`.
+    basename
+        The file name without extension.
+    check
+        Called as ``check(renderer, data)`` for each format once *every* format has rendered
+        and before *any* file is written. It refuses a rendering by raising; the exception
+        propagates and nothing is written. The runner passes its personal-data guard here.
+
+    Returns
+    -------
+    dict
+        Format name to the path written.
+
+    Notes
+    -----
+    Rendering and checking everything before writing anything means a failing renderer or a
+    refused rendering leaves no new file; each file is written with
+    :func:`auditkit.atomic.atomic_write_bytes`, so none is ever seen half-written.
     """
     out = Path(out_dir)
     rendered: dict[str, tuple[Renderer, bytes]] = {}
     for fmt in formats:
         r = get_renderer(fmt)
         rendered[fmt] = (r, r.load()(report))
-    paths: dict[str, Path] = {}
-    for fmt, (r, data) in rendered.items():
-        paths[fmt] = atomic_write_bytes(out / f"{basename}.{r.extension}", data)
-    return paths
+    if check is not None:
+        for r, data in rendered.values():
+            check(r, data)
+    return {
+        fmt: atomic_write_bytes(out / f"{basename}.{r.extension}", data)
+        for fmt, (r, data) in rendered.items()
+    }
 
 
 register_renderer(
-    Renderer("json", "json", "application/json", "reports._json:render_json",
+    Renderer("json", "json", "application/json", "auditkit.reports._json:render_json",
              "Machine-readable, validated against the shipped JSON Schema")
 )
 register_renderer(
-    Renderer("md", "md", "text/markdown", "reports._markdown:render_markdown",
+    Renderer("md", "md", "text/markdown", "auditkit.reports._markdown:render_markdown",
              "Markdown for pull requests and CI summaries")
 )
 register_renderer(
-    Renderer("html", "html", "text/html", "reports._html:render_html",
+    Renderer("html", "html", "text/html", "auditkit.reports._html:render_html",
              "One self-contained HTML file, readable offline")
 )
 register_renderer(
-    Renderer("pdf", "pdf", "application/pdf", "reports._pdf:render_pdf",
-             "PDF from the HTML report (WeasyPrint; install auditkit[pdf])")
+    Renderer("pdf", "pdf", "application/pdf", "auditkit.reports._pdf:render_pdf",
+             "PDF from the HTML report (WeasyPrint; install auditkit-rai[pdf])")
 )

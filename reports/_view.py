@@ -1,6 +1,6 @@
 """What the HTML and Markdown renderers share: the report's structure, computed once.
 
-:func:`build_view` turns a :class:`~reports._model.Report` into plain data (cover facts, the
+:func:`build_view` turns a :class:`~auditkit.reports._model.Report` into plain data (cover facts, the
 executive summary, resolved regulation references, the regulation index, the appendix) so that
 both renderers show the same things in the same order. Nothing here escapes or formats: that is
 each renderer's job.
@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reports._model import Finding, Report, Section, Status
-from reports.catalogue import Catalogue, get_catalogue
+from auditkit.reports._model import Finding, Report, Section, Status
+from auditkit.reports.catalogue import Catalogue, get_catalogue
 
 __all__ = ["NOT_LEGAL_ADVICE", "RegRef", "build_view", "clean_text", "truncate"]
 

@@ -9,7 +9,7 @@ official URL, the law it belongs to and how we verified it. Only provisions whos
 
 Checks cite provisions by id (``Finding.regulations``); the renderers look the ids up here.
 
->>> from reports.catalogue import get_catalogue
+>>> from auditkit.reports.catalogue import get_catalogue
 >>> get_catalogue()["gdpr-art-22-3"].citation
 'GDPR Art. 22(3)'
 """
@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from reports.errors import ReportInputError
+from auditkit.reports.errors import ReportInputError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -186,7 +186,7 @@ def _require(entry: dict, key: str, where: str, source: Path) -> str:
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
     """Read and validate a catalogue file (the shipped one when ``path`` is None).
 
-    Raises :class:`~reports.errors.ReportInputError` for a malformed entry: a bad id, a missing
+    Raises :class:`~auditkit.reports.errors.ReportInputError` for a malformed entry: a bad id, a missing
     field, an unknown status, a URL that is not https on an official portal.
     """
     source = Path(path) if path is not None else DEFAULT_PATH

@@ -6,8 +6,8 @@
   entry). It is also a :class:`ValueError`. The message names the input, what was expected, what
   was received and what to do; the CLI prints it as one line and exits 2.
 
-Integrity failures found by :func:`reports.signing.verify` are *results*, not exceptions: the
-:class:`reports.signing.VerifyResult` names every file that was altered.
+Integrity failures found by :func:`auditkit.reports.signing.verify` are *results*, not exceptions: the
+:class:`auditkit.reports.signing.VerifyResult` names every file that was altered.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Keys: a signing key file (PEM, PKCS#8, unencrypted) that only its owner may read
 file readable by group or others is refused), raw 32-byte private key bytes handed in by the
 caller (the runner may take them from the key ring), or an ``Ed25519PrivateKey``.
 
->>> from reports.signing import generate_signing_key, write_manifest, verify  # doctest: +SKIP
+>>> from auditkit.reports.signing import generate_signing_key, write_manifest, verify  # doctest: +SKIP
 >>> keys = generate_signing_key("signing.pem")                                 # doctest: +SKIP
 >>> write_manifest("out", {"data": "loans.csv"}, ["out/report.html"], "signing.pem")  # doctest: +SKIP
 >>> verify("out", keys.public).ok                                              # doctest: +SKIP
@@ -33,9 +33,9 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from reports._atomic import atomic_write_bytes
-from reports._model import sha256_file
-from reports.errors import ReportInputError
+from auditkit.atomic import atomic_write_bytes
+from auditkit.reports._model import sha256_file
+from auditkit.reports.errors import ReportInputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -91,7 +91,7 @@ def _check_key_file_mode(path: Path) -> None:
     except FileNotFoundError:
         raise ReportInputError(
             f"The signing key file {path} does not exist. Create one with "
-            "`reports.signing.generate_signing_key(path)` or point the config at an existing key."
+            "`auditkit.reports.signing.generate_signing_key(path)` or point the config at an existing key."
         ) from None
     if not stat.S_ISREG(st.st_mode):
         raise ReportInputError(
@@ -135,12 +135,12 @@ def load_private_key(source: KeySource) -> Ed25519PrivateKey:
     except (ValueError, TypeError):
         raise ReportInputError(
             f"Could not read {where} as an unencrypted PEM Ed25519 private key (or 32 raw bytes). "
-            "Generate one with `reports.signing.generate_signing_key(path)`."
+            "Generate one with `auditkit.reports.signing.generate_signing_key(path)`."
         ) from None
     if not isinstance(key, ed.Ed25519PrivateKey):
         raise ReportInputError(
             f"{where[0].upper()}{where[1:]} holds a {type(key).__name__}; reports are signed with "
-            "Ed25519 keys. Generate one with `reports.signing.generate_signing_key(path)`."
+            "Ed25519 keys. Generate one with `auditkit.reports.signing.generate_signing_key(path)`."
         )
     return key
 

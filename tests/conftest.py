@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+# ``make test-wheel`` runs a copy of this suite outside the checkout and points here.
+SHARED_DATASETS = Path(
+    os.environ.get("AUDITKIT_SHARED_DATASETS") or REPO.parent / "shared" / "datasets"
+)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from reports import Artifact, Figure, Finding, Table
+from auditkit.reports import Artifact, Figure, Finding, Table
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit._context import AuditContext

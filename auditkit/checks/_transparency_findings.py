@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from reports import Figure, Finding, Severity, Status, Table
+from auditkit.reports import Figure, Finding, Severity, Status, Table
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit.checks.transparency import TransparencyOptions
@@ -32,7 +32,7 @@ def _figure(title: str, svg: str | bytes, alt: str) -> Figure:
 def local_findings(
     rep: Any, options: TransparencyOptions, personal: set[str], naming: str
 ) -> list[Finding]:
-    import explain
+    from auditkit import explain
 
     out: list[Finding] = []
     if not rep.local:

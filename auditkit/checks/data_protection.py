@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
-from reports import Finding, Severity, Status, Table
+from auditkit.reports import Finding, Severity, Status, Table
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit._context import AuditContext
@@ -88,7 +88,13 @@ def _risk_rows(label: str, r: Any) -> list[Any]:
 
 
 def run(ctx: AuditContext, options: DataProtectionOptions) -> CheckResult:
-    from privacy.masking import load_policy, mask, risk_report, scan, suggest_generalisation
+    from auditkit.privacy.masking import (
+        load_policy,
+        mask,
+        risk_report,
+        scan,
+        suggest_generalisation,
+    )
 
     df = ctx.data
     with ctx.step("Scanning for personal data"):
@@ -278,8 +284,8 @@ def run(ctx: AuditContext, options: DataProtectionOptions) -> CheckResult:
 
 def demo(demo_ctx: Any) -> dict[str, Any]:
     """Write a masking policy for the demo's personal columns; return the check's options."""
-    from privacy._atomic import atomic_write_text
-    from privacy.masking import Policy, Rule
+    from auditkit.atomic import atomic_write_text
+    from auditkit.privacy.masking import Policy, Rule
 
     personal = set(getattr(demo_ctx, "personal", []) or [])
     wanted = [

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
-from reports import Finding, Severity, Status, Table
+from auditkit.reports import Finding, Severity, Status, Table
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit._context import AuditContext

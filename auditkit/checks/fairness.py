@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import field_validator
 
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
-from reports import Figure, Finding, Severity, Status, Table
+from auditkit.reports import Figure, Finding, Severity, Status, Table
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit._context import AuditContext
@@ -57,7 +57,7 @@ class FairnessOptions(CheckOptions):
     @field_validator("thresholds")
     @classmethod
     def _parse(cls, v: list[str]) -> list[str]:
-        from fairness._gate import parse_threshold
+        from auditkit.fairness import parse_threshold
 
         return [str(parse_threshold(t)) for t in v]
 
@@ -157,7 +157,7 @@ def _chart(result: Any, suppress: bool) -> Figure | None:
 
 
 def run(ctx: AuditContext, options: FairnessOptions) -> CheckResult:
-    from fairness import GateConfig, audit, evaluate_gate
+    from auditkit.fairness import GateConfig, audit, evaluate_gate
 
     rs = ctx.random_state if options.random_state is None else options.random_state
     config = GateConfig.from_mapping({
@@ -200,7 +200,7 @@ def run(ctx: AuditContext, options: FairnessOptions) -> CheckResult:
                 remediation=None if status == Status.PASS else
                 "Investigate the groups named above: check the label and feature quality for them, "
                 "look for proxies of the protected attribute, and consider mitigation "
-                "(fairness.mitigate: threshold optimisation or exponentiated gradient).",
+                "(auditkit.fairness.mitigate: threshold optimisation or exponentiated gradient).",
             ))
     small = result.by_group[result.by_group["small"]]
     missing = [g for g in result.by_group.index if "<missing>" in str(g[1])]

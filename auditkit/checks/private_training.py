@@ -1,7 +1,7 @@
 """The private-training check: the DP budget ledger and the membership-inference evidence.
 
-Reads what :mod:`privacy.dp` wrote: a budget ledger (one JSON file per dataset) and attack
-results (``privacy.dp.save_attack_results``), both named in ``[checks.private_training]``.
+Reads what :mod:`auditkit.privacy.dp` wrote: a budget ledger (one JSON file per dataset) and attack
+results (``auditkit.privacy.dp.save_attack_results``), both named in ``[checks.private_training]``.
 
 Findings
 --------
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
-from reports import Finding, Severity, Status, Table
+from auditkit.reports import Finding, Severity, Status, Table
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit._context import AuditContext
@@ -73,7 +73,7 @@ def _ledger_files(ctx: AuditContext, options: PrivateTrainingOptions) -> list[Pa
 
 
 def _budget_findings(ctx: AuditContext, options: PrivateTrainingOptions) -> tuple[list[Finding], list[dict[str, Any]]]:
-    from privacy.dp._ledger import BudgetLedger
+    from auditkit.privacy.dp import BudgetLedger
 
     findings: list[Finding] = []
     summaries: list[dict[str, Any]] = []
@@ -194,7 +194,7 @@ def _budget_findings(ctx: AuditContext, options: PrivateTrainingOptions) -> tupl
 
 
 def _attack_finding(ctx: AuditContext, options: PrivateTrainingOptions) -> tuple[Finding, list[Any]]:
-    from privacy.dp._attack import load_attack_results
+    from auditkit.privacy.dp import load_attack_results
 
     results: list[Any] = []
     notes: list[str] = []
@@ -350,7 +350,7 @@ def demo(demo_ctx: Any) -> dict[str, Any]:
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    from privacy.dp import make_private, membership_inference, save_attack_results
+    from auditkit.privacy.dp import make_private, membership_inference, save_attack_results
 
     started = time.perf_counter()
     out = Path(demo_ctx.out_dir) / "dp"
@@ -399,7 +399,7 @@ def demo(demo_ctx: Any) -> dict[str, Any]:
             epochs=DEMO_DP_EPOCHS, max_grad_norm=1.0, ledger=out / "ledger",
             dataset_id="demo-applications", max_epsilon=8.0, device="cpu",
         )
-        from privacy.dp import fit
+        from auditkit.privacy.dp import fit
 
         fit(private, DEMO_DP_EPOCHS, progress=False)
         private.close()

@@ -2,7 +2,7 @@
 
 It inspects the dataset, the model, the key ring, any further files listed in
 ``[checks.security] artifacts`` (encrypted copies, exports) and the reports this run writes.
-For each it records whether it is encrypted with ``privacy.crypto`` (read from the file's
+For each it records whether it is encrypted with ``auditkit.privacy.crypto`` (read from the file's
 header, no key needed), the algorithm and the key id; when the key ring opens (its passphrase
 in the environment variable ``passphrase_env``), every encrypted artifact is also fully
 authenticated, in constant memory.
@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
-from reports import Finding, Severity, Status, Table
+from auditkit.reports import Finding, Severity, Status, Table
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit._context import AuditContext
-    from privacy.crypto import KeyRing
+    from auditkit.privacy.crypto import KeyRing
 
 REGS_ENCRYPTION = ("gdpr-art-32-1-a", "gdpr-art-34-3-a", "ccpa-1798-150-a-1")
 REGS_INTEGRITY = ("gdpr-art-5-1-f", "gdpr-art-32-1-a")
@@ -98,8 +98,8 @@ def _display(path: Path, base: Path) -> str:
 
 
 def _authenticate(path: Path, ring: KeyRing) -> bool:
-    from privacy.crypto import open_decrypted
-    from privacy.errors import DecryptionError
+    from auditkit.privacy.crypto import open_decrypted
+    from auditkit.privacy.errors import DecryptionError
 
     try:
         with open_decrypted(path, ring) as fh:
@@ -111,8 +111,8 @@ def _authenticate(path: Path, ring: KeyRing) -> bool:
 
 
 def _inspect(role: str, path: Path, ring: KeyRing | None, verify: bool) -> _Item:
-    from privacy.crypto import ALGORITHM, file_info, is_encrypted
-    from privacy.errors import PrivacyError
+    from auditkit.privacy.crypto import ALGORITHM, file_info, is_encrypted
+    from auditkit.privacy.errors import PrivacyError
 
     if not path.is_file():
         return _Item(role, path, exists=False)
@@ -137,8 +137,8 @@ def _inspect(role: str, path: Path, ring: KeyRing | None, verify: bool) -> _Item
 
 
 def _open_ring(path: Path | None, env: str) -> tuple[KeyRing | None, str]:
-    from privacy.crypto import KeyRing
-    from privacy.errors import PrivacyError
+    from auditkit.privacy.crypto import KeyRing
+    from auditkit.privacy.errors import PrivacyError
 
     if path is None:
         return None, "no key ring configured"
@@ -155,7 +155,7 @@ def _open_ring(path: Path | None, env: str) -> tuple[KeyRing | None, str]:
 def _ring_finding(
     path: Path | None, ring: KeyRing | None, state: str, env: str, opts: SecurityOptions, base: Path
 ) -> Finding:
-    from privacy.crypto import keyring_protection
+    from auditkit.privacy.crypto import keyring_protection
 
     if path is None:
         return Finding(
@@ -476,7 +476,7 @@ def demo(demo_ctx: Any) -> dict[str, Any]:
     the demo sets it, for this process only, to a fixed, public demo value. Demo only: a real
     ring's passphrase belongs in a secret store.
     """
-    from privacy.crypto import KeyRing, encrypt_file, rewrap
+    from auditkit.privacy.crypto import KeyRing, encrypt_file, rewrap
 
     os.environ.setdefault(DEMO_PASSPHRASE_ENV, DEMO_PASSPHRASE)
     out = Path(demo_ctx.out_dir)

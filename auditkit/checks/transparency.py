@@ -1,6 +1,6 @@
 """The transparency check: what the model relies on, and whether the explanation can be trusted.
 
-Uses :func:`explain.audit` (SHAP + LIME) on the model and its features.
+Uses :func:`auditkit.explain.audit` (SHAP + LIME) on the model and its features.
 
 Findings
 --------
@@ -40,7 +40,7 @@ from auditkit.checks._transparency_findings import (
     protected_findings,
     stability_findings,
 )
-from reports import Figure, Finding, Severity, Status, Table
+from auditkit.reports import Figure, Finding, Severity, Status, Table
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit._context import AuditContext
@@ -73,7 +73,7 @@ class TransparencyOptions(CheckOptions):
     @field_validator("method")
     @classmethod
     def _known_method(cls, value: str) -> str:
-        from explain import available_methods
+        from auditkit.explain import available_methods
 
         names = ("auto", *available_methods())
         if value not in names:
@@ -116,7 +116,7 @@ def _ids(ctx: AuditContext) -> tuple[Any, str]:
 
 
 def run(ctx: AuditContext, options: TransparencyOptions) -> CheckResult:
-    import explain
+    from auditkit import explain
 
     X = ctx.feature_frame()
     personal = set(ctx.personal_columns)

@@ -81,8 +81,7 @@ def _gate(predictions, label, pred, sensitive, score, config, mode, pos_label, j
 
     from auditkit._io import read_table
     from auditkit.errors import DataError
-    from fairness import audit, evaluate_gate, load_thresholds
-    from fairness._gate_formats import github_annotations, to_json, to_junit, to_markdown
+    from auditkit.fairness import audit, evaluate_gate, load_thresholds
 
     cfg = load_thresholds(_find_config(config))
     if mode is not None:
@@ -104,16 +103,16 @@ def _gate(predictions, label, pred, sensitive, score, config, mode, pos_label, j
     report = evaluate_gate(result, cfg)
     _print_table(report)
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        for line in github_annotations(report):
+        for line in report.github_annotations():
             typer.echo(line)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as fh:
-            fh.write(to_markdown(report))
+            fh.write(report.to_markdown())
     if junit is not None:
-        junit.write_text(to_junit(report), encoding="utf-8")
+        junit.write_text(report.to_junit(), encoding="utf-8")
     if json_out is not None:
-        json_out.write_text(to_json(report), encoding="utf-8")
+        json_out.write_text(report.to_json(), encoding="utf-8")
     return report.exit_code
 
 

@@ -19,7 +19,7 @@ import typer
 from auditkit.commands import _common
 
 if TYPE_CHECKING:  # pragma: no cover
-    from privacy.crypto import KeyRing
+    from auditkit.privacy.crypto import KeyRing
 
 DEFAULT_PASSPHRASE_ENV = "AUDITKIT_KEYRING_PASSPHRASE"
 DEFAULT_KEYRING = "keyring.json"
@@ -54,7 +54,7 @@ def _prompt_passphrase(confirm: bool) -> str:
         "Key ring passphrase", hide_input=True, confirmation_prompt=confirm, show_default=False
     )
     if not value:
-        from privacy.errors import PrivacyInputError
+        from auditkit.privacy.errors import PrivacyInputError
 
         raise PrivacyInputError("The key ring passphrase must not be empty; type a passphrase.")
     return value
@@ -62,8 +62,8 @@ def _prompt_passphrase(confirm: bool) -> str:
 
 def _unlock(keyring: Path, passphrase_env: str) -> tuple[KeyRing, dict[str, str]]:
     """The ring, and the keyword arguments that save it again with the same protection."""
-    from privacy.crypto import KeyRing, kek_kind
-    from privacy.errors import PrivacyInputError
+    from auditkit.privacy.crypto import KeyRing, kek_kind
+    from auditkit.privacy.errors import PrivacyInputError
 
     if not keyring.exists():
         raise PrivacyInputError(
@@ -98,8 +98,8 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> int:
         """Create a key ring with one fresh key, saved encrypted in a 0600 file."""
-        from privacy.crypto import KeyRing
-        from privacy.errors import PrivacyInputError
+        from auditkit.privacy.crypto import KeyRing
+        from auditkit.privacy.errors import PrivacyInputError
 
         if keyring.exists() and not force:
             raise PrivacyInputError(
@@ -150,7 +150,7 @@ def register(app: typer.Typer) -> None:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        from reports._atomic import atomic_write_bytes
+        from auditkit.atomic import atomic_write_bytes
 
         ring = _open_ring(keyring, passphrase_env)
         public = Ed25519PrivateKey.from_private_bytes(ring.signing_key()).public_key()
@@ -175,7 +175,7 @@ def register(app: typer.Typer) -> None:
         """List key ids, versions, creation dates and the primary key."""
         from rich.table import Table
 
-        from privacy.crypto import kek_kind
+        from auditkit.privacy.crypto import kek_kind
 
         ring = _open_ring(keyring, passphrase_env)
         table = Table(title=f"Key ring {keyring}")
@@ -209,7 +209,7 @@ def register(app: typer.Typer) -> None:
         force: ForceOpt = False,
     ) -> int:
         """Encrypt a file (AES-256-GCM, streaming) under the key ring's primary key."""
-        from privacy.crypto import encrypt_file
+        from auditkit.privacy.crypto import encrypt_file
 
         _refuse_overwrite(dst, force)
         ring = _open_ring(keyring, passphrase_env)
@@ -230,7 +230,7 @@ def register(app: typer.Typer) -> None:
         force: ForceOpt = False,
     ) -> int:
         """Decrypt and authenticate a file; nothing is written unless all of it authenticates."""
-        from privacy.crypto import decrypt_file
+        from auditkit.privacy.crypto import decrypt_file
 
         _refuse_overwrite(dst, force)
         ring = _open_ring(keyring, passphrase_env)
@@ -245,7 +245,7 @@ def register(app: typer.Typer) -> None:
         passphrase_env: PassEnvOpt = DEFAULT_PASSPHRASE_ENV,
     ) -> int:
         """Re-wrap encrypted files' data keys under the ring's primary key (data not re-encrypted)."""
-        from privacy.crypto import file_info, rewrap
+        from auditkit.privacy.crypto import file_info, rewrap
 
         ring = _open_ring(keyring, passphrase_env)
         con = _common.console()
@@ -260,7 +260,7 @@ def register(app: typer.Typer) -> None:
 
 def _refuse_overwrite(dst: Path, force: bool) -> None:
     if dst.exists() and not force:
-        from privacy.errors import PrivacyInputError
+        from auditkit.privacy.errors import PrivacyInputError
 
         raise PrivacyInputError(
             f"The output file '{dst}' already exists; choose another path or pass --force."

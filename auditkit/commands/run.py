@@ -11,7 +11,7 @@ from auditkit.commands._run import parse_list
 
 
 def _formats_help() -> str:
-    from reports._render import available_formats
+    from auditkit.reports import available_formats
 
     return f"Comma-separated report formats ({', '.join(available_formats())}); default: [report] formats."
 

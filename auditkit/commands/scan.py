@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
             "--sample-rows", min=1, help="Rows read from the start of the file.")] = 20_000,
     ) -> int:
         """Inventory of personal data per column (counts and shares only, never values)."""
-        from privacy.masking import scan_file
+        from auditkit.privacy.masking import scan_file
 
         inv = scan_file(data, sample_rows=sample_rows)
         if json_out:
@@ -77,12 +77,12 @@ def register(app: typer.Typer) -> None:
                                                help="Show rows done on stderr.")] = True,
     ) -> int:
         """Apply a masking policy to a file, chunk by chunk; print what changed."""
-        from privacy.masking import load_policy, mask_file
+        from auditkit.privacy.masking import load_policy, mask_file
 
         pol = load_policy(policy)  # validated before any data is read
         ring = None
         if keyring is not None:
-            from privacy.crypto import KeyRing
+            from auditkit.privacy.crypto import KeyRing
 
             ring = KeyRing.load_from_env(keyring, passphrase_env)
         err = _common.err_console()

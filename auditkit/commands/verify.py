@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> int:
         """Check a signed report: exit 0 when everything matches, 1 naming what was altered."""
-        from reports.signing import verify
+        from auditkit.reports.signing import verify
 
         result = verify(report_dir, public_key, check_inputs=not skip_inputs)
         con = _common.console() if result.ok else _common.err_console()

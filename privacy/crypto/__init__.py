@@ -2,7 +2,7 @@
 
 Safe recipes over the ``cryptography`` package's AEAD primitives; no unauthenticated mode is
 used anywhere, and every failure to decrypt (wrong key, tampering, truncation) raises the same
-opaque :class:`~privacy.errors.DecryptionError`.
+opaque :class:`~auditkit.privacy.errors.DecryptionError`.
 
 - :class:`KeyRing` — versioned 256-bit keys with ids and a primary; ``rotate()``; saved
   encrypted under a key-encryption key from a passphrase (scrypt) or an environment variable,
@@ -21,75 +21,14 @@ See ``docs/crypto.md`` for formats, guarantees and what each mode leaks.
 
 Examples
 --------
->>> from privacy.crypto import KeyRing, Pseudonymizer, encrypt_columns, decrypt_columns
+>>> from auditkit.privacy.crypto import KeyRing, Pseudonymizer, encrypt_columns, decrypt_columns
 >>> ring = KeyRing.generate()
 >>> Pseudonymizer(ring).pseudonymize(["alice"])[0].startswith("akp1:")
 True
 """
 
-from typing import TYPE_CHECKING, Any
+import lazy_loader as _lazy
 
-from privacy.crypto._keyring import KeyInfo, KeyRing, kek_kind, keyring_protection, new_kek
-from privacy.crypto._reader import open_decrypted
-from privacy.crypto._stream import (
-    ALGORITHM,
-    EncryptedFileInfo,
-    decrypt_file,
-    encrypt_file,
-    file_info,
-    is_encrypted,
-    rewrap,
-)
-from privacy.errors import DecryptionError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from privacy.crypto._columns import decrypt_columns, encrypt_columns
-    from privacy.crypto._tokens import DeterministicCipher, Pseudonymizer, RandomizedCipher
-
-# The column and pseudonym tools need pandas; load them on first use so that file encryption
-# (and the CLI) stay light.
-_LAZY = {
-    "DeterministicCipher": "privacy.crypto._tokens",
-    "Pseudonymizer": "privacy.crypto._tokens",
-    "RandomizedCipher": "privacy.crypto._tokens",
-    "decrypt_columns": "privacy.crypto._columns",
-    "encrypt_columns": "privacy.crypto._columns",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'privacy.crypto' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
-__all__ = [
-    "ALGORITHM",
-    "DecryptionError",
-    "DeterministicCipher",
-    "EncryptedFileInfo",
-    "KeyInfo",
-    "KeyRing",
-    "Pseudonymizer",
-    "RandomizedCipher",
-    "decrypt_columns",
-    "decrypt_file",
-    "encrypt_columns",
-    "encrypt_file",
-    "file_info",
-    "is_encrypted",
-    "kek_kind",
-    "keyring_protection",
-    "new_kek",
-    "open_decrypted",
-    "rewrap",
-]
+# Every name loads its module on first use (the column and pseudonym tools need pandas; file
+# encryption and the CLI stay light). The names are listed once, in ``__init__.pyi``.
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from privacy.crypto._keyring import KeyRing
-from privacy.crypto._tokens import DeterministicCipher, RandomizedCipher, decrypt_values
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.crypto._keyring import KeyRing
+from auditkit.privacy.crypto._tokens import DeterministicCipher, RandomizedCipher, decrypt_values
+from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = ["decrypt_columns", "encrypt_columns"]
 
@@ -96,7 +96,7 @@ def encrypt_columns(
     """
     if not isinstance(ring, KeyRing):
         raise PrivacyInputError(
-            f"The 'ring' parameter of encrypt_columns must be a privacy.crypto.KeyRing; got "
+            f"The 'ring' parameter of encrypt_columns must be a auditkit.privacy.crypto.KeyRing; got "
             f"{type(ring).__name__}."
         )
     cols = _columns_arg(df, columns, "encrypt_columns")
@@ -126,7 +126,7 @@ def decrypt_columns(df: Any, columns: Hashable | Sequence[Hashable], ring: KeyRi
     """
     if not isinstance(ring, KeyRing):
         raise PrivacyInputError(
-            f"The 'ring' parameter of decrypt_columns must be a privacy.crypto.KeyRing; got "
+            f"The 'ring' parameter of decrypt_columns must be a auditkit.privacy.crypto.KeyRing; got "
             f"{type(ring).__name__}."
         )
     cols = _columns_arg(df, columns, "decrypt_columns")

@@ -37,8 +37,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from privacy._atomic import atomic_write_text
-from privacy.errors import DecryptionError, PrivacyInputError
+from auditkit.atomic import atomic_write_text
+from auditkit.privacy.errors import DecryptionError, PrivacyInputError
 
 __all__ = ["KeyInfo", "KeyRing", "kek_kind", "keyring_protection", "new_kek"]
 
@@ -56,7 +56,7 @@ _SCRYPT_MAX_N = 2**20
 _SALT_BYTES = 16
 
 _KEK_HINT = (
-    'Generate one with `python -c "import privacy.crypto as c; print(c.new_kek())"` and keep '
+    'Generate one with `python -c "import auditkit.privacy.crypto as c; print(c.new_kek())"` and keep '
     "it in a secret store."
 )
 
@@ -117,7 +117,7 @@ class KeyRing:
 
     The primary key encrypts and pseudonymises; every key in the ring decrypts. Rotation adds a
     new primary and keeps the old keys, so data written under them stays readable (and files
-    can be rewrapped to the new key with :func:`privacy.crypto.rewrap`).
+    can be rewrapped to the new key with :func:`auditkit.privacy.crypto.rewrap`).
 
     Examples
     --------
@@ -207,7 +207,7 @@ class KeyRing:
             )
         return self._derive(kid, b"report-signing/ed25519", 32)
 
-    # -- sub-keys (private to privacy.crypto) ------------------------------------------------
+    # -- sub-keys (private to auditkit.privacy.crypto) ------------------------------------------------
     def _derive(self, key_id: str, purpose: bytes, length: int = KEY_BYTES) -> bytes:
         """HKDF-SHA-256 sub-key of key ``key_id`` for ``purpose``; KeyError if unknown id."""
         cache_key = (key_id, purpose, length)

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from privacy.errors import DecryptionError, PrivacyInputError
+from auditkit.privacy.errors import DecryptionError, PrivacyInputError
 
 __all__ = ["decrypt_segments", "default_workers", "encrypt_segments"]
 

@@ -6,8 +6,8 @@ import io
 import os
 from typing import Any
 
-from privacy.crypto._keyring import KeyRing
-from privacy.crypto._stream import _check_ring, _open_src, _SegmentReader
+from auditkit.privacy.crypto._keyring import KeyRing
+from auditkit.privacy.crypto._stream import _check_ring, _open_src, _SegmentReader
 
 __all__ = ["open_decrypted"]
 

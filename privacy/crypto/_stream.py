@@ -36,10 +36,10 @@ from typing import IO, Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from privacy._atomic import atomic_write
-from privacy.crypto._keyring import KeyRing
-from privacy.crypto._parallel import decrypt_segments, default_workers, encrypt_segments
-from privacy.errors import DecryptionError, PrivacyInputError
+from auditkit.atomic import atomic_write
+from auditkit.privacy.crypto._keyring import KeyRing
+from auditkit.privacy.crypto._parallel import decrypt_segments, default_workers, encrypt_segments
+from auditkit.privacy.errors import DecryptionError, PrivacyInputError
 
 __all__ = [
     "ALGORITHM",
@@ -225,7 +225,7 @@ def _encrypt_stream(fin: IO[bytes], fout: IO[bytes], aead: AESGCM, prefix: bytes
 def _check_ring(ring: Any, fn: str) -> None:
     if not isinstance(ring, KeyRing):
         raise PrivacyInputError(
-            f"The 'ring' parameter of {fn} must be a privacy.crypto.KeyRing; got "
+            f"The 'ring' parameter of {fn} must be a auditkit.privacy.crypto.KeyRing; got "
             f"{type(ring).__name__}. Load one with KeyRing.load(path, passphrase=...)."
         )
 

@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as _hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 
-from privacy.crypto._keyring import KeyRing
-from privacy.errors import DecryptionError, PrivacyInputError
+from auditkit.privacy.crypto._keyring import KeyRing
+from auditkit.privacy.errors import DecryptionError, PrivacyInputError
 
 __all__ = ["DeterministicCipher", "Pseudonymizer", "RandomizedCipher", "decrypt_values"]
 
@@ -175,7 +175,7 @@ class _TokenCipher:
     def __init__(self, ring: KeyRing) -> None:
         if not isinstance(ring, KeyRing):
             raise PrivacyInputError(
-                f"The 'ring' parameter of {type(self).__name__} must be a privacy.crypto.KeyRing; "
+                f"The 'ring' parameter of {type(self).__name__} must be a auditkit.privacy.crypto.KeyRing; "
                 f"got {type(ring).__name__}. Load one with KeyRing.load(path, passphrase=...)."
             )
         self._ring = ring
@@ -363,7 +363,7 @@ class Pseudonymizer:
     def __init__(self, ring: KeyRing, *, context: str = "", key_id: str | None = None) -> None:
         if not isinstance(ring, KeyRing):
             raise PrivacyInputError(
-                f"The 'ring' parameter of Pseudonymizer must be a privacy.crypto.KeyRing; got "
+                f"The 'ring' parameter of Pseudonymizer must be a auditkit.privacy.crypto.KeyRing; got "
                 f"{type(ring).__name__}. Load one with KeyRing.load(path, passphrase=...)."
             )
         if not isinstance(context, str):

@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = [
     "ACCOUNTANTS",

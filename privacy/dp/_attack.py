@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = [
     "AttackResult",
@@ -66,7 +66,7 @@ class AttackResult:
         return asdict(self)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        from privacy._atomic import atomic_write_text
+        from auditkit.atomic import atomic_write_text
 
         p = Path(path)
         atomic_write_text(p, json.dumps(self.to_dict(), indent=2) + "\n")
@@ -227,7 +227,7 @@ ATTACK_FORMAT = "auditkit.dp.attack"
 
 def save_attack_results(path: str | os.PathLike[str], results: list[AttackResult], **meta: Any) -> Path:
     """Write attack results (and any notes in ``meta``) as one JSON file, atomically."""
-    from privacy._atomic import atomic_write_text
+    from auditkit.atomic import atomic_write_text
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from privacy.dp._accounting import epsilon, max_steps_within, merge_history
-from privacy.errors import BudgetExceededError
+from auditkit.privacy.dp._accounting import epsilon, max_steps_within, merge_history
+from auditkit.privacy.errors import BudgetExceededError
 
 __all__ = ["PrivacyBudget"]
 

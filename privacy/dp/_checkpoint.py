@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from privacy._atomic import atomic_write_bytes
-from privacy.errors import PrivacyInputError
+from auditkit.atomic import atomic_write_bytes
+from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "save_checkpoint"]
 
@@ -26,10 +26,10 @@ CHECKPOINT_VERSION = 1
 
 
 def save_checkpoint(path: str | os.PathLike[str], private: Any, extra: dict[str, Any] | None = None) -> Path:
-    """Save ``private`` (a :class:`~privacy.dp.PrivateTraining`) to ``path``; returns the path."""
+    """Save ``private`` (a :class:`~auditkit.privacy.dp.PrivateTraining`) to ``path``; returns the path."""
     import torch
 
-    from privacy.dp._distributed import unwrap
+    from auditkit.privacy.dp._distributed import unwrap
 
     b = private.budget
     state = {
@@ -78,11 +78,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as exc:
         raise PrivacyInputError(
             f"The checkpoint {p} cannot be read ({type(exc).__name__}); it is corrupt or not a "
-            "privacy.dp checkpoint."
+            "auditkit.privacy.dp checkpoint."
         ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise PrivacyInputError(
-            f"The file {p} is not a privacy.dp checkpoint (expected format {CHECKPOINT_FORMAT!r})."
+            f"The file {p} is not a auditkit.privacy.dp checkpoint (expected format {CHECKPOINT_FORMAT!r})."
         )
     if state.get("version") != CHECKPOINT_VERSION:
         raise PrivacyInputError(

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from privacy.dp._rules import (
+from auditkit.privacy.dp._rules import (
     _RULES,
     _Rule,
     _Slot,
@@ -44,7 +44,7 @@ from privacy.dp._rules import (
     rule_problem,
     supported_types,
 )
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = ["BookKeeper", "register_rule", "rule_problem", "supported_types"]
 

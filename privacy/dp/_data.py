@@ -6,7 +6,7 @@ import hashlib
 import math
 from typing import Any
 
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = ["DeltaWarning", "dataset_fingerprint", "default_delta"]
 

@@ -7,23 +7,23 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from privacy.dp._accounting import (
+from auditkit.privacy.dp._accounting import (
     check_accountant,
     epsilon,
     make_opacus_accountant,
     noise_for_epsilon,
 )
-from privacy.dp._budget import PrivacyBudget
-from privacy.dp._data import (
+from auditkit.privacy.dp._budget import PrivacyBudget
+from auditkit.privacy.dp._data import (
     DeltaWarning,
     _model_id,
     _resolve_device,
     dataset_fingerprint,
     default_delta,
 )
-from privacy.dp._modes import ModeDecision, apply_fix, check_layers, select_mode
-from privacy.dp._result import PrivateTraining
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.dp._modes import ModeDecision, apply_fix, check_layers, select_mode
+from auditkit.privacy.dp._result import PrivateTraining
+from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = ["DeltaWarning", "PrivateTraining", "dataset_fingerprint", "default_delta", "make_private"]
 
@@ -121,8 +121,8 @@ def make_private(
     import torch
     from torch import nn
 
-    from privacy.dp import _distributed as dist
-    from privacy.dp._ledger import BudgetLedger
+    from auditkit.privacy.dp import _distributed as dist
+    from auditkit.privacy.dp._ledger import BudgetLedger
 
     # -- arguments ----------------------------------------------------------------------
     if not isinstance(model, nn.Module):
@@ -138,7 +138,7 @@ def make_private(
     check_accountant(accountant)
     state = None
     if resume_from is not None:
-        from privacy.dp._checkpoint import load_checkpoint
+        from auditkit.privacy.dp._checkpoint import load_checkpoint
 
         state = load_checkpoint(resume_from)
         if state["accountant"]["mechanism"] != accountant:
@@ -345,8 +345,8 @@ def make_private(
         ledger_cap = (led.load() or {}).get("max_epsilon") if writer else None
         max_epsilon = dist.broadcast_object(ledger_cap if writer else None)
     elif max_epsilon is not None:
-        from privacy.dp._accounting import max_steps_within
-        from privacy.errors import BudgetExceededError
+        from auditkit.privacy.dp._accounting import max_steps_within
+        from auditkit.privacy.errors import BudgetExceededError
 
         cost = epsilon(history0 + [(sigma, sample_rate, planned)], delta, accountant)
         reserved = planned
@@ -382,8 +382,8 @@ def make_private(
     )
     keeper = None
     if decision.mode == "bookkeeping":
-        from privacy.dp._clipping import BookKeeper
-        from privacy.dp._optim import bookkeeping_optimizer_class
+        from auditkit.privacy.dp._clipping import BookKeeper
+        from auditkit.privacy.dp._optim import bookkeeping_optimizer_class
 
         keeper = BookKeeper(inner, loss_reduction=loss_reduction)
         dp_opt = bookkeeping_optimizer_class(distributed)(optimizer, book_keeper=keeper, **opt_kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from privacy.errors import BudgetExceededError
+from auditkit.privacy.errors import BudgetExceededError
 
 __all__ = ["FitResult", "fit"]
 
@@ -42,7 +42,7 @@ def fit(
     FitResult
         Epochs completed, steps, ε and δ spent, mean loss per epoch.
     """
-    from privacy.errors import PrivacyInputError
+    from auditkit.privacy.errors import PrivacyInputError
 
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 0:
         raise PrivacyInputError(f"The 'epochs' parameter of fit must be a positive integer; got {epochs!r}.")

@@ -14,7 +14,7 @@ that over-counts (never under-counts), and a resumed run re-attaches to its own 
 (by ``run_id``) instead of adding a second one: a crash never loses or double-counts a run.
 
 Every read-modify-write holds an exclusive ``fcntl`` lock on ``<file>.lock`` and writes
-through :func:`privacy._atomic.atomic_write` (temporary file, fsync, rename), so concurrent
+through :func:`auditkit.atomic.atomic_write` (temporary file, fsync, rename), so concurrent
 runs on one dataset serialise and a reader never sees half a file.
 """
 
@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from privacy._atomic import atomic_write_text
-from privacy.dp._accounting import check_accountant, epsilon, merge_history
-from privacy.errors import PrivacyInputError
+from auditkit.atomic import atomic_write_text
+from auditkit.privacy.dp._accounting import check_accountant, epsilon, merge_history
+from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = ["LEDGER_FORMAT", "MECHANISM", "BudgetLedger", "LedgerRun"]
 
@@ -253,8 +253,8 @@ class BudgetLedger:
         take. With ``on_cap="refuse"`` a run whose planned steps would exceed the cap raises
         :class:`BudgetExceededError` and nothing is written.
         """
-        from privacy.dp._accounting import max_steps_within
-        from privacy.errors import BudgetExceededError
+        from auditkit.privacy.dp._accounting import max_steps_within
+        from auditkit.privacy.errors import BudgetExceededError
 
         check_accountant(accountant)
         with self._locked():
@@ -400,7 +400,7 @@ class BudgetLedger:
         Returns the new planned total; equal to the steps already taken when the cap allows
         no further step.
         """
-        from privacy.dp._accounting import max_steps_within
+        from auditkit.privacy.dp._accounting import max_steps_within
 
         with self._locked():
             data = self._read()

@@ -2,7 +2,7 @@
 
 Modes, fastest first (a registry: :data:`MODES`):
 
-- ``"bookkeeping"``: our book-keeping clipping (:mod:`privacy.dp._clipping`): one backward
+- ``"bookkeeping"``: our book-keeping clipping (:mod:`auditkit.privacy.dp._clipping`): one backward
   pass, per-sample norms from activations and output gradients, clipped sum as a weighted
   matmul. Needs a rule for every layer with trainable parameters.
 - ``"ghost"``: Opacus ghost clipping (two backward passes; norms without per-sample gradients
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = ["MODES", "ModeDecision", "UnsupportedLayer", "check_layers", "select_mode"]
 
@@ -114,7 +114,7 @@ def select_mode(model, requested: str = "auto") -> ModeDecision:
     """Decide the clipping mode for ``model`` (layers must already be valid for Opacus)."""
     from opacus.grad_sample import GradSampleModule
 
-    from privacy.dp._clipping import rule_problem
+    from auditkit.privacy.dp._clipping import rule_problem
 
     req = _ALIASES.get(requested, requested)
     if req not in MODES and req != "auto":

@@ -9,7 +9,7 @@ __all__ = ["bookkeeping_optimizer_class"]
 
 def bookkeeping_optimizer_class(distributed: bool) -> type:
     """An Opacus fast-gradient-clipping optimizer whose clipped sum comes from a
-    :class:`~privacy.dp._clipping.BookKeeper` instead of a second backward pass.
+    :class:`~auditkit.privacy.dp._clipping.BookKeeper` instead of a second backward pass.
 
     It follows Opacus's step protocol (accumulate, skip-step signalling, noise
     ``N(0, σ²C²)`` per coordinate, division by the expected batch size, the accountant's step

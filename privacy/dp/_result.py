@@ -1,4 +1,4 @@
-"""The named result of :func:`privacy.dp.make_private`."""
+"""The named result of :func:`auditkit.privacy.dp.make_private`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from privacy.dp._budget import PrivacyBudget
-from privacy.dp._modes import ModeDecision
+from auditkit.privacy.dp._budget import PrivacyBudget
+from auditkit.privacy.dp._modes import ModeDecision
 
 __all__ = ["PrivateTraining"]
 
@@ -62,7 +62,7 @@ class PrivateTraining:
 
     def save_checkpoint(self, path: str | Path) -> Path:
         """Save weights, optimizer and accountant state; resume with ``resume_from=path``."""
-        from privacy.dp._checkpoint import save_checkpoint
+        from auditkit.privacy.dp._checkpoint import save_checkpoint
 
         return save_checkpoint(path, self)
 
@@ -80,7 +80,7 @@ class PrivateTraining:
         )
 
     def _is_writer(self) -> bool:
-        from privacy.dp._distributed import rank
+        from auditkit.privacy.dp._distributed import rank
 
         return rank() == 0
 

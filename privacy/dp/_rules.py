@@ -2,7 +2,7 @@
 and, from those records, per-sample gradient norms and clipped sums.
 
 A rule is registered per exact module type with :func:`register_rule`; see
-:mod:`privacy.dp._clipping` for how they are used.
+:mod:`auditkit.privacy.dp._clipping` for how they are used.
 """
 
 from __future__ import annotations

@@ -17,32 +17,38 @@
 See ``docs/masking.md``.
 """
 
-from privacy.masking._mask import ColumnChange, Masker, MaskResult, MaskSummary, mask
-from privacy.masking._operators import (
+from auditkit.privacy.masking._mask import ColumnChange, Masker, MaskResult, MaskSummary, mask
+from auditkit.privacy.masking._operators import (
     Operator,
     OperatorContext,
     get_operator,
     operator_names,
     register_operator,
 )
-from privacy.masking._policy import Policy, Rule, load_policy
-from privacy.masking._recognisers import (
+from auditkit.privacy.masking._policy import Policy, Rule, load_policy
+from auditkit.privacy.masking._recognisers import (
     Recogniser,
     get_recogniser,
     iter_recognisers,
     register_recogniser,
     unregister_recogniser,
 )
-from privacy.masking._risk import (
+from auditkit.privacy.masking._risk import (
     ClassCounts,
     GeneralisationSuggestion,
     RiskReport,
     risk_report,
     suggest_generalisation,
 )
-from privacy.masking._scan import ColumnInventory, EntityShare, Inventory, column_hints, scan
-from privacy.masking._spans import Span, find_spans
-from privacy.masking._stream import mask_dask, mask_file, read_frame, scan_dask, scan_file
+from auditkit.privacy.masking._scan import (
+    ColumnInventory,
+    EntityShare,
+    Inventory,
+    column_hints,
+    scan,
+)
+from auditkit.privacy.masking._spans import Span, find_spans
+from auditkit.privacy.masking._stream import mask_dask, mask_file, read_frame, scan_dask, scan_file
 
 __all__ = [
     "ClassCounts",

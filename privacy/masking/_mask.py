@@ -17,15 +17,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from privacy.errors import PrivacyInputError
-from privacy.masking._operators import OperatorContext, _rebuild, _strings, get_operator
-from privacy.masking._policy import Policy, Rule, load_policy
-from privacy.masking._risk import ClassCounts, RiskReport
-from privacy.masking._spans import _find, text_recognisers
+from auditkit.privacy.errors import PrivacyInputError
+from auditkit.privacy.masking._operators import OperatorContext, _rebuild, _strings, get_operator
+from auditkit.privacy.masking._policy import Policy, Rule, load_policy
+from auditkit.privacy.masking._risk import ClassCounts, RiskReport
+from auditkit.privacy.masking._spans import _find, text_recognisers
 
 if TYPE_CHECKING:  # pragma: no cover
-    from privacy.crypto import KeyRing
-    from privacy.masking._scan import Inventory
+    from auditkit.privacy.crypto import KeyRing
+    from auditkit.privacy.masking._scan import Inventory
 
 __all__ = ["ColumnChange", "MaskResult", "MaskSummary", "Masker", "mask"]
 
@@ -326,13 +326,13 @@ def mask(
         A prior :func:`scan`; by default ``df`` is scanned (``scan_rows`` rows) when the policy
         needs it (free-text detection, unlisted personal columns).
     """
-    from privacy.masking._scan import scan
+    from auditkit.privacy.masking._scan import scan
 
     pol = load_policy(policy)
     if not isinstance(df, pd.DataFrame):
         raise PrivacyInputError(
             f"The 'df' parameter of mask must be a pandas DataFrame; got {type(df).__name__}. "
-            "For Dask use privacy.masking.mask_dask; for files use privacy.masking.mask_file."
+            "For Dask use auditkit.privacy.masking.mask_dask; for files use auditkit.privacy.masking.mask_file."
         )
     pol.check_columns([str(c) for c in df.columns])
     needs_scan = pol.unlisted != "keep" or any(r.free_text is None for r in pol.rules)

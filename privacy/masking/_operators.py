@@ -3,7 +3,7 @@
 An operator declares a ``name``, a frozen dataclass ``Params`` and two methods:
 
 - ``validate(params)`` turns the policy's table (a mapping) into a ``Params`` instance, or
-  raises :class:`~privacy.errors.PrivacyInputError` naming the key, what was expected and what
+  raises :class:`~auditkit.privacy.errors.PrivacyInputError` naming the key, what was expected and what
   was received. It never sees data.
 - ``apply(values, params, ctx)`` transforms a pandas Series of one column (or of the entity
   spans found in a free-text column) and returns the new Series, or ``None`` to drop the
@@ -25,10 +25,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.errors import PrivacyInputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from privacy.crypto import KeyRing
+    from auditkit.privacy.crypto import KeyRing
 
 __all__ = [
     "Operator",
@@ -415,7 +415,7 @@ class Pseudonymize(Operator):
     needs_key = True
 
     def apply(self, values: pd.Series, params: PseudonymizeParams, ctx: OperatorContext) -> pd.Series:
-        from privacy.crypto import Pseudonymizer
+        from auditkit.privacy.crypto import Pseudonymizer
 
         ring = _need_ring(ctx, self.name)
         p = Pseudonymizer(ring, context=params.context or ctx.column, key_id=params.key_id)
@@ -436,7 +436,7 @@ class Tokenize(Operator):
     needs_key = True
 
     def apply(self, values: pd.Series, params: TokenizeParams, ctx: OperatorContext) -> pd.Series:
-        from privacy.crypto import DeterministicCipher
+        from auditkit.privacy.crypto import DeterministicCipher
 
         ring = _need_ring(ctx, self.name)
         arr, mask = _strings(values)

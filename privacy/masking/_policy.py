@@ -38,11 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from privacy.errors import PrivacyInputError
-from privacy.masking._operators import OPERATOR_ALIASES, get_operator, operator_names
+from auditkit.privacy.errors import PrivacyInputError
+from auditkit.privacy.masking._operators import OPERATOR_ALIASES, get_operator, operator_names
 
 if TYPE_CHECKING:  # pragma: no cover
-    from privacy.crypto import KeyRing
+    from auditkit.privacy.crypto import KeyRing
 
 if sys.version_info >= (3, 11):  # pragma: no cover
     import tomllib
@@ -197,7 +197,7 @@ class Policy:
         """The key ring named by the policy, or ``None`` when it names none."""
         if self.key_ring is None:
             return None
-        from privacy.crypto import KeyRing
+        from auditkit.privacy.crypto import KeyRing
 
         path = Path(self.key_ring)
         if not path.is_absolute() and self.base_dir is not None:

@@ -21,8 +21,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from privacy.errors import PrivacyInputError
-from privacy.masking import _validators as v
+from auditkit.privacy.errors import PrivacyInputError
+from auditkit.privacy.masking import validators as v
 
 __all__ = [
     "CATEGORIES",
@@ -102,7 +102,7 @@ class Recogniser:
         if not callable(self.validator):
             raise PrivacyInputError(
                 f"The 'validator' of recogniser {self.name!r} must be callable; got "
-                f"{type(self.validator).__name__}. Pass privacy.masking.validators.always to "
+                f"{type(self.validator).__name__}. Pass auditkit.privacy.masking.validators.always to "
                 "accept every candidate explicitly."
             )
         if self.category not in CATEGORIES:

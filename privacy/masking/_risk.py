@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.errors import PrivacyInputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from privacy.masking._policy import Rule
+    from auditkit.privacy.masking._policy import Rule
 
 __all__ = [
     "ClassCounts",
@@ -273,8 +273,8 @@ def suggest_generalisation(
     information). It stops when the target is met or every ladder is exhausted. Works on a
     random sample of ``max_rows`` rows for speed; ``after`` is measured on all of ``df``.
     """
-    from privacy.masking._operators import OperatorContext, get_operator
-    from privacy.masking._policy import Rule
+    from auditkit.privacy.masking._operators import OperatorContext, get_operator
+    from auditkit.privacy.masking._policy import Rule
 
     _check(df, quasi_identifiers, sensitive, target_k)
     qi = list(quasi_identifiers)

@@ -19,9 +19,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from privacy.errors import PrivacyInputError
-from privacy.masking._recognisers import Recogniser, entity_category, iter_recognisers
-from privacy.masking._spans import _find, text_recognisers
+from auditkit.privacy.errors import PrivacyInputError
+from auditkit.privacy.masking._recognisers import Recogniser, entity_category, iter_recognisers
+from auditkit.privacy.masking._spans import _find, text_recognisers
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -373,7 +373,7 @@ def scan(
     Parameters
     ----------
     df:
-        A pandas DataFrame (a Dask DataFrame: use :func:`privacy.masking.scan_dask`).
+        A pandas DataFrame (a Dask DataFrame: use :func:`auditkit.privacy.masking.scan_dask`).
     columns:
         Scan only these columns (default: all).
     sample_rows:
@@ -403,7 +403,7 @@ def scan(
     if not hasattr(df, "columns") or not hasattr(df, "iloc"):
         raise PrivacyInputError(
             f"The 'df' parameter of scan must be a pandas DataFrame; got {type(df).__name__}. "
-            "For Dask use privacy.masking.scan_dask; for files use privacy.masking.scan_file."
+            "For Dask use auditkit.privacy.masking.scan_dask; for files use auditkit.privacy.masking.scan_file."
         )
     if sample_rows is not None and (not isinstance(sample_rows, int) or sample_rows < 1):
         raise PrivacyInputError(

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from privacy.masking._recognisers import Recogniser, iter_recognisers
+from auditkit.privacy.masking._recognisers import Recogniser, iter_recognisers
 
 __all__ = ["Span", "find_spans", "text_recognisers"]
 

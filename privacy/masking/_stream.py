@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from privacy.errors import PrivacyInputError
-from privacy.masking._mask import Masker, MaskSummary, _risk_after_columns
-from privacy.masking._policy import Policy, load_policy
-from privacy.masking._risk import ClassCounts
+from auditkit.privacy.errors import PrivacyInputError
+from auditkit.privacy.masking._mask import Masker, MaskSummary, _risk_after_columns
+from auditkit.privacy.masking._policy import Policy, load_policy
+from auditkit.privacy.masking._risk import ClassCounts
 
 if TYPE_CHECKING:  # pragma: no cover
-    from privacy.crypto import KeyRing
-    from privacy.masking._scan import Inventory
+    from auditkit.privacy.crypto import KeyRing
+    from auditkit.privacy.masking._scan import Inventory
 
 __all__ = ["mask_dask", "mask_file", "read_frame", "scan_dask", "scan_file"]
 
@@ -153,7 +153,7 @@ def read_frame(path: str | os.PathLike[str], *, nrows: int | None = None,
 def scan_file(path: str | os.PathLike[str], *, sample_rows: int = 20_000,
               format: str | None = None, **kwargs: Any) -> Inventory:
     """:func:`scan` of the first ``sample_rows`` rows of a CSV or Parquet file."""
-    from privacy.masking._scan import scan
+    from auditkit.privacy.masking._scan import scan
 
     return scan(read_frame(path, nrows=sample_rows, format=format), sample_rows=None, **kwargs)
 
@@ -195,7 +195,7 @@ def mask_file(
         Counts per column, dropped columns and, with ``[risk]`` quasi-identifiers, k-anonymity
         before and after, computed over the whole file.
     """
-    from privacy._atomic import atomic_write
+    from auditkit.atomic import atomic_write
 
     pol = load_policy(policy)
     s = _check_input(src)
@@ -226,7 +226,7 @@ def mask_file(
 
     inventory = None
     if pol.unlisted != "keep" or any(r.free_text is None for r in pol.rules):
-        from privacy.masking._scan import scan
+        from auditkit.privacy.masking._scan import scan
 
         inventory = scan(read_frame(s, nrows=scan_rows, format=in_fmt), sample_rows=None)
     probe = Masker(pol, columns, inventory=inventory, key_ring=key_ring)
@@ -304,7 +304,7 @@ def _dask_head(ddf: Any, n: int) -> pd.DataFrame:
 
 def scan_dask(ddf: Any, *, sample_rows: int = 20_000, **kwargs: Any) -> Inventory:
     """:func:`scan` of the first ``sample_rows`` rows of a Dask DataFrame."""
-    from privacy.masking._scan import scan
+    from auditkit.privacy.masking._scan import scan
 
     return scan(_dask_head(ddf, sample_rows), sample_rows=None, **kwargs)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from privacy.crypto import KeyRing, file_info, new_kek
+from auditkit.privacy.crypto import KeyRing, file_info, new_kek
 
 PASS = "cli test passphrase"
 
@@ -133,7 +133,7 @@ def test_wrong_ring_decrypt_exit_2_and_no_output(tmp_path: Path) -> None:
     ring = KeyRing.generate()
     ring.save(tmp_path / "keyring.json", passphrase=PASS)
     other = KeyRing.generate()
-    from privacy.crypto import encrypt_file
+    from auditkit.privacy.crypto import encrypt_file
 
     encrypt_file(tmp_path / "plain.txt", tmp_path / "c.enc", other)
     p = _run("decrypt", "c.enc", "out.txt", cwd=tmp_path, env=ENV)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from auditkit.demo import PERSONAL, generate_applications
-from reports._json import validate_report_json
+from auditkit.reports._json import validate_report_json
 
 
 def test_generator_is_deterministic_and_plants_a_disparity() -> None:

@@ -10,7 +10,7 @@ import pytest
 from auditkit._io import read_table
 from auditkit.config import KeysConfig
 from auditkit.errors import DataError
-from privacy.crypto import KeyRing, encrypt_file, new_kek
+from auditkit.privacy.crypto import KeyRing, encrypt_file, new_kek
 
 ENV = "TEST_AUDITKIT_RING_PASSPHRASE"
 PASSPHRASE = "test passphrase, not a secret"

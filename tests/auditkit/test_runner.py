@@ -16,9 +16,9 @@ from auditkit.checks._registry import (
     register_check,
 )
 from auditkit.errors import DataError, ModelError, OutputError, PersonalDataLeakError
+from auditkit.reports import Finding, Status, Table
+from auditkit.reports._json import validate_report_json
 from auditkit.runner import run_audit
-from reports import Finding, Status, Table
-from reports._json import validate_report_json
 
 
 def _digest(path: Path) -> str:
@@ -93,12 +93,12 @@ def test_inputs_are_never_modified(audit_dir: Path) -> None:
 
 
 def test_renderer_failure_leaves_no_partial_files(audit_dir: Path, monkeypatch) -> None:
-    import reports._html
+    from auditkit.reports import _html
 
     def broken(report):
         raise RuntimeError("renderer crashed")
 
-    monkeypatch.setattr(reports._html, "render_html", broken)
+    monkeypatch.setattr(_html, "render_html", broken)
     with pytest.raises(RuntimeError, match="renderer crashed"):
         run_audit(audit_dir / "audit.toml", only=["dataset"], formats=["json", "html"])
     out = audit_dir / "out"
@@ -196,7 +196,7 @@ def test_output_dir_not_writable(audit_dir: Path) -> None:
 
 
 def test_signed_run_verifies_and_detects_edits(audit_dir: Path, base_config, write_config) -> None:
-    from reports.signing import generate_signing_key, verify
+    from auditkit.reports.signing import generate_signing_key, verify
 
     keys = generate_signing_key(audit_dir / "signing.pem")
     cfg = base_config()
@@ -242,8 +242,8 @@ def test_unknown_data_suffix_asks_for_format(audit_dir: Path, base_config, write
 def test_signed_with_keyring_verifies_with_published_key(
     audit_dir: Path, base_config, write_config, cli, monkeypatch
 ) -> None:
-    from privacy.crypto import KeyRing
-    from reports.signing import verify
+    from auditkit.privacy.crypto import KeyRing
+    from auditkit.reports.signing import verify
 
     env = {"AUDITKIT_KEYRING_PASSPHRASE": "correct horse battery staple"}
     monkeypatch.setenv("AUDITKIT_KEYRING_PASSPHRASE", env["AUDITKIT_KEYRING_PASSPHRASE"])

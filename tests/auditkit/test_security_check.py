@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from auditkit.checks.security import DEMO_PASSPHRASE_ENV, SPEC, demo
-from privacy.crypto import KeyRing, encrypt_file
+from auditkit.privacy.crypto import KeyRing, encrypt_file
 
 ENV = "TEST_SECURITY_RING_PASSPHRASE"
 PASS = "security check test passphrase"
@@ -134,7 +134,7 @@ def test_demo_hook_creates_real_evidence(small_data, tmp_path, monkeypatch):
     assert os.environ[DEMO_PASSPHRASE_ENV]
     ring = KeyRing.load(tmp_path / options["keyring"], passphrase=os.environ[DEMO_PASSPHRASE_ENV])
     assert len(ring.key_ids) == 2
-    from privacy.crypto import decrypt_file, file_info
+    from auditkit.privacy.crypto import decrypt_file, file_info
 
     enc = tmp_path / options["artifacts"][0]
     assert file_info(enc).key_id == ring.primary_id  # rewrapped after the rotation

@@ -8,8 +8,8 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-import explain
-from explain import ExplainInputError
+from auditkit import explain
+from auditkit.explain import ExplainInputError
 
 
 @pytest.fixture(scope="module")

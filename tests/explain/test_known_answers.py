@@ -8,7 +8,7 @@ from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.tree import DecisionTreeRegressor
 
-import explain
+from auditkit import explain
 from tests.explain.conftest import brute_force_shapley, interventional_value, path_dependent_value
 
 

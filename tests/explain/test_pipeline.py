@@ -12,8 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-import explain
-from explain._inputs import group_map
+from auditkit import explain
+from auditkit.explain._inputs import group_map
 
 
 def _onehot_logit(X, y):
@@ -72,7 +72,7 @@ def test_column_mixing_preprocessing_falls_back_to_the_original_space(mixed_data
 
 
 def test_codec_round_trips_mixed_frames(mixed_data) -> None:
-    from explain._inputs import Codec
+    from auditkit.explain._inputs import Codec
 
     X, _ = mixed_data
     frame = X.assign(flag=X["debt"] > 0.3, count=(X["debt"] * 10).astype(int))

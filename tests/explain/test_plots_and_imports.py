@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from sklearn.linear_model import LinearRegression
 
-import explain
+from auditkit import explain
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_waterfall_withholds_values(explained) -> None:
 
 def test_import_explain_does_not_load_heavy_libraries() -> None:
     code = (
-        "import json, sys; import explain; "
+        "import json, sys; from auditkit import explain; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'shap', 'lime', 'matplotlib', 'torch'})))"
     )

@@ -12,9 +12,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-import explain
-from explain._agreement import rank_agreement
-from explain._stability import StabilityReport
+from auditkit import explain
+from auditkit.explain._agreement import rank_agreement
+from auditkit.explain._stability import StabilityReport
 
 
 def test_rank_agreement_known_values() -> None:
@@ -145,7 +145,7 @@ def test_cramers_v_is_bounded_and_symmetric(rows) -> None:
 )
 @settings(max_examples=15, deadline=None)
 def test_linear_efficiency_for_any_coefficients(beta, intercept) -> None:
-    from explain._core import ModelExplainer
+    from auditkit.explain._core import ModelExplainer
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["p", "q", "r"])

@@ -1,4 +1,4 @@
-"""fairlearn references for every metric of fairness.audit, row by row through MetricFrame."""
+"""fairlearn references for every metric of auditkit.fairness.audit, row by row through MetricFrame."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from fairlearn.metrics import (
     true_positive_rate,
 )
 
-from fairness import MISSING
+from auditkit.fairness import MISSING
 
 NAN = np.nan
 
@@ -36,7 +36,7 @@ def _rate(num_mask, den_mask):
 
 def ece_rows(y_true, y_score, sample_weight=None, n_bins=10):
     """Expected calibration error computed row by row (10 equal-width bins on [0, 1])."""
-    from fairness._counts import probability_edges
+    from auditkit.fairness._counts import probability_edges
 
     yt, s = np.asarray(y_true, dtype=float), np.asarray(y_score, dtype=float)
     w = np.ones(len(yt)) if sample_weight is None else np.asarray(sample_weight)

@@ -1,4 +1,4 @@
-"""Every metric of fairness.audit equals fairlearn's (MetricFrame and its functions) to 1e-12."""
+"""Every metric of auditkit.fairness.audit equals fairlearn's (MetricFrame and its functions) to 1e-12."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fairlearn import metrics as flm
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fairness import audit
+from auditkit.fairness import audit
 
 TOL = 1e-12
 SETTINGS = settings(max_examples=25, deadline=None,

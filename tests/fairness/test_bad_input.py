@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairness import FairnessInputError, audit
+from auditkit.fairness import FairnessInputError, audit
 
 Y = np.array([0, 1, 0, 1, 1, 0])
 P = np.array([0, 1, 1, 1, 0, 0])

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairness import audit
+from auditkit.fairness import audit
 
 
 def _population_draw(rng, n, weighted=False):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fairness import MISSING, audit, audit_counts, count
+from auditkit.fairness import MISSING, FairnessInputError, audit, audit_counts, count
 
 
 def _data(seed: int, n: int = 400, weighted: bool = False):
@@ -114,3 +114,15 @@ def test_regression_counts_merge_and_dask() -> None:
     dd = pytest.importorskip("dask.dataframe")
     ddf = dd.from_pandas(sf.assign(y=y, yhat=yhat, w=w), npartitions=4)
     _assert_same(audit(ddf["y"], ddf["yhat"], ddf[["g"]], sample_weight=ddf["w"], n_boot=0), whole)
+
+
+def test_a_chunk_missing_an_attribute_merges_but_an_all_missing_whole_is_refused() -> None:
+    """Found by hypothesis: a one-row chunk whose attribute is missing refused to count."""
+    a = count([0, 1], [0, 1], {"g": [None, None]})
+    b = count([1, 0], [1, 0], {"g": ["x", "y"]})
+    res = audit_counts(a.merge(b), n_boot=0, min_group_size=0)
+    assert list(res.by_group.xs("g", level="grouping").index) == ["x", "y", MISSING]
+    with pytest.raises(FairnessInputError, match="missing in all 2 rows"):
+        audit_counts(a, n_boot=0)
+    with pytest.raises(FairnessInputError, match="missing in all 4 rows"):
+        audit([0, 1, 1, 0], [0, 1, 0, 0], {"g": [None] * 4}, n_boot=0)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairness import (
+from auditkit.fairness import (
     FairnessInputError,
     GateConfig,
     Threshold,
@@ -21,7 +21,6 @@ from fairness import (
     load_thresholds,
     parse_threshold,
 )
-from fairness._gate_formats import github_annotations, to_junit, to_markdown
 
 
 def _data(n=4000, gap=0.2, seed=0):
@@ -103,15 +102,16 @@ def test_ci_outputs() -> None:
     df = _data(gap=0.2)
     res = audit(df["y"], df["yhat"], df[["sex"]], n_boot=200, random_state=0)
     rep = evaluate_gate(res, ["demographic_parity_ratio >= 0.8", "equalized_odds_difference <= 0.9"])
-    root = ET.fromstring(to_junit(rep))
+    root = ET.fromstring(rep.to_junit())
     cases = root.findall(".//testcase")
     assert [c.get("name") for c in cases] == ["demographic_parity_ratio >= 0.8", "equalized_odds_difference <= 0.9"]
     assert cases[0].find("failure") is not None and cases[1].find("failure") is None
     assert "F" in cases[0].find("failure").text  # the offending group with its interval
-    ann = github_annotations(rep)
+    ann = rep.github_annotations()
     assert len(ann) == 1 and ann[0].startswith("::error title=Fairness gate fail: demographic_parity_ratio::")
-    md = to_markdown(rep)
+    md = rep.to_markdown()
     assert "| ❌ | `demographic_parity_ratio >= 0.8`" in md and "| ✅ |" in md
+    assert json.loads(rep.to_json()) == json.loads(json.dumps(rep.to_dict()))
 
 
 # -- the CLI ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from fairness import FairnessInputError, MitigationResult, mitigate
+from auditkit.fairness import FairnessInputError, MitigationResult, mitigate
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ def test_fixture_passes_and_fails_with_a_table(pytester: pytest.Pytester) -> Non
 
 
 def test_plugin_module_is_import_light() -> None:
-    code = ("import sys, fairness.pytest_plugin\n"
+    code = ("import sys, auditkit.fairness.pytest_plugin\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'fairlearn', 'sklearn', 'numpy'}))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
@@ -56,4 +56,4 @@ def test_entry_point_is_registered() -> None:
     from importlib.metadata import entry_points
 
     eps = {e.name: e.value for e in entry_points(group="pytest11")}
-    assert eps.get("auditkit_fairness") == "fairness.pytest_plugin"
+    assert eps.get("auditkit_fairness") == "auditkit.fairness.pytest_plugin"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import Artifact, Figure, Finding, Report, Section, Severity, Status, Table
+from auditkit.reports import Artifact, Figure, Finding, Report, Section, Severity, Status, Table
 
 HOSTILE = (
     "<script>alert(1)</script>",

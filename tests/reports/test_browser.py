@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reports._html import render_html
+from auditkit.reports._html import render_html
 
 from .conftest import build_report
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from reports.catalogue import (
+from auditkit.reports.catalogue import (
     ALLOWED_HOSTS,
     STATUSES,
     get_catalogue,
     load_catalogue,
     provision_id,
 )
-from reports.errors import ReportInputError
+from auditkit.reports.errors import ReportInputError
 
 REQUIRED = """gdpr-art-4-5 gdpr-art-5-1-a gdpr-art-5-1-c gdpr-art-5-1-f gdpr-art-5-2 gdpr-art-9-1
 gdpr-art-13-2-f gdpr-art-14-2-g gdpr-art-15-1-h gdpr-art-22-1 gdpr-art-22-3 gdpr-art-22-4

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reports import Artifact, Figure, Finding, Report, Section, Severity, Status, Table
-from reports._json import load_schema, render_json, validate_report_json
+from auditkit.reports import Artifact, Figure, Finding, Report, Section, Severity, Status, Table
+from auditkit.reports._json import load_schema, render_json, validate_report_json
 
 scalars = st.one_of(
     st.none(),

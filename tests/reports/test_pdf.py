@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("weasyprint", reason="PDF output needs the 'pdf' extra (WeasyPrint)")
 pypdf = pytest.importorskip("pypdf", reason="the PDF text check needs pypdf")
 
-from reports._pdf import render_pdf  # noqa: E402
-from reports._render import get_renderer  # noqa: E402
+from auditkit.reports._pdf import render_pdf  # noqa: E402
+from auditkit.reports._render import get_renderer  # noqa: E402
 
 from .conftest import build_report  # noqa: E402
 
@@ -76,7 +76,7 @@ def test_pdf_pages_render_to_png(pdf_bytes: bytes, tmp_path: Path) -> None:
 
 
 def test_pdf_makes_no_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    from reports import Figure, Finding, Report, Section, Status, _pdf
+    from auditkit.reports import Figure, Finding, Report, Section, Status, _pdf
 
     from .conftest import HOSTILE_SVG
 

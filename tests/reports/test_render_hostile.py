@@ -15,12 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from reports import Finding, Report, Section, Status, Table
-from reports._html import render_html
-from reports._markdown import md_cell, md_text, render_markdown
-from reports._svg import sanitize_svg
-from reports._view import NOT_LEGAL_ADVICE
-from reports.catalogue import ALLOWED_HOSTS
+from auditkit.reports import Finding, Report, Section, Status, Table
+from auditkit.reports._html import render_html
+from auditkit.reports._markdown import md_cell, md_text, render_markdown
+from auditkit.reports._svg import sanitize_svg
+from auditkit.reports._view import NOT_LEGAL_ADVICE
+from auditkit.reports.catalogue import ALLOWED_HOSTS
 
 from .conftest import HOSTILE, HOSTILE_SVG
 
@@ -316,7 +316,7 @@ def test_markdown_cell_never_breaks_the_table(a: str, b: str) -> None:
 @settings(max_examples=100, deadline=None)
 @given(_TEXT)
 def test_html_cell_text_round_trips(value: str) -> None:
-    from reports._view import clean_text
+    from auditkit.reports._view import clean_text
 
     report = Report(
         metadata={"title": "t"},
@@ -330,7 +330,7 @@ def test_html_cell_text_round_trips(value: str) -> None:
 
 
 def test_compact_markdown_summary(hostile_report: Report) -> None:
-    from reports._markdown import render_markdown_summary
+    from auditkit.reports import render_markdown_summary
 
     full = render_markdown(hostile_report).decode()
     short = render_markdown_summary(hostile_report).decode()
@@ -346,7 +346,7 @@ def test_compact_markdown_summary(hostile_report: Report) -> None:
 def test_demo_markdown_summary_fits_a_pull_request_comment(demo_run) -> None:
     import json
 
-    from reports._markdown import render_markdown_summary
+    from auditkit.reports import render_markdown_summary
 
     doc = json.loads((demo_run / "report" / "report.json").read_text())
     summary = render_markdown_summary(Report.from_dict(doc)).decode()

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from reports._html import render_html
-from reports._markdown import render_markdown
-from reports.errors import ReportInputError
-from reports.signing import (
+from auditkit.reports._html import render_html
+from auditkit.reports._markdown import render_markdown
+from auditkit.reports.errors import ReportInputError
+from auditkit.reports.signing import (
     MANIFEST_NAME,
     SIGNATURE_NAME,
     generate_signing_key,

@@ -9,8 +9,8 @@ import stat
 
 import pytest
 
-from privacy.crypto import KeyRing, new_kek
-from privacy.errors import DecryptionError, PrivacyInputError
+from auditkit.privacy.crypto import KeyRing, new_kek
+from auditkit.privacy.errors import DecryptionError, PrivacyInputError
 
 
 @pytest.fixture

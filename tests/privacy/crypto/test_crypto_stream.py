@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from privacy.crypto import (
+from auditkit.privacy.crypto import (
     KeyRing,
     _stream,
     decrypt_file,
@@ -21,7 +21,7 @@ from privacy.crypto import (
     open_decrypted,
     rewrap,
 )
-from privacy.errors import DecryptionError, PrivacyError, PrivacyInputError
+from auditkit.privacy.errors import DecryptionError, PrivacyError, PrivacyInputError
 
 SEG = 64 * 1024
 H = _stream.HEADER_LEN

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy.crypto import (
+from auditkit.privacy.crypto import (
     DeterministicCipher,
     KeyRing,
     Pseudonymizer,
@@ -20,9 +20,9 @@ from privacy.crypto import (
     decrypt_columns,
     encrypt_columns,
 )
-from privacy.crypto._keyring import _Key
-from privacy.crypto._tokens import _b64d, _b64e
-from privacy.errors import DecryptionError, PrivacyInputError
+from auditkit.privacy.crypto._keyring import _Key
+from auditkit.privacy.crypto._tokens import _b64d, _b64e
+from auditkit.privacy.errors import DecryptionError, PrivacyInputError
 
 RING = KeyRing.generate()
 OTHER = KeyRing.generate()

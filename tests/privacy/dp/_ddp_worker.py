@@ -19,7 +19,7 @@ def main(rank: int, world: int, port: int, out: str) -> None:
     os.environ["MASTER_PORT"] = str(port)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        from privacy.dp import fit, make_private
+        from auditkit.privacy.dp import fit, make_private
 
         g = torch.Generator().manual_seed(0)
         X = torch.randn(400, 10, generator=g)

@@ -1,4 +1,4 @@
-"""Fixtures for privacy.dp tests: small datasets and models (CPU)."""
+"""Fixtures for auditkit.privacy.dp tests: small datasets and models (CPU)."""
 
 from __future__ import annotations
 

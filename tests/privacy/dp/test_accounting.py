@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from privacy.dp._accounting import epsilon, max_steps_within, noise_for_epsilon
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.dp._accounting import epsilon, max_steps_within, noise_for_epsilon
+from auditkit.privacy.errors import PrivacyInputError
 
 dp_accounting = pytest.importorskip("dp_accounting")
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from privacy.dp import fit, make_private
+from auditkit.privacy.dp import fit, make_private
 
 pytestmark = pytest.mark.slow
 

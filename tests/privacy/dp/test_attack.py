@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from privacy.dp import load_attack_results, membership_inference, save_attack_results
-from privacy.dp._attack import empirical_epsilon
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.dp import load_attack_results, membership_inference, save_attack_results
+from auditkit.privacy.dp._attack import empirical_epsilon
+from auditkit.privacy.errors import PrivacyInputError
 
 
 def test_indistinguishable_losses_give_auc_half_and_no_bound():

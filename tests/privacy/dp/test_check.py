@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from privacy.dp import fit, make_private, membership_inference, save_attack_results
+from auditkit.privacy.dp import fit, make_private, membership_inference, save_attack_results
 
 from .conftest import mlp, toy_data
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 def _ctx(tmp_path):
@@ -117,14 +114,14 @@ def test_spec_is_registered_with_catalogue_ids():
         assert reg in spec.regulations
 
 
-def test_importing_privacy_dp_and_the_check_is_light():
+def test_importing_privacy_dp_and_the_check_is_light(tmp_path):
     code = (
-        "import sys, privacy.dp, auditkit.checks.private_training\n"
-        "privacy.dp.__all__; privacy.dp.BudgetLedger\n"
+        "import sys, auditkit.privacy.dp, auditkit.checks.private_training\n"
+        "auditkit.privacy.dp.__all__; auditkit.privacy.dp.BudgetLedger\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'opacus')))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, cwd=REPO)
+                          timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 

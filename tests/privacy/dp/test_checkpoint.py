@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from privacy.dp import BudgetLedger, epsilon, fit, make_private
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.dp import BudgetLedger, epsilon, fit, make_private
+from auditkit.privacy.errors import PrivacyInputError
 
 from .conftest import mlp, toy_data
 

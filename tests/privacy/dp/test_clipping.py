@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from privacy.dp._clipping import BookKeeper
-from privacy.dp._optim import bookkeeping_optimizer_class
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.dp._clipping import BookKeeper
+from auditkit.privacy.dp._optim import bookkeeping_optimizer_class
+from auditkit.privacy.errors import PrivacyInputError
 
 C = 0.5
 B = 24

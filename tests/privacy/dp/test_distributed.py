@@ -13,10 +13,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from privacy.dp import BudgetLedger, epsilon, fit, make_private
+from auditkit.privacy.dp import BudgetLedger, epsilon, fit, make_private
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[3]
 
 
 def _free_port() -> int:
@@ -29,7 +28,7 @@ def test_two_process_gloo_matches_single_process(tmp_path):
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed is not available")
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     worker = Path(__file__).with_name("_ddp_worker.py")
     procs = [
         subprocess.Popen([sys.executable, str(worker), str(r), "2", str(port), str(tmp_path)],

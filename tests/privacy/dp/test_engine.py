@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from privacy.dp import DeltaWarning, default_delta, fit, make_private
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.dp import DeltaWarning, default_delta, fit, make_private
+from auditkit.privacy.errors import PrivacyInputError
 
 from .conftest import mlp, toy_data
 

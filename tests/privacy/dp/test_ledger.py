@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from privacy.dp import BudgetLedger, epsilon, fit, make_private
-from privacy.errors import BudgetExceededError, PrivacyInputError
+from auditkit.privacy.dp import BudgetLedger, epsilon, fit, make_private
+from auditkit.privacy.errors import BudgetExceededError, PrivacyInputError
 
 from .conftest import mlp, toy_data
 
@@ -75,7 +75,7 @@ def test_run_stops_cleanly_at_the_cap_with_state_saved(tmp_path):
     assert nxt > 1.6  # it stopped at the last step that fits
     ckpt = rec.record["checkpoint"]
     assert ckpt and (tmp_path / "checkpoints").exists()
-    from privacy.dp import load_checkpoint
+    from auditkit.privacy.dp import load_checkpoint
 
     state = load_checkpoint(ckpt)
     assert sum(h[2] for h in state["accountant"]["history"]) == rec.steps
@@ -144,14 +144,14 @@ def test_dataset_id_defaults_to_a_content_hash(tmp_path):
                      DataLoader(toy_data(), batch_size=40), target_epsilon=1, epochs=1,
                      accountant="rdp", ledger=tmp_path)
     assert p.dataset_id.startswith("ds-") and (tmp_path / f"{p.dataset_id}.json").exists()
-    from privacy.dp import dataset_fingerprint
+    from auditkit.privacy.dp import dataset_fingerprint
 
     assert dataset_fingerprint(toy_data()) == p.dataset_id != dataset_fingerprint(toy_data(seed=1))
 
 
 WRITER = """
 import sys
-from privacy.dp._ledger import BudgetLedger
+from auditkit.privacy.dp._ledger import BudgetLedger
 led = BudgetLedger(sys.argv[1], "shared")
 for _ in range(int(sys.argv[2])):
     run_id, _ = led.reserve(noise_multiplier=1.0, sample_rate=0.1, planned_steps=10, delta=1e-5,

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from privacy.dp import make_private, select_mode
-from privacy.errors import PrivacyInputError
+from auditkit.privacy.dp import make_private, select_mode
+from auditkit.privacy.errors import PrivacyInputError
 
 from .conftest import toy_data
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import tomli_w
 
-from privacy.masking import load_policy, mask, mask_file, scan
+from auditkit.privacy.masking import load_policy, mask, mask_file, scan
 
 NAME = "Zoë Brontë-Ångström"
 EMAIL = "zoë.brontë+leak@exämple.org"

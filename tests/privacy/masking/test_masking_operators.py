@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from privacy.crypto import DeterministicCipher, KeyRing
-from privacy.masking import (
+from auditkit.privacy.crypto import DeterministicCipher, KeyRing
+from auditkit.privacy.masking import (
     Operator,
     OperatorContext,
     get_operator,
     operator_names,
     register_operator,
 )
-from privacy.masking._operators import NoParams
+from auditkit.privacy.masking._operators import NoParams
 
 
 def _apply(name, values, ctx=None, **params):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from privacy.crypto import KeyRing
-from privacy.masking import Policy, Rule, load_policy, mask
+from auditkit.privacy.crypto import KeyRing
+from auditkit.privacy.masking import Policy, Rule, load_policy, mask
 
 POLICY_TOML = """
 [policy]
@@ -177,7 +177,7 @@ def test_key_ring_named_by_policy_is_loaded(frame, tmp_path, monkeypatch):
         '[columns.email]\noperator = "tokenize"\n', encoding="utf-8")
     monkeypatch.setenv("RING_PASS", "correct horse")
     out = mask(frame, tmp_path / "p.toml").frame
-    from privacy.crypto import DeterministicCipher
+    from auditkit.privacy.crypto import DeterministicCipher
 
     assert DeterministicCipher(ring).decrypt(out["email"]).tolist() == frame["email"].tolist()
 

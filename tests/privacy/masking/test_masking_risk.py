@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy.masking import ClassCounts, Policy, mask, risk_report, suggest_generalisation
+from auditkit.privacy.masking import ClassCounts, Policy, mask, risk_report, suggest_generalisation
 
 rows = st.lists(
     st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from([1, 2]),

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from privacy.masking import column_hints, scan
+from auditkit.privacy.masking import column_hints, scan
 
 DATA = Path(__file__).parent / "data" / "FakeNameGenerator.com_100.csv"
 

@@ -7,8 +7,13 @@ from collections import Counter
 
 import pytest
 
-from privacy.masking import Recogniser, find_spans, register_recogniser, unregister_recogniser
-from privacy.masking._validators import always
+from auditkit.privacy.masking import (
+    Recogniser,
+    find_spans,
+    register_recogniser,
+    unregister_recogniser,
+)
+from auditkit.privacy.masking.validators import always
 
 TEXT = (
     "Mail zoë.brontë@example.org or zoe@example.org; call +1 212-555-0123 or (415) 555-0199. "

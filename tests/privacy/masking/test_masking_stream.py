@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from privacy.masking import mask, mask_dask, mask_file, read_frame, scan_file
+from auditkit.privacy.masking import mask, mask_dask, mask_file, read_frame, scan_file
 
 POLICY = {
     "columns": {
@@ -95,7 +95,7 @@ def test_mask_file_is_atomic_on_failure(tmp_path):
 def test_policy_checked_against_header_before_reading_rows(tmp_path, monkeypatch):
     src = tmp_path / "in.csv"
     _frame(10).to_csv(src, index=False)
-    import privacy.masking._stream as stream
+    import auditkit.privacy.masking._stream as stream
 
     def no_rows(*a, **k):  # pragma: no cover - would mean rows were read
         raise AssertionError("rows were read before the policy was checked")

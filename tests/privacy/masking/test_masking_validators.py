@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from privacy.masking import _validators as v
+from auditkit.privacy.masking import validators as v
 
 
 def _luhn_digit(body: str) -> str:

@@ -2,6 +2,9 @@
 
 Each validator takes the candidate text and returns ``True`` when it is a plausible instance
 of the entity. Validators never log, print or raise with the candidate in the message.
+
+Public: a custom :class:`~auditkit.privacy.masking.Recogniser` takes one of these (or any
+function of the same shape) as its ``validator``; :func:`always` accepts every match.
 """
 
 from __future__ import annotations

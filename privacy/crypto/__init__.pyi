@@ -1,0 +1,19 @@
+from ._columns import decrypt_columns as decrypt_columns
+from ._columns import encrypt_columns as encrypt_columns
+from ._keyring import KeyInfo as KeyInfo
+from ._keyring import KeyRing as KeyRing
+from ._keyring import kek_kind as kek_kind
+from ._keyring import keyring_protection as keyring_protection
+from ._keyring import new_kek as new_kek
+from ._reader import open_decrypted as open_decrypted
+from ._stream import ALGORITHM as ALGORITHM
+from ._stream import DecryptionError as DecryptionError  # defined in auditkit.privacy.errors
+from ._stream import EncryptedFileInfo as EncryptedFileInfo
+from ._stream import decrypt_file as decrypt_file
+from ._stream import encrypt_file as encrypt_file
+from ._stream import file_info as file_info
+from ._stream import is_encrypted as is_encrypted
+from ._stream import rewrap as rewrap
+from ._tokens import DeterministicCipher as DeterministicCipher
+from ._tokens import Pseudonymizer as Pseudonymizer
+from ._tokens import RandomizedCipher as RandomizedCipher
