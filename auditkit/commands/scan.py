@@ -77,8 +77,13 @@ def register(app: typer.Typer) -> None:
                                                help="Show rows done on stderr.")] = True,
     ) -> int:
         """Apply a masking policy to a file, chunk by chunk; print what changed."""
+        from auditkit.atomic import sweep_stale
         from auditkit.privacy.masking import load_policy, mask_file
 
+        if removed := sweep_stale(out.parent):  # what a killed earlier `mask` left behind
+            _common.err_console().print(
+                f"Removed {len(removed)} temporary file(s) left in '{out.parent}' by an "
+                "interrupted auditkit command.", highlight=False, markup=False)
         pol = load_policy(policy)  # validated before any data is read
         ring = None
         if keyring is not None:

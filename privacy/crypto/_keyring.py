@@ -15,7 +15,9 @@ The ring file is JSON text:
 ``ciphertext`` is AES-256-GCM under the key-encryption key (KEK) of the JSON of the keys, with
 every other field of the file as associated data, so the KDF parameters cannot be altered
 either. The KEK comes from scrypt over a passphrase (parameters stored in the file) or from an
-environment variable holding 32 random bytes in base64.
+environment variable holding 32 random bytes in base64. The scrypt parameters are read before
+the file can be authenticated, so :meth:`KeyRing.load` refuses any outside the bounds of
+:func:`_check_scrypt_cost` before deriving anything. ``docs/crypto.md`` gives the exact layout.
 """
 
 from __future__ import annotations
@@ -48,11 +50,16 @@ KEY_BYTES = 32
 KEY_ID_BYTES = 4
 
 # scrypt cost: 2**15 * 8 * 128 bytes = 32 MiB of memory, ~0.1 s on a laptop (RFC 7914 guidance
-# for interactive logins). Loading accepts up to 2**20 so a stronger setting stays readable.
+# for interactive logins). The parameters are read from the ring file *before* it can be
+# authenticated, so loading bounds them (a planted N=2**20, r=32, p=16 would take ~4 GiB):
+# N a power of two >= 2**14 (the scrypt paper's interactive-login setting, used by RFC 7914's
+# test vectors; every ring auditkit saved has 2**15), 128 * N * r <= 256 MiB, p <= 4.
 SCRYPT_N = 2**15
 SCRYPT_R = 8
 SCRYPT_P = 1
-_SCRYPT_MAX_N = 2**20
+SCRYPT_MIN_N = 2**14
+SCRYPT_MAX_MEMORY = 256 * 1024 * 1024
+SCRYPT_MAX_P = 4
 _SALT_BYTES = 16
 
 _KEK_HINT = (
@@ -207,6 +214,19 @@ class KeyRing:
             )
         return self._derive(kid, b"report-signing/ed25519", 32)
 
+    def ledger_key(self, key_id: str | None = None) -> bytes:
+        """HMAC-SHA-256 key (32 bytes) that authenticates DP budget ledgers.
+
+        Derived with HKDF-SHA-256 (no salt, info ``b"auditkit/v1/dp-ledger/hmac-sha256"``) from
+        key ``key_id`` (default: the primary), so no other use of the ring shares it.
+        """
+        kid = self._primary if key_id is None else key_id
+        if kid not in self._keys:
+            raise PrivacyInputError(
+                f"The key ring has no key {kid!r}; its key ids are {', '.join(self._keys)}."
+            )
+        return self._derive(kid, b"dp-ledger/hmac-sha256", 32)
+
     # -- sub-keys (private to auditkit.privacy.crypto) ------------------------------------------------
     def _derive(self, key_id: str, purpose: bytes, length: int = KEY_BYTES) -> bytes:
         """HKDF-SHA-256 sub-key of key ``key_id`` for ``purpose``; KeyError if unknown id."""
@@ -276,7 +296,10 @@ class KeyRing:
         Raises
         ------
         PrivacyInputError
-            The file is missing, not a key ring, or readable by group or others (``chmod 600``).
+            The file is missing, not a key ring, or readable by group or others (``chmod 600``),
+            or its scrypt parameters are not ints within the load limits (``n`` a power of two
+            from 2^14 to 2^21, ``128 * n * r`` at most 256 MiB, ``1 <= p <= 4``); checked
+            before any key derivation runs.
         DecryptionError
             Wrong passphrase or key-encryption key, or the file was altered.
         """
@@ -308,9 +331,12 @@ class KeyRing:
                 f"The key ring {str(target)!r} has format version {doc.get('version')!r}; this "
                 f"auditkit reads version {FORMAT_VERSION}. Upgrade auditkit."
             )
+        kek_params = doc.get("kek")
+        if isinstance(kek_params, dict) and kek_params.get("kind") == "scrypt":
+            _check_scrypt_cost(kek_params, str(target))  # before any derivation runs
         try:
             header = {k: doc[k] for k in ("format", "version", "kek", "nonce")}
-            kek = _kek_for_load(header["kek"], passphrase, kek_env)
+            kek = _kek_for_load(header["kek"], passphrase, kek_env, str(target))
             body = AESGCM(kek).decrypt(
                 _b64d(header["nonce"]), _b64d(doc["ciphertext"]), _canonical(header)
             )
@@ -436,6 +462,42 @@ def _scrypt(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return Scrypt(salt=salt, length=KEY_BYTES, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
 
 
+def _describe(value: Any) -> str:
+    """A parameter's value for an error message: a small int as such, anything else by type."""
+    if type(value) is int and abs(value) < 10**12:
+        return str(value)
+    return f"a {value.bit_length()}-bit int" if type(value) is int else f"a {type(value).__name__}"
+
+
+def _check_scrypt_cost(params: dict[str, Any], ring_name: str) -> tuple[int, int, int]:
+    """(n, r, p) of a ring file's scrypt section; PrivacyInputError unless within the limits.
+
+    The parameters are read before the file can be authenticated, so they bound what one
+    unlock may cost: ``n`` a power of two from :data:`SCRYPT_MIN_N` to 2^21, ``r >= 1`` with
+    ``128 * n * r <=`` :data:`SCRYPT_MAX_MEMORY`, ``1 <= p <=`` :data:`SCRYPT_MAX_P`, all ints.
+    """
+    values = [params.get(name) for name in ("n", "r", "p")]
+    n, r, p = (v if type(v) is int else 0 for v in values)
+    max_n = SCRYPT_MAX_MEMORY // 128
+    problems = [
+        ("n", f"a power of two from {SCRYPT_MIN_N} (2^14) to {max_n} (2^21)",
+         SCRYPT_MIN_N <= n <= max_n and not n & (n - 1)),
+        ("r", f"an int >= 1 with 128 * n * r at most {SCRYPT_MAX_MEMORY // 2**20} MiB per unlock "
+         f"(r <= {SCRYPT_MAX_MEMORY // (128 * max(n, 1))} with this ring's n = {n})",
+         r >= 1 and 128 * n * r <= SCRYPT_MAX_MEMORY),
+        ("p", f"an int from 1 to {SCRYPT_MAX_P}", 1 <= p <= SCRYPT_MAX_P),
+    ]
+    for (name, expected, ok), value in zip(problems, values, strict=True):
+        if not ok or type(value) is not int:  # bool, float, str and missing are refused too
+            got = _describe(value) if name in params else "missing"
+            raise PrivacyInputError(
+                f"The key ring file {ring_name!r} has scrypt parameter {name!r} = {got}; expected "
+                f"{expected}. auditkit writes n=2^15, r=8, p=1: a ring outside these limits was "
+                "not written by auditkit or was altered. Restore it from your backup."
+            )
+    return n, r, p
+
+
 def _kek_for_save(passphrase: str | None, kek_env: str | None) -> tuple[bytes, dict[str, Any]]:
     _one_source(passphrase, kek_env)
     if kek_env is not None:
@@ -446,7 +508,9 @@ def _kek_for_save(passphrase: str | None, kek_env: str | None) -> tuple[bytes, d
     return _scrypt(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P), params
 
 
-def _kek_for_load(params: Any, passphrase: str | None, kek_env: str | None) -> bytes:
+def _kek_for_load(
+    params: Any, passphrase: str | None, kek_env: str | None, ring_name: str
+) -> bytes:
     _one_source(passphrase, kek_env)
     kind = params.get("kind") if isinstance(params, dict) else None
     if kind == "env":
@@ -462,8 +526,6 @@ def _kek_for_load(params: Any, passphrase: str | None, kek_env: str | None) -> b
                 "This key ring is protected by a passphrase, not an environment key; pass "
                 "passphrase (CLI: --passphrase-env NAME or the prompt)."
             )
-        n, r, p = int(params["n"]), int(params["r"]), int(params["p"])
-        if not (2 <= n <= _SCRYPT_MAX_N and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
-            raise ValueError("scrypt parameters out of range")
+        n, r, p = _check_scrypt_cost(params, ring_name)
         return _scrypt(passphrase, _b64d(params["salt"]), n, r, p)
     raise ValueError("unknown KEK kind")

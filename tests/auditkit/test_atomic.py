@@ -94,6 +94,18 @@ def test_temporary_file_is_recognisable_while_writing(tmp_path) -> None:
     assert os.listdir(tmp_path) == ["report.html"]
 
 
+def test_temporary_name_is_the_one_sweep_stale_recognises(tmp_path) -> None:
+    import auditkit.atomic as atomic
+
+    assert {"parse_temp_name", "sweep_stale"} <= set(atomic.__all__)
+    with atomic_write(tmp_path / "a.b.123.csv") as fh:
+        (tmp,) = os.listdir(tmp_path)
+        assert atomic.parse_temp_name(tmp) == os.getpid()
+        assert atomic.sweep_stale(tmp_path) == []  # a live writer (this one) keeps its file
+        fh.write(b"x")
+    assert os.listdir(tmp_path) == ["a.b.123.csv"]
+
+
 def test_private_file_is_never_readable_by_others(tmp_path) -> None:
     with atomic_write(tmp_path / "key", mode=0o600) as fh:
         (tmp,) = os.listdir(tmp_path)
