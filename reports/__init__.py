@@ -34,6 +34,7 @@ from auditkit.reports.signing import (
     verify_manifest,
     write_manifest,
 )
+from auditkit.reports.trust import REPORT_SIGNER, Principal, TrustStore
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -53,6 +54,9 @@ __all__ = [
     "ReportInputError",
     "Renderer",
     "VerifyResult",
+    "REPORT_SIGNER",
+    "Principal",
+    "TrustStore",
     "available_formats",
     "get_renderer",
     "generate_signing_key",

@@ -36,5 +36,11 @@ def register(app: typer.Typer) -> None:
             con.print(f"Demo finished in {result.seconds:.1f} s. Config: {result.config_path}")
             con.print(f"Open the report: {result.run.paths.get('html', next(iter(result.run.paths.values())))}")
             if "manifest" in result.run.paths:
-                con.print(f"Check it was not altered: auditkit verify {result.run.out_dir}")
-        return 0
+                public = result.out_dir / "keys" / "report-signing.pem.pub"
+                con.print("Check it was not altered: auditkit verify "
+                          f"{result.run.out_dir} --public-key {public}")
+        # The demo's findings fail on purpose (that is what it shows), but a check that
+        # errored means the demo did not run as it should.
+        from auditkit.errors import ExitCode
+
+        return ExitCode.INCOMPLETE if result.run.exit_code == ExitCode.INCOMPLETE else 0

@@ -80,6 +80,21 @@ def _open_ring(keyring: Path, passphrase_env: str) -> KeyRing:
     return _unlock(keyring, passphrase_env)[0]
 
 
+def _sweep(*paths: Path) -> None:
+    """Remove what killed auditkit writers left beside ``paths`` (see ``sweep_stale``)."""
+    from auditkit.atomic import sweep_stale
+
+    for directory in dict.fromkeys(p.parent for p in paths):
+        removed = sweep_stale(directory)
+        if removed:
+            _common.err_console().print(
+                f"Removed {len(removed)} temporary file(s) left in '{directory}' by an "
+                "interrupted auditkit command.",
+                highlight=False,
+                markup=False,
+            )
+
+
 def register(app: typer.Typer) -> None:
     keys_app = typer.Typer(
         name="keys",
@@ -101,6 +116,7 @@ def register(app: typer.Typer) -> None:
         from auditkit.privacy.crypto import KeyRing
         from auditkit.privacy.errors import PrivacyInputError
 
+        _sweep(keyring)
         if keyring.exists() and not force:
             raise PrivacyInputError(
                 f"The key ring file '{keyring}' already exists; replacing it would make every "
@@ -129,6 +145,7 @@ def register(app: typer.Typer) -> None:
         passphrase_env: PassEnvOpt = DEFAULT_PASSPHRASE_ENV,
     ) -> int:
         """Add a new primary key; older keys stay in the ring to decrypt existing data."""
+        _sweep(keyring)
         ring, protection = _unlock(keyring, passphrase_env)
         old = ring.primary_id
         new = ring.rotate()
@@ -152,6 +169,8 @@ def register(app: typer.Typer) -> None:
 
         from auditkit.atomic import atomic_write_bytes
 
+        if out is not None:
+            _sweep(out)
         ring = _open_ring(keyring, passphrase_env)
         public = Ed25519PrivateKey.from_private_bytes(ring.signing_key()).public_key()
         pem = public.public_bytes(
@@ -211,6 +230,7 @@ def register(app: typer.Typer) -> None:
         """Encrypt a file (AES-256-GCM, streaming) under the key ring's primary key."""
         from auditkit.privacy.crypto import encrypt_file
 
+        _sweep(dst)
         _refuse_overwrite(dst, force)
         ring = _open_ring(keyring, passphrase_env)
         info = encrypt_file(src, dst, ring, segment_size=segment_size)
@@ -232,6 +252,7 @@ def register(app: typer.Typer) -> None:
         """Decrypt and authenticate a file; nothing is written unless all of it authenticates."""
         from auditkit.privacy.crypto import decrypt_file
 
+        _sweep(dst)
         _refuse_overwrite(dst, force)
         ring = _open_ring(keyring, passphrase_env)
         info = decrypt_file(src, dst, ring)
@@ -247,6 +268,7 @@ def register(app: typer.Typer) -> None:
         """Re-wrap encrypted files' data keys under the ring's primary key (data not re-encrypted)."""
         from auditkit.privacy.crypto import file_info, rewrap
 
+        _sweep(*files)
         ring = _open_ring(keyring, passphrase_env)
         con = _common.console()
         for f in files:
@@ -255,6 +277,94 @@ def register(app: typer.Typer) -> None:
                 con.print(f"Rewrapped {f}: key {old} -> {ring.primary_id}.")
             else:
                 con.print(f"{f} already uses the primary key {old}.")
+        return 0
+
+    # -- trusted signers (auditkit.reports.trust): `keys trust PEM --name NAME`, `keys trusted` --
+
+    @keys_app.command("trust")
+    def keys_trust(
+        pem: Annotated[
+            Path,
+            typer.Argument(
+                help="The signer's PEM public key file (from `keys public-key`).",
+                show_default=False,
+            ),
+        ],
+        name: Annotated[str, typer.Option("--name", help="Who holds the key.", show_default=False)],
+        role: Annotated[
+            list[str] | None,
+            typer.Option("--role", help="Role to grant (repeatable; default report-signer)."),
+        ] = None,
+        trust_store: Annotated[
+            Path | None,
+            typer.Option(
+                "--trust-store",
+                help="Trusted keys file (default: $AUDITKIT_TRUST_STORE, else "
+                "$XDG_CONFIG_HOME/auditkit/trusted_keys.toml).",
+                show_default=False,
+            ),
+        ] = None,
+    ) -> int:
+        """Trust a public key: `auditkit verify` then accepts reports it signed (exit 0)."""
+        from rich.markup import escape
+
+        from auditkit.reports.errors import ReportInputError
+        from auditkit.reports.trust import REPORT_SIGNER, TrustStore, default_trust_store_path
+
+        path = trust_store if trust_store is not None else default_trust_store_path()
+        store = TrustStore.load(path, missing_ok=True)
+        try:
+            with pem.open("rb") as fh:
+                text = fh.read(1 << 16)  # a PEM public key is ~113 bytes
+        except OSError as exc:
+            raise ReportInputError(
+                f"Cannot read the public key file {pem}: {exc.strerror}. Give the signer's PEM "
+                "public key (e.g. written by `auditkit keys public-key --out FILE`)."
+            ) from None
+        added = store.add(name, text, role or [REPORT_SIGNER])
+        store.save(path)
+        _common.console().print(
+            escape(
+                f"Trusted key {added.key_id} as {added.name!r} (roles: {', '.join(added.roles)}) "
+                f"in {path}."
+            )
+        )
+        return 0
+
+    @keys_app.command("trusted")
+    def keys_trusted(
+        trust_store: Annotated[
+            Path | None,
+            typer.Option(
+                "--trust-store",
+                help="Trusted keys file (default: $AUDITKIT_TRUST_STORE, else "
+                "$XDG_CONFIG_HOME/auditkit/trusted_keys.toml).",
+                show_default=False,
+            ),
+        ] = None,
+    ) -> int:
+        """List the trusted keys: name, key id and roles."""
+        from rich.markup import escape
+        from rich.table import Table
+
+        from auditkit.reports.trust import TrustStore, default_trust_store_path
+
+        store = TrustStore.load_default(trust_store)
+        path = trust_store if trust_store is not None else default_trust_store_path()
+        con = _common.console()
+        if not len(store):
+            con.print(
+                escape(
+                    f"No trusted keys in {path}. Add one with: auditkit keys trust PEM --name NAME"
+                )
+            )
+            return 0
+        table = Table(title=escape(f"Trusted keys ({path})"))
+        for col in ("name", "key id", "roles"):
+            table.add_column(col)
+        for p in store:
+            table.add_row(escape(p.name), p.key_id, ", ".join(p.roles))
+        con.print(table)
         return 0
 
 

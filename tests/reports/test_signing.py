@@ -61,9 +61,11 @@ def test_fresh_output_verifies(signed) -> None:
     res = verify(out, keys.public)
     assert res.ok, res.problems
     assert res.files_checked == 4 and res.inputs_checked == 3 and res.signer_pinned
+    # Without a pinned key or a trust store the report is intact but its signer is not trusted.
     unpinned = verify(out)
-    assert unpinned.ok and not unpinned.signer_pinned
-    assert any("not pinned" in n for n in unpinned.notes)
+    assert unpinned.intact and not unpinned.ok and not unpinned.signer_pinned
+    assert unpinned.exit_code == 4 and keys.key_id in (unpinned.untrusted or "")
+    assert res.exit_code == 0 and res.trusted
 
 
 def _flip(path: Path, pos: int) -> bytes:
@@ -129,7 +131,7 @@ def test_added_removed_and_resigned_by_another_key(signed, tmp_path: Path) -> No
     assert not res.ok and any("report.md is missing" in p for p in res.problems)
     (tmp_path / "moved.md").rename(out / "report.md")
     assert verify(out, keys.public).ok
-    # someone re-signs altered output with their own key: unpinned verify passes, pinned fails
+    # someone re-signs altered output with their own key: intact, but never trusted
     (out / "report.md").write_text("tampered")
     other = generate_signing_key(tmp_path / "other.pem")
     write_manifest(
@@ -143,9 +145,11 @@ def test_added_removed_and_resigned_by_another_key(signed, tmp_path: Path) -> No
         ],
         other.private,
     )
-    assert verify(out).ok
+    unpinned = verify(out)
+    assert unpinned.intact and not unpinned.ok and unpinned.exit_code == 4
     res = verify(out, keys.public)
-    assert not res.ok and any("expected key" in p for p in res.problems)
+    assert res.intact and not res.ok and res.exit_code == 4
+    assert other.key_id in res.untrusted and keys.key_id in res.untrusted
 
 
 def test_missing_input_is_a_note_and_changed_input_a_problem(signed) -> None:
