@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from auditkit._io import detect_format
+from auditkit._io import read_table
 from auditkit._personal import classify_personal_columns
 from auditkit.errors import DataError, OutputError
 
@@ -31,33 +31,12 @@ def _norm(col: str) -> str:
 
 
 def _read_sample(path: Path) -> Any:
-    import pandas as pd
-
+    """The first rows of the data file, read as ``auditkit run`` reads it (same refusals)."""
     if not path.exists():
         raise DataError(f"The data file '{path}' does not exist. Pass the path of a CSV or Parquet file.")
     if path.is_dir():
         raise DataError(f"The data path '{path}' is a directory; expected a CSV or Parquet file.")
-    kind = detect_format(path)
-    try:
-        if kind == "csv":
-            df = pd.read_csv(path, nrows=SAMPLE_ROWS, low_memory=False)
-        else:
-            import pyarrow.parquet as pq
-
-            pf = pq.ParquetFile(path)
-            batch = next(pf.iter_batches(batch_size=SAMPLE_ROWS), None)
-            df = batch.to_pandas() if batch is not None else pf.schema_arrow.empty_table().to_pandas()
-    except pd.errors.EmptyDataError:
-        raise DataError(f"The data file '{path}' is empty; expected a header row and data rows.") from None
-    except Exception as exc:  # parsers raise many types
-        if isinstance(exc, (PermissionError, DataError)):
-            raise
-        raise DataError(
-            f"The data file '{path}' cannot be read as {kind.upper()} ({exc.__class__.__name__})."
-        ) from None
-    if df.shape[0] == 0:
-        raise DataError(f"The data file '{path}' has no rows; the audit needs data to measure.")
-    return df
+    return read_table(path, nrows=SAMPLE_ROWS, what="data file")
 
 
 def guess_roles(df: Any) -> dict[str, Any]:

@@ -6,6 +6,11 @@ for operators that need global counts (``suppress``), then streams chunk by chun
 temporary file beside the output that replaces it atomically at the end. It never writes
 over its input. Memory is bounded by the chunk size (plus the value counts ``suppress`` and
 the equivalence classes of the risk figures need).
+
+Files are read through :class:`auditkit.privacy.tabular.TableFile`: a file that cannot be
+parsed (binary, not UTF-8, ragged rows, duplicate or nested columns, a header without rows,
+damaged Parquet) raises one :class:`PrivacyInputError` naming lines, rows and columns, never
+quoting the data.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from auditkit.privacy.errors import PrivacyInputError
 from auditkit.privacy.masking._mask import Masker, MaskSummary, _risk_after_columns
 from auditkit.privacy.masking._policy import Policy, load_policy
 from auditkit.privacy.masking._risk import ClassCounts
+from auditkit.privacy.tabular import TableFile
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit.privacy.crypto import KeyRing
@@ -47,40 +53,12 @@ def _format(path: Path, given: str | None, what: str) -> str:
     return fmt
 
 
-def _csv_kwargs(path: Path) -> dict[str, Any]:
-    sep = "\t" if path.suffix.lower() == ".tsv" else ","
-    # Every cell is read as text, as written: "NA" stays "NA", leading zeros stay.
-    return {"dtype": str, "keep_default_na": False, "na_values": [""], "sep": sep,
-            "encoding": "utf-8-sig"}
-
-
-def _columns(path: Path, fmt: str) -> list[str]:
-    if fmt == "csv":
-        return [str(c) for c in pd.read_csv(path, nrows=0, **_csv_kwargs(path)).columns]
-    import pyarrow.parquet as pq
-
-    return list(pq.ParquetFile(path).schema_arrow.names)
+def _table(path: Path, fmt: str) -> TableFile:
+    """The file as a table whose parser failures are described, never quoted."""
+    return TableFile(path, fmt, name=str(path), what="input file")
 
 
 _STR = pd.StringDtype("pyarrow", na_value=float("nan"))
-
-
-def _csv_reader(path: Path, columns: list[str] | None, block_rows: int) -> Any:
-    """Arrow's streaming CSV reader: every column as text, empty cells missing."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    names = _columns(path, "csv")
-    sep = "\t" if path.suffix.lower() == ".tsv" else ","
-    return pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=max(1 << 20, min(block_rows * 64, 1 << 24))),
-        parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in names},
-            strings_can_be_null=True, null_values=[""], include_columns=columns,
-        ),
-    )
 
 
 def _to_pandas(table: Any) -> pd.DataFrame:
@@ -94,13 +72,9 @@ def _chunks(path: Path, fmt: str, chunk_rows: int, columns: list[str] | None = N
     """The file as DataFrames of exactly ``chunk_rows`` rows (the last may be shorter)."""
     import pyarrow as pa
 
-    if fmt == "csv":
-        batches: Iterator[Any] = iter(_csv_reader(path, columns, chunk_rows))
-    else:
-        import pyarrow.parquet as pq
-
-        batches = pq.ParquetFile(path).iter_batches(batch_size=min(chunk_rows, 1 << 16),
-                                                    columns=columns)
+    # CSV: Arrow's streaming reader, every cell as text as written ("NA" and "007" stay),
+    # empty cells missing; Parquet: row batches.
+    batches: Iterator[Any] = iter(_table(path, fmt).batches(columns, chunk_rows))
     pending: list[Any] = []
     have = 0
     for batch in batches:
@@ -122,25 +96,33 @@ def _check_input(src: str | os.PathLike[str]) -> Path:
         raise PrivacyInputError(
             f"The input file {str(p)!r} does not exist or is not a file. Check the path."
         )
-    if p.stat().st_size == 0:
-        raise PrivacyInputError(
-            f"The input file {str(p)!r} is empty; expected a CSV with a header row or a Parquet "
-            "file."
-        )
     return p
 
 
 def read_frame(path: str | os.PathLike[str], *, nrows: int | None = None,
                format: str | None = None) -> pd.DataFrame:
-    """Read a CSV (every cell as text) or Parquet file, optionally only its first rows."""
+    """Read a CSV (every cell as text) or Parquet file, optionally only its first rows.
+
+    Raises
+    ------
+    PrivacyInputError
+        The file is missing, empty, binary, not UTF-8, ragged, has duplicate or nested columns,
+        or is damaged; the message names lines, rows and columns, never a value.
+    """
     p = _check_input(path)
     fmt = _format(p, format, "input")
+    table = _table(p, fmt)
+    table.sniff()
+    names = table.columns()
     if nrows is None:
         if fmt == "csv":
             import pyarrow as pa
 
-            return _to_pandas(pa.Table.from_batches(list(_csv_reader(p, None, 1 << 16))))
-        return pd.read_parquet(p)
+            batches = list(table.batches(batch_rows=1 << 16))
+            schema = pa.schema([(c, pa.string()) for c in names])
+            return _to_pandas(pa.Table.from_batches(batches, schema=None if batches else schema))
+        with table.reading():
+            return pd.read_parquet(p)
     parts, have = [], 0
     for chunk in _chunks(p, fmt, min(nrows, 65_536)):
         parts.append(chunk)
@@ -152,10 +134,19 @@ def read_frame(path: str | os.PathLike[str], *, nrows: int | None = None,
 
 def scan_file(path: str | os.PathLike[str], *, sample_rows: int = 20_000,
               format: str | None = None, **kwargs: Any) -> Inventory:
-    """:func:`scan` of the first ``sample_rows`` rows of a CSV or Parquet file."""
+    """:func:`scan` of the first ``sample_rows`` rows of a CSV or Parquet file.
+
+    A file with a header and no data rows is refused (:class:`PrivacyInputError`), as is any
+    file :func:`read_frame` refuses.
+    """
     from auditkit.privacy.masking._scan import scan
 
-    return scan(read_frame(path, nrows=sample_rows, format=format), sample_rows=None, **kwargs)
+    df = read_frame(path, nrows=sample_rows, format=format)
+    if len(df) == 0:
+        p = Path(path)
+        table = _table(p, _format(p, format, "input"))
+        raise table.no_rows(len(table.columns()))
+    return scan(df, sample_rows=None, **kwargs)
 
 
 def mask_file(
@@ -221,8 +212,12 @@ def mask_file(
         )
     in_fmt = _format(s, input_format, "input")
     out_fmt = _format(d, output_format, "output")
-    columns = _columns(s, in_fmt)
+    table = _table(s, in_fmt)
+    table.sniff()
+    columns = table.columns()
     pol.check_columns(columns)  # before any row is read
+    if table.count_rows(limit=1) == 0:
+        raise table.no_rows(len(columns))
 
     inventory = None
     if pol.unlisted != "keep" or any(r.free_text is None for r in pol.rules):
@@ -274,13 +269,6 @@ def mask_file(
             done += len(chunk)
             if progress is not None:
                 progress(done)
-        if summary is None:  # empty file: still write the header
-            empty = pa.table({c: pa.array([], pa.string()) for c in masker.output_columns()})
-            if out_fmt == "csv":
-                pacsv.write_csv(empty, fh)
-            else:
-                pq.write_table(empty, fh)
-            summary = MaskSummary(0, (), masker.unmasked)
         if writer is not None:
             writer.close()
     if before is not None and after is not None:
