@@ -39,7 +39,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from auditkit.fairness import audit  # noqa: E402
 
@@ -149,7 +148,6 @@ def bench_bootstrap(n: int, n_anchor: int, boot_anchor: int) -> list[str]:
 
 CHILD = r"""
 import json, sys, time
-sys.path.insert(0, {root!r})
 from auditkit.fairness import audit
 t0 = time.perf_counter()
 if {mode!r} == "dask":

@@ -37,7 +37,6 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 FIRST = ("James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Zoë "
          "Ángel Søren Chloé Jürgen Siobhán Nuño").split()
@@ -192,7 +191,6 @@ def presidio(df: pd.DataFrame) -> tuple[float, list[list[str]]]:  # pragma: no c
 # -- bounded memory --------------------------------------------------------------------------
 CHILD = r"""
 import resource, sys, time, json
-sys.path.insert(0, {repo!r})
 from auditkit.privacy.masking import mask_file
 t = time.perf_counter()
 s = mask_file({src!r}, {dst!r}, {policy!r}, chunk_rows={chunk})
