@@ -67,10 +67,29 @@ class AuditContext:
 
     @cached_property
     def guard(self) -> PersonalValueIndex:
-        """The values of :attr:`personal_columns` that nothing the audit writes may contain."""
+        """The values of :attr:`personal_columns` that nothing the audit writes may contain.
+
+        The category labels of a protected attribute ("Female", "Caucasian", "25-34") are not
+        identifiers: a protected column with at most 50 distinct values
+        that the PII scan does not class as an identifier (names, ids, contacts) is left out, so
+        that its groups can be named in the report (:mod:`auditkit._personal`).
+        """
         from auditkit._redact import PersonalValueIndex
 
-        return PersonalValueIndex.from_frame(self.data, sorted(self.personal_columns))
+        return PersonalValueIndex.from_frame(
+            self.data, sorted(self.personal_columns - self.category_label_columns)
+        )
+
+    @cached_property
+    def category_label_columns(self) -> frozenset[str]:
+        """Protected columns whose values are category labels, not identifiers (see guard);
+        the others are shown as pseudonymous labels in every output."""
+        from auditkit._personal import labels_to_pseudonymise
+
+        present = [c for c in self.protected if c in self.data.columns]
+        if not present:
+            return frozenset()
+        return frozenset(present) - labels_to_pseudonymise(self.data[present])
 
     # -- model outputs ---------------------------------------------------------------------
     def y_true(self) -> np.ndarray:

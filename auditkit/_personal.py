@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["classify_personal_columns"]
+__all__ = [
+    "MAX_CATEGORY_LABELS",
+    "classify_personal_columns",
+    "labels_to_pseudonymise",
+    "pseudonymise_labels",
+]
+
+#: A grouping column with at most this many distinct values holds category labels.
+MAX_CATEGORY_LABELS = 50
 
 # Rows the PII scan reads: enough for stable shares, fast on wide frames.
 _SCAN_ROWS = 2_000
@@ -38,3 +46,32 @@ def classify_personal_columns(df: pd.DataFrame, declared: Iterable[str] = ()) ->
     found.update(inv.identifier_columns)
     found.update(c.column for c in inv if c.entity in _IDENTIFYING_QUASI)
     return frozenset(found)
+
+
+def labels_to_pseudonymise(frame: pd.DataFrame) -> frozenset[str]:
+    """Grouping columns (protected attributes) whose labels must not be shown as they are.
+
+    Category labels ("Female", "Caucasian", "25-34") are not identifiers and are shown. A
+    column with more than :data:`MAX_CATEGORY_LABELS` distinct values, or one the PII scan
+    classes as an identifier (names, ids, contacts), is shown as stable pseudonymous labels
+    instead (:func:`pseudonymise_labels`).
+    """
+    small = [c for c in frame.columns if frame[c].nunique(dropna=True) <= MAX_CATEGORY_LABELS]
+    identifiers: set[str] = set()
+    if small and len(frame):
+        from auditkit.privacy.masking import scan
+
+        identifiers = set(scan(frame[small].astype("string"), sample_rows=_SCAN_ROWS)
+                          .identifier_columns)
+    return frozenset(str(c) for c in frame.columns if c not in small or str(c) in identifiers)
+
+
+def pseudonymise_labels(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """A copy of ``frame`` whose ``columns`` hold ``group 1`` .. ``group k`` instead of their
+    values (numbered in sorted order of the values, so stable for the same data; missing
+    values stay missing). The mapping is never written anywhere."""
+    out = frame.copy()
+    for c in columns:
+        values = sorted(out[c].dropna().unique(), key=str)
+        out[c] = out[c].map({v: f"group {i + 1}" for i, v in enumerate(values)})
+    return out

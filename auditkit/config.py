@@ -10,6 +10,7 @@ table and key, what was expected, and the closest valid key when a name is missp
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -82,13 +83,42 @@ class DataConfig(_Model):
 
 
 class ModelConfig(_Model):
-    """``[model]``: an optional fitted model that produces the predictions."""
+    """``[model]``: an optional fitted model that produces the predictions.
+
+    ``trusted_types`` lists exact type or function names (``"numpy.log1p"``) that a ``.skops``
+    file may hold beyond auditkit's reviewed defaults; prefixes, wildcards and names on the deny
+    list (``auditkit._trusted_types``) are refused. ``sha256`` pins the file: its SHA-256 as 64
+    hexadecimal characters, checked before the file is parsed.
+    """
 
     path: str | None = None
     format: Literal["auto", "skops", "pickle", "joblib"] = "auto"
     trust_model: bool = False
     trusted_types: list[str] = Field(default_factory=list)
+    sha256: str | None = None
     features: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_types")
+    @classmethod
+    def _exact_names(cls, v: list[str]) -> list[str]:
+        from auditkit._trusted_types import trusted_types_problem
+
+        problem = trusted_types_problem(list(v))
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if len(v) != 64 or any(c not in "0123456789abcdefABCDEF" for c in v):
+            raise ValueError(
+                "must be the model file's SHA-256 as 64 hexadecimal characters (the first "
+                "field of 'sha256sum model.skops'); remove the key to load the file unpinned"
+            )
+        return v.lower()
 
 
 class KeysConfig(_Model):
@@ -112,12 +142,31 @@ class KeysConfig(_Model):
         return self
 
 
+_BASENAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+
+
 class ReportConfig(_Model):
     """``[report]``: where and how the reports are written."""
 
     out: str = "audit-report"
     formats: list[str] = Field(default_factory=lambda: list(DEFAULT_FORMATS))
     basename: str = "report"
+
+    @field_validator("basename")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        if not _BASENAME.fullmatch(v) or v in (".", ".."):
+            raise ValueError(
+                f"must be a plain file name (letters, digits, '.', '_', '-'; at most 100 "
+                f"characters; not starting with '.'); got {v!r}. Reports are written as "
+                "<out>/<basename>.<format>: choose the directory with [report] out"
+            )
+        if v == "manifest":
+            raise ValueError(
+                "'manifest' is reserved for the signed manifest (manifest.json, manifest.sig); "
+                "choose another basename"
+            )
+        return v
 
     @field_validator("formats")
     @classmethod

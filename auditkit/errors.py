@@ -10,7 +10,9 @@ with status 2; ``--debug`` adds the traceback.
 - :class:`ModelError` — the model file is missing, of the wrong kind, or untrusted pickle.
 - :class:`OutputError` — the output directory cannot be written.
 - :class:`PersonalDataLeakError` — a rendered report contained a personal-data value (a defect,
-  not a user error; nothing is written, exit status 1).
+  not a user error; nothing is written, exit status 3).
+
+:class:`ExitCode` is the one table of exit statuses every command uses (README, "Exit status").
 
 The domain packages keep their own vocabularies (``auditkit.privacy.errors``, ``auditkit.fairness.errors``,
 ``auditkit.explain.errors``, ``auditkit.reports.errors``); :func:`is_user_error` knows them all.
@@ -20,9 +22,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from enum import IntEnum
 
 __all__ = [
     "AuditkitError",
+    "ExitCode",
     "ConfigError",
     "DataError",
     "ModelError",
@@ -31,6 +35,28 @@ __all__ = [
     "is_user_error",
     "suggest",
 ]
+
+
+class ExitCode(IntEnum):
+    """Exit statuses of every ``auditkit`` command; CI must treat anything but 0 as a failure.
+
+    - ``OK`` (0): the command did its job; for ``run``, ``gate`` and ``monitor`` every finding
+      passed or warned.
+    - ``FAILED`` (1): a finding failed (``run``, ``gate``, ``monitor``), or ``verify`` found a
+      file altered, missing or added.
+    - ``USAGE`` (2): refused before anything ran: a bad argument or input, named in one line.
+    - ``INCOMPLETE`` (3): the command did not complete: a check errored (the report is still
+      written, with the errored findings marked), the personal-data guard refused to write, or
+      an internal error.
+    - ``UNTRUSTED`` (4): ``verify`` found the files intact but signed by a key that is neither
+      pinned nor in the trust store.
+    """
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    INCOMPLETE = 3
+    UNTRUSTED = 4
 
 
 class AuditkitError(ValueError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -17,6 +16,7 @@ from typing import Any
 from auditkit import __version__
 from auditkit._context import AuditContext, _no_track
 from auditkit._io import load_model, read_table
+from auditkit._output import ReportDir
 from auditkit._personal import classify_personal_columns
 from auditkit._redact import PersonalValueIndex
 from auditkit.checks._registry import CheckResult, CheckSpec, iter_checks
@@ -24,20 +24,18 @@ from auditkit.config import AuditConfig, load_config, validate_formats
 from auditkit.errors import (
     ConfigError,
     DataError,
+    ExitCode,
     ModelError,
-    OutputError,
     PersonalDataLeakError,
     suggest,
 )
 from auditkit.reports import (
     Artifact,
     Finding,
-    Renderer,
     Report,
     Section,
     Severity,
     Status,
-    get_renderer,
     write_reports,
 )
 
@@ -71,8 +69,12 @@ class AuditRun:
 
     @property
     def exit_code(self) -> int:
-        """0 when no finding fails, 1 when one does."""
-        return 1 if any(f.status is Status.FAIL for f in self.report.findings) else 0
+        """:class:`~auditkit.errors.ExitCode`: 3 when a check errored (the audit is incomplete),
+        else 1 when a finding failed, else 0."""
+        statuses = {f.status for f in self.report.findings}
+        if Status.ERROR in statuses:
+            return ExitCode.INCOMPLETE
+        return ExitCode.FAILED if Status.FAIL in statuses else ExitCode.OK
 
 
 Track = Callable[..., Iterator[Any]]
@@ -98,26 +100,6 @@ def _require_columns(df: Any, cfg: AuditConfig, source: Path) -> None:
             )
 
 
-def _prepare_out_dir(out_dir: Path, inputs: list[Path], outputs: list[str]) -> None:
-    """Create ``out_dir``, check it is writable, and refuse outputs that would replace an input."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        raise OutputError(
-            f"The output directory '{out_dir}' is not writable ({exc.__class__.__name__}). "
-            "Choose another with --out or [report] out."
-        ) from None
-    resolved = {p.resolve() for p in inputs}
-    for name in outputs:
-        if (out_dir / name).resolve() in resolved:
-            raise OutputError(
-                f"The output '{out_dir / name}' is one of the audit's inputs and would be "
-                "overwritten; choose another output directory or [report] basename."
-            )
-
-
 def build_context(
     cfg: AuditConfig, base_dir: Path, out_dir: Path, *, track: Track = _no_track
 ) -> tuple[AuditContext, list[Artifact]]:
@@ -137,7 +119,7 @@ def build_context(
         with _step(track, "Loading model"):
             model = load_model(
                 model_path, cfg.model.format, trust_model=cfg.model.trust_model,
-                trusted_types=cfg.model.trusted_types,
+                trusted_types=cfg.model.trusted_types, sha256=cfg.model.sha256,
             )
         inputs.append(Artifact.from_path(model_path, "model"))
         if not features:
@@ -312,15 +294,45 @@ def run_audit(
                     f"--only names unknown check {check_id!r}.{suggest(check_id, known)} "
                     f"Known checks: {', '.join(sorted(known))}."
                 )
-    from auditkit.reports.signing import MANIFEST_NAME, SIGNATURE_NAME
+    report_dir = ReportDir(out, _input_paths(cfg, base_dir, config_path))
+    stage = report_dir.begin()
+    try:
+        run = _run_into(stage, report_dir, cfg, base_dir, config_path, fmts, only, track, debug)
+        report_dir.commit()
+    except BaseException:
+        report_dir.abort()
+        raise
+    paths = {k: report_dir.final_path(p) for k, p in run.items()}
+    return AuditRun(report=run.report, out_dir=out, paths=paths,
+                    seconds=time.perf_counter() - started)
 
-    inputs_paths = [config_path, base_dir / cfg.data.path]
-    if cfg.model.path:
-        inputs_paths.append(base_dir / cfg.model.path)
-    outputs = [f"{cfg.report.basename}.{get_renderer(f).extension}" for f in fmts]
-    _prepare_out_dir(out, inputs_paths, [*outputs, MANIFEST_NAME, SIGNATURE_NAME])
 
-    ctx, inputs = build_context(cfg, base_dir, out, track=track)
+def _input_paths(cfg: AuditConfig, base_dir: Path, config_path: Path) -> list[Path]:
+    """Every file the audit reads: none of them may be in its output directory."""
+    names = [cfg.data.path, cfg.model.path, cfg.keys.keyring, cfg.keys.signing_key]
+    for check_id, keys in (("data_protection", ("policy",)), ("private_training", ("ledger",)),
+                           ("security", ("keyring",))):
+        opts = cfg.check_options(check_id)
+        names += [getattr(opts, k, None) for k in keys]
+        if check_id == "private_training":
+            names += list(getattr(opts, "attack", []) or [])
+        if check_id == "security":
+            names += list(getattr(opts, "artifacts", []) or [])
+    return [config_path, *(base_dir / n for n in names if n)]
+
+
+class _Written(dict):
+    """Format (and ``manifest``) -> path written, with the report they came from."""
+
+    report: Report
+
+
+def _run_into(
+    stage: Path, report_dir: ReportDir, cfg: AuditConfig, base_dir: Path, config_path: Path,
+    fmts: list[str], only: list[str] | None, track: Track, debug: bool,
+) -> _Written:
+    """Run the checks and write every output under ``stage`` (the staging directory)."""
+    ctx, inputs = build_context(cfg, base_dir, stage, track=track)
     inputs.insert(0, Artifact.from_path(config_path, "config"))
     sections, produced = run_checks(ctx, only=only, debug=debug)
 
@@ -339,23 +351,31 @@ def run_audit(
         "columns": int(ctx.data.shape[1]),
         "personal_columns": len(ctx.personal_columns),
     }
+    staged = [*ctx.artifacts, *produced]
+    final = [replace(a, path=str(report_dir.final_path(Path(a.path)))) if a.path else a
+             for a in staged]
     report = Report(
         metadata=meta,
         sections=sections,
-        artifacts=[_relative(a, base_dir) for a in (*inputs, *ctx.artifacts, *produced)],
+        artifacts=[_relative(a, base_dir) for a in (*inputs, *final)],
         environment=environment(),
         config=cfg.model_dump(mode="json"),
         limitations=LIMITATIONS,
     )
+    written = _Written()
+    written.report = report
     with _step(track, "Writing reports"):
-        paths = write_reports(
-            report, out, fmts, basename=cfg.report.basename, check=_leak_check(ctx.guard)
-        )
+        written.update(write_reports(
+            report, stage, fmts, basename=cfg.report.basename, check=_leak_check(ctx.guard)
+        ))
     if cfg.keys.signing_key or cfg.keys.sign:
+        from auditkit.reports.signing import MANIFEST_NAME, SIGNATURE_NAME
+
         with _step(track, "Signing the manifest"):
-            written = [*paths.values(), *(Path(a.path) for a in (*ctx.artifacts, *produced) if a.path)]
-            paths["manifest"] = _sign(cfg, base_dir, config_path, out, written)
-    return AuditRun(report=report, out_dir=out, paths=paths, seconds=time.perf_counter() - started)
+            marker = report_dir.mark(also=(MANIFEST_NAME, SIGNATURE_NAME))
+            files = [*written.values(), *(Path(a.path) for a in staged if a.path), marker]
+            written["manifest"] = _sign(cfg, base_dir, config_path, stage, files)
+    return written
 
 
 def _sign(
@@ -378,22 +398,20 @@ def _sign(
     return write_manifest(out, inputs, inside, key)
 
 
-def _leak_check(guard: PersonalValueIndex) -> Callable[[Renderer, bytes], None]:
-    """The check :func:`auditkit.reports.write_reports` runs on each rendering before writing.
+def _leak_check(guard: PersonalValueIndex) -> Callable[[Report], None]:
+    """The check :func:`auditkit.reports.write_reports` runs on the findings model before any
+    format is rendered: no personal value as a word or phrase anywhere in it."""
 
-    Text formats (HTML, Markdown, JSON) are searched for the raw values of personal-data
-    columns; a hit refuses the whole set, so nothing is written.
-    """
-
-    def check(renderer: Renderer, data: bytes) -> None:
-        if not guard.size or not renderer.media_type.startswith(("text/", "application/json")):
-            return
-        leaked = guard.find(data.decode("utf-8", errors="replace"))
-        if leaked:
+    def check(report: Report) -> None:
+        leaks = guard.leaks_in_report(report)
+        if leaks:
+            shown = "; ".join(str(leak) for leak in leaks[:5])
+            more = f" (and {len(leaks) - 5} more)" if len(leaks) > 5 else ""
             raise PersonalDataLeakError(
-                f"Refusing to write the {renderer.name} report: it contains raw values from the "
-                f"personal-data column(s) {', '.join(leaked)}. No report was written. "
-                "This is a defect in a check; run with --debug and report it."
+                f"Refusing to write the report: it holds raw values of personal data at "
+                f"{len(leaks)} place(s): {shown}{more}. No report was written. If the column "
+                "is not personal data, remove it from [data] personal; otherwise this is a "
+                "defect in a check: run with --debug and report it."
             )
 
     return check

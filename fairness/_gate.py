@@ -88,7 +88,27 @@ def parse_threshold(spec: str | Threshold | tuple[str, str]) -> Threshold:
         value = float(m.group(3))
     except ValueError:
         raise FairnessInputError(f"The threshold {text!r} does not end in a number.") from None
-    return Threshold(m.group(1).strip(), m.group(2), value)
+    if not math.isfinite(value):
+        raise FairnessInputError(f"The threshold {text!r} must end in a finite number.")
+    name = m.group(1).strip()
+    known = known_disparities()
+    if name not in known:
+        raise FairnessInputError(
+            f"The threshold {text!r} names no known disparity.{closest(name, known)} Known: "
+            "the names of DISPARITY_ALIASES, and <metric>_difference / <metric>_ratio for every "
+            "metric in METRICS (docs/fairness.md)."
+        )
+    return Threshold(name, m.group(2), value)
+
+
+def known_disparities() -> tuple[str, ...]:
+    """Every disparity name a threshold may use (whether an audit computes it depends on its
+    metrics: a score-based one needs ``y_score``)."""
+    from auditkit.fairness._metrics import DISPARITY_ALIASES, METRICS
+
+    per_metric = [f"{m}_{kind}" for m in METRICS if m != "impact_ratio"
+                  for kind in ("difference", "ratio")]
+    return (*DISPARITY_ALIASES, *per_metric)
 
 
 def _parse_many(raw: Any) -> list[Threshold]:

@@ -86,9 +86,9 @@ def write_reports(
     formats: Iterable[str],
     *,
     basename: str = "report",
-    check: Callable[[Renderer, bytes], None] | None = None,
+    check: Callable[[Report], None] | None = None,
 ) -> dict[str, Path]:
-    """Render every format, check every rendering, then write each file atomically.
+    """Check the report, render every format, then write each file atomically.
 
     Parameters
     ----------
@@ -101,9 +101,10 @@ def write_reports(
     basename
         The file name without extension.
     check
-        Called as ``check(renderer, data)`` for each format once *every* format has rendered
-        and before *any* file is written. It refuses a rendering by raising; the exception
-        propagates and nothing is written. The runner passes its personal-data guard here.
+        Called as ``check(report)`` before anything is rendered or written. It refuses the
+        report by raising; the exception propagates and nothing is written. Every format is
+        rendered from this one model, so a check of the model covers all of them (the PDF
+        included). The runner passes its personal-data guard here.
 
     Returns
     -------
@@ -112,18 +113,17 @@ def write_reports(
 
     Notes
     -----
-    Rendering and checking everything before writing anything means a failing renderer or a
-    refused rendering leaves no new file; each file is written with
-    :func:`auditkit.atomic.atomic_write_bytes`, so none is ever seen half-written.
+    Rendering everything before writing anything means a failing renderer leaves no new file;
+    each file is written with :func:`auditkit.atomic.atomic_write_bytes`, so none is ever seen
+    half-written.
     """
+    if check is not None:
+        check(report)
     out = Path(out_dir)
     rendered: dict[str, tuple[Renderer, bytes]] = {}
     for fmt in formats:
         r = get_renderer(fmt)
         rendered[fmt] = (r, r.load()(report))
-    if check is not None:
-        for r, data in rendered.values():
-            check(r, data)
     return {
         fmt: atomic_write_bytes(out / f"{basename}.{r.extension}", data)
         for fmt, (r, data) in rendered.items()

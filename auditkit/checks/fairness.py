@@ -20,7 +20,7 @@ import io
 import math
 from typing import TYPE_CHECKING, Any
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
 from auditkit.reports import Figure, Finding, Severity, Status, Table
@@ -45,9 +45,9 @@ class FairnessOptions(CheckOptions):
 
     thresholds: list[str] = ["demographic_parity_ratio >= 0.8", "equalized_odds_difference <= 0.1"]
     mode: str = "ci"
-    ci: float = 0.95
-    n_boot: int = 1000
-    min_group_size: int = 30
+    ci: float = Field(default=0.95, gt=0, lt=1)
+    n_boot: int = Field(default=1000, ge=0, le=100_000)
+    min_group_size: int = Field(default=30, ge=0)
     intersectional: bool = True
     groupings: list[str] | None = None
     fail_on_insufficient_evidence: bool = False
@@ -79,13 +79,13 @@ def _fmt(x: Any) -> str:
 
 
 def _protected_frame(ctx: AuditContext):
-    """Protected columns; any also classified personal is relabelled ``group 1..k``."""
-    frame = ctx.data[ctx.protected].copy()
-    for c in frame.columns:
-        if str(c) in ctx.personal_columns:
-            codes = {v: f"group {i + 1}" for i, v in enumerate(sorted(frame[c].dropna().unique(), key=str))}
-            frame[c] = frame[c].map(codes)
-    return frame
+    """Protected columns; any whose labels are not category labels (more than 50 values, or
+    names and ids) is relabelled ``group 1..k`` (:func:`auditkit._personal.pseudonymise_labels`)."""
+    from auditkit._personal import pseudonymise_labels
+
+    frame = ctx.data[ctx.protected]
+    return pseudonymise_labels(frame, [c for c in frame.columns
+                                       if str(c) not in ctx.category_label_columns])
 
 
 def _group_tables(result: Any, suppress: bool) -> list[Table]:

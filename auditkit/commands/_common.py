@@ -39,14 +39,21 @@ def report_exception(exc: BaseException) -> int:
     err = err_console()
     if state.debug:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    from auditkit.errors import ExitCode, PersonalDataLeakError
+
     if is_user_error(exc):
         err.print(f"[bold red]error:[/] {_escape(str(exc))}")
-        return 2
+        return ExitCode.USAGE
+    if isinstance(exc, PersonalDataLeakError):  # its message names columns, never values
+        err.print(f"[bold red]error:[/] {_escape(str(exc))}")
+        return ExitCode.INCOMPLETE
+    # An unexpected exception's text can quote whatever it was handed (a library quoting a row):
+    # only its type is shown unless --debug asks for everything.
     err.print(
-        f"[bold red]internal error:[/] {type(exc).__name__}: {_escape(str(exc))}"
-        + ("" if state.debug else "\nRun again with --debug for the traceback.")
+        f"[bold red]internal error:[/] {type(exc).__name__}"
+        + ("" if state.debug else ". Run again with --debug for the message and the traceback.")
     )
-    return 1
+    return ExitCode.INCOMPLETE
 
 
 def _escape(text: str) -> str:

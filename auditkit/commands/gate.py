@@ -1,7 +1,8 @@
 """``auditkit gate``: fail a CI job when predictions break the fairness thresholds.
 
 Exit status: 0 every threshold passed (or warned), 1 a threshold failed (or had insufficient
-evidence with ``fail_on_insufficient_evidence``), 2 usage or input error. Thresholds come from
+evidence with ``fail_on_insufficient_evidence``), 2 usage or input error, 3 internal error (never
+0 or 1). Thresholds come from
 ``--config`` or, by default, ``[tool.auditkit.fairness]`` of ``./pyproject.toml`` or
 ``[checks.fairness]`` of ``./audit.toml``. Only typer, rich and the standard library are imported
 at module level; the gate path never imports torch, opacus, shap, lime, weasyprint or fairlearn.
@@ -91,8 +92,13 @@ def _gate(predictions, label, pred, sensitive, score, config, mode, pos_label, j
     attrs = [s.strip() for s in sensitive.split(",") if s.strip()]
     if not attrs:
         raise DataError("--sensitive names no column; pass e.g. --sensitive sex,race.")
-    df = read_table(predictions)
+    df = read_table(predictions, what="predictions file")  # malformed files: one message
     sf = df[[c for c in attrs if _column(df, c, "--sensitive") is not None]]
+    # Names, ids or more than 50 distinct values are not category labels: such a column's
+    # groups are shown as "group 1".."group k" in every output of the gate.
+    from auditkit._personal import labels_to_pseudonymise, pseudonymise_labels
+
+    sf = pseudonymise_labels(sf, labels_to_pseudonymise(sf))
     y_true = _column(df, label, "--label")
     y_pred = _column(df, pred, "--pred")
     y_score = _column(df, score, "--score") if score else None

@@ -27,7 +27,8 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Run every check the config enables and write the reports.
 
-        Exit status: 0 when no finding fails, 1 when one does, 2 for usage or input errors.
+        Exit status: 0 every finding passed or warned, 1 a finding failed, 2 refused before any
+        check ran (bad input), 3 incomplete (a check errored; the report marks it).
         """
         from auditkit.commands._summary import print_summary
         from auditkit.runner import run_audit

@@ -98,12 +98,17 @@ def test_renderer_failure_leaves_no_partial_files(audit_dir: Path, monkeypatch) 
     def broken(report):
         raise RuntimeError("renderer crashed")
 
+    first = run_audit(audit_dir / "audit.toml", only=["dataset"], formats=["json"])
+    out = audit_dir / "out"
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    beside = sorted(p.name for p in audit_dir.iterdir())
     monkeypatch.setattr(_html, "render_html", broken)
     with pytest.raises(RuntimeError, match="renderer crashed"):
         run_audit(audit_dir / "audit.toml", only=["dataset"], formats=["json", "html"])
-    out = audit_dir / "out"
-    assert not any(p.name.startswith("report") for p in out.iterdir()), list(out.iterdir())
-    assert not list(out.glob("*.part"))
+    # the previous report set is untouched, and nothing was left beside it
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in audit_dir.iterdir()) == beside
+    assert first.paths["json"].is_file()
 
 
 def test_leak_guard_refuses_report_with_personal_value(audit_dir: Path, temp_check, small_data) -> None:
@@ -281,6 +286,6 @@ def test_output_that_would_replace_an_input_is_refused(audit_dir: Path, base_con
     cfg["report"]["out"] = "."
     write_config(audit_dir, cfg)
     before = _digest(audit_dir / "report.html")
-    with pytest.raises(OutputError, match="is one of the audit's inputs"):
+    with pytest.raises(OutputError, match="holds the audit's input"):
         run_audit(audit_dir / "audit.toml", only=["dataset"])
     assert _digest(audit_dir / "report.html") == before

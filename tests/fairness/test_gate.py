@@ -34,9 +34,34 @@ def _data(n=4000, gap=0.2, seed=0):
 def test_parse_threshold_forms() -> None:
     assert parse_threshold("demographic_parity_ratio >= 0.8") == Threshold("demographic_parity_ratio", ">=", 0.8)
     assert parse_threshold(("equalized_odds_difference", "<= 0.1")).op == "<="
-    assert str(parse_threshold("x<1e-2")) == "x < 0.01"
+    assert str(parse_threshold("selection_rate_difference<1e-2")) == "selection_rate_difference < 0.01"
     with pytest.raises(FairnessInputError, match="expected '<disparity> <op> <number>'"):
         parse_threshold("demographic_parity_ratio => 0.8")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("demographic_parity_ration >= 0.8", "Did you mean 'demographic_parity_ratio'"),
+        ("x < 0.01", "names no known disparity"),
+        ("demographic_parity_ratio >= nan", "expected '<disparity> <op> <number>'"),
+        ("demographic_parity_ratio >= inf", "expected '<disparity> <op> <number>'"),
+        ("demographic_parity_ratio >= 1e999", "finite number"),
+    ],
+)
+def test_a_threshold_that_can_never_be_evaluated_is_refused_up_front(spec, message) -> None:
+    with pytest.raises(FairnessInputError, match=message):
+        parse_threshold(spec)
+
+
+def test_no_disparity_an_audit_computes_is_refused() -> None:
+    from auditkit.fairness._gate import known_disparities
+
+    df = _data(gap=0.1)
+    binary = audit(df["y"], df["yhat"], df[["sex"]], y_score=df["yhat"] * 0.8 + 0.1, n_boot=0)
+    regression = audit(df["y"] * 2.5, df["yhat"] * 2.0, df[["sex"]], task="regression", n_boot=0)
+    for res in (binary, regression):
+        assert set(res.disparity_names) <= set(known_disparities())
 
 
 def test_point_and_interval_modes() -> None:
