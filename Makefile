@@ -36,13 +36,14 @@ test-checkout: $(STAMP)
 
 # The whole suite again, against the built wheel installed into a fresh virtual environment
 # (the wheel with --no-deps; its dependencies come from .venv through a .pth file), run from a
-# copy of tests/ outside the checkout, so nothing can pass because the sources are on sys.path.
+# copy of tests/ (with the docs the format tests read) outside the checkout, so nothing can
+# pass because the sources are on sys.path.
 test-wheel: $(STAMP)
 	rm -rf $(WHEEL_TEST)
 	mkdir -p $(WHEEL_TEST)/src $(WHEEL_TEST)/dist $(WHEEL_TEST)/suite
 	# Built from a clean copy of the sources: no stale build/ or egg-info can leak into it.
 	cp -r auditkit privacy fairness explain reports pyproject.toml README.md $(WHEEL_TEST)/src/
-	cp -r tests $(WHEEL_TEST)/suite/tests
+	cp -r tests docs README.md $(WHEEL_TEST)/suite/
 	find $(WHEEL_TEST) -name __pycache__ -prune -exec rm -rf {} +
 	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(WHEEL_TEST)/dist \
 		$(WHEEL_TEST)/src
