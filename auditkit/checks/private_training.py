@@ -64,12 +64,24 @@ def _r(x: Any, nd: int = 4) -> Any:
 
 
 def _ledger_files(ctx: AuditContext, options: PrivateTrainingOptions) -> list[Path]:
+    from auditkit.privacy.dp import BudgetLedger
+
     p = ctx.resolve(options.ledger)
     if p.is_dir():
-        if options.dataset_id:
-            return [p / f"{options.dataset_id}.json"]
+        if options.dataset_id:  # the ledger's own normalisation of the id finds its one file
+            return [BudgetLedger(p, options.dataset_id).path]
         return sorted(x for x in p.glob("*.json"))
     return [p]
+
+
+def _ledger_keyring(ctx: AuditContext) -> Any:
+    """The key ring of ``[keys]`` (it authenticates the ledgers), or ``None``."""
+    keys = getattr(ctx.config, "keys", None)  # None: a context built without a config
+    if keys is None or not keys.keyring:
+        return None
+    from auditkit.privacy.crypto import KeyRing
+
+    return KeyRing.load_from_env(ctx.resolve(keys.keyring), keys.passphrase_env)
 
 
 def _budget_findings(ctx: AuditContext, options: PrivateTrainingOptions) -> tuple[list[Finding], list[dict[str, Any]]]:
@@ -78,12 +90,13 @@ def _budget_findings(ctx: AuditContext, options: PrivateTrainingOptions) -> tupl
     findings: list[Finding] = []
     summaries: list[dict[str, Any]] = []
     files = _ledger_files(ctx, options)
+    ring = _ledger_keyring(ctx)
     if not files:
         raise FileNotFoundError(f"No budget ledger (*.json) in {ctx.resolve(options.ledger)}.")
     for path in files:
         if not path.is_file():
             raise FileNotFoundError(f"The budget ledger {path} named in [checks.private_training] does not exist.")
-        led = BudgetLedger.from_file(path)
+        led = BudgetLedger.from_file(path, keyring=ring)
         s = led.summary()
         runs = led.runs()
         summaries.append({**s, "runs_detail": runs})
@@ -107,6 +120,17 @@ def _budget_findings(ctx: AuditContext, options: PrivateTrainingOptions) -> tupl
                 r.planned_steps, _r(rec.get("max_grad_norm")), rec["delta"], rec["accountant"],
                 _r(r.epsilon), bool(rec.get("secure_mode")),
             ])
+        notes = []  # stated in the finding; they do not change its status
+        if s.get("authenticated"):
+            notes.append("The ledger's MAC under the key ring verified.")
+        else:
+            notes.append(
+                "The ledger is not authenticated (no MAC under a key ring), so an edit by "
+                "someone who can write its folder would go unnoticed; record runs with "
+                "make_private(..., keyring=...) or BudgetLedger.adopt."
+            )
+        if s.get("accountant_note"):
+            notes.append(str(s["accountant_note"]))
         total = s["epsilon_total"]
         cap = s["max_epsilon"]
         if cap is not None and total > cap + 1e-9:
@@ -125,6 +149,7 @@ def _budget_findings(ctx: AuditContext, options: PrivateTrainingOptions) -> tupl
                f"norm {last.get('max_grad_norm')}, mode {last.get('mode')}. " if runs else "")
             + ("; ".join(problems + warn) + "." if problems or warn else
                f"Within the audit policy's max_epsilon={options.max_epsilon:g}.")
+            + " " + " ".join(notes)
         )
         findings.append(
             Finding(

@@ -20,6 +20,7 @@ Public names
 - :func:`membership_inference`, :class:`AttackResult`: empirical privacy check.
 - :func:`save_checkpoint`, :func:`load_checkpoint`: checkpoints with accountant state.
 - :class:`DeltaWarning`, :func:`default_delta`, :func:`dataset_fingerprint`.
+- :class:`AccountantFallbackWarning`: an accountant too large for memory was replaced by RDP.
 
 Nothing here imports torch or opacus until a name that needs them is used.
 """

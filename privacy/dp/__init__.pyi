@@ -1,4 +1,5 @@
 from ._accounting import ACCOUNTANTS as ACCOUNTANTS
+from ._accounting import AccountantFallbackWarning as AccountantFallbackWarning
 from ._accounting import epsilon as epsilon
 from ._accounting import noise_for_epsilon as noise_for_epsilon
 from ._accounting import register_accountant as register_accountant

@@ -12,20 +12,42 @@ form Opacus's accountants keep. ε of a history is computed by a named accountan
   implementation; tight).
 
 Accountants are kept in a registry (:func:`register_accountant`), never an if-chain.
+
+Resource limits
+---------------
+The numerical accountants allocate grids whose size grows with the history: Opacus's PRV at
+σ=0.5, q=0.2, 20,000 steps asks for a 389-million-point grid (2.9 GiB per array) and dies with
+``MemoryError`` or is killed. Before calling an accountant, its peak memory is estimated from
+the history (:data:`MEMORY_ESTIMATES`: PRV from the same domain Opacus computes, PLD from the
+privacy-loss range an RDP bound gives); above :data:`ACCOUNTANT_MEMORY_LIMIT` ε is computed by
+the RDP accountant instead, which needs constant memory and is also an upper bound on ε (never
+below the true value; looser). :func:`epsilon` then warns (:class:`AccountantFallbackWarning`)
+and :func:`epsilon_used` says which accountant answered and why.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from auditkit.privacy.dp._memory import (
+    ACCOUNTANT_MEMORY_LIMIT,
+    MEMORY_ESTIMATES,
+    memory_limit,
+)
 from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = [
     "ACCOUNTANTS",
+    "ACCOUNTANT_MEMORY_LIMIT",
+    "MEMORY_ESTIMATES",
+    "AccountantFallbackWarning",
     "History",
+    "accountant_memory",
+    "epsilon_used",
     "epsilon",
     "make_opacus_accountant",
     "merge_history",
@@ -37,6 +59,12 @@ __all__ = [
 History = list[tuple[float, float, int]]
 
 MAX_NOISE_MULTIPLIER = 1000.0
+MAX_STEPS = 10**12
+
+
+class AccountantFallbackWarning(UserWarning):
+    """ε was computed by the RDP accountant because the one asked for would exceed the
+    memory limit (:data:`ACCOUNTANT_MEMORY_LIMIT`); RDP's ε is a valid, looser upper bound."""
 
 
 def _opacus_eps(name: str) -> Callable[[History, float], float]:
@@ -72,12 +100,23 @@ ACCOUNTANTS: dict[str, Callable[[History, float], float]] = {
 
 
 def register_accountant(
-    name: str, fn: Callable[[History, float], float], *, force: bool = False
+    name: str,
+    fn: Callable[[History, float], float],
+    *,
+    force: bool = False,
+    memory: Callable[[History, float], float] | None = None,
 ) -> None:
-    """Register ``fn(history, delta) -> epsilon`` under ``name``; refuses silent overwrites."""
+    """Register ``fn(history, delta) -> epsilon`` under ``name``; refuses silent overwrites.
+
+    ``memory(history, delta) -> bytes`` estimates its peak memory when that grows with the
+    history; above :data:`ACCOUNTANT_MEMORY_LIMIT` the RDP accountant answers instead.
+    """
     if name in ACCOUNTANTS and not force:
         raise ValueError(f"An accountant named {name!r} is already registered; pass force=True.")
     ACCOUNTANTS[name] = fn
+    MEMORY_ESTIMATES.pop(name, None)
+    if memory is not None:
+        MEMORY_ESTIMATES[name] = memory
 
 
 def check_accountant(name: str) -> str:
@@ -93,11 +132,49 @@ def check_accountant(name: str) -> str:
     return name
 
 
+def _finite(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        return None
+    try:
+        f = float(v)
+    except (OverflowError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _bad(name: str, expected: str, value: Any) -> PrivacyInputError:
+    shown = repr(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
+    return PrivacyInputError(f"The {name} must be {expected}; got {shown}.")
+
+
+def _check_delta(delta: Any) -> float:
+    d = _finite(delta)
+    if d is None or not 0 < d < 1:
+        raise _bad("'delta' of a privacy accounting", "a finite number in (0, 1), e.g. 1e-5", delta)
+    return d
+
+
 def merge_history(history: Sequence[Sequence[Any]]) -> History:
-    """Normalise and run-length merge adjacent identical ``(sigma, q)`` entries."""
+    """Check, normalise and run-length merge adjacent identical ``(sigma, q)`` entries.
+
+    Each entry is ``(noise_multiplier, sample_rate, steps)``: σ finite and ≥ 0 (0 means no
+    noise, ε = ∞), q finite in (0, 1], steps a whole number in [0, 10**12]; anything else is a
+    :class:`PrivacyInputError` naming the entry and the field.
+    """
     out: History = []
-    for s, q, n in history:
-        s, q, n = float(s), float(q), int(n)
+    for i, entry in enumerate(history):
+        try:
+            s_raw, q_raw, n_raw = entry
+        except (TypeError, ValueError):
+            raise _bad(f"history entry {i}", "(noise_multiplier, sample_rate, steps)", entry) from None
+        s, q, n = _finite(s_raw), _finite(q_raw), _finite(n_raw)
+        if s is None or s < 0:
+            raise _bad(f"noise multiplier of history entry {i}", "a finite number ≥ 0", s_raw)
+        if q is None or not 0 < q <= 1:
+            raise _bad(f"sample rate of history entry {i}", "a finite number in (0, 1]", q_raw)
+        if n is None or not n.is_integer() or not 0 <= n <= MAX_STEPS:
+            raise _bad(f"steps of history entry {i}", f"a whole number in [0, {MAX_STEPS:.0e}]", n_raw)
+        n = int(n)
         if n <= 0:
             continue
         if out and out[-1][0] == s and out[-1][1] == q:
@@ -107,15 +184,86 @@ def merge_history(history: Sequence[Sequence[Any]]) -> History:
     return out
 
 
-def epsilon(history: Sequence[Sequence[Any]], delta: float, accountant: str = "prv") -> float:
-    """ε of the composition of ``history`` at ``delta`` (0 for an empty history)."""
+def accountant_memory(history: Sequence[Sequence[Any]], delta: float, accountant: str = "prv") -> float:
+    """Estimated peak memory, in bytes, of ``accountant`` on ``history`` (0 when constant).
+
+    Examples
+    --------
+    >>> accountant_memory([(0.5, 0.2, 20_000)], 1e-5, "prv") > 2**31  # doctest: +SKIP
+    True
+    """
     check_accountant(accountant)
     hist = merge_history(history)
-    if not hist:
+    estimate = MEMORY_ESTIMATES.get(accountant)
+    if estimate is None or not hist or any(s == 0 for s, _, _ in hist):
         return 0.0
+    return float(estimate(hist, _check_delta(delta)))
+
+
+def epsilon_used(
+    history: Sequence[Sequence[Any]], delta: float, accountant: str = "prv"
+) -> tuple[float, str, str | None]:
+    """ε of ``history`` at ``delta``, the accountant that computed it, and why if not the one
+    asked for (its estimated memory is above :data:`ACCOUNTANT_MEMORY_LIMIT`; RDP answers)."""
+    check_accountant(accountant)
+    hist = merge_history(history)
+    delta = _check_delta(delta)
+    if not hist:
+        return 0.0, accountant, None
     if any(s == 0 for s, _, _ in hist):
-        return math.inf
-    return ACCOUNTANTS[accountant](hist, delta)
+        return math.inf, accountant, None
+    need = accountant_memory(hist, delta, accountant)
+    limit = memory_limit()
+    if need <= limit:
+        try:
+            return ACCOUNTANTS[accountant](hist, delta), accountant, None
+        except MemoryError:
+            why = "ran out of memory"
+    else:
+        why = f"would need about {need / 2**30:.3g} GiB (estimated)"
+    steps = sum(n for _, _, n in hist)
+    note = (
+        f"The {accountant.upper()} accountant {why} for this history ({steps} steps in "
+        f"{len(hist)} segment(s)); the limit is {limit / 2**30:.3g} GiB. ε was computed by the "
+        "RDP accountant instead: also an upper bound on ε, looser."
+    )
+    return ACCOUNTANTS["rdp"](hist, delta), "rdp", note
+
+
+def epsilon(history: Sequence[Sequence[Any]], delta: float, accountant: str = "prv") -> float:
+    """ε of the composition of ``history`` at ``delta`` (0 for an empty history).
+
+    Parameters
+    ----------
+    history:
+        ``(noise_multiplier, sample_rate, steps)`` triples.
+    delta:
+        δ, in (0, 1).
+    accountant:
+        A name in :data:`ACCOUNTANTS`.
+
+    Returns
+    -------
+    float
+        ε; when the accountant would need more memory than :data:`ACCOUNTANT_MEMORY_LIMIT`,
+        the RDP accountant's (an :class:`AccountantFallbackWarning` says so).
+
+    Examples
+    --------
+    >>> round(epsilon([(1.5, 0.04, 2250)], 1e-5, "rdp"), 2)  # doctest: +SKIP
+    7.33
+    """
+    eps, used, note = epsilon_used(history, delta, accountant)
+    if note is not None:  # one stable text, so a training loop shows it once, not every step
+        warnings.warn(
+            f"The {accountant.upper()} accountant would exceed the memory limit (the limit is "
+            f"{memory_limit() / 2**30:.3g} GiB) for this history; ε was computed by the RDP "
+            "accountant instead (also an upper bound on ε, looser). epsilon_used() gives the "
+            "estimate.",
+            AccountantFallbackWarning,
+            stacklevel=2,
+        )
+    return eps
 
 
 def noise_for_epsilon(
@@ -132,11 +280,25 @@ def noise_for_epsilon(
     ``steps`` steps at ``sample_rate`` stays within ``target_epsilon``.
 
     Raises :class:`PrivacyInputError` when even noise multiplier
-    :data:`MAX_NOISE_MULTIPLIER` does not reach it.
+    :data:`MAX_NOISE_MULTIPLIER` does not reach it. Where the accountant would exceed the
+    memory limit at some σ, RDP's (larger) ε is used there, so the σ returned is never too
+    small.
     """
+    check_accountant(accountant)
+    delta = _check_delta(delta)
+    for name, value, ok, expected in (
+        ("target_epsilon", target_epsilon, lambda v: v > 0, "a finite number above 0"),
+        ("sample_rate", sample_rate, lambda v: 0 < v <= 1, "a finite number in (0, 1]"),
+        ("steps", steps, lambda v: v.is_integer() and 1 <= v <= MAX_STEPS, "a whole number ≥ 1"),
+        ("tolerance", tolerance, lambda v: v > 0, "a finite number above 0"),
+    ):
+        v = _finite(value)
+        if v is None or not ok(v):
+            raise _bad(f"{name!r} parameter of noise_for_epsilon", expected, value)
+    prior = merge_history(prior)
 
     def eps_at(sigma: float, name: str = accountant) -> float:
-        return epsilon(list(prior) + [(sigma, sample_rate, steps)], delta, name)
+        return epsilon_used(list(prior) + [(sigma, sample_rate, steps)], delta, name)[0]
 
     def too_much(sigma: float) -> PrivacyInputError:
         return PrivacyInputError(
@@ -149,7 +311,7 @@ def noise_for_epsilon(
         )
 
     if prior:
-        spent = epsilon(prior, delta, accountant)
+        spent = epsilon_used(prior, delta, accountant)[0]
         if spent >= target_epsilon:
             raise PrivacyInputError(
                 f"The 'target_epsilon' {target_epsilon:g} cannot be reached: the runs already "
@@ -220,7 +382,12 @@ def max_steps_within(
     """Largest step count ``k >= 0`` with ε(prior + k steps) <= ``cap`` (binary search)."""
 
     def ok(k: int) -> bool:
-        return epsilon(list(prior) + [(noise_multiplier, sample_rate, k)], delta, accountant) <= cap
+        hist = list(prior) + [(noise_multiplier, sample_rate, k)]
+        return epsilon_used(hist, delta, accountant)[0] <= cap
+
+    c = _finite(cap)
+    if c is None or c <= 0:
+        raise _bad("'cap' of max_steps_within", "a finite number above 0", cap)
 
     if not ok(start):
         lo, hi = 0, start

@@ -54,6 +54,7 @@ def make_private(
     dataset_id: str | None = None,
     max_epsilon: float | None = None,
     on_cap: str = "refuse",
+    keyring: Any = None,
     noise_multiplier: float | None = None,
     criterion: Any = None,
     loss_reduction: str = "mean",
@@ -92,6 +93,13 @@ def make_private(
         Budget ledger directory (or :class:`BudgetLedger`), the dataset's id (default: a
         content hash), a cap on the dataset's total ε, and what to do when a run would pass
         it: ``"refuse"`` to start (default) or ``"stop"`` at the cap step with state saved.
+        The id is normalised (case, surrounding spaces and punctuation), so one data set has
+        one budget.
+    keyring:
+        A :class:`auditkit.privacy.crypto.KeyRing` that authenticates the ledger: every
+        write carries a MAC under a key derived from it and every read checks it, so a run
+        refuses a ledger edited by someone without the ring. Without one the ledger is
+        unauthenticated (``private.ledger.authenticated`` is ``False``).
     criterion:
         Your loss (default ``CrossEntropyLoss``); returned wrapped when the mode needs it.
     fix:
@@ -210,12 +218,24 @@ def make_private(
 
     # -- ledger and δ ---------------------------------------------------------------------
     led = None
+    if keyring is not None and ledger is None:
+        raise PrivacyInputError(
+            "The 'keyring' parameter of make_private authenticates the budget ledger; pass "
+            "ledger=<directory> with it."
+        )
     if ledger is not None:
         if isinstance(ledger, BudgetLedger):
             led = ledger
+            if keyring is not None and ledger.keyring is None:
+                led = BudgetLedger(ledger.directory, ledger.dataset_id, keyring=keyring)
+            elif keyring is not None and ledger.keyring != keyring:
+                raise PrivacyInputError(
+                    "make_private got one key ring in 'keyring' and another in the BudgetLedger "
+                    "passed as 'ledger'; pass the ring once."
+                )
         else:
             ds_id = dataset_id or (state["run"]["dataset_id"] if state else None) or dataset_fingerprint(data_loader.dataset)
-            led = BudgetLedger(ledger, ds_id)
+            led = BudgetLedger(ledger, ds_id, keyring=keyring)
     ds_id = led.dataset_id if led is not None else dataset_id
     existing = led.load() if led is not None else None
     if target_delta is None:

@@ -16,6 +16,16 @@ that over-counts (never under-counts), and a resumed run re-attaches to its own 
 Every read-modify-write holds an exclusive ``fcntl`` lock on ``<file>.lock`` and writes
 through :func:`auditkit.atomic.atomic_write` (temporary file, fsync, rename), so concurrent
 runs on one dataset serialise and a reader never sees half a file.
+
+Authentication
+--------------
+With a key ring (``BudgetLedger(..., keyring=ring)``) every write adds a ``mac`` member:
+HMAC-SHA-256 under :meth:`auditkit.privacy.crypto.KeyRing.ledger_key` over the canonical JSON
+of the rest of the file (:mod:`auditkit.privacy.dp._ledger_format`), and every read verifies
+it, so an edit by someone without the ring (a value changed, a run removed or reordered, the
+cap raised, the MAC stripped) is refused. Without a key ring the ledger is unauthenticated
+(:attr:`BudgetLedger.authenticated` is ``False``). A deleted, or rolled back, file is not
+detected here.
 """
 
 from __future__ import annotations
@@ -26,50 +36,40 @@ import fcntl
 import json
 import math
 import os
-import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from auditkit.atomic import atomic_write_text
-from auditkit.privacy.dp._accounting import check_accountant, epsilon, merge_history
+from auditkit.privacy.dp._accounting import (
+    ACCOUNTANTS,
+    check_accountant,
+    epsilon,
+    epsilon_used,
+    merge_history,
+)
+from auditkit.privacy.dp._ledger_format import (
+    LEDGER_FORMAT,
+    LEDGER_VERSION,
+    MAC_ALG,
+    MAX_LEDGER_BYTES,
+    MECHANISM,
+    LedgerRun,
+    check_args,
+    find_ledger_file,
+    mac_value,
+    normalise_dataset_id,
+    validate,
+    verify_mac,
+)
 from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = ["LEDGER_FORMAT", "MECHANISM", "BudgetLedger", "LedgerRun"]
 
-LEDGER_FORMAT = "auditkit.dp.ledger"
-LEDGER_VERSION = 1
-MECHANISM = "poisson_subsampled_gaussian"
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class LedgerRun:
-    """A read-only view of one run record."""
-
-    run_id: str
-    status: str
-    history: tuple[tuple[float, float, int], ...]
-    steps: int
-    planned_steps: int
-    epsilon: float | None
-    record: dict[str, Any]
-
-    @property
-    def counted_history(self) -> list[tuple[float, float, int]]:
-        """The history this run contributes to the total (planned steps while running)."""
-        hist = [tuple(h) for h in self.history]
-        if self.status == "running" and self.planned_steps > self.steps:
-            last = hist[-1] if hist else (self.record["noise_multiplier"], self.record["sample_rate"], 0)
-            extra = self.planned_steps - self.steps
-            hist.append((last[0], last[1], extra))
-        return merge_history(hist)
 
 
 class BudgetLedger:
@@ -80,26 +80,65 @@ class BudgetLedger:
     directory:
         Folder holding ledgers (created if missing).
     dataset_id:
-        Stable id of the dataset (letters, digits, ``.``, ``_``, ``-``; a content hash works).
+        Stable id of the dataset (a name, or a content hash). It is normalised
+        (:func:`~auditkit.privacy.dp._ledger_format.normalise_dataset_id`: NFKC, case-folded,
+        surrounding whitespace and punctuation dropped, inner runs of them one ``-``), so
+        ``"DS"``, ``" ds. "`` and ``"ds"`` share one budget and one file,
+        ``<directory>/<normalised id>.json``. A file written under an older name that
+        normalises to the same id is used in place; two such files are refused.
+    keyring:
+        A :class:`auditkit.privacy.crypto.KeyRing`. Every write then carries a MAC under
+        :meth:`~auditkit.privacy.crypto.KeyRing.ledger_key` and every read checks it, so an
+        edit by someone without the ring is refused. Without one the ledger is
+        unauthenticated (:attr:`authenticated` is ``False``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> led = BudgetLedger(tempfile.mkdtemp(), " Customers 2026/06. ")
+    >>> led.dataset_id, led.path.name, led.authenticated
+    ('customers-2026-06', 'customers-2026-06.json', False)
     """
 
-    def __init__(self, directory: str | os.PathLike[str], dataset_id: str) -> None:
-        if not isinstance(dataset_id, str) or not _ID_RE.match(dataset_id):
-            raise PrivacyInputError(
-                "The 'dataset_id' of a budget ledger must be 1-128 characters of letters, "
-                f"digits, '.', '_' or '-', starting with a letter or digit; got {dataset_id!r}."
-            )
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        dataset_id: str,
+        *,
+        keyring: Any = None,
+    ) -> None:
+        if keyring is not None:
+            from auditkit.privacy.crypto import KeyRing
+
+            if not isinstance(keyring, KeyRing):
+                raise PrivacyInputError(
+                    "The 'keyring' of a budget ledger must be an auditkit.privacy.crypto.KeyRing "
+                    f"(e.g. KeyRing.load(path, passphrase=...)); got {type(keyring).__name__}."
+                )
         self.directory = Path(directory)
-        self.dataset_id = dataset_id
-        self.path = self.directory / f"{dataset_id}.json"
+        self.dataset_id = normalise_dataset_id(dataset_id)
+        self._keyring = keyring
+        self.path = find_ledger_file(self.directory, self.dataset_id)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> BudgetLedger:
+    def from_file(cls, path: str | os.PathLike[str], *, keyring: Any = None) -> BudgetLedger:
+        """The ledger stored in ``path`` (its id is the file name without ``.json``)."""
         p = Path(path)
-        return cls(p.parent, p.stem)
+        return cls(p.parent, p.stem, keyring=keyring)
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether reads are verified and writes MACed (a key ring was given)."""
+        return self._keyring is not None
+
+    @property
+    def keyring(self) -> Any:
+        """The key ring that authenticates this ledger, or ``None``."""
+        return self._keyring
 
     def __repr__(self) -> str:
-        return f"BudgetLedger({str(self.path)!r})"
+        auth = "authenticated" if self.authenticated else "unauthenticated"
+        return f"BudgetLedger({str(self.path)!r}, {auth})"
 
     # -- file access ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -115,64 +154,73 @@ class BudgetLedger:
     def exists(self) -> bool:
         return self.path.exists()
 
-    def _read(self) -> dict[str, Any] | None:
+    def _read(self, *, require_mac: bool = True) -> dict[str, Any] | None:
         if not self.path.exists():
             return None
+        size = self.path.stat().st_size
+        if size > MAX_LEDGER_BYTES:
+            raise PrivacyInputError(
+                f"The budget ledger {self.path} is {size / 2**20:.0f} MiB; a ledger is at most "
+                f"{MAX_LEDGER_BYTES // 2**20} MiB (about 80,000 runs), so this file is not one "
+                "this toolkit wrote. Restore it from backup."
+            )
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
             raise PrivacyInputError(
-                f"The budget ledger {self.path} is not readable JSON ({type(exc).__name__}: "
-                f"{exc}). It may be corrupt: restore it from backup; do not delete it, or "
+                f"The budget ledger {self.path} is not readable JSON ({type(exc).__name__}"
+                f"{where}). It may be corrupt: restore it from backup; do not delete it, or "
                 "the privacy budget already spent on this dataset is forgotten."
             ) from None
+        if self._keyring is not None and (require_mac or isinstance(data, dict) and "mac" in data):
+            verify_mac(self.path, data, self._key_for)
         self._validate(data)
         return data
 
-    def _validate(self, data: Any) -> None:
-        def bad(what: str) -> PrivacyInputError:
-            return PrivacyInputError(
-                f"The budget ledger {self.path} is not a valid ledger: {what}. Restore it from "
-                "backup or point the run at the right ledger directory."
-            )
+    def _key_for(self, key_id: str) -> bytes | None:
+        return self._keyring.ledger_key(key_id) if key_id in self._keyring else None
 
-        if not isinstance(data, dict) or data.get("format") != LEDGER_FORMAT:
-            raise bad(f"expected a JSON object with format {LEDGER_FORMAT!r}")
-        if data.get("version") != LEDGER_VERSION:
-            raise bad(f"expected version {LEDGER_VERSION}, got {data.get('version')!r}")
-        if data.get("mechanism") != MECHANISM:
-            raise PrivacyInputError(
-                f"The budget ledger {self.path} records mechanism {data.get('mechanism')!r}; "
-                f"this toolkit composes only {MECHANISM!r} runs. Use a separate ledger "
-                "directory for other mechanisms."
-            )
-        if data.get("accountant") not in ("prv", "rdp", "gdp", "pld"):
-            raise bad(f"unknown accountant {data.get('accountant')!r}")
-        delta = data.get("delta")
-        if not isinstance(delta, (int, float)) or not 0 < delta < 1:
-            raise bad(f"'delta' must be a number in (0, 1), got {delta!r}")
-        cap = data.get("max_epsilon")
-        if cap is not None and (not isinstance(cap, (int, float)) or cap <= 0):
-            raise bad(f"'max_epsilon' must be a positive number or null, got {cap!r}")
-        if data.get("dataset_id") != self.dataset_id:
-            raise bad(f"it belongs to dataset {data.get('dataset_id')!r}, not {self.dataset_id!r}")
-        runs = data.get("runs")
-        if not isinstance(runs, list):
-            raise bad("'runs' must be a list")
-        for i, r in enumerate(runs):
-            try:
-                assert isinstance(r, dict) and isinstance(r["run_id"], str)
-                assert r["status"] in ("running", "completed", "stopped_at_cap", "interrupted")
-                for s, q, n in r["history"]:
-                    assert float(s) > 0 and 0 < float(q) <= 1 and int(n) >= 0
-                assert int(r["steps"]) >= 0 and int(r["planned_steps"]) >= 0
-                assert float(r["noise_multiplier"]) > 0 and 0 < float(r["sample_rate"]) <= 1
-            except (AssertionError, KeyError, TypeError, ValueError):
-                raise bad(f"run {i} is malformed") from None
+    def _validate(self, data: Any) -> None:
+        validate(self.path, data, self.dataset_id, ACCOUNTANTS)
 
     def _write(self, data: dict[str, Any]) -> None:
+        if self._keyring is None and "mac" in data:
+            raise PrivacyInputError(
+                f"The budget ledger {self.path} is authenticated (it carries a MAC), so only "
+                "the holder of its key ring may write to it: pass keyring= (the ring it was "
+                "written with) to make_private or BudgetLedger."
+            )
+        data.pop("mac", None)
         self._validate(data)
-        atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+        if self._keyring is not None:
+            data["mac"] = {
+                "alg": MAC_ALG,
+                "key_id": self._keyring.primary_id,
+                "value": mac_value(self._keyring.ledger_key(), data),
+            }
+        atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+    def adopt(self) -> bool:
+        """Authenticate an existing unauthenticated ledger under this ledger's key ring.
+
+        Call it once, after checking the file, when you start passing a key ring for a
+        dataset whose ledger was written without one. Returns ``True`` when a MAC was added,
+        ``False`` when the file already carried a valid one (a wrong one is refused).
+        """
+        if self._keyring is None:
+            raise PrivacyInputError(
+                "BudgetLedger.adopt() authenticates a ledger under a key ring; create the "
+                "ledger with keyring=ring first."
+            )
+        with self._locked():
+            data = self._read(require_mac=False)
+            if data is None:
+                raise PrivacyInputError(f"No budget ledger at {self.path} to adopt.")
+            if "mac" in data:
+                return False
+            self._write(data)
+            return True
 
     # -- reading --------------------------------------------------------------------------
     def load(self) -> dict[str, Any] | None:
@@ -216,13 +264,22 @@ class BudgetLedger:
         return epsilon(self._combined(data), data["delta"], data["accountant"])
 
     def summary(self) -> dict[str, Any]:
-        """Terms, total ε, cap and remaining budget, in one dict (for reports)."""
+        """Terms, total ε, cap and remaining budget, in one dict (for reports).
+
+        Also ``authenticated`` (whether the file's MAC was verified under a key ring),
+        ``epsilon_accountant`` (the accountant that computed ``epsilon_total``: the ledger's,
+        or ``"rdp"`` when the ledger's would exceed the memory limit) and ``accountant_note``
+        (why, or ``None``).
+        """
         data = self.load()
         if data is None:
             raise PrivacyInputError(f"No budget ledger at {self.path}.")
-        total = epsilon(self._combined(data), data["delta"], data["accountant"])
+        total, used, note = epsilon_used(self._combined(data), data["delta"], data["accountant"])
         cap = data.get("max_epsilon")
         return {
+            "authenticated": self.authenticated,
+            "epsilon_accountant": used,
+            "accountant_note": note,
             "dataset_id": data["dataset_id"],
             "mechanism": data["mechanism"],
             "accountant": data["accountant"],
@@ -257,6 +314,16 @@ class BudgetLedger:
         from auditkit.privacy.errors import BudgetExceededError
 
         check_accountant(accountant)
+        check_args(
+            max_epsilon=(max_epsilon, {"lo": 0, "lo_open": True, "nullable": True}),
+            noise_multiplier=(noise_multiplier, {"lo": 0, "lo_open": True}),
+            sample_rate=(sample_rate, {"lo": 0, "hi": 1, "lo_open": True}),
+            planned_steps=(planned_steps, {"lo": 0, "hi": 10**12, "integer": True}),
+            delta=(delta, {"lo": 0, "hi": 1, "lo_open": True, "hi_open": True}),
+        )
+        if on_cap not in ("refuse", "stop"):
+            raise PrivacyInputError(f"The 'on_cap' parameter must be 'refuse' or 'stop'; got {on_cap!r}.")
+        planned_steps = int(planned_steps)
         with self._locked():
             data = self._read()
             if data is None:
@@ -375,7 +442,13 @@ class BudgetLedger:
             r["status"] = status
             r["updated_at"] = _now()
             if status != "running" or not hist:  # ε is computed when the run ends (it costs time)
-                r["epsilon"] = epsilon(hist, r["delta"], r["accountant"]) if hist else 0.0
+                eps, used, note = epsilon_used(hist, r["delta"], r["accountant"])
+                r["epsilon"] = eps if math.isfinite(eps) else None
+                if used != r["accountant"]:  # the run's accountant would exceed the memory limit
+                    r["epsilon_accountant"], r["accountant_note"] = used, note
+                else:
+                    r.pop("epsilon_accountant", None)
+                    r.pop("accountant_note", None)
             r.update(extra or {})
             self._write(data)
             return dict(r)

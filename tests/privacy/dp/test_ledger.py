@@ -133,9 +133,15 @@ def test_ledger_terms_must_match(tmp_path):
         run(tmp_path, target=1.0, target_delta=1e-4)
 
 
-def test_bad_dataset_id(tmp_path):
+@pytest.mark.parametrize("bad", ["..", "../", " ", "", "/", "-._-", 7, None])
+def test_bad_dataset_id(tmp_path, bad):
     with pytest.raises(PrivacyInputError, match="'dataset_id'"):
-        BudgetLedger(tmp_path, "../escape")
+        BudgetLedger(tmp_path, bad)
+
+
+def test_dataset_id_cannot_leave_the_directory(tmp_path):
+    led = BudgetLedger(tmp_path / "d", "../escape")
+    assert led.path == tmp_path / "d" / "escape.json"
 
 
 def test_dataset_id_defaults_to_a_content_hash(tmp_path):
@@ -172,4 +178,6 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     runs = BudgetLedger(tmp_path, "shared").runs()
     assert len(runs) == 24 and all(r.steps == 10 for r in runs)
     assert len({r.run_id for r in runs}) == 24
-    assert not list(tmp_path.glob(".shared.json.*.tmp"))
+    from auditkit.atomic import TEMP_SUFFIX
+
+    assert not list(tmp_path.glob(f".shared.json.*{TEMP_SUFFIX}"))
