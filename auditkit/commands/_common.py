@@ -7,8 +7,10 @@ import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
+import typer
 from rich.console import Console
 
 T = TypeVar("T")
@@ -103,3 +105,15 @@ def progress_tracker(enabled: bool = True) -> Iterator[Any]:
 
     with progress:
         yield track
+
+
+#: The ``--trust-store`` option of ``verify``, ``keys trust`` and ``keys trusted``.
+TrustStoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--trust-store",
+        help="Trusted keys file (default: $AUDITKIT_TRUST_STORE, else "
+        "$XDG_CONFIG_HOME/auditkit/trusted_keys.toml); see `auditkit keys trust`.",
+        show_default=False,
+    ),
+]

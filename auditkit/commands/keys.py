@@ -295,15 +295,7 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--role", help="Role to grant (repeatable; default report-signer)."),
         ] = None,
-        trust_store: Annotated[
-            Path | None,
-            typer.Option(
-                "--trust-store",
-                help="Trusted keys file (default: $AUDITKIT_TRUST_STORE, else "
-                "$XDG_CONFIG_HOME/auditkit/trusted_keys.toml).",
-                show_default=False,
-            ),
-        ] = None,
+        trust_store: _common.TrustStoreOption = None,
     ) -> int:
         """Trust a public key: `auditkit verify` then accepts reports it signed (exit 0)."""
         from rich.markup import escape
@@ -333,15 +325,7 @@ def register(app: typer.Typer) -> None:
 
     @keys_app.command("trusted")
     def keys_trusted(
-        trust_store: Annotated[
-            Path | None,
-            typer.Option(
-                "--trust-store",
-                help="Trusted keys file (default: $AUDITKIT_TRUST_STORE, else "
-                "$XDG_CONFIG_HOME/auditkit/trusted_keys.toml).",
-                show_default=False,
-            ),
-        ] = None,
+        trust_store: _common.TrustStoreOption = None,
     ) -> int:
         """List the trusted keys: name, key id and roles."""
         from rich.markup import escape

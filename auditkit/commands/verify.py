@@ -39,15 +39,7 @@ def register(app: typer.Typer) -> None:
                 "to accept several. Without it, signers come from the trust store.",
             ),
         ] = None,
-        trust_store: Annotated[
-            Path | None,
-            typer.Option(
-                "--trust-store",
-                help="Trusted keys file (default: $AUDITKIT_TRUST_STORE, else "
-                "~/.config/auditkit/trusted_keys.toml); see `auditkit keys trust`.",
-                show_default=False,
-            ),
-        ] = None,
+        trust_store: _common.TrustStoreOption = None,
         skip_inputs: Annotated[
             bool,
             typer.Option("--skip-inputs", help="Do not re-hash the data, model and config files."),

@@ -132,7 +132,9 @@ def check_accountant(name: str) -> str:
     return name
 
 
-def _finite(v: Any) -> float | None:
+def finite_number(v: Any) -> float | None:
+    """``v`` as a finite float, or ``None`` when it is not a finite real number (bools are not
+    numbers here)."""
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         return None
     try:
@@ -148,7 +150,7 @@ def _bad(name: str, expected: str, value: Any) -> PrivacyInputError:
 
 
 def _check_delta(delta: Any) -> float:
-    d = _finite(delta)
+    d = finite_number(delta)
     if d is None or not 0 < d < 1:
         raise _bad("'delta' of a privacy accounting", "a finite number in (0, 1), e.g. 1e-5", delta)
     return d
@@ -167,7 +169,7 @@ def merge_history(history: Sequence[Sequence[Any]]) -> History:
             s_raw, q_raw, n_raw = entry
         except (TypeError, ValueError):
             raise _bad(f"history entry {i}", "(noise_multiplier, sample_rate, steps)", entry) from None
-        s, q, n = _finite(s_raw), _finite(q_raw), _finite(n_raw)
+        s, q, n = finite_number(s_raw), finite_number(q_raw), finite_number(n_raw)
         if s is None or s < 0:
             raise _bad(f"noise multiplier of history entry {i}", "a finite number ≥ 0", s_raw)
         if q is None or not 0 < q <= 1:
@@ -292,7 +294,7 @@ def noise_for_epsilon(
         ("steps", steps, lambda v: v.is_integer() and 1 <= v <= MAX_STEPS, "a whole number ≥ 1"),
         ("tolerance", tolerance, lambda v: v > 0, "a finite number above 0"),
     ):
-        v = _finite(value)
+        v = finite_number(value)
         if v is None or not ok(v):
             raise _bad(f"{name!r} parameter of noise_for_epsilon", expected, value)
     prior = merge_history(prior)
@@ -385,7 +387,7 @@ def max_steps_within(
         hist = list(prior) + [(noise_multiplier, sample_rate, k)]
         return epsilon_used(hist, delta, accountant)[0] <= cap
 
-    c = _finite(cap)
+    c = finite_number(cap)
     if c is None or c <= 0:
         raise _bad("'cap' of max_steps_within", "a finite number above 0", cap)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import os
 import re
 import unicodedata
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditkit.privacy.dp._accounting import finite_number as _number
 from auditkit.privacy.dp._accounting import merge_history
 from auditkit.privacy.errors import PrivacyInputError
 
@@ -227,17 +227,6 @@ def _describe(v: Any) -> str:
     if v is None or isinstance(v, (bool, int, float)):
         return repr(v) if not isinstance(v, int) or abs(v) < 10**15 else "a very large integer"
     return f"a {type(v).__name__}"
-
-
-def _number(v: Any) -> float | None:
-    """``v`` as a finite float, or ``None`` when it is not a finite real number."""
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        return None
-    try:
-        f = float(v)
-    except (OverflowError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def check_field(
