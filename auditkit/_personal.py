@@ -6,6 +6,7 @@ these columns.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -63,7 +64,27 @@ def labels_to_pseudonymise(frame: pd.DataFrame) -> frozenset[str]:
 
         identifiers = set(scan(frame[small].astype("string"), sample_rows=_SCAN_ROWS)
                           .identifier_columns)
-    return frozenset(str(c) for c in frame.columns if c not in small or str(c) in identifiers)
+    return frozenset(str(c) for c in frame.columns
+                     if c not in small or str(c) in identifiers or _looks_like_names(frame[c]))
+
+
+# "Alice Johnson", "O'Brien Mary-Kate": two to four capitalised words of letters.
+_PERSON_NAME = re.compile(r"[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*"
+                          r"(?:\s+[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*){1,3}")
+
+
+def _looks_like_names(column: pd.Series) -> bool:
+    """Whether most distinct labels are shaped like people's names (two to four capitalised
+    words). The scan recognises names from column names only; a grouping column called
+    anything ("owner", "agent") whose labels are names must still not be shown. Category
+    labels are mostly one word ("Female", "Caucasian") or not all capitalised ("Greater than
+    45"); a column of two-word place names is relabelled too, which errs on the safe side."""
+    values = [str(v).strip() for v in column.dropna().unique()]
+    if len(values) < 3:
+        return False
+    shaped = sum(bool(_PERSON_NAME.fullmatch(v)) and all(w[:1].isupper() for w in v.split())
+                 for v in values)
+    return shaped >= 0.8 * len(values)
 
 
 def pseudonymise_labels(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
