@@ -1,7 +1,7 @@
 """Which types a ``.skops`` model file may contain: the reviewed allow list and the deny list.
 
 skops never unpickles: it rebuilds an object from a schema naming every type it will import,
-and refuses names that are not *trusted*. ``auditkit._io._skops_load`` decides that trust by
+and refuses names that are not *trusted*. ``auditkit._models._skops_load`` decides that trust by
 exact name before skops constructs anything, without importing any module the file names:
 
 1. A name on the **deny list** is refused even when ``[model] trusted_types`` lists it: code
@@ -32,7 +32,7 @@ review before it is pasted below):
   splitters, scorers, ``Bunch``), reviewed module by module, plus the tree node stores
   ``sklearn.tree._tree.Tree`` and ``...predictor.TreePredictor``. skops leaves those two out
   because scikit-learn indexes their node arrays without bounds checks; auditkit trusts them only
-  with a bounds check of every node before anything predicts (``_io._check_tree_nodes``).
+  with a bounds check of every node before anything predicts (``_models._check_tree_nodes``).
 - ``_SKLEARN_DEFAULT_CALLABLES``: functions scikit-learn uses as parameter defaults
   (``SelectKBest(score_func=f_classif)``, ``FeatureAgglomeration(pooling_func=numpy.mean)``).
 """

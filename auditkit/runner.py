@@ -15,7 +15,8 @@ from typing import Any
 
 from auditkit import __version__
 from auditkit._context import AuditContext, _no_track
-from auditkit._io import load_model, read_table
+from auditkit._io import read_table
+from auditkit._models import load_model
 from auditkit._output import ReportDir
 from auditkit._personal import classify_personal_columns
 from auditkit._redact import PersonalValueIndex

@@ -37,7 +37,7 @@ import tomli_w
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditkit._io import _skops_load, load_model
+from auditkit._models import _skops_load, load_model
 from auditkit._trusted_types import (
     DENIED_LAST_PARTS,
     DENIED_MODULES,
