@@ -291,6 +291,21 @@ def _disparities(values: dict[str, np.ndarray], eligible: np.ndarray, plan: _Pla
     return out
 
 
+def _deciding_base(point: dict[str, np.ndarray], bases: tuple[str, ...], kind: str,
+                   eligible: np.ndarray, sl: slice) -> str:
+    """The base metric whose disparity is the worst-case value (the first one on ties)."""
+    if len(bases) == 1:
+        return bases[0]
+    parts = [float(M.disparity(point[b][sl], eligible, kind, all_zero_is_parity=True))
+             for b in bases]
+    finite = [(x, i) for i, x in enumerate(parts) if not np.isnan(x)]
+    if not finite:
+        return bases[0]
+    pick = max(finite, key=lambda t: (t[0], -t[1])) if kind == "difference" else \
+        min(finite, key=lambda t: (t[0], t[1]))
+    return bases[pick[1]]
+
+
 def _quantiles(reps: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:
     a = (1.0 - ci) / 2.0
     with warnings.catch_warnings():
@@ -468,8 +483,11 @@ def _assemble(counts, plan, point, lo, hi, disp_point, dlo, dhi, specs, n_group,
         sl = slice(start, start + grp.size)
         for name, (bases, kind) in kinds.items():
             v = disp_point[(grp.name, name)]
-            # groups holding the extreme value of the (first) base metric
-            vals = np.where(eligible[sl], point[bases[0]][sl], np.nan)
+            # the groups holding the extreme values of the base metric that sets the value (for
+            # a worst case such as equalized odds, the part with the largest difference or the
+            # smallest ratio, not always the first part)
+            base = _deciding_base(point, bases, kind, eligible[sl], sl)
+            vals = np.where(eligible[sl], point[base][sl], np.nan)
             defined = ~np.isnan(vals)
             max_g = min_g = None
             if defined.any():
