@@ -298,13 +298,15 @@ def run_audit(
     report_dir = ReportDir(out, _input_paths(cfg, base_dir, config_path))
     stage = report_dir.begin()
     try:
-        run = _run_into(stage, report_dir, cfg, base_dir, config_path, fmts, only, track, debug)
+        report, written = _run_into(
+            stage, report_dir, cfg, base_dir, config_path, fmts, only, track, debug
+        )
         report_dir.commit()
     except BaseException:
         report_dir.abort()
         raise
-    paths = {k: report_dir.final_path(p) for k, p in run.items()}
-    return AuditRun(report=run.report, out_dir=out, paths=paths,
+    paths = {k: report_dir.final_path(p) for k, p in written.items()}
+    return AuditRun(report=report, out_dir=out, paths=paths,
                     seconds=time.perf_counter() - started)
 
 
@@ -322,17 +324,12 @@ def _input_paths(cfg: AuditConfig, base_dir: Path, config_path: Path) -> list[Pa
     return [config_path, *(base_dir / n for n in names if n)]
 
 
-class _Written(dict):
-    """Format (and ``manifest``) -> path written, with the report they came from."""
-
-    report: Report
-
-
 def _run_into(
     stage: Path, report_dir: ReportDir, cfg: AuditConfig, base_dir: Path, config_path: Path,
     fmts: list[str], only: list[str] | None, track: Track, debug: bool,
-) -> _Written:
-    """Run the checks and write every output under ``stage`` (the staging directory)."""
+) -> tuple[Report, dict[str, Path]]:
+    """Run the checks and write every output under ``stage`` (the staging directory); return
+    the report and the paths written (format, and ``manifest`` when signed)."""
     ctx, inputs = build_context(cfg, base_dir, stage, track=track)
     inputs.insert(0, Artifact.from_path(config_path, "config"))
     sections, produced = run_checks(ctx, only=only, debug=debug)
@@ -363,12 +360,10 @@ def _run_into(
         config=cfg.model_dump(mode="json"),
         limitations=LIMITATIONS,
     )
-    written = _Written()
-    written.report = report
     with _step(track, "Writing reports"):
-        written.update(write_reports(
+        written = write_reports(
             report, stage, fmts, basename=cfg.report.basename, check=_leak_check(ctx.guard)
-        ))
+        )
     if cfg.keys.signing_key or cfg.keys.sign:
         from auditkit.reports.signing import MANIFEST_NAME, SIGNATURE_NAME
 
@@ -376,7 +371,7 @@ def _run_into(
             marker = report_dir.mark(also=(MANIFEST_NAME, SIGNATURE_NAME))
             files = [*written.values(), *(Path(a.path) for a in staged if a.path), marker]
             written["manifest"] = _sign(cfg, base_dir, config_path, stage, files)
-    return written
+    return report, written
 
 
 def _sign(
