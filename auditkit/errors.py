@@ -9,8 +9,8 @@ with status 2; ``--debug`` adds the traceback.
 - :class:`DataError` — the dataset is missing, unreadable, empty, or lacks a named column.
 - :class:`ModelError` — the model file is missing, of the wrong kind, or untrusted pickle.
 - :class:`OutputError` — the output directory cannot be written.
-- :class:`PersonalDataLeakError` — a rendered report contained a personal-data value (a defect,
-  not a user error; nothing is written, exit status 3).
+- :class:`PersonalDataLeakError` — the findings model (what every format is rendered from) held
+  a personal-data value (a defect, not a user error; nothing is written, exit status 3).
 
 :class:`ExitCode` is the one table of exit statuses every command uses (README, "Exit status").
 
@@ -80,10 +80,10 @@ class OutputError(AuditkitError):
 
 
 class PersonalDataLeakError(RuntimeError):
-    """A rendered output contained a raw personal-data value; nothing was written.
+    """The findings model held a raw personal-data value; nothing was written.
 
     Not a user error: it means a check emitted a value it must not. The message names the
-    columns, never the values.
+    columns and the places (section, finding, table, row, column), never the values.
     """
 
 
