@@ -91,6 +91,17 @@ class AuditContext:
             return frozenset()
         return frozenset(present) - labels_to_pseudonymise(self.data[present])
 
+    # -- legal scope -----------------------------------------------------------------------
+    def cite(self, *topics: str) -> tuple[str, ...]:
+        """Ids of the catalogue's provisions on these topics that apply in the audit's scope
+        (``[audit] domain`` and ``jurisdictions``), e.g. ``ctx.cite("outcome-disparity")`` in a
+        US credit audit gives Regulation B's provisions and no employment rule. The topics are
+        :data:`auditkit.reports.catalogue.TOPICS`."""
+        from auditkit.reports.catalogue import get_catalogue
+
+        meta = self.config.audit
+        return get_catalogue().cite(topics, domain=meta.domain, jurisdictions=meta.jurisdictions)
+
     # -- model outputs ---------------------------------------------------------------------
     def y_true(self) -> np.ndarray:
         """The label column as a numpy array."""

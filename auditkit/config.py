@@ -34,8 +34,12 @@ else:  # pragma: no cover
 __all__ = [
     "AuditConfig",
     "AuditMeta",
+    "DOMAINS",
     "DataConfig",
+    "DpiaConfig",
+    "JURISDICTIONS",
     "KeysConfig",
+    "ModelCardConfig",
     "ModelConfig",
     "ReportConfig",
     "load_config",
@@ -49,8 +53,23 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: ``[audit] domain``: what the model decides about. It selects the provisions a check may cite
+#: (employment rules only for ``employment``, ECOA/Regulation B and FCRA for ``credit``, ...).
+DOMAINS = ("credit", "employment", "housing", "insurance", "healthcare", "education",
+           "criminal_justice", "general")
+
+#: ``[audit] jurisdictions``: where the model is used. ``US-CA``, ``US-CO`` and ``US-NYC`` add
+#: state and city rules to ``US``; a sub-jurisdiction implies its country.
+JURISDICTIONS = ("EU", "UK", "US", "US-CA", "US-CO", "US-NYC")
+
+
 class AuditMeta(_Model):
-    """``[audit]``: what is being audited, for the report's cover."""
+    """``[audit]``: what is being audited, for the report's cover, and the audit's legal scope.
+
+    ``domain`` and ``jurisdictions`` decide which provisions findings cite. ``controller``,
+    ``dpo``, ``action_owner`` and ``action_due`` fill the executive summary's actions and the
+    DPIA; left empty, the report marks them "to assign".
+    """
 
     title: str = "Responsible-AI audit"
     system: str = ""
@@ -58,10 +77,79 @@ class AuditMeta(_Model):
     owner: str = ""
     description: str = ""
     random_state: int = 0
+    domain: str = "general"
+    jurisdictions: list[str] = Field(default_factory=lambda: ["EU", "US"])
+    controller: str = ""
+    dpo: str = ""
+    action_owner: str = ""
+    action_due: str = ""
+
+    @field_validator("domain")
+    @classmethod
+    def _known_domain(cls, v: str) -> str:
+        if v not in DOMAINS:
+            raise ValueError(
+                f"names unknown domain {v!r}.{suggest(v, DOMAINS)} Expected one of: "
+                f"{', '.join(DOMAINS)}"
+            )
+        return v
+
+    @field_validator("jurisdictions")
+    @classmethod
+    def _known_jurisdictions(cls, v: list[str]) -> list[str]:
+        for j in v:
+            if j not in JURISDICTIONS:
+                raise ValueError(
+                    f"names unknown jurisdiction {j!r}.{suggest(j, JURISDICTIONS)} Expected some "
+                    f"of: {', '.join(JURISDICTIONS)}"
+                )
+        if not v:
+            raise ValueError(f"is empty; name at least one of: {', '.join(JURISDICTIONS)}")
+        return list(dict.fromkeys(v))
+
+    @field_validator("action_due")
+    @classmethod
+    def _iso_date(cls, v: str) -> str:
+        if v and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+            raise ValueError(f"must be a date as YYYY-MM-DD (e.g. 2027-03-31); got {v!r}")
+        return v
+
+
+class ModelCardConfig(_Model):
+    """``[model_card]``: what only the model's owner can say; the report's model-card section
+    takes the rest (metrics, evaluation data, factors) from the audit and marks what is
+    missing here as open."""
+
+    intended_use: str = ""
+    intended_users: str = ""
+    out_of_scope_use: str = ""
+    training_data: str = ""
+    ethical_considerations: str = ""
+    caveats: str = ""
+
+
+class DpiaConfig(_Model):
+    """``[dpia]``: the parts of a data protection impact assessment (GDPR Art. 35(7)) that only
+    the controller can supply. The report fills (a)-(d) from the audit and marks what is
+    missing here as open."""
+
+    processing_description: str = ""
+    purposes: str = ""
+    legitimate_interest: str = ""
+    necessity_and_proportionality: str = ""
+    measures: list[str] = Field(default_factory=list)
+    consultation: str = ""
 
 
 class DataConfig(_Model):
-    """``[data]``: the dataset and the roles of its columns."""
+    """``[data]``: the dataset and the roles of its columns.
+
+    ``positive_label`` is the class the model predicts as positive and the score measures (the
+    probability or risk of that class; default 1 for 0/1 labels). ``favourable_label`` is the
+    outcome that benefits the person (a loan granted: usually the positive class; "low risk"
+    for a recidivism model: 0). Impact ratios and the four-fifths rule use the favourable
+    outcome, and the report says which outcome it treated as favourable.
+    """
 
     path: str
     format: Literal["auto", "csv", "parquet"] = "auto"
@@ -72,6 +160,7 @@ class DataConfig(_Model):
     personal: list[str] = Field(default_factory=list)
     id_column: str | None = None
     positive_label: str | int | float | bool | None = None
+    favourable_label: str | int | float | bool | None = None
 
     @field_validator("protected", "personal")
     @classmethod
@@ -206,6 +295,8 @@ class AuditConfig(_Model):
     model: ModelConfig = Field(default_factory=ModelConfig)
     keys: KeysConfig = Field(default_factory=KeysConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
+    dpia: DpiaConfig = Field(default_factory=DpiaConfig)
     checks: dict[str, Any] = Field(default_factory=dict)
 
     def check_options(self, check_id: str) -> Any:

@@ -107,6 +107,11 @@ def _clean_scalar(value: Any) -> Scalar:
     return str(value)
 
 
+#: Where a table is shown: in its section (``body``), or in the report's appendix (``appendix``:
+#: full detail, such as every intersection, that the section summarises).
+TABLE_PLACEMENTS = ("body", "appendix")
+
+
 @dataclass(frozen=True)
 class Table:
     """An evidence table: a title, column headers and rows of scalars."""
@@ -115,6 +120,7 @@ class Table:
     columns: tuple[str, ...]
     rows: tuple[tuple[Scalar, ...], ...]
     note: str | None = None
+    placement: str = "body"
 
     def __init__(
         self,
@@ -122,6 +128,7 @@ class Table:
         columns: Sequence[str],
         rows: Iterable[Sequence[Any]],
         note: str | None = None,
+        placement: str = "body",
     ) -> None:
         cols = tuple(str(c) for c in columns)
         clean_rows = tuple(tuple(_clean_scalar(v) for v in row) for row in rows)
@@ -134,7 +141,13 @@ class Table:
         object.__setattr__(self, "title", str(title))
         object.__setattr__(self, "columns", cols)
         object.__setattr__(self, "rows", clean_rows)
+        if placement not in TABLE_PLACEMENTS:
+            raise ValueError(
+                f"Table {title!r}: placement must be one of {', '.join(TABLE_PLACEMENTS)}; got "
+                f"{placement!r}."
+            )
         object.__setattr__(self, "note", note)
+        object.__setattr__(self, "placement", placement)
 
     @classmethod
     def from_frame(cls, title: str, frame: Any, *, index: bool = True, note: str | None = None) -> Table:
@@ -148,11 +161,12 @@ class Table:
             "columns": list(self.columns),
             "rows": [list(r) for r in self.rows],
             "note": self.note,
+            "placement": self.placement,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Table:
-        return cls(d["title"], d["columns"], d["rows"], d.get("note"))
+        return cls(d["title"], d["columns"], d["rows"], d.get("note"), d.get("placement", "body"))
 
 
 @dataclass(frozen=True)
