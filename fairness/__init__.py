@@ -12,7 +12,8 @@ Public API
 - :class:`Threshold`, :func:`parse_threshold`, :func:`load_thresholds`, :func:`evaluate_gate`,
   :class:`GateReport` — fairness gates for CI (``auditkit gate``).
 - :func:`assert_fair` — a test assertion (also the ``assert_fair`` fixture of the pytest plugin).
-- :func:`mitigate` — fairlearn's ThresholdOptimizer / ExponentiatedGradient with before/after.
+- :func:`mitigate` — fairlearn's ThresholdOptimizer / ExponentiatedGradient with before/after;
+  :data:`MITIGATION_METHODS` and :data:`MITIGATION_CONSTRAINTS` name what it accepts.
 - :data:`METRICS`, :data:`DISPARITY_ALIASES`, :data:`MISSING`.
 """
 

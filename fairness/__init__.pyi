@@ -13,6 +13,8 @@ from ._gate import parse_threshold as parse_threshold
 from ._inputs import MISSING as MISSING
 from ._metrics import DISPARITY_ALIASES as DISPARITY_ALIASES
 from ._metrics import METRICS as METRICS
+from ._mitigate import MITIGATION_CONSTRAINTS as MITIGATION_CONSTRAINTS
+from ._mitigate import MITIGATION_METHODS as MITIGATION_METHODS
 from ._mitigate import MitigationResult as MitigationResult
 from ._mitigate import mitigate as mitigate
 from ._result import FairnessResult as FairnessResult

@@ -35,10 +35,19 @@ REG_QUANTITIES = ("pred", "abs", "sq")
 
 
 def probability_edges(n_ece_bins: int = N_ECE_BINS, per_bin: int = FINE_PER_ECE_BIN) -> np.ndarray:
-    """Fine histogram edges on [0, 1] that contain the ECE bin edges exactly."""
-    coarse = np.linspace(0.0, 1.0, n_ece_bins + 1)
-    parts = [np.linspace(coarse[k], coarse[k + 1], per_bin + 1)[:-1] for k in range(n_ece_bins)]
-    return np.concatenate(parts + [np.array([1.0])])
+    """Fine histogram edges on [0, 1] that contain the ECE bin edges exactly.
+
+    Edge k is the one division k / (n_ece_bins · per_bin), so it is the float nearest to that
+    fraction: a score written 0.3 or 0.35 is the same float as its edge and falls in the bin
+    that starts there, as the definition of the bins [k/10, (k+1)/10) says (``linspace`` gave
+    0.30000000000000004 and put 0.3 in the bin below).
+
+    >>> e = probability_edges()
+    >>> bool(e[60] == 0.3), bool(e[140] == 0.7), len(e)
+    (True, True, 201)
+    """
+    total = n_ece_bins * per_bin
+    return np.arange(total + 1, dtype=float) / total
 
 
 def range_edges(lo: float, hi: float, n_bins: int = N_ECE_BINS * FINE_PER_ECE_BIN) -> np.ndarray:

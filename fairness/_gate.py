@@ -7,15 +7,19 @@ Decision per threshold and grouping (each attribute alone and every intersection
 groupings listed in the configuration):
 
 - ``point`` mode: ``fail`` when the point value violates the threshold, else ``pass``.
-- ``ci`` mode: ``fail`` only when the whole interval is on the wrong side, ``warn`` when it
-  straddles the threshold, ``pass`` when it is entirely on the right side. The bootstrap uses a
+- ``ci`` mode: ``fail`` only when the point and the whole interval are on the wrong side,
+  ``pass`` when they are all on the right side, ``warn`` otherwise (the interval straddles the
+  threshold, or the max − min bias puts it past the threshold while the point is not). The bootstrap uses a
   fixed seed (``random_state``, default 0), so the same data always gives the same verdict.
-- ``insufficient_evidence`` when the disparity is undefined (fewer than two groups of at least
-  ``min_group_size`` rows with a defined value), or when the verdict would be pass/warn but some
-  groups were left out for being too small (they cannot be vouched for). With
-  ``fail_on_insufficient_evidence = true`` it counts as a failure.
-
-A threshold's status is the worst over its groupings (fail > warn > insufficient_evidence > pass).
+- Verdicts are taken over the evidenced groups only: each rate a disparity compares counts a
+  group only when the rate's denominator (actual positives for a true positive rate, actual
+  negatives for a false positive rate, rows for a selection rate, ...) has at least
+  ``min_denominator`` rows, and the group at least ``min_group_size`` rows. A grouping with
+  fewer than two such groups has no verdict (``insufficient_evidence``); the groups left out
+  are counted in every message.
+- A threshold's status is the worst verdict over the groupings that have one (fail > warn >
+  pass); a threshold with no verdict in any grouping is ``insufficient_evidence``. With
+  ``fail_on_insufficient_evidence = true`` that counts as a failure.
 """
 
 from __future__ import annotations
@@ -135,15 +139,42 @@ class GateConfig:
     fail_on_insufficient_evidence: bool = False
     random_state: int = 0
     pos_label: Any = None
+    min_denominator: int = 30
+    favourable_label: Any = None
+    reference_group: Mapping[str, str] | None = None
 
     KEYS = ("thresholds", "mode", "ci", "n_boot", "min_group_size", "intersectional", "groupings",
-            "fail_on_insufficient_evidence", "random_state", "pos_label")
+            "fail_on_insufficient_evidence", "random_state", "pos_label", "min_denominator",
+            "favourable_label", "reference_group")
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise FairnessInputError(
                 f"The gate 'mode' must be one of {list(MODES)}; got {self.mode!r}.{closest(self.mode, MODES)}"
             )
+        for key in ("min_group_size", "min_denominator"):
+            v = getattr(self, key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise FairnessInputError(
+                    f"The gate {key!r} must be a non-negative integer; got {v!r}, e.g. {key} = 30."
+                )
+        if self.reference_group is not None and not isinstance(self.reference_group, Mapping):
+            raise FairnessInputError(
+                "The gate 'reference_group' must be a table of grouping name to group label, e.g. "
+                f"reference_group = {{ race = \"White\" }}; got a {type(self.reference_group).__name__}."
+            )
+
+    def audit_kwargs(self) -> dict[str, Any]:
+        """The keywords of :func:`auditkit.fairness.audit` this configuration sets."""
+        kw: dict[str, Any] = {
+            "random_state": self.random_state, "n_boot": self.n_boot if self.mode == "ci" else 0,
+            "min_group_size": self.min_group_size, "min_denominator": self.min_denominator,
+            "intersectional": self.intersectional, "ci": self.ci,
+        }
+        for key in ("pos_label", "favourable_label", "reference_group"):
+            if getattr(self, key) is not None:
+                kw[key] = dict(self.reference_group) if key == "reference_group" else getattr(self, key)
+        return kw
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], *, source: str = "configuration") -> GateConfig:
@@ -212,6 +243,7 @@ class GateOutcome:
     message: str
     details: tuple[dict[str, Any], ...] = ()
     offenders: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+    n_excluded: int = 0  # groups left out below the evidence bar, in the deciding grouping
 
     @property
     def name(self) -> str:
@@ -283,7 +315,7 @@ class GateReport:
             "thresholds": [
                 {"threshold": o.name, "status": o.status, "grouping": o.grouping,
                  "value": num(o.value), "ci_low": num(o.ci_low), "ci_high": num(o.ci_high),
-                 "message": o.message,
+                 "n_excluded": o.n_excluded, "message": o.message,
                  "groupings": [{k: (num(v) if isinstance(v, float) else v) for k, v in d.items()}
                                for d in o.details]}
                 for o in self.outcomes
@@ -292,12 +324,14 @@ class GateReport:
 
 
 def _decide(t: Threshold, value: float, lo: float, hi: float, mode: str) -> str:
+    """``ci`` mode: ``pass``/``fail`` when the point and both bounds meet/violate, else ``warn``
+    (an interval of max − min can lie past its own point: docs/fairness.md)."""
     if mode == "point" or not (math.isfinite(lo) and math.isfinite(hi)):
         return "pass" if t.holds(value) else "fail"
-    good_lo, good_hi = t.holds(lo), t.holds(hi)
-    if good_lo and good_hi:
+    held = (t.holds(value), t.holds(lo), t.holds(hi))
+    if all(held):
         return "pass"
-    if not good_lo and not good_hi:
+    if not any(held):
         return "fail"
     return "warn"
 
@@ -335,31 +369,34 @@ def evaluate_gate(result: Any, config: GateConfig | Sequence[str | Threshold]) -
                 f"Unknown disparity {t.disparity!r} in threshold {str(t)!r}."
                 f"{closest(t.disparity, possible)}"
             )
-        details = []
-        for g in groupings:
-            row = result.disparities.loc[(g, t.disparity)]
-            value, lo, hi = float(row["value"]), float(row["ci_low"]), float(row["ci_high"])
-            if math.isnan(value):
-                status, why = "insufficient_evidence", row["reason"]
-            else:
-                status = _decide(t, value, lo, hi, config.mode)
-                why = ""
-                if status != "fail" and row["n_small"] > 0:
-                    status = "insufficient_evidence"
-                    why = (f"{int(row['n_small'])} group(s) below min_group_size={result.min_group_size} "
-                           "could not be assessed")
-            details.append({"grouping": g, "status": status, "value": value, "ci_low": lo,
-                            "ci_high": hi, "max_group": row["max_group"], "min_group": row["min_group"],
-                            "n_groups": int(row["n_groups"]), "n_small": int(row["n_small"]),
-                            "reason": why})
-        worst = max(details, key=lambda d: (_RANK[d["status"]], _badness(t, d["value"])))
+        details = [_grouping_verdict(result, t, g, config) for g in groupings]
+        decided = [d for d in details if d["status"] != "insufficient_evidence"] or details
+        worst = max(decided, key=lambda d: (_RANK[d["status"]], _badness(t, d["value"])))
         outcomes.append(GateOutcome(
             threshold=t, status=worst["status"], grouping=worst["grouping"], value=worst["value"],
-            ci_low=worst["ci_low"], ci_high=worst["ci_high"], message=_message(t, worst, config),
+            ci_low=worst["ci_low"], ci_high=worst["ci_high"],
+            message=_message(t, worst, details, result),
             details=tuple(details), offenders=tuple(_offenders(result, t, details)),
+            n_excluded=int(worst["n_excluded"]),
         ))
     return GateReport(tuple(outcomes), config.mode, result.ci, config.fail_on_insufficient_evidence,
                       int(result.counts.n_rows))
+
+
+def _grouping_verdict(result: Any, t: Threshold, g: str, config: GateConfig) -> dict[str, Any]:
+    """The verdict on one grouping, over its evidenced groups."""
+    row = result.disparities.loc[(g, t.disparity)]
+    value, lo, hi = float(row["value"]), float(row["ci_low"]), float(row["ci_high"])
+    n_excluded = int(row["n_excluded"]) if "n_excluded" in row.index else int(row["n_small"])
+    if math.isnan(value):
+        status, why = "insufficient_evidence", str(row["reason"])
+    else:
+        status, why = _decide(t, value, lo, hi, config.mode), ""
+    return {"grouping": g, "status": status, "value": value, "ci_low": lo, "ci_high": hi,
+            "max_group": row["max_group"], "min_group": row["min_group"],
+            "disadvantaged_group": row.get("disadvantaged_group"),
+            "n_groups": int(row["n_groups"]), "n_small": int(row["n_small"]),
+            "n_excluded": n_excluded, "reason": why}
 
 
 def _badness(t: Threshold, value: float) -> float:
@@ -372,14 +409,37 @@ def _fmt(x: float) -> str:
     return "n/a" if not math.isfinite(x) else f"{x:.3f}"
 
 
-def _message(t: Threshold, d: dict[str, Any], config: GateConfig) -> str:
-    where = f"by {d['grouping']}"
+def _bar(result: Any) -> str:
+    return (f"the evidence bar of {getattr(result, 'min_denominator', 0)} per rate denominator and "
+            f"{result.min_group_size} rows")
+
+
+def _warn_words(t: Threshold, d: dict[str, Any]) -> str:
+    """The interval straddles the threshold, or the point and the interval are on two sides."""
+    if t.holds(d["ci_low"]) != t.holds(d["ci_high"]):
+        return "interval straddles"
+    return "point and interval disagree on"
+
+
+def _message(t: Threshold, d: dict[str, Any], details: Sequence[dict[str, Any]], result: Any) -> str:
     if d["status"] == "insufficient_evidence":
-        return f"{t.disparity} {where}: insufficient evidence ({d['reason']})."
+        n_out = sum(x["n_excluded"] for x in details)
+        return (f"{t.disparity}: insufficient evidence in every grouping ({d['reason']}); "
+                f"{n_out} group(s) excluded in all, below {_bar(result)}.")
+    where = f"by {d['grouping']}"
     ci = f" [{_fmt(d['ci_low'])}, {_fmt(d['ci_high'])}]" if math.isfinite(d["ci_low"]) else ""
-    verdict = {"pass": "meets", "warn": "interval straddles", "fail": "violates"}[d["status"]]
-    extremes = f" (max: {d['max_group']}, min: {d['min_group']})"
-    return f"{t.disparity} {where} = {_fmt(d['value'])}{ci} {verdict} {t.op} {t.value:g}{extremes}."
+    verdict = {"pass": "meets", "warn": _warn_words(t, d), "fail": "violates"}[d["status"]]
+    extremes = f" (max: {d['max_group']}, min: {d['min_group']}"
+    if d.get("disadvantaged_group") is not None:
+        extremes += f"; disadvantaged: {d['disadvantaged_group']}"
+    extremes += ")"
+    text = f"{t.disparity} {where} = {_fmt(d['value'])}{ci} {verdict} {t.op} {t.value:g}{extremes}."
+    if d["n_excluded"]:
+        text += f" {d['n_excluded']} group(s) excluded below {_bar(result)}."
+    no_verdict = [x for x in details if x["status"] == "insufficient_evidence"]
+    if no_verdict:
+        text += f" {len(no_verdict)} grouping(s) without enough evidence for a verdict."
+    return text
 
 
 def _offenders(result: Any, t: Threshold, details: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -393,7 +453,7 @@ def _offenders(result: Any, t: Threshold, details: Iterable[dict[str, Any]]) -> 
             continue
         for role in ("max_group", "min_group"):
             grp = d[role]
-            if grp is None:
+            if not isinstance(grp, str):  # no group decides an undecidable disparity (None, NaN)
                 continue
             for m in bases:
                 key = (d["grouping"], grp)
@@ -405,23 +465,6 @@ def _offenders(result: Any, t: Threshold, details: Iterable[dict[str, Any]]) -> 
                     "ci_high": float(result.by_group_ci_high.loc[key, m]),
                 })
     return rows
-
-
-def offenders_table(report: GateReport) -> str:
-    """Plain-text table of the failing thresholds and their offending groups."""
-    lines = []
-    for o in report.outcomes:
-        if o.status == "pass":
-            continue
-        lines.append(f"{o.status.upper()}: {o.message}")
-        if o.offenders:
-            lines.append(f"  {'grouping':<20} {'group':<24} {'metric':<28} {'n':>8} {'value':>7}  interval")
-            for r in o.offenders:
-                lines.append(
-                    f"  {r['grouping'][:20]:<20} {str(r['group'])[:24]:<24} {r['metric'][:28]:<28} "
-                    f"{r['n']:>8} {_fmt(r['value']):>7}  [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
-                )
-    return "\n".join(lines)
 
 
 def assert_fair(
@@ -449,15 +492,14 @@ def assert_fair(
     else:
         config = GateConfig(thresholds=tuple(_parse_many(thresholds)), mode=mode,
                             fail_on_insufficient_evidence=fail_on_insufficient_evidence)
-    audit_kwargs.setdefault("random_state", config.random_state)
-    audit_kwargs.setdefault("n_boot", config.n_boot)
-    audit_kwargs.setdefault("min_group_size", config.min_group_size)
-    audit_kwargs.setdefault("intersectional", config.intersectional)
-    audit_kwargs.setdefault("ci", config.ci)
-    if config.pos_label is not None:
-        audit_kwargs.setdefault("pos_label", config.pos_label)
+    for key, value in config.audit_kwargs().items():
+        if key == "n_boot":
+            value = config.n_boot  # assert_fair draws in either mode, as before
+        audit_kwargs.setdefault(key, value)
     result = audit(y_true, y_pred, sensitive_features, **audit_kwargs)
     report = evaluate_gate(result, config)
     if not report.passed:
+        from auditkit.fairness._gate_formats import offenders_table
+
         raise UnfairError("Fairness thresholds failed:\n" + offenders_table(report))
     return report

@@ -6,15 +6,32 @@ import json
 import math
 from xml.etree import ElementTree as ET
 
-from auditkit.fairness._gate import GateReport, offenders_table
+from auditkit.fairness._gate import GateReport
 
-__all__ = ["github_annotations", "to_json", "to_junit", "to_markdown"]
+__all__ = ["github_annotations", "offenders_table", "to_json", "to_junit", "to_markdown"]
 
 _ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "insufficient_evidence": "❔"}
 
 
 def _fmt(x: float) -> str:
     return "n/a" if not math.isfinite(x) else f"{x:.3f}"
+
+
+def offenders_table(report: GateReport) -> str:
+    """Plain-text table of the failing thresholds and their offending groups."""
+    lines = []
+    for o in report.outcomes:
+        if o.status == "pass":
+            continue
+        lines.append(f"{o.status.upper()}: {o.message}")
+        if o.offenders:
+            lines.append(f"  {'grouping':<20} {'group':<24} {'metric':<28} {'n':>8} {'value':>7}  interval")
+            for r in o.offenders:
+                lines.append(
+                    f"  {r['grouping'][:20]:<20} {str(r['group'])[:24]:<24} {r['metric'][:28]:<28} "
+                    f"{r['n']:>8} {_fmt(r['value']):>7}  [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+                )
+    return "\n".join(lines)
 
 
 def to_junit(report: GateReport, suite: str = "auditkit.fairness") -> str:
@@ -35,7 +52,8 @@ def to_junit(report: GateReport, suite: str = "auditkit.fairness") -> str:
         out = ET.SubElement(case, "system-out")
         out.text = "\n".join(
             f"{d['grouping']}: {d['status']} value={_fmt(d['value'])} "
-            f"ci=[{_fmt(d['ci_low'])}, {_fmt(d['ci_high'])}]" for d in o.details)
+            f"ci=[{_fmt(d['ci_low'])}, {_fmt(d['ci_high'])}] excluded={d.get('n_excluded', 0)}"
+            for d in o.details)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
@@ -59,13 +77,13 @@ def to_markdown(report: GateReport) -> str:
         f"### Fairness gate {verdict} ({report.n_rows:,} rows, mode `{report.mode}`, "
         f"{report.ci:.0%} intervals)",
         "",
-        "| | Threshold | Worst grouping | Value | Interval | Verdict |",
-        "|---|---|---|---|---|---|",
+        "| | Threshold | Worst grouping | Value | Interval | Groups excluded | Verdict |",
+        "|---|---|---|---|---|---|---|",
     ]
     for o in report.outcomes:
         lines.append(
             f"| {_ICON[o.status]} | `{o.name}` | {o.grouping or ''} | {_fmt(o.value)} | "
-            f"[{_fmt(o.ci_low)}, {_fmt(o.ci_high)}] | {o.status} |"
+            f"[{_fmt(o.ci_low)}, {_fmt(o.ci_high)}] | {o.n_excluded} | {o.status} |"
         )
     bad = [o for o in report.outcomes if o.status != "pass"]
     if bad:

@@ -49,6 +49,8 @@ def _m(name: str, family: str, title: str, undefined: str) -> tuple[str, MetricD
 METRICS: dict[str, MetricDef] = dict(
     [
         _m("selection_rate", "binary", "Selection rate P(ŷ=1)", "the group has zero total weight"),
+        _m("favourable_rate", "binary", "Favourable-outcome rate P(ŷ=favourable)",
+           "the group has zero total weight"),
         _m("base_rate", "binary", "Base rate P(y=1)", "the group has zero total weight"),
         _m("true_positive_rate", "binary", "True positive rate", "the group has no actual positives"),
         _m("false_positive_rate", "binary", "False positive rate", "the group has no actual negatives"),
@@ -81,7 +83,9 @@ REGRESSION_DEFAULT = tuple(n for n, m in METRICS.items() if m.family == "regress
 DISPARITY_ALIASES: dict[str, tuple[tuple[str, ...], str]] = {
     "demographic_parity_difference": (("selection_rate",), "difference"),
     "demographic_parity_ratio": (("selection_rate",), "ratio"),
-    "impact_ratio": (("selection_rate",), "ratio"),
+    # the EEOC four-fifths ratio, in terms of the favourable outcome (= demographic parity ratio
+    # when the favourable label is the positive one)
+    "impact_ratio": (("favourable_rate",), "ratio"),
     "equalized_odds_difference": (("true_positive_rate", "false_positive_rate"), "difference"),
     "equalized_odds_ratio": (("true_positive_rate", "false_positive_rate"), "ratio"),
     "equal_opportunity_difference": (("true_positive_rate",), "difference"),
@@ -161,13 +165,16 @@ def confusion_binary(conf: np.ndarray, pos: int | None) -> tuple[np.ndarray, ...
     return tp, fp, tn, fn
 
 
-def binary_metrics(conf: np.ndarray, pos: int | None, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+def binary_metrics(conf: np.ndarray, pos: int | None, names: tuple[str, ...], *,
+                   favourable_is_positive: bool = True) -> dict[str, np.ndarray]:
+    """The binary group metrics ``names`` from a ``(..., C, C)`` confusion tensor."""
     tp, fp, tn, fn = confusion_binary(conf, pos)
     n = tp + fp + tn + fn
     tpr = _div(tp, tp + fn)
     tnr = _div(tn, tn + fp)
     table: dict[str, Callable[[], np.ndarray]] = {
         "selection_rate": lambda: _div(tp + fp, n),
+        "favourable_rate": lambda: _div(tp + fp if favourable_is_positive else tn + fn, n),
         "base_rate": lambda: _div(tp + fn, n),
         "true_positive_rate": lambda: tpr,
         "false_positive_rate": lambda: _div(fp, fp + tn),

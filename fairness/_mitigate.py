@@ -11,7 +11,8 @@ import pandas as pd
 from auditkit.fairness._result import FairnessResult
 from auditkit.fairness.errors import FairnessInputError, closest
 
-__all__ = ["METHODS", "CONSTRAINTS", "MitigationResult", "mitigate"]
+__all__ = ["CONSTRAINTS", "METHODS", "MITIGATION_CONSTRAINTS", "MITIGATION_METHODS",
+           "MitigationResult", "mitigate"]
 
 METHODS = ("threshold_optimizer", "exponentiated_gradient")
 # constraint name -> (ThresholdOptimizer constraints string, reductions class name)
@@ -24,6 +25,9 @@ CONSTRAINTS = {
     "false_negative_rate_parity": ("false_negative_rate_parity", None),
     "error_rate_parity": (None, "ErrorRateParity"),
 }
+#: Public names of the accepted methods and constraints (``auditkit.fairness``).
+MITIGATION_METHODS = METHODS
+MITIGATION_CONSTRAINTS = tuple(CONSTRAINTS)
 _REPORTED = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
              "equalized_odds_ratio", "equal_opportunity_difference")
 

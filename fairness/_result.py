@@ -12,12 +12,19 @@ import pandas as pd
 from auditkit.fairness._counts import Counts
 from auditkit.fairness.errors import FairnessInputError, closest
 
-__all__ = ["FairnessResult"]
+__all__ = ["EXCLUDED_COLUMNS", "FairnessResult"]
+
+#: Columns of :attr:`FairnessResult.excluded`.
+EXCLUDED_COLUMNS = ("grouping", "disparity", "group", "metric", "denominator", "bar", "reason")
+
+
+def _empty(columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    return pd.DataFrame(columns=list(columns))
 
 
 @dataclass(frozen=True)
 class FairnessResult:
-    """Metrics by group, disparities and their bootstrap intervals.
+    """Metrics by group, disparities, their intervals and the evidence behind each.
 
     The type and the layout of every attribute are the same whatever the input shape (one or
     several sensitive attributes, numpy, pandas or Dask input).
@@ -29,20 +36,46 @@ class FairnessResult:
     by_group:
         DataFrame indexed by (``grouping``, ``group``) with columns ``n`` (rows), ``weight``
         (sum of sample weights), ``small`` (``n < min_group_size``), then one column per metric
-        (and ``impact_ratio``: the group's selection rate over the highest of its grouping).
-        A grouping is one attribute (``"sex"``) or an intersection (``"sex × race"``).
+        (and ``impact_ratio``: the group's favourable rate over the highest favourable rate
+        among the evidenced groups of its grouping). A grouping is one attribute (``"sex"``) or
+        an intersection (``"sex × race"``).
     by_group_ci_low, by_group_ci_high:
-        The interval bounds, same index, one column per metric.
+        The interval bounds, same index, one column per metric (:attr:`interval_methods`).
     disparities:
         DataFrame indexed by (``grouping``, ``disparity``) with columns ``metric``, ``kind``
         (``difference`` = max − min, ``ratio`` = min / max), ``value``, ``ci_low``, ``ci_high``,
-        ``max_group``, ``min_group``, ``n_groups`` (groups compared), ``n_small`` (groups left
-        out because ``n < min_group_size``) and ``reason`` (why ``value`` is NaN, else empty).
+        ``max_group``, ``min_group``, ``disadvantaged_group`` (the group at the harmful
+        extreme; see docs/fairness.md), ``n_groups`` (groups compared), ``n_small`` (groups
+        under ``min_group_size`` rows), ``n_excluded`` (groups left out of at least one base
+        metric: small, or below the evidence bar), ``interval`` (its method) and ``reason``
+        (why ``value`` is NaN, else empty).
     undefined:
         DataFrame of every NaN group metric with the reason (``grouping``, ``group``,
         ``metric``, ``reason``).
     counts:
         The :class:`~auditkit.fairness._counts.Counts` the numbers derive from (mergeable).
+    min_denominator:
+        The evidence bar: a group is compared on a rate only when the rate's denominator
+        (actual positives for TPR/FNR, actual negatives for FPR/TNR, predicted positives for
+        PPV/FDR, predicted negatives for NPV/FOR, rows for selection/base/favourable rate and
+        accuracy; rows for metrics that are not single proportions) has at least this many rows.
+    denominators:
+        Same index as :attr:`by_group`, one column per metric: the unweighted rows in the
+        metric's denominator (NaN for metrics that are not single proportions).
+    evidenced:
+        Same layout, booleans: the denominator (rows, for non-proportions) clears
+        :attr:`min_denominator`.
+    excluded:
+        One row per group and base metric left out of a disparity: ``grouping``,
+        ``disparity``, ``group``, ``metric``, ``denominator``, ``bar`` and ``reason``.
+    interval_methods:
+        Metric or disparity name -> ``"wilson"``, ``"jeffreys"``, ``"bootstrap"`` or ``"none"``.
+    favourable_label, adverse_is_positive:
+        The label treated as the favourable outcome, and whether the positive prediction is
+        the adverse one (None for regression and multiclass audits).
+    reference:
+        Grouping -> its reference group (given, or the largest evidenced group); see
+        :meth:`ratio_to_reference`.
     """
 
     overall: pd.DataFrame
@@ -59,6 +92,14 @@ class FairnessResult:
     ci: float
     min_group_size: int
     counts: Counts = field(repr=False)
+    min_denominator: int = 30
+    denominators: pd.DataFrame = field(default_factory=_empty, repr=False)
+    evidenced: pd.DataFrame = field(default_factory=_empty, repr=False)
+    excluded: pd.DataFrame = field(default_factory=lambda: _empty(EXCLUDED_COLUMNS), repr=False)
+    interval_methods: dict[str, str] = field(default_factory=dict, repr=False)
+    favourable_label: Any = None
+    adverse_is_positive: bool | None = None
+    reference: dict[str, str] = field(default_factory=dict)
 
     # -- access ------------------------------------------------------------------------
     @property
@@ -113,6 +154,23 @@ class FairnessResult:
             out.loc[small, "n"] = None
         return out
 
+    def ratio_to_reference(self, metric: str) -> pd.Series:
+        """Each group's ``metric`` over its grouping's reference group's (as Aequitas reports).
+
+        Indexed like :attr:`by_group`; NaN where either value is undefined or the reference's is 0.
+        """
+        if metric not in self.by_group_ci_low.columns:
+            raise FairnessInputError(
+                f"No metric named {metric!r} was computed.{closest(metric, self.by_group_ci_low.columns)}"
+            )
+        values = self.by_group[metric].astype(float)
+        ref = pd.Series(
+            [values.get((g, self.reference[g]), np.nan) if g in self.reference else np.nan
+             for g in values.index.get_level_values("grouping")], index=values.index)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = values / ref.where(ref != 0)
+        return out.rename(f"{metric}_ratio_to_reference")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (NaN becomes None)."""
 
@@ -135,9 +193,18 @@ class FairnessResult:
             "n_boot": self.n_boot,
             "ci": self.ci,
             "min_group_size": self.min_group_size,
+            "min_denominator": self.min_denominator,
+            "favourable_label": (clean(self.favourable_label) if not isinstance(self.favourable_label, str)
+                                 else self.favourable_label),
+            "adverse_is_positive": self.adverse_is_positive,
+            "reference": dict(self.reference),
+            "interval_methods": dict(self.interval_methods),
             "metrics": list(self.metrics),
             "overall": records(self.overall.rename_axis("metric")),
             "by_group": records(self.by_group),
             "disparities": records(self.disparities),
             "undefined": records(self.undefined),
+            "denominators": records(self.denominators),
+            "evidenced": records(self.evidenced),
+            "excluded": records(self.excluded),
         }

@@ -52,7 +52,7 @@ def _close(ours: float, theirs: float) -> bool:
 def test_binary_group_metrics_match_metricframe(ref, data) -> None:
     y, yhat, sf, w, _ = data
     assume(len(set(y)) == 2 and (w is None or w[y == 1].sum() > 0 and w[y == 0].sum() > 0))
-    res = audit(y, yhat, sf, sample_weight=w, n_boot=0, min_group_size=0)
+    res = audit(y, yhat, sf, sample_weight=w, n_boot=0, min_group_size=0, min_denominator=0)
     theirs = ref.fairlearn_frame(y, yhat, sf, ref.BINARY, w)
     grouping = " × ".join(sf.columns)
     ours = res.by_group.xs(grouping, level="grouping")
@@ -85,7 +85,7 @@ def test_binary_group_metrics_match_metricframe(ref, data) -> None:
 def test_auc_and_calibration_match_row_level(ref, data) -> None:
     y, yhat, sf, w, s = data
     assume(len(set(y)) == 2 and (w is None or w[y == 1].sum() > 0 and w[y == 0].sum() > 0))
-    res = audit(y, yhat, sf, y_score=s, sample_weight=w, n_boot=0, min_group_size=0)
+    res = audit(y, yhat, sf, y_score=s, sample_weight=w, n_boot=0, min_group_size=0, min_denominator=0)
     grouping = " × ".join(sf.columns)
     ours = res.by_group.xs(grouping, level="grouping")
     sfm = sf.astype(object).where(sf.notna(), "<missing>")
@@ -120,7 +120,7 @@ def test_disparities_match_fairlearn_functions(data) -> None:
     by = pd.DataFrame({"y": y, "p": yhat, "k": keys}).groupby("k")
     assume(by.size().size >= 2)
     assume(((by["y"].sum() > 0) & (by["y"].sum() < by.size())).all())
-    res = audit(y, yhat, sf, n_boot=0, min_group_size=0)
+    res = audit(y, yhat, sf, n_boot=0, min_group_size=0, min_denominator=0)
     grouping = " × ".join(sf.columns)
     for name in ("demographic_parity_difference", "demographic_parity_ratio",
                  "equalized_odds_difference", "equalized_odds_ratio",
@@ -156,7 +156,7 @@ def test_regression_metrics_match_metricframe(ref, seed, weighted) -> None:
     y = rng.normal(size=n)
     yhat = y + rng.normal(scale=0.5, size=n)
     w = rng.uniform(0.1, 3, n) if weighted else None
-    res = audit(y, yhat, sf, sample_weight=w, n_boot=0, min_group_size=0)
+    res = audit(y, yhat, sf, sample_weight=w, n_boot=0, min_group_size=0, min_denominator=0)
     assert res.task == "regression"
     theirs = ref.fairlearn_frame(y, yhat, sf, ref.REGRESSION, w)
     ours = res.by_group.xs("a", level="grouping")
@@ -173,7 +173,7 @@ def test_multiclass_selection_rates_match_metricframe(ref) -> None:
     sf = pd.DataFrame({"a": rng.choice(["x", "y"], n), "b": rng.choice(["u", "v", "w"], n)})
     y = rng.integers(0, 3, n)
     yhat = rng.integers(0, 3, n)
-    res = audit(y, yhat, sf, n_boot=0, min_group_size=0)
+    res = audit(y, yhat, sf, n_boot=0, min_group_size=0, min_denominator=0)
     assert res.task == "multiclass"
     metrics = {f"selection_rate[{k}]": functools.partial(flm.selection_rate, pos_label=k) for k in range(3)}
     theirs = ref.fairlearn_frame(y, yhat, sf, metrics)
@@ -193,7 +193,7 @@ def test_real_data_matches_fairlearn(request, ref, dataset) -> None:
     sf = df[attrs]
     y, yhat, s = df["y"].to_numpy(), df["yhat"].to_numpy(), df["score"].to_numpy()
     w = df["fnlwgt"].to_numpy(dtype=float) if dataset == "adult" else None
-    res = audit(y, yhat, sf, y_score=s, sample_weight=w, n_boot=0, min_group_size=0)
+    res = audit(y, yhat, sf, y_score=s, sample_weight=w, n_boot=0, min_group_size=0, min_denominator=0)
     for grouping, cols in (("sex", ["sex"]), ("race", ["race"]), ("sex × race", attrs)):
         theirs = ref.fairlearn_frame(y, yhat, df[cols], ref.BINARY, w)
         auc = ref.fairlearn_frame(y, s, df[cols], {"roc_auc": skm.roc_auc_score}, w) \

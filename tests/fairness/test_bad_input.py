@@ -50,7 +50,7 @@ def test_zero_denominators_give_nan_with_reason_not_zero() -> None:
     y = np.array([0, 0, 0, 1, 1, 0])
     p = np.array([1, 0, 0, 1, 0, 1])
     sf = {"g": ["F", "F", "F", "M", "M", "M"]}
-    res = audit(y, p, sf, n_boot=50, random_state=0, min_group_size=0)
+    res = audit(y, p, sf, n_boot=50, random_state=0, min_group_size=0, min_denominator=0)
     f = res.by_group.loc[("g", "F")]
     assert np.isnan(f["true_positive_rate"]) and np.isnan(f["false_negative_rate"])
     assert f["false_positive_rate"] == pytest.approx(1 / 3)
@@ -73,7 +73,7 @@ def test_messages_never_quote_data_values() -> None:
 
 
 def test_unknown_disparity_and_grouping_suggest_the_closest() -> None:
-    res = audit(Y, P, S, n_boot=0, min_group_size=0)
+    res = audit(Y, P, S, n_boot=0, min_group_size=0, min_denominator=0)
     with pytest.raises(FairnessInputError, match="Did you mean 'demographic_parity_ratio'"):
         res.disparity("demographic_parity_ration")
     with pytest.raises(FairnessInputError, match="Did you mean 'sex'"):
@@ -96,6 +96,6 @@ def test_equalized_odds_ratio_when_no_group_has_false_positives() -> None:
     y = np.array([1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0])
     p = np.array([1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0])
     s = pd.Series(["a"] * 6 + ["b"] * 6, name="g")
-    res = audit(y, p, s, n_boot=0, min_group_size=0)
+    res = audit(y, p, s, n_boot=0, min_group_size=0, min_denominator=0)
     ours = res.disparities.loc[("g", "equalized_odds_ratio"), "value"]
     assert ours == pytest.approx(equalized_odds_ratio(y, p, sensitive_features=s)) == pytest.approx(2 / 3)

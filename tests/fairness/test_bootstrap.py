@@ -50,7 +50,7 @@ def test_intervals_cover_the_true_value_at_the_nominal_rate(weighted) -> None:
     for _ in range(reps):
         y, yhat, sf, w = _population_draw(rng, 500, weighted)
         res = audit(y, yhat, sf, sample_weight=w, n_boot=500, random_state=rng.integers(2**31),
-                    metrics=["selection_rate"], min_group_size=0)
+                    metrics=["selection_rate"], min_group_size=0, min_denominator=0)
         t = res.metric_table("selection_rate").loc[("sex", "F")]
         cover_rate += t["ci_low"] <= 0.3 <= t["ci_high"]
         d = res.disparities.loc[("sex", "demographic_parity_difference")]
@@ -69,14 +69,14 @@ def test_regression_and_auc_intervals_cover() -> None:
         g = rng.choice(["a", "b"], n)
         y = rng.normal(size=n)
         yhat = y + rng.normal(scale=1.0, size=n)  # |error| has mean sqrt(2/pi)
-        res = audit(y, yhat, {"g": g}, n_boot=400, random_state=rng.integers(2**31), min_group_size=0)
+        res = audit(y, yhat, {"g": g}, n_boot=400, random_state=rng.integers(2**31), min_group_size=0, min_denominator=0)
         t = res.metric_table("mean_absolute_error").loc[("g", "a")]
         cover_mae += t["ci_low"] <= np.sqrt(2 / np.pi) <= t["ci_high"]
         # scores: positives ~ N(1, 1), negatives ~ N(0, 1): AUC = Phi(1/sqrt(2))
         lab = rng.integers(0, 2, n)
         s = np.clip((rng.normal(size=n) + lab + 4) / 9, 0, 1)
         r2 = audit(lab, (s > 0.5).astype(int), {"g": g}, y_score=s, n_boot=400,
-                   random_state=rng.integers(2**31), metrics=["roc_auc"], min_group_size=0)
+                   random_state=rng.integers(2**31), metrics=["roc_auc"], min_group_size=0, min_denominator=0)
         t2 = r2.metric_table("roc_auc").loc[("g", "a")]
         cover_auc += t2["ci_low"] <= 0.760249938 <= t2["ci_high"]
     assert 0.9 <= cover_mae / reps <= 0.99, cover_mae / reps
@@ -90,7 +90,12 @@ def test_same_seed_same_intervals_and_no_boot_no_intervals() -> None:
     b = audit(y, yhat, sf, n_boot=200, random_state=7)
     pd.testing.assert_frame_equal(a.disparities, b.disparities)
     none = audit(y, yhat, sf, n_boot=0)
-    assert none.by_group_ci_low.isna().all().all()
+    # Wilson intervals are closed form (no draws); everything drawn is absent with n_boot=0
+    wilson = [m for m, how in none.interval_methods.items() if how == "wilson"]
+    drawn = [m for m in none.by_group_ci_low.columns if m not in wilson]
+    assert wilson and drawn and set(none.interval_methods[m] for m in drawn) == {"none"}
+    assert none.by_group_ci_low[wilson].notna().all().all()
+    assert none.by_group_ci_low[drawn].isna().all().all()
     assert none.disparities["ci_low"].isna().all()
     # point values do not depend on the bootstrap
     pd.testing.assert_series_equal(a.by_group["selection_rate"], none.by_group["selection_rate"])

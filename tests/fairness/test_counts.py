@@ -57,7 +57,7 @@ def test_merge_aligns_levels_seen_in_one_chunk_only() -> None:
     m = a.merge(b)
     assert m.levels == (("x", "y", "z", MISSING),)
     assert m.n_rows == 5
-    res = audit_counts(m, n_boot=0, min_group_size=0)
+    res = audit_counts(m, n_boot=0, min_group_size=0, min_denominator=0)
     assert list(res.by_group.xs("g", level="grouping").index) == ["x", "y", "z", MISSING]
 
 
@@ -86,7 +86,7 @@ def test_dask_partitions_equal_pandas() -> None:
     y, yhat, sf, s, w = _data(3, n=3000, weighted=True)
     df = sf.assign(y=y, yhat=yhat, s=s, w=w)
     ddf = dd.from_pandas(df, npartitions=7)
-    kw = dict(n_boot=200, random_state=5, min_group_size=0)
+    kw = dict(n_boot=200, random_state=5, min_group_size=0, min_denominator=0)
     ours = audit(ddf["y"], ddf["yhat"], ddf[["sex", "race"]], y_score=ddf["s"], sample_weight=ddf["w"], **kw)
     ref = audit(y, yhat, sf, y_score=s, sample_weight=w, **kw)
     _assert_same(ours, ref)
@@ -120,7 +120,7 @@ def test_a_chunk_missing_an_attribute_merges_but_an_all_missing_whole_is_refused
     """Found by hypothesis: a one-row chunk whose attribute is missing refused to count."""
     a = count([0, 1], [0, 1], {"g": [None, None]})
     b = count([1, 0], [1, 0], {"g": ["x", "y"]})
-    res = audit_counts(a.merge(b), n_boot=0, min_group_size=0)
+    res = audit_counts(a.merge(b), n_boot=0, min_group_size=0, min_denominator=0)
     assert list(res.by_group.xs("g", level="grouping").index) == ["x", "y", MISSING]
     with pytest.raises(FairnessInputError, match="missing in all 2 rows"):
         audit_counts(a, n_boot=0)

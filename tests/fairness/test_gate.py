@@ -84,16 +84,56 @@ def test_insufficient_evidence_and_its_switch() -> None:
     df = _data(n=400, gap=0.0)
     df.loc[:9, "sex"] = "X"  # a group of 10 rows
     res = audit(df["y"], df["yhat"], df[["sex"]], n_boot=200, random_state=0, min_group_size=30)
+    # the verdict is taken over the evidenced groups (F, M); the small one is counted, not judged
     rep = evaluate_gate(res, ["demographic_parity_ratio >= 0.5"])
-    assert rep.status == "insufficient_evidence" and rep.passed
-    assert "below min_group_size=30" in rep.outcomes[0].message
-    strict = evaluate_gate(res, GateConfig(thresholds=(parse_threshold("demographic_parity_ratio >= 0.5"),),
-                                           fail_on_insufficient_evidence=True))
-    assert not strict.passed and strict.exit_code == 1
-    # only one group large enough: the disparity itself is undefined
+    assert rep.status == "pass" and rep.passed and rep.outcomes[0].n_excluded == 1
+    assert "1 group(s) excluded below the evidence bar of 30" in rep.outcomes[0].message
+    assert "| 1 | pass |" in rep.to_markdown()
+    assert "excluded=1" in rep.to_junit()
+    # only one group large enough: no verdict anywhere -> insufficient evidence
     tiny = audit(df["y"], df["yhat"], df[["sex"]], n_boot=0, min_group_size=300)
     rep2 = evaluate_gate(tiny, ["demographic_parity_ratio >= 0.5"])
-    assert rep2.outcomes[0].status == "insufficient_evidence"
+    assert rep2.outcomes[0].status == "insufficient_evidence" and rep2.passed
+    assert "insufficient evidence in every grouping" in rep2.outcomes[0].message
+    assert "group(s) excluded in all" in rep2.outcomes[0].message
+    strict = evaluate_gate(tiny, GateConfig(thresholds=(parse_threshold("demographic_parity_ratio >= 0.5"),),
+                                            fail_on_insufficient_evidence=True))
+    assert not strict.passed and strict.exit_code == 1
+
+
+@pytest.mark.parametrize("n_pos_small", [5, 29])
+def test_equalized_odds_verdict_rests_on_the_per_rate_bar(n_pos_small) -> None:
+    """A group with many rows but few actual positives is left out of the TPR part only."""
+    rng = np.random.default_rng(1)
+    big = 600
+    g = np.array(["A"] * big + ["B"] * big + ["C"] * big)
+    y = rng.integers(0, 2, 3 * big)
+    y[2 * big:] = 0
+    y[2 * big:2 * big + n_pos_small] = 1  # C: few actual positives, many negatives
+    yhat = (rng.random(3 * big) < 0.5).astype(int)
+    yhat[2 * big:2 * big + n_pos_small] = 0  # C's TPR is 0: it would decide the TPR part
+    res = audit(y, yhat, {"g": g}, n_boot=100, random_state=0, min_denominator=30)
+    row = res.disparities.loc[("g", "equalized_odds_difference")]
+    excl = res.excluded.query("disparity == 'equalized_odds_difference'")
+    assert list(excl[["group", "metric", "denominator", "bar"]].itertuples(index=False, name=None)) == [
+        ("C", "true_positive_rate", n_pos_small, 30)]
+    assert row["n_excluded"] == 1 and row["value"] < 0.2  # C's TPR of 0 does not set it
+    assert not res.evidenced.loc[("g", "C"), "true_positive_rate"]
+    assert res.evidenced.loc[("g", "C"), "false_positive_rate"]
+    assert res.denominators.loc[("g", "C"), "true_positive_rate"] == n_pos_small
+    cfg = GateConfig.from_mapping({"thresholds": ["equalized_odds_difference <= 0.5"], "min_denominator": 30,
+                                   "favourable_label": 1, "reference_group": {"g": "A"}})
+    assert cfg.min_denominator == 30 and cfg.audit_kwargs()["reference_group"] == {"g": "A"}
+    assert evaluate_gate(res, cfg).outcomes[0].n_excluded == 1
+
+
+def test_gate_config_refuses_bad_new_keys() -> None:
+    with pytest.raises(FairnessInputError, match="'min_denominator' must be a non-negative integer"):
+        GateConfig.from_mapping({"thresholds": ["demographic_parity_ratio >= 0.8"], "min_denominator": -1})
+    with pytest.raises(FairnessInputError, match="'reference_group' must be a table"):
+        GateConfig.from_mapping({"thresholds": ["demographic_parity_ratio >= 0.8"], "reference_group": "A"})
+    with pytest.raises(FairnessInputError, match="Did you mean 'min_denominator'"):
+        GateConfig.from_mapping({"min_denominators": 3})
 
 
 def test_thresholds_on_unknown_or_uncomputed_metrics() -> None:
