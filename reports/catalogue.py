@@ -7,7 +7,14 @@ official URL, the law it belongs to and how we verified it. Only provisions whos
 (``verified``) or whose number and substance we confirmed in a secondary source
 (``verified-2nd``) are listed; unverified pinpoints are left out on purpose.
 
-Checks cite provisions by id (``Finding.regulations``); the renderers look the ids up here.
+Each provision also carries its legal scope: the ``jurisdiction`` whose law it is (one of
+:data:`JURISDICTIONS`, or ``"INTL"`` for frameworks such as the NIST AI RMF that are not the law of
+any one place and apply wherever the audit is run), the ``domains`` it governs (a list of
+:data:`DOMAINS`, or ``["*"]`` for every domain) and the ``topics`` it bears on (:data:`TOPICS`).
+Checks ask for provisions by topic, :meth:`Catalogue.cite`, and get only those in the audit's
+scope (:class:`Scope`): a US credit audit cites Regulation B for outcome disparities, never the
+employee-selection guidelines. Checks then cite provisions by id (``Finding.regulations``); the
+renderers look the ids up here.
 
 >>> from auditkit.reports.catalogue import get_catalogue
 >>> get_catalogue()["gdpr-art-22-3"].citation
@@ -24,6 +31,16 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from auditkit.reports._legal_scope import (
+    ALL_DOMAINS,
+    DOMAINS,
+    INTERNATIONAL,
+    JURISDICTIONS,
+    TOPICS,
+    Scope,
+    _unknown,
+    implied_jurisdictions,
+)
 from auditkit.reports.errors import ReportInputError
 
 if sys.version_info >= (3, 11):
@@ -33,11 +50,17 @@ else:  # pragma: no cover
 
 __all__ = [
     "ALLOWED_HOSTS",
+    "DOMAINS",
+    "INTERNATIONAL",
+    "JURISDICTIONS",
     "STATUSES",
+    "TOPICS",
     "Catalogue",
     "Law",
     "Provision",
+    "Scope",
     "get_catalogue",
+    "implied_jurisdictions",
     "load_catalogue",
     "provision_id",
 ]
@@ -60,11 +83,13 @@ ALLOWED_HOSTS = frozenset(
         "rules.cityofnewyork.us",
         "codelibrary.amlegal.com",
         "cppa.ca.gov",
+        "uscode.house.gov",
+        "www.legislation.gov.uk",
+        "leg.colorado.gov",
     }
 )
 
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-
 
 def provision_id(citation: str) -> str:
     """The id scheme: lower-case, every run of other characters turned into one hyphen.
@@ -101,6 +126,21 @@ class Provision:
     status: str
     note: str = ""
     order: int = 0
+    jurisdiction: str = INTERNATIONAL
+    domains: tuple[str, ...] = (ALL_DOMAINS,)
+    topics: tuple[str, ...] = ()
+
+    def in_scope(self, domain: str, jurisdictions: Iterable[str]) -> bool:
+        """Whether this provision applies to a model deciding about ``domain`` used in
+        ``jurisdictions`` (a sub-jurisdiction implies its country; ``INTL`` applies anywhere).
+
+        >>> from auditkit.reports.catalogue import get_catalogue
+        >>> get_catalogue()["us-ugesp-1607-4-d"].in_scope("credit", ["US"])
+        False
+        """
+        if self.jurisdiction not in implied_jurisdictions(jurisdictions):
+            return False
+        return ALL_DOMAINS in self.domains or domain in self.domains
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -158,6 +198,65 @@ class Catalogue:
             if i not in self._by_id:
                 seen.setdefault(i, None)
         return list(seen)
+
+    def cite(
+        self, topics: Iterable[str], *, domain: str, jurisdictions: Iterable[str]
+    ) -> tuple[str, ...]:
+        """Ids of the provisions on any of ``topics`` that apply in the scope, in catalogue order.
+
+        Parameters
+        ----------
+        topics:
+            Names from :data:`TOPICS`; an unknown name raises
+            :class:`~auditkit.reports.errors.ReportInputError`.
+        domain, jurisdictions:
+            The audit's scope (``[audit] domain`` and ``jurisdictions``).
+
+        Examples
+        --------
+        >>> cat = get_catalogue()
+        >>> "reg-b-1002-9-a" in cat.cite(["adverse-action"], domain="credit",
+        ...                                      jurisdictions=["US"])
+        True
+        """
+        wanted = set(self._check_topics(topics))
+        scope = Scope.of(domain, jurisdictions)
+        return tuple(
+            p.id for p in self._by_id.values() if wanted.intersection(p.topics) and scope.covers(p)
+        )
+
+    def on_topics(self, topics: Iterable[str]) -> tuple[str, ...]:
+        """Ids of every provision on any of ``topics``, whatever its scope, in catalogue order:
+        what a check may cite somewhere (its ``CheckSpec.regulations``)."""
+        wanted = set(self._check_topics(topics))
+        return tuple(p.id for p in self._by_id.values() if wanted.intersection(p.topics))
+
+    @staticmethod
+    def _check_topics(topics: Iterable[str]) -> tuple[str, ...]:
+        if isinstance(topics, str):
+            topics = (topics,)
+        topics = tuple(topics)
+        for t in topics:
+            if t not in TOPICS:
+                raise _unknown(
+                    "regulation topic", t, TOPICS, "Use a topic of auditkit.reports.catalogue.TOPICS."
+                )
+        return topics
+
+    def restrict(
+        self, ids: Iterable[str], *, domain: str, jurisdictions: Iterable[str]
+    ) -> tuple[str, ...]:
+        """``ids`` less those of provisions outside the scope, in their order, without repeats.
+
+        Ids the catalogue lacks are kept: scope cannot judge them and the renderers flag them.
+        """
+        scope = Scope.of(domain, jurisdictions)
+        kept: dict[str, None] = {}
+        for i in ids:
+            p = self._by_id.get(i)
+            if p is None or scope.covers(p):
+                kept.setdefault(i, None)
+        return tuple(kept)
 
     def suggest(self, key: str) -> str:
         import difflib
@@ -246,9 +345,50 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
                 status=status,
                 note=str(entry.get("note", "")).strip(),
                 order=n,
+                **_scope_fields(entry, where, source),
             )
         )
     return Catalogue(laws, provisions)
+
+
+def _string_list(entry: dict, key: str, where: str, source: Path) -> tuple[str, ...]:
+    value = entry.get(key)
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and v for v in value)
+    ):
+        raise ReportInputError(
+            f"{where} in {source} needs {key!r} as a non-empty list of strings; got {value!r}. "
+            "Add it to the entry."
+        )
+    if len(set(value)) != len(value):
+        raise ReportInputError(f"{where} in {source} repeats a value in {key!r}: {value!r}.")
+    return tuple(value)
+
+
+def _scope_fields(entry: dict, where: str, source: Path) -> dict:
+    """A provision's ``jurisdiction``, ``domains`` and ``topics``, each checked against its list."""
+    jurisdiction = _require(entry, "jurisdiction", where, source)
+    options = (*JURISDICTIONS, INTERNATIONAL)
+    if jurisdiction not in options:
+        raise _unknown("jurisdiction", jurisdiction, options, "Fix the entry.", f"{where} in {source}")
+    domains = _string_list(entry, "domains", where, source)
+    if ALL_DOMAINS in domains and len(domains) > 1:
+        raise ReportInputError(
+            f"{where} in {source} lists '*' (every domain) beside other domains {domains!r}; "
+            "use either ['*'] or a list of domains."
+        )
+    for d in domains:
+        if d != ALL_DOMAINS and d not in DOMAINS:
+            raise _unknown(
+                "domain", d, (*DOMAINS, ALL_DOMAINS), "Fix the entry.", f"{where} in {source}"
+            )
+    topics = _string_list(entry, "topics", where, source)
+    for t in topics:
+        if t not in TOPICS:
+            raise _unknown("topic", t, TOPICS, "Fix the entry.", f"{where} in {source}")
+    return {"jurisdiction": jurisdiction, "domains": domains, "topics": topics}
 
 
 def _check_url(url: str, where: str, source: Path) -> str:

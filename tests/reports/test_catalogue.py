@@ -26,7 +26,16 @@ ccpa-1798-140-ae ccpa-1798-121-a ccpa-1798-150-a-1 euaiact-art-10-2-f euaiact-ar
 euaiact-art-10-2-h euaiact-art-10-3 euaiact-art-10-5 euaiact-art-12-1 euaiact-art-13-1
 euaiact-art-15-1 euaiact-art-15-4 nist-ai-rmf-map-1-1 nist-ai-rmf-measure-2-1
 nist-ai-rmf-measure-2-7 nist-ai-rmf-measure-2-9 nist-ai-rmf-measure-2-10
-nist-ai-rmf-measure-2-11 us-ugesp-1607-4-d nyc-rcny-5-300 nyc-rcny-5-301-b""".split()
+nist-ai-rmf-measure-2-11 us-ugesp-1607-4-d nyc-rcny-5-300 nyc-rcny-5-301-b
+euaiact-art-6-2 euaiact-annex-iii-point-3 euaiact-annex-iii-point-4 euaiact-annex-iii-point-5-a
+euaiact-annex-iii-point-5-b euaiact-annex-iii-point-5-c euaiact-annex-iii-point-6-d
+euaiact-annex-iii-point-8-a ecoa-15-usc-1691-a reg-b-1002-4-a reg-b-1002-6-a reg-b-1002-9-a
+reg-b-1002-9-b-2 fcra-15-usc-1681m-a fha-42-usc-3604 fha-42-usc-3605 hud-24-cfr-100-500
+colorado-ai-act-6-1-1702-1 colorado-ai-act-6-1-1703-1 uk-equality-act-s-4
+uk-equality-act-s-19 title-vi-42-usc-2000d title-vii-42-usc-2000e-2-a
+title-vii-42-usc-2000e-2-k-1-a aca-1557-42-usc-18116-a hhs-45-cfr-92-210
+colorado-ins-10-3-1104-9-1 uk-gdpr-art-9-1 uk-gdpr-art-22a uk-gdpr-art-22b uk-gdpr-art-22c
+uk-dpa-2018-sch-1-para-8""".split()
 
 # Marked UNVERIFIED or PARTIAL in ../shared/reference/regulations.md: must not be cited.
 NOT_VERIFIED = [
@@ -36,14 +45,27 @@ NOT_VERIFIED = [
     "ccpa-1798-185-a-16",
     "ccpa-1798-185-a-14",
     "gdpr-art-14-2-f",
+    # Not read in the official text, and announced for rescission under Executive Order 14281.
+    "ed-34-cfr-100-3-b-2",
+    "hhs-45-cfr-80-3-b-2",
+]
+
+# No longer law: must never be cited as if it were.
+REPEALED = [
+    "doj-28-cfr-42-104-b-2",  # rescinded by DOJ final rule, 90 FR 57141, effective 10 Dec 2025
+    "uk-gdpr-art-22-1",  # UK GDPR Art. 22 replaced by Arts. 22A-22D from 5 Feb 2026
+    "uk-gdpr-art-22-3",
+    "uk-dpa-2018-s-14",  # safeguards for the old Art. 22(2)(b), superseded by Art. 22C
 ]
 
 
 def test_required_provisions_present_and_unverified_ones_absent() -> None:
     cat = get_catalogue()
     assert cat.unknown(REQUIRED) == []
-    for pid in NOT_VERIFIED:
+    for pid in (*NOT_VERIFIED, *REPEALED):
         assert pid not in cat
+    cited = {p.citation for p in cat}
+    assert not {"28 CFR §42.104(b)(2)", "UK GDPR Art. 22(1)", "UK GDPR Art. 22(3)"} & cited
 
 
 def test_every_entry_is_well_formed() -> None:
@@ -60,7 +82,8 @@ def test_every_entry_is_well_formed() -> None:
         pin = provision_id(
             re.sub(
                 r"^(GDPR|AI Act|NIST AI RMF|Cal\. Civ\. Code|Cal\. Code Regs\. tit\. 11,"
-                r"|29 CFR|6 RCNY|NYC Admin\. Code)\s*",
+                r"|\d+ CFR|\d+ U\.S\.C\.|C\.R\.S\.|Equality Act 2010|Data Protection Act 2018|6 RCNY"
+                r"|NYC Admin\. Code)\s*",
                 "",
                 p.citation,
             )
@@ -72,6 +95,20 @@ def test_every_entry_is_well_formed() -> None:
         "euaiact",
         "nist-ai-rmf",
         "us-ugesp",
+        "ecoa",
+        "reg-b",
+        "fcra",
+        "fha",
+        "hud-fha",
+        "colorado-ai-act",
+        "uk-equality-act",
+        "title-vi",
+        "title-vii",
+        "aca-1557",
+        "hhs-1557",
+        "colorado-ecdis",
+        "uk-gdpr",
+        "uk-dpa-2018",
     }
 
 
@@ -128,7 +165,7 @@ def _write(tmp_path: Path, body: str) -> Path:
         ),
         (
             '[[provision]]\nid = "a-1"\nlaw = "x"\ncitation = "c"\ntitle = "t"\nurl = "https://eur-lex.europa.eu/"\nstatus = "verified"\n'
-            * 2,
+            'jurisdiction = "EU"\ndomains = ["*"]\ntopics = ["security"]\n' * 2,
             "twice",
         ),
     ],
@@ -141,7 +178,8 @@ def test_malformed_catalogues_are_refused(tmp_path: Path, body: str, match: str)
 def test_allowed_hosts_are_official_portals() -> None:
     assert all(
         h.endswith(
-            (".europa.eu", ".ca.gov", ".gov", "law.cornell.edu", "amlegal.com", "cityofnewyork.us")
+            (".europa.eu", ".ca.gov", ".gov", ".gov.uk", "law.cornell.edu", "amlegal.com",
+             "cityofnewyork.us")
         )
         for h in ALLOWED_HOSTS
     )
