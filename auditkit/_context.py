@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
 
+    from auditkit._outcomes import Outcomes
+    from auditkit._personal import PersonalDataClassification
     from auditkit._redact import PersonalValueIndex
     from auditkit.config import AuditConfig
 
@@ -44,9 +46,19 @@ class AuditContext:
     data:
         The audit dataset as a pandas DataFrame (already decrypted if it was encrypted).
     personal_columns:
-        Columns classified as personal data (declared in the config or found by the PII
-        scan). No check may put a raw value of these columns in a finding, table, figure, log
-        line or exception message.
+        Columns whose values identify people (declared in the config, or identifiers and
+        identifying quasi-identifiers found by the PII scan):
+        ``personal_data.identifying_columns``. No check may put a raw value of these columns
+        in a finding, table, figure, log line or exception message.
+    personal_data:
+        The one :class:`~auditkit._personal.PersonalDataClassification` of the audit: which
+        columns are personal data and of which categories (identifier, quasi-identifier, GDPR
+        Art. 9 special category, CCPA sensitive, protected attribute). Every check that counts
+        or judges personal data reads it. When not given (a context built by hand), it is
+        derived without a scan from ``personal_columns`` (as declared) and ``protected``.
+    data_notes:
+        What the reader did to the dataset that the report must say (copies of a repeated
+        column name dropped); names and positions only, never values.
     """
 
     config: AuditConfig
@@ -60,36 +72,51 @@ class AuditContext:
     protected: list[str] = field(default_factory=list)
     features: list[str] = field(default_factory=list)
     personal_columns: frozenset[str] = frozenset()
+    personal_data: PersonalDataClassification = None  # type: ignore[assignment]
+    data_notes: tuple[str, ...] = ()
     random_state: int = 0
     track: Callable[..., Iterator[Any]] = _no_track
     artifacts: list[Artifact] = field(default_factory=list)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.personal_data is None:
+            from auditkit._personal import PersonalDataClassification
+
+            self.personal_data = PersonalDataClassification.from_inventory(
+                None, declared=self.personal_columns, protected=self.protected,
+                columns=[str(c) for c in self.data.columns],
+            )
+
     @cached_property
     def guard(self) -> PersonalValueIndex:
-        """The values of :attr:`personal_columns` that nothing the audit writes may contain.
+        """The values that nothing the audit writes may contain: those of
+        :attr:`personal_columns` and of every protected column whose labels are pseudonymised,
+        less the category labels of :attr:`category_label_columns`.
 
         The category labels of a protected attribute ("Female", "Caucasian", "25-34") are not
-        identifiers: a protected column with at most 50 distinct values
-        that the PII scan does not class as an identifier (names, ids, contacts) is left out, so
-        that its groups can be named in the report (:mod:`auditkit._personal`).
+        identifiers and are left out, so that its groups can be named in the report; a column
+        whose values identify people (names, ids, contacts, date of birth, ZIP code, more than
+        50 values) is never exempt (:func:`auditkit._personal.labels_to_pseudonymise`).
         """
         from auditkit._redact import PersonalValueIndex
 
+        protected = {c for c in self.protected if c in self.data.columns}
         return PersonalValueIndex.from_frame(
-            self.data, sorted(self.personal_columns - self.category_label_columns)
+            self.data, sorted((set(self.personal_columns) | protected) - self.category_label_columns)
         )
 
     @cached_property
     def category_label_columns(self) -> frozenset[str]:
-        """Protected columns whose values are category labels, not identifiers (see guard);
-        the others are shown as pseudonymous labels in every output."""
-        from auditkit._personal import labels_to_pseudonymise
+        """Protected columns whose values are category labels, shown as they are; every other
+        protected column is shown as ``group 1..k`` in every output. The one decision of
+        :func:`auditkit._personal.category_label_columns`, with the audit's classification."""
+        from auditkit._personal import category_label_columns
 
-        present = [c for c in self.protected if c in self.data.columns]
+        present = list(dict.fromkeys(c for c in self.protected if c in self.data.columns))
         if not present:
             return frozenset()
-        return frozenset(present) - labels_to_pseudonymise(self.data[present])
+        return category_label_columns(self.data[present], self.personal_data)
 
     # -- legal scope -----------------------------------------------------------------------
     def cite(self, *topics: str) -> tuple[str, ...]:
@@ -103,14 +130,46 @@ class AuditContext:
         return get_catalogue().cite(topics, domain=meta.domain, jurisdictions=meta.jurisdictions)
 
     # -- model outputs ---------------------------------------------------------------------
+    def outcomes(self) -> Outcomes:
+        """Label and predictions in one vocabulary, with the positive and favourable outcomes
+        in it (:mod:`auditkit._outcomes`: a text label beside 0/1 predictions is recoded)."""
+        if "outcomes" not in self._cache:
+            from auditkit._outcomes import resolve_outcomes
+
+            if self.label is None:
+                raise LookupError("The audit has no label column ([data] label in audit.toml).")
+            data = self.config.data
+            self._cache["outcomes"] = resolve_outcomes(
+                self.data[self.label].to_numpy(), self._raw_prediction(),
+                positive_label=data.positive_label, favourable_label=data.favourable_label,
+                label_name=self.label, prediction_name=self.prediction or "model predictions",
+            )
+        return self._cache["outcomes"]
+
+    @property
+    def positive_label(self) -> Any:
+        """The positive class in the predictions' vocabulary (``None``: the library default)."""
+        return self.outcomes().positive
+
+    @property
+    def favourable_label(self) -> Any:
+        """The favourable outcome in the predictions' vocabulary (``None``: not configured)."""
+        return self.outcomes().favourable
+
     def y_true(self) -> np.ndarray:
-        """The label column as a numpy array."""
+        """The label column as a numpy array, in the predictions' vocabulary when a model or
+        prediction column is configured (see :meth:`outcomes`)."""
         if self.label is None:
             raise LookupError("The audit has no label column ([data] label in audit.toml).")
-        return self.data[self.label].to_numpy()
+        if self.prediction is None and self.model is None:
+            return self.data[self.label].to_numpy()
+        return self.outcomes().y_true
 
     def y_pred(self) -> np.ndarray:
         """Predictions: the configured column, else ``model.predict`` on the features."""
+        return self._raw_prediction()
+
+    def _raw_prediction(self) -> np.ndarray:
         if "y_pred" not in self._cache:
             if self.prediction is not None:
                 self._cache["y_pred"] = self.data[self.prediction].to_numpy()

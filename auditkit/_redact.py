@@ -9,9 +9,13 @@ guard behind them, in two uses:
   artifact notes, limitations, config) is checked, case for case, at word boundaries: a value
   of several words (an e-mail address, a full name, a phone number, a date) is a leak wherever
   it stands as whole words; a value of one word (a first or last name) is a leak where it is a
-  whole string — a table cell, a label, a text node of a figure — but not as a word inside
+  whole string — a table cell, a label, a text node or comment of a figure, or a part of a
+  figure's label between separators ("officer: Alice") — but not as a word inside
   prose, where it cannot be told from the ordinary word ("little", "white", "long" are
-  surnames). A fragment is never a match ("carrie" inside "carried"). The fixed wording of the
+  surnames). A one-word value that is one of the toolkit's own words (a status such as "pass",
+  a severity, "n/a", a column name of the dataset) is not a match either: the report writes
+  that word in that place whatever the data holds, so it discloses nothing. A fragment is never
+  a match ("carrie" inside "carried"). The fixed wording of the
   templates is never in the model, so it cannot block a report. A leak is reported by column
   and place (section, finding, table, row, column), never by value.
 - :meth:`PersonalValueIndex.redact` scrubs free text that is not part of the model (an error
@@ -48,6 +52,23 @@ _MAX_TOKENS = 16
 
 
 _SVG_TEXT = re.compile(r">([^<>]+)<")
+# matplotlib writes every text of a figure as a comment beside its glyph paths
+_SVG_COMMENT = re.compile(r"<!--(.*?)(?:-->|$)", re.DOTALL)
+# Separators inside a figure's label ("officer: Alice", "Female & Alice", "Alice (reference)"):
+# each part of a label is a whole string too.
+_LABEL_PARTS = re.compile(r"\s*(?:[:;,&|/=()\[\]]|\s-\s)\s*")
+# Words the toolkit itself writes as whole cells and labels whatever the data holds (statuses,
+# severities, yes/no, "n/a", "overall"): a one-word personal value equal to one of them (a
+# surname "Pass", "Fail", "High") reveals nothing where the report shows the word, so it is
+# not a match there. The dataset's own column names are added per index (headers, groupings).
+_TOOLKIT_WORDS = frozenset({
+    "pass", "passed", "warn", "warning", "fail", "failed", "error", "insufficient", "evidence",
+    "info", "low", "medium", "high", "critical", "yes", "no", "none", "all", "overall", "true",
+    "false", "missing", "unknown", "other", "open", "below", "above", "bar", "small", "excluded",
+    "applicable", "not", "n/a", "to", "assign", "favourable", "adverse", "reference", "group",
+    "clear", "masked", "redacted", "kept", "encrypted", "signed", "unsigned", "running",
+    "finished", "settled",
+})
 # Fields of the model whose values are the toolkit's own enumerations, ids and digests.
 _STRUCTURAL = frozenset({"check_id", "status", "severity", "regulations", "kind", "sha256",
                          "size", "schema_version", "counts", "id"})
@@ -64,6 +85,14 @@ def _distinctive(core: str) -> bool:
     if digits.isdigit():
         return len(digits) >= _MIN_DIGITS  # shorter numbers collide with counts
     return len(core) >= _MIN_WORD_LEN
+
+
+def _svg_pieces(svg: str) -> list[str]:
+    """The texts of a figure: its text nodes and its comments (where matplotlib writes every
+    label), each whole and each part of it between separators."""
+    pieces = _SVG_TEXT.findall(svg) + _SVG_COMMENT.findall(svg)
+    parts = [p for piece in pieces for p in _LABEL_PARTS.split(html.unescape(piece)) if p.strip()]
+    return pieces + [p for p in parts if p not in pieces]
 
 
 @dataclass(frozen=True)
@@ -100,6 +129,7 @@ class PersonalValueIndex:
         self._words: dict[str, str] = {}  # one-word values -> column
         self._phrases: dict[str, str] = {}  # values of several words (e-mail, full name) -> column
         self._max_tokens = 1
+        self._vocabulary: set[str] = set(_TOOLKIT_WORDS)
         self.size = 0
 
     @classmethod
@@ -107,6 +137,7 @@ class PersonalValueIndex:
         cls, df: pd.DataFrame, columns: Iterable[str], *, max_values_per_column: int = 500_000
     ) -> PersonalValueIndex:
         index = cls()
+        index._vocabulary.update(str(c).casefold() for c in df.columns)
         for col in columns:
             if col not in df.columns:
                 continue
@@ -131,6 +162,11 @@ class PersonalValueIndex:
         self._by_prefix[value[:_K]].append((value, column))
         self.size += 1
 
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """The toolkit's own words (case-folded) that a one-word value never matches as."""
+        return frozenset(self._vocabulary)
+
     # -- the model guard: whole words and phrases ----------------------------------------------
     def _word_matches(self, text: str) -> set[str]:
         """Columns whose values are ``text`` (a one-word value, or any value, as the whole
@@ -139,10 +175,12 @@ class PersonalValueIndex:
         if not text or not (self._words or self._phrases):
             return set()
         found: set[str] = set()
-        pieces = _SVG_TEXT.findall(text) if "<svg" in text else [text]
+        pieces = _svg_pieces(text) if "<svg" in text else [text]
         for piece in pieces:
             core = _core(html.unescape(piece))
-            column = self._words.get(core) or self._phrases.get(core)
+            column = self._phrases.get(core)
+            if column is None and core.casefold() not in self._vocabulary:
+                column = self._words.get(core)
             if column is not None:
                 found.add(column)
         if not self._phrases:
@@ -161,7 +199,7 @@ class PersonalValueIndex:
     def leaks_in_report(self, report: Any) -> list[Leak]:
         """Every place in ``report`` (a :class:`auditkit.reports.Report`) holding a personal
         value as a whole word or phrase, as (column, place); empty when it is clean."""
-        if not self._words:
+        if not (self._words or self._phrases):
             return []
         leaks: list[Leak] = []
 

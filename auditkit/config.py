@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from auditkit.errors import ConfigError, suggest
+from auditkit.reports.catalogue import DOMAINS, JURISDICTIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,14 +54,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-#: ``[audit] domain``: what the model decides about. It selects the provisions a check may cite
-#: (employment rules only for ``employment``, ECOA/Regulation B and FCRA for ``credit``, ...).
-DOMAINS = ("credit", "employment", "housing", "insurance", "healthcare", "education",
-           "criminal_justice", "general")
-
-#: ``[audit] jurisdictions``: where the model is used. ``US-CA``, ``US-CO`` and ``US-NYC`` add
-#: state and city rules to ``US``; a sub-jurisdiction implies its country.
-JURISDICTIONS = ("EU", "UK", "US", "US-CA", "US-CO", "US-NYC")
+# ``[audit] domain`` (what the model decides about) and ``[audit] jurisdictions`` (where it is
+# used; a sub-jurisdiction implies its country): one list each, kept with the catalogue whose
+# provisions they select.
 
 
 class AuditMeta(_Model):
@@ -153,6 +149,10 @@ class DataConfig(_Model):
 
     path: str
     format: Literal["auto", "csv", "parquet"] = "auto"
+    #: CSV only: ``false`` when the first row is data (columns are then ``column_1``..), and
+    #: the lines before the first row to skip (a note such as UCI's "|1x3 Cross validator").
+    header: bool = True
+    skip_lines: int = Field(default=0, ge=0, le=10_000)
     label: str | None = None
     prediction: str | None = None
     score: str | None = None

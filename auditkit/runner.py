@@ -15,11 +15,13 @@ from typing import Any
 
 from auditkit import __version__
 from auditkit._context import AuditContext, _no_track
-from auditkit._io import read_table
+from auditkit._io import load_table
 from auditkit._models import load_model
+from auditkit._narrative import build_narrative, facts_from_context
 from auditkit._output import ReportDir
-from auditkit._personal import classify_personal_columns
+from auditkit._personal import classify_personal_data
 from auditkit._redact import PersonalValueIndex
+from auditkit._scope import scope_result
 from auditkit.checks._registry import CheckResult, CheckSpec, iter_checks
 from auditkit.config import AuditConfig, load_config, validate_formats
 from auditkit.errors import (
@@ -109,7 +111,10 @@ def build_context(
     inputs: list[Artifact] = []
     with _step(track, "Reading dataset"):
         string_cols = list(dict.fromkeys([*cfg.data.personal, *([cfg.data.id_column] if cfg.data.id_column else [])]))
-        df = read_table(data_path, cfg.data.format, string_columns=string_cols, keys=cfg.keys, base_dir=base_dir)
+        loaded = load_table(data_path, cfg.data.format, string_columns=string_cols,
+                            keys=cfg.keys, base_dir=base_dir, header=cfg.data.header,
+                            skip_lines=cfg.data.skip_lines)
+        df = loaded.frame
         inputs.append(Artifact.from_path(data_path, "data"))
     _require_columns(df, cfg, data_path)
 
@@ -138,7 +143,12 @@ def build_context(
                     "[data] path is the data the model was trained on."
                 )
     with _step(track, "Classifying personal data"):
-        personal = classify_personal_columns(df, cfg.data.personal)
+        # One classification for scope, data protection and security; the scan reads as many
+        # rows as [checks.data_protection] sample_rows says.
+        personal = classify_personal_data(
+            df, cfg.data.personal, cfg.data.protected, seed=cfg.audit.random_state,
+            sample_rows=cfg.check_options("data_protection").sample_rows,
+        )
     ctx = AuditContext(
         config=cfg,
         base_dir=base_dir,
@@ -150,7 +160,9 @@ def build_context(
         score=cfg.data.score,
         protected=list(cfg.data.protected),
         features=features,
-        personal_columns=personal,
+        personal_columns=personal.identifying_columns,
+        personal_data=personal,
+        data_notes=tuple(loaded.notices),
         random_state=cfg.audit.random_state,
         track=track,
     )
@@ -181,13 +193,21 @@ def _relative(artifact: Artifact, base_dir: Path) -> Artifact:
 
 
 def _error_finding(spec: CheckSpec, exc: BaseException, guard: PersonalValueIndex) -> Finding:
-    message = guard.redact(str(exc))[:500]
+    # auditkit's own errors are written never to quote data; any other exception (a library's
+    # "could not convert string to float: 'Robert Smithers'") is named by its type only.
+    from auditkit.errors import AuditkitError
+
+    if isinstance(exc, AuditkitError):
+        said = f"{type(exc).__name__}: {guard.redact(str(exc))[:500]}"
+    else:
+        said = (f"{type(exc).__name__} (its message may quote data, so it is not shown; run "
+                "with --debug to see it)")
     return Finding(
         check_id=f"{spec.id}.error",
         title=f"{spec.title}: the check could not complete",
         status=Status.ERROR,
         severity=Severity.HIGH,
-        summary=f"The check raised {type(exc).__name__}: {message}. The other checks ran normally.",
+        summary=f"The check raised {said}. The other checks ran normally.",
         remediation="Fix the cause named above and run the audit again; run with --debug "
         "for the full traceback.",
     )
@@ -222,7 +242,7 @@ def run_checks(
 
                 traceback.print_exc()
             result = CheckResult(findings=[_error_finding(spec, exc, guard)])
-        results.append((spec, result))
+        results.append((spec, scope_result(ctx, result)))  # drop out-of-scope citations
 
     sections: dict[str, Section] = {}
     for spec, res in results:
@@ -347,18 +367,21 @@ def _run_into(
         "dataset": Path(cfg.data.path).name,
         "rows": int(ctx.data.shape[0]),
         "columns": int(ctx.data.shape[1]),
-        "personal_columns": len(ctx.personal_columns),
+        "personal_columns": len(ctx.personal_data.personal_columns),
     }
+    # The narrative (executive summary, DPIA, model card) joins the one guarded model.
+    narrative = build_narrative(cfg, facts_from_context(ctx, inputs, meta["generated_at"]), sections)
+    meta.update(narrative.metadata)
     staged = [*ctx.artifacts, *produced]
     final = [replace(a, path=str(report_dir.final_path(Path(a.path)))) if a.path else a
              for a in staged]
     report = Report(
         metadata=meta,
-        sections=sections,
+        sections=[narrative.sections[0], *sections, *narrative.sections[1:]],
         artifacts=[_relative(a, base_dir) for a in (*inputs, *final)],
         environment=environment(),
         config=cfg.model_dump(mode="json"),
-        limitations=LIMITATIONS,
+        limitations=(*LIMITATIONS, *ctx.data_notes),
     )
     with _step(track, "Writing reports"):
         written = write_reports(

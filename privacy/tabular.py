@@ -16,7 +16,9 @@ Refused, each with its own message:
   Parquet, an auditkit-encrypted file, ...), named by kind;
 - UTF-16/UTF-32 text and text that is not UTF-8 (the line and byte offset of the first bad
   byte, and how to convert the file);
-- duplicate column names (the names and their positions);
+- duplicate column names (the names and their positions), unless ``allow_duplicate_names``:
+  then :class:`DuplicateColumns` and the two messages that a reader comparing the copies
+  needs (:meth:`TableFile.duplicates_dropped`, :meth:`TableFile.duplicates_differ`);
 - a row whose number of fields differs from the header's (its line and data-row number),
   including a double quote that is never closed;
 - a Parquet file that is not Parquet, is truncated, or has a damaged footer or column chunk;
@@ -31,60 +33,26 @@ Example
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from auditkit.privacy._tabular_diagnosis import (
+    diagnose,
+    from_library,
+    join_positions,
+    show_name,
+    sniff_problem,
+)
 from auditkit.privacy.errors import PrivacyError, PrivacyInputError
 
-__all__ = ["TableFile", "delimiter_for"]
+__all__ = ["DuplicateColumns", "TableFile", "delimiter_for"]
 
-_HEAD = 1 << 16  # bytes sniffed at the start of a file
-_BLOCK = 1 << 20  # bytes per step when a whole file is checked for UTF-8
-_PAR1 = b"PAR1"
-_CONVERT = ("Expected UTF-8 text: convert the file, e.g. `iconv -f WINDOWS-1252 -t UTF-8 "
-            "in.csv > in-utf8.csv` (use the encoding the file was saved in; older Excel "
-            "versions write Windows-1252), or save it from the spreadsheet as 'CSV UTF-8'.")
-_EXPORT = "Check the path; export the table as CSV (UTF-8) or Parquet."
-
-# (signature, what the file is, what to do): only consulted when the head is not clean text.
-_MAGIC: tuple[tuple[bytes, str, str], ...] = (
-    (b"AKCRYPT", "encrypted with auditkit", "Decrypt it first (auditkit decrypt IN OUT), or, "
-     "for auditkit run, name the key ring in [keys] keyring."),
-    (_PAR1, "a Parquet file", "Name it .parquet, or set the format to parquet."),
-    (b"\x1f\x8b", "a gzip archive", "Decompress it first (gunzip)."),
-    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook is one)",
-     "Export the sheet as 'CSV UTF-8', or extract the archive."),
-    (b"\xd0\xcf\x11\xe0", "an Office document (an Excel .xls workbook is one)",
-     "Export the sheet as 'CSV UTF-8'."),
-    (b"BZh", "a bzip2 archive", "Decompress it first (bunzip2)."),
-    (b"\xfd7zXZ\x00", "an xz archive", "Decompress it first (unxz)."),
-    (b"\x28\xb5\x2f\xfd", "a zstd archive", "Decompress it first (unzstd)."),
-    (b"\x89PNG\r\n\x1a\n", "a PNG image", _EXPORT),
-    (b"\xff\xd8\xff", "a JPEG image", _EXPORT),
-    (b"GIF8", "a GIF image", _EXPORT),
-    (b"%PDF-", "a PDF document", _EXPORT),
-    (b"SQLite format 3\x00", "an SQLite database", "Export the table as CSV (UTF-8)."),
-)
-_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
-         (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
-_CONTROL = bytes([*range(0, 9), *range(14, 32), 127])
-# Numbers a parser put in its message, kept when the file itself shows no fault (digits only).
-_LIBRARY_NUMBERS = (
-    (re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)"),
-     "line {1} has {2} fields where the header has {0}"),
-    (re.compile(r"Expected (\d+) columns, got (\d+)"),
-     "a row has {1} fields where the header has {0}"),
-    (re.compile(r"EOF inside string starting at row (\d+)"),
-     "a double quote opened in row {0} is never closed"),
-)
 # Not parser failures: these keep their own type and message.
 _PASS_THROUGH = (PrivacyError, FileNotFoundError, PermissionError, IsADirectoryError,
                  MemoryError)
@@ -95,30 +63,6 @@ def delimiter_for(path: str | os.PathLike[str]) -> str:
     suffixes = [s.lower() for s in Path(path).suffixes if s.lower() != ".enc"]
     return "\t" if suffixes and suffixes[-1] == ".tsv" else ","
 
-
-def _show(name: str) -> str:
-    """A column name for a message: quoted, and cut to 40 characters."""
-    return repr(name if len(name) <= 40 else name[:39] + "…")
-
-
-def _positions(cols: list[int]) -> str:
-    words = [str(c) for c in cols]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def _is_binary(head: bytes) -> bool:
-    """NUL bytes, or more than 1% control bytes: no text file looks like that."""
-    return b"\x00" in head or sum(head.count(bytes([b])) for b in _CONTROL) > len(head) // 100
-
-
-def _is_clean_text(head: bytes) -> bool:
-    if _is_binary(head):
-        return False
-    try:
-        codecs.utf_8_decode(head, "strict", False)
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _nested_kind(t: Any) -> str | None:
@@ -135,6 +79,31 @@ def _nested_kind(t: Any) -> str | None:
     if pa.types.is_union(t):
         return "union"
     return "list"
+
+
+@dataclass(frozen=True)
+class DuplicateColumns:
+    """A name the file gives to more than one column.
+
+    ``positions`` count from 1, in file order; the first is the column a reader keeps when the
+    copies are identical.
+    """
+
+    name: str
+    positions: tuple[int, ...]
+
+    @property
+    def dropped(self) -> tuple[int, ...]:
+        """The positions after the first."""
+        return self.positions[1:]
+
+    @staticmethod
+    def find(names: list[str]) -> tuple[DuplicateColumns, ...]:
+        """Every name of ``names`` that occurs more than once, in order of first occurrence."""
+        seen: dict[str, list[int]] = {}
+        for i, n in enumerate(names, 1):
+            seen.setdefault(str(n), []).append(i)
+        return tuple(DuplicateColumns(n, tuple(p)) for n, p in seen.items() if len(p) > 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,6 +123,15 @@ class TableFile:
         What the file is to the caller, for messages: ``"input file"``, ``"dataset"``, ...
     delimiter:
         CSV field delimiter (default: from the name, see :func:`delimiter_for`).
+    header:
+        Whether the first CSV record names the columns; ``False``: it is data, and the columns
+        are named ``column_1`` .. ``column_N``.
+    skip_lines:
+        Lines before the first CSV record (a note such as UCI's ``|1x3 Cross validator``).
+    allow_duplicate_names:
+        ``False`` (the default): a name given to two columns is refused. ``True``:
+        :meth:`columns` returns them as they are, for a reader that compares the copies
+        (``auditkit run`` keeps one of identical copies, see :meth:`duplicates_dropped`).
     """
 
     source: str | os.PathLike[str] | BinaryIO
@@ -161,10 +139,16 @@ class TableFile:
     name: str = ""
     what: str = "input file"
     delimiter: str = ""
+    header: bool = True
+    skip_lines: int = 0
+    allow_duplicate_names: bool = False
 
     def __post_init__(self) -> None:
         if self.format not in ("csv", "parquet"):
             raise PrivacyInputError(f"The table format must be 'csv' or 'parquet'; got {self.format!r}.")
+        if not isinstance(self.skip_lines, int) or not 0 <= self.skip_lines <= 10_000:
+            raise PrivacyInputError("The lines to skip must be a whole number from 0 to 10000; "
+                                    f"got {self.skip_lines!r}.")
         is_path = isinstance(self.source, (str, os.PathLike))
         if not self.name:
             object.__setattr__(self, "name", str(self.source) if is_path else "stream")
@@ -182,7 +166,7 @@ class TableFile:
             Empty, binary (named by kind when its signature is known), UTF-16/32, not Parquet or
             truncated Parquet.
         """
-        problem = self._sniff_problem()
+        problem = sniff_problem(self)
         if problem:
             raise PrivacyInputError(problem)
 
@@ -192,18 +176,19 @@ class TableFile:
         Raises
         ------
         PrivacyInputError
-            No header, duplicate names, nested Parquet columns, or a file that cannot be parsed.
+            No header, duplicate names (unless allowed), nested Parquet columns, or a file that
+            cannot be parsed.
         """
         if self.format == "csv":
             with self._open() as fh, self.reading():
-                text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
+                text = self._text(fh)
                 try:
-                    header = next((r for r in csv.reader(text, delimiter=self.delimiter) if r), None)
+                    first = next((r for r in csv.reader(text, delimiter=self.delimiter) if r), None)
                 finally:
                     text.detach()
-            if header is None:
+            if first is None:
                 raise PrivacyInputError(self._empty())
-            names = header
+            names = first if self.header else [f"column_{i}" for i in range(1, len(first) + 1)]
         else:
             import pyarrow.parquet as pq
 
@@ -213,14 +198,14 @@ class TableFile:
             nested = [(i, f.name, k) for i, f in enumerate(schema, 1)
                       if (k := _nested_kind(f.type)) is not None]
             if nested:
-                listing = ", ".join(f"{_show(n)} (column {i}, {k})" for i, n, k in nested[:10])
+                listing = ", ".join(f"{show_name(n)} (column {i}, {k})" for i, n, k in nested[:10])
                 raise PrivacyInputError(
                     f"{self._label()} has nested columns: {listing}"
                     f"{' and more' if len(nested) > 10 else ''}. Every column must hold flat "
                     "values (text, numbers, booleans, dates): flatten them (one column per "
                     "struct field, list items joined into text) or drop them first."
                 )
-        problem = self._duplicates(names)
+        problem = None if self.allow_duplicate_names else self._duplicates(names)
         if problem:
             raise PrivacyInputError(problem)
         return names
@@ -245,7 +230,8 @@ class TableFile:
                 reader = pacsv.open_csv(
                     self._arrow_source(),
                     read_options=pacsv.ReadOptions(
-                        block_size=max(1 << 20, min(batch_rows * 64, 1 << 24))),
+                        block_size=max(1 << 20, min(batch_rows * 64, 1 << 24)),
+                        skip_rows=self.skip_lines, column_names=None if self.header else names),
                     parse_options=pacsv.ParseOptions(delimiter=self.delimiter,
                                                      newlines_in_values=True),
                     convert_options=pacsv.ConvertOptions(
@@ -294,11 +280,11 @@ class TableFile:
     def failure(self, exc: BaseException) -> PrivacyInputError:
         """The error for a parser's exception, located by re-reading the file, never quoting it."""
         try:
-            problem = self._diagnose()
+            problem = diagnose(self)
         except Exception:  # the diagnosis itself must not leak a library message either
             problem = None
         if problem is None:
-            problem = self._from_library(exc)
+            problem = from_library(self, exc)
         return PrivacyInputError(problem)
 
     def no_rows(self, n_columns: int) -> PrivacyInputError:
@@ -307,6 +293,40 @@ class TableFile:
             f"{self._label()} has no rows: it holds a header of {n_columns} column"
             f"{'s' if n_columns != 1 else ''} and no data. Expected at least one data row; "
             "check that this is the file you meant."
+        )
+
+    def duplicates_dropped(self, duplicates: tuple[DuplicateColumns, ...]) -> str:
+        """The notice for names repeated with identical contents, whose copies were dropped.
+
+        Names and positions only, never a value.
+        """
+        listing = ", ".join(f"{show_name(d.name)} (columns {join_positions(list(d.positions))})"
+                            for d in duplicates)
+        dropped = [p for d in duplicates for p in d.dropped]
+        return (f"{self._label()} repeats column names with identical contents: {listing}. "
+                f"The first of each was kept and the copies (column{'s' if len(dropped) > 1 else ''}"
+                f" {join_positions(dropped)}) were dropped.")
+
+    def duplicates_differ(self, differing: list[tuple[DuplicateColumns, dict[int, int]]],
+                          n_rows: int) -> PrivacyInputError:
+        """The error for a name given to columns whose contents differ.
+
+        ``differing`` pairs each repeated name with ``{position: rows that differ from the
+        first column of that name}``; ``n_rows`` is the number of rows compared. Names,
+        positions and counts only, never a value.
+        """
+        parts = []
+        for dup, counts in differing[:10]:
+            first = dup.positions[0]
+            what = "; ".join(f"column {p} differs from column {first} in {k:,} of {n_rows:,} rows"
+                             for p, k in counts.items())
+            parts.append(f"{show_name(dup.name)} (columns {join_positions(list(dup.positions))}),"
+                         f" where {what}")
+        return PrivacyInputError(
+            f"{self._label()} has duplicate column names: {'; '.join(parts)}"
+            f"{' and more' if len(differing) > 10 else ''}. A name may repeat only when its "
+            "columns are identical (the copies are then dropped): rename the columns that hold "
+            "different data, or remove the copy you do not want, and read the file again."
         )
 
     # -- internals ----------------------------------------------------------------------
@@ -328,175 +348,24 @@ class TableFile:
             self.source.seek(0)
             yield self.source
 
+    def _text(self, fh: BinaryIO) -> io.TextIOWrapper:
+        """The file as text, past its ``skip_lines`` (the caller detaches it)."""
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
+        for _ in range(self.skip_lines):
+            text.readline()
+        return text
+
     def _arrow_source(self) -> Any:
         if isinstance(self.source, (str, os.PathLike)):
             return str(self.source)
         self.source.seek(0)
         return self.source
 
-    def _diagnose(self) -> str | None:
-        problem = self._sniff_problem()
-        if problem or self.format == "parquet":
-            return problem or self._parquet_problem()
-        return self._utf8_problem() or self._csv_problem()
-
-    def _sniff_problem(self) -> str | None:
-        with self._open() as fh:
-            head = fh.read(_HEAD)
-            size = fh.seek(0, io.SEEK_END)
-            fh.seek(max(0, size - 4))
-            tail = fh.read(4)
-        if not head.strip(b" \t\r\n\x0b\x0c" + codecs.BOM_UTF8):
-            return self._empty()
-        if self.format == "parquet":
-            if size < 12 or not head.startswith(_PAR1):
-                return f"{self._label()} is not a Parquet file: {self._looks_like(head)}"
-            if tail != _PAR1:
-                return (f"{self._label()} is truncated or damaged: a Parquet file ends with its "
-                        f"footer and the signature PAR1, which this one ({size:,} bytes) lacks. "
-                        "Copy or export it again.")
-            return None
-        for bom, encoding in _BOMS:
-            if head.startswith(bom):
-                return (f"{self._label()} is {encoding} text, not UTF-8. Convert it, e.g. "
-                        f"`iconv -f {encoding} -t UTF-8 in.csv > in-utf8.csv`, or save it from "
-                        "the spreadsheet as 'CSV UTF-8'.")
-        if _is_clean_text(head):
-            return None
-        for magic, kind, todo in _MAGIC:
-            if head.startswith(magic):
-                return f"{self._label()} is not CSV text: it is {kind}. {todo}"
-        if _is_binary(head):
-            return (f"{self._label()} is not CSV text: its first {min(size, _HEAD):,} bytes hold "
-                    f"binary data (NUL or control bytes). {_EXPORT}")
-        return None  # text that is not UTF-8: located by _utf8_problem
-
-    def _looks_like(self, head: bytes) -> str:
-        for magic, kind, todo in _MAGIC:
-            if magic != _PAR1 and head.startswith(magic):
-                return f"it is {kind}. {todo}"
-        if _is_clean_text(head):
-            return ("it holds text (CSV?), not the Parquet signature PAR1. Name it .csv, or "
-                    "set the format to csv.")
-        return f"it does not start with the Parquet signature PAR1. {_EXPORT}"
-
-    def _utf8_problem(self) -> str | None:
-        line, offset, carry = 1, 0, b""
-        with self._open() as fh:
-            while True:
-                block = fh.read(_BLOCK)
-                data = carry + block
-                try:
-                    _, used = codecs.utf_8_decode(data, "strict", not block)
-                except UnicodeDecodeError as exc:
-                    line += data[: exc.start].count(b"\n")
-                    return (f"{self._label()} is not UTF-8 text: line {line} (byte offset "
-                            f"{offset + exc.start:,}) holds a byte sequence UTF-8 does not "
-                            f"allow. {_CONVERT}")
-                line += data[:used].count(b"\n")
-                offset += used
-                carry = data[used:]
-                if not block:
-                    return None
-
-    def _csv_problem(self) -> str | None:
-        """Walk the records with Python's csv module: the first one that does not fit."""
-        with self._open() as fh:
-            text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
-            reader = csv.reader(text, delimiter=self.delimiter)
-            header: list[str] | None = None
-            row_no, start = 0, 1
-            try:
-                for row in reader:
-                    if not row:
-                        start = reader.line_num + 1
-                        continue
-                    if header is None:
-                        header = row
-                        dup = self._duplicates(header)
-                        if dup:
-                            return dup
-                    else:
-                        row_no += 1
-                        if len(row) != len(header):
-                            end = reader.line_num
-                            at_end = next(reader, None) is None
-                            return self._ragged(start, end, row_no, len(row), len(header),
-                                                at_end)
-                    start = reader.line_num + 1
-            except csv.Error as exc:
-                return self._csv_error(str(exc), start, reader.line_num,
-                                       row_no + 1 if header is not None else 0)
-            finally:
-                text.detach()
-        return None
-
-    def _ragged(self, start: int, end: int, row_no: int, got: int, want: int,
-                at_end: bool) -> str:
-        fields = f"{got} field{'s' if got != 1 else ''} where the header has {want}"
-        if end == start:
-            return (f"{self._label()} is not a regular CSV table: line {start} (data row "
-                    f"{row_no}) has {fields}. Every row needs one field per column: fix that "
-                    f"line (a value that contains {self.delimiter!r} must be in double quotes).")
-        closed = "is never closed" if at_end else f"is closed only on line {end}"
-        return (f"{self._label()} is not a regular CSV table: the record that starts on line "
-                f"{start} (data row {row_no}) runs to line {end} and has {fields}, most likely "
-                f"because a double quote opened on line {start} {closed}. Balance the quotes on "
-                "that line (a double quote inside a quoted value is written twice).")
-
-    def _csv_error(self, text: str, start: int, line: int, row_no: int) -> str:
-        """``row_no`` 0: the header."""
-        record = f"data row {row_no}" if row_no else "the header"
-        if "field larger than field limit" in text:
-            return (f"{self._label()} cannot be parsed as CSV: a field in the record that starts "
-                    f"on line {start} ({record}) runs past {csv.field_size_limit():,} "
-                    f"characters, most likely because a double quote opened on line {start} is "
-                    "never closed. Balance the quotes on that line.")
-        if "NUL" in text:
-            return (f"{self._label()} is not CSV text: line {line} holds a NUL byte (binary or "
-                    f"damaged data). {_EXPORT}")
-        return (f"{self._label()} cannot be parsed as CSV at line {line} ({record}): check "
-                "the quoting on that line.")
-
     def _duplicates(self, names: list[str]) -> str | None:
-        seen: dict[str, list[int]] = {}
-        for i, n in enumerate(names, 1):
-            seen.setdefault(str(n), []).append(i)
-        dups = [(n, pos) for n, pos in seen.items() if len(pos) > 1]
+        dups = DuplicateColumns.find(names)
         if not dups:
             return None
-        listing = ", ".join(f"{_show(n)} (columns {_positions(pos)})" for n, pos in dups[:10])
+        listing = ", ".join(f"{show_name(d.name)} (columns {join_positions(list(d.positions))})"
+                            for d in dups[:10])
         return (f"{self._label()} has duplicate column names: {listing}. Every column needs "
                 "its own name: rename or remove the duplicates.")
-
-    def _parquet_problem(self) -> str | None:
-        import pyarrow.parquet as pq
-
-        try:
-            pf = pq.ParquetFile(self._arrow_source())
-        except Exception:
-            return (f"{self._label()} is damaged: its footer (the schema and the index of row "
-                    "groups) cannot be decoded. Copy or export it again.")
-        names, groups = pf.schema_arrow.names, pf.num_row_groups
-        for g in range(groups):
-            for i, name in enumerate(names, 1):
-                try:
-                    pf.read_row_group(g, columns=[name])
-                except Exception:
-                    return (f"{self._label()} is damaged: column {_show(name)} (column {i}) in "
-                            f"row group {g + 1} of {groups} cannot be decoded. Copy or export "
-                            "it again.")
-        return None
-
-    def _from_library(self, exc: BaseException) -> str:
-        said = str(exc)  # read for digits only, through fixed patterns
-        for pattern, template in _LIBRARY_NUMBERS:
-            m = pattern.search(said)
-            if m:
-                return (f"{self._label()} cannot be parsed as CSV: {template.format(*m.groups())}. "
-                        "Every row needs one field per column and balanced double quotes.")
-        expected = ("UTF-8 text with a header row and the same number of fields on every line"
-                    if self.format == "csv" else "a complete Parquet file")
-        return (f"{self._label()} cannot be read as {self.format.upper()} "
-                f"({type(exc).__name__}); no single line could be blamed. Check that it is "
-                f"{expected}.")

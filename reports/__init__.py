@@ -6,6 +6,8 @@
 from auditkit.reports._markdown import render_markdown_summary
 from auditkit.reports._model import (
     SCHEMA_VERSION,
+    SECTION_KINDS,
+    TABLE_PLACEMENTS,
     Artifact,
     Figure,
     Finding,
@@ -38,6 +40,8 @@ from auditkit.reports.trust import REPORT_SIGNER, Principal, TrustStore
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SECTION_KINDS",
+    "TABLE_PLACEMENTS",
     "Artifact",
     "Figure",
     "Finding",

@@ -10,6 +10,7 @@ Figures' SVG is sanitised by :func:`auditkit.reports._svg.sanitize_svg` before i
 from __future__ import annotations
 
 import base64
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,16 @@ def _one_line(value: Any, limit: int = CELL_LIMIT) -> str:
     return truncate(clean_text(value, keep_newlines=False), limit)
 
 
+_HEAD_BREAK = re.compile(r"(?<=[_/])(?=\w)")
+
+
+def _head(value: Any) -> Markup:
+    """A column header on one line, escaped, with a break opportunity (``<wbr>``) after each
+    ``_`` and ``/`` so that ``false_positive_rate`` wraps between its words, never inside one."""
+    parts = _HEAD_BREAK.split(_one_line(value))
+    return Markup("<wbr>").join(escape(p) for p in parts)
+
+
 @lru_cache(maxsize=1)
 def _env() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -70,6 +81,7 @@ def _env() -> Any:
     env.filters["text"] = _text
     env.filters["cell"] = _cell
     env.filters["line"] = _one_line
+    env.filters["head"] = _head
     env.filters["num"] = format_scalar
     env.filters["pre"] = lambda value: escape(clean_text(value))
     env.globals["icon"] = STATUS_ICONS.get

@@ -19,6 +19,9 @@ from typing import Any
 from auditkit.reports._model import Report, Status
 from auditkit.reports._view import (
     FindingView,
+    NarrativeView,
+    ReportView,
+    TableView,
     build_view,
     clean_text,
     format_scalar,
@@ -36,6 +39,8 @@ __all__ = [
 
 #: Longest table cell shown in full.
 CELL_LIMIT = 120
+#: Longest cell of a narrative table (executive summary, DPIA, model card): prose, kept whole.
+NARRATIVE_CELL_LIMIT = 1500
 #: Longest paragraph (summary, remediation) shown in full.
 TEXT_LIMIT = 4000
 #: Rows shown per evidence table; the rest are counted and pointed to the HTML/JSON reports.
@@ -96,8 +101,10 @@ def md_line(value: Any, limit: int = CELL_LIMIT) -> str:
     return _LINE_START_RE.sub(lambda m: m.group(1) + "\\" + m.group(2), _escape_inline(s.strip()))
 
 
-def _table(columns: list[Any], rows: list[list[Any]], *, raw: bool = False) -> list[str]:
-    cell = (lambda v: str(v)) if raw else md_cell
+def _table(
+    columns: list[Any], rows: list[list[Any]], *, raw: bool = False, limit: int = CELL_LIMIT
+) -> list[str]:
+    cell = (lambda v: str(v)) if raw else (lambda v: md_cell(v, limit))
     out = ["| " + " | ".join(cell(c) for c in columns) + " |"]
     out.append("|" + "|".join(" --- " for _ in columns) + "|")
     for row in rows:
@@ -132,25 +139,9 @@ def _anchor_link(fv: FindingView) -> str:
     return md_line(fv.finding.title)
 
 
-def render_markdown_text(
-    report: Report,
-    *,
-    catalogue: Catalogue | None = None,
-    max_rows: int = MAX_ROWS,
-    compact: bool = False,
-) -> str:
-    """The report as GitHub-flavoured Markdown (a ``str``).
-
-    ``compact=True`` leaves out evidence tables, figures and the appendix's configuration,
-    environment and package lists (pointing to the full reports instead), so that the summary
-    fits a pull-request comment (GitHub caps those at 65,536 characters).
-    """
-    if compact:
-        max_rows = 0
-    v = build_view(report, catalogue)
-    out: list[str] = []
+def _md_cover(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
+    """The title, overall status, cover facts, fingerprints and the notice."""
     add = out.append
-
     add(f"# {md_line(v.title, 200)}")
     add("")
     add(
@@ -173,8 +164,14 @@ def render_markdown_text(
     add(f"> **Not legal advice.** {v.not_legal_advice}")
     add("")
 
-    add("## Executive summary")
+
+def _md_summary(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
+    """The executive summary: the narrative when there is one, then the status per area."""
+    add = out.append
+    add(f"## {md_line(v.summary_narrative.section.title) if v.summary_narrative else 'Executive summary'}")
     add("")
+    if v.summary_narrative:
+        _narrative_body(out, v.summary_narrative, max_rows)
     out.extend(
         _table(
             ["Area", "Status"] + [s.label for s in v.statuses],
@@ -191,13 +188,17 @@ def render_markdown_text(
         for fv in s.findings
         if fv.status in (Status.FAIL, Status.ERROR, Status.WARN, Status.INSUFFICIENT_EVIDENCE)
     ]
-    if attention:
+    if attention and not v.summary_narrative:
         add("**Findings that need attention**")
         add("")
         for fv in attention:
             add(f"- {_badge(fv.status)} {_anchor_link(fv)} ({_code(fv.finding.check_id)})")
         add("")
 
+
+def _md_scope(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
+    """Scope and method."""
+    add = out.append
     add("## Scope and method")
     add("")
     out.extend(_table(["Scope", ""], [[k, val] for k, val in v.scope]))
@@ -209,14 +210,18 @@ def render_markdown_text(
         out.extend(_table(["Other details", ""], [[k, val] for k, val in v.other_metadata]))
         add("")
 
+
+def _md_areas(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
+    """One section per area, each finding in it."""
+    add = out.append
     for s in v.sections:
         add(f"## {md_line(s.section.title, 200)}: {_badge(s.status)}")
         add("")
         if s.section.summary:
             add(md_text(s.section.summary))
             add("")
-        for t in s.section.tables:
-            _evidence_table(out, t, max_rows)
+        for tv in s.tables:
+            _table_view(out, tv, max_rows)
         for fig in s.section.figures:
             add(f"*Figure: {md_line(fig.title, 200)} (in the HTML report).*")
             add("")
@@ -224,32 +229,25 @@ def render_markdown_text(
             add("*No findings in this area.*")
             add("")
         for fv in s.findings:
-            f = fv.finding
-            add(f"### {md_line(f.title, 200)}")
-            add("")
-            add(f"{_badge(f.status)} · severity **{f.severity.value}** · {_code(f.check_id)}")
-            add("")
-            if f.summary:
-                add(md_text(f.summary))
-                add("")
-            if f.metrics:
-                out.extend(_table(["Metric", "Value"], [[k, val] for k, val in f.metrics.items()]))
-                add("")
-            for t in f.tables:
-                _evidence_table(out, t, max_rows)
-            for fig in f.figures:
-                add(f"*Figure: {md_line(fig.title, 200)} (in the HTML report).*")
-                add("")
-            if fv.regulations:
-                add("**Regulation references**")
-                add("")
-                for ref in fv.regulations:
-                    add(f"- {_reg(ref)}")
-                add("")
-            if f.remediation:
-                add(f"**Remediation:** {md_text(f.remediation)}")
-                add("")
+            _md_finding(out, fv, compact, max_rows)
 
+
+def _md_narratives(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
+    """The narrative sections after the areas (DPIA, model card); named only when compact."""
+    add = out.append
+    for n in v.narratives:
+        add(f"## {md_line(n.section.title, 200)}")
+        add("")
+        if compact:
+            add("*In the full reports.*")
+            add("")
+            continue
+        _narrative_body(out, n, max_rows)
+
+
+def _md_index(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
+    """The regulation index (findings by number when compact)."""
+    add = out.append
     add("## Regulation index")
     add("")
     add(
@@ -266,8 +264,10 @@ def render_markdown_text(
                 else f"{md_cell(e.ref.id)} **(not in the catalogue)**"
             )
             title = md_cell(e.ref.title, 300) if e.ref.known else " "
-            found = "<br>".join(
-                f"{_badge(fv.status)} {md_cell(fv.finding.title)}" for fv in e.findings
+            found = ("; " if compact else "<br>").join(
+                f"{fv.number} {STATUS_ICONS[fv.status]}" if compact
+                else f"{fv.number} {_badge(fv.status)} {md_cell(fv.finding.title)}"
+                for fv in e.findings
             )
             rows.append([prov, title, found])
         out.extend(_table(["Provision", "In short (our words)", "Findings"], rows, raw=True))
@@ -275,6 +275,10 @@ def render_markdown_text(
         add("*No finding cites a provision.*")
     add("")
 
+
+def _md_limitations(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
+    """The limitations."""
+    add = out.append
     add("## Limitations")
     add("")
     add(f"**{v.not_legal_advice}**")
@@ -283,8 +287,21 @@ def render_markdown_text(
         add(f"- {md_text(item).replace(chr(10), ' ')}")
     add("")
 
+
+def _md_appendix(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
+    """The appendix: evidence tables, configuration, environment, artifacts."""
+    add = out.append
     add("## Appendix")
     add("")
+    if v.appendix_tables:
+        add("### Evidence tables")
+        add("")
+        for at in v.appendix_tables:
+            add(f"#### Table {at.number}: {md_line(at.table.title, 200)}")
+            add("")
+            add(f"*From {md_line(at.source_title, 200)}.*")
+            add("")
+            _evidence_table(out, at.table, max_rows)
     if compact:
         add("*Configuration, environment and package versions are in the full reports.*")
         add("")
@@ -309,22 +326,96 @@ def render_markdown_text(
         add("")
     add("### Artifacts")
     add("")
-    if report.artifacts:
+    if v.report.artifacts:
         out.extend(
             _table(
                 ["Name", "Kind", "Size (bytes)", "SHA-256", "Note"],
-                [[a.name, a.kind, a.size, a.sha256, a.note or ""] for a in report.artifacts],
+                [[a.name, a.kind, a.size, a.sha256, a.note or ""] for a in v.report.artifacts],
             )
         )
     else:
         add("*No artifacts were recorded.*")
     add("")
-    add(f"<sub>Schema version {md_line(report.schema_version)}. Not legal advice.</sub>")
+    add(f"<sub>Schema version {md_line(v.report.schema_version)}. Not legal advice.</sub>")
     add("")
+
+
+def _md_finding(out: list[str], fv: FindingView, compact: bool, max_rows: int) -> None:
+    """One finding: in full, or briefly when it repeats another's fact."""
+    add = out.append
+    f = fv.finding
+    add(f"### {md_line(f.title, 200)}")
+    add("")
+    add(f"{fv.number} · {_badge(f.status)} · severity **{f.severity.value}** · "
+        f"{_code(f.check_id)}")
+    add("")
+    if fv.duplicate_of is not None:
+        first = fv.duplicate_of.finding
+        add(f"*The same fact as {md_line(first.title)} ({_code(first.check_id)}): the "
+            "same value between the same groups, shown there once.*")
+        add("")
+        return
+    if fv.same_fact:
+        also = ", ".join(f"{md_line(d.finding.title)} ({_code(d.finding.check_id)})"
+                         for d in fv.same_fact)
+        add(f"*Also reported as {also}: the same value between the same groups.*")
+        add("")
+    if f.summary:
+        add(md_text(f.summary))
+        add("")
+    if f.metrics:
+        out.extend(_table(["Metric", "Value"], [[k, val] for k, val in f.metrics.items()]))
+        add("")
+    for tv in fv.tables:
+        _table_view(out, tv, max_rows)
+    for fig in f.figures:
+        add(f"*Figure: {md_line(fig.title, 200)} (in the HTML report).*")
+        add("")
+    if fv.all_regulations and compact:  # citations only; the index has the rest
+        cites = "; ".join(md_line(r.citation if r.known else r.id)
+                          for r in fv.all_regulations)
+        add(f"**Regulation references:** {cites}.")
+        add("")
+    elif fv.all_regulations:
+        add("**Regulation references**")
+        add("")
+        for ref in fv.all_regulations:
+            add(f"- {_reg(ref)}")
+        add("")
+    if f.remediation:
+        add(f"**Remediation:** {md_text(f.remediation)}")
+        add("")
+
+
+def render_markdown_text(
+    report: Report,
+    *,
+    catalogue: Catalogue | None = None,
+    max_rows: int = MAX_ROWS,
+    compact: bool = False,
+) -> str:
+    """The report as GitHub-flavoured Markdown (a ``str``).
+
+    ``compact=True`` leaves out evidence tables, figures and the appendix's configuration,
+    environment and package lists (pointing to the full reports instead), so that the summary
+    fits a pull-request comment (GitHub caps those at 65,536 characters).
+    """
+    if compact:
+        max_rows = 0
+    v = build_view(report, catalogue)
+    out: list[str] = []
+    _md_cover(out, v, compact, max_rows)
+    _md_summary(out, v, compact, max_rows)
+    _md_scope(out, v, compact, max_rows)
+    _md_areas(out, v, compact, max_rows)
+    _md_narratives(out, v, compact, max_rows)
+    _md_index(out, v, compact, max_rows)
+    _md_limitations(out, v, compact, max_rows)
+    _md_appendix(out, v, compact, max_rows)
     return "\n".join(out)
 
 
-def _evidence_table(out: list[str], t: Any, max_rows: int) -> None:
+def _evidence_table(out: list[str], t: Any, max_rows: int, cell_limit: int = CELL_LIMIT) -> None:
     if max_rows <= 0:
         out.append(f"*Table: {md_line(t.title, 200)} ({len(t.rows)} rows, in the full reports).*")
         out.append("")
@@ -332,7 +423,7 @@ def _evidence_table(out: list[str], t: Any, max_rows: int) -> None:
     out.append(f"**{md_line(t.title, 200)}**")
     out.append("")
     rows = [list(r) for r in t.rows[:max_rows]]
-    out.extend(_table(list(t.columns), rows))
+    out.extend(_table(list(t.columns), rows, limit=cell_limit))
     if len(t.rows) > max_rows:
         out.append("")
         out.append(f"*{len(t.rows) - max_rows} more rows in the HTML and JSON reports.*")
@@ -343,6 +434,28 @@ def _evidence_table(out: list[str], t: Any, max_rows: int) -> None:
         out.append("")
         out.append(f"*{md_text(t.note).replace(chr(10), ' ')}*")
     out.append("")
+
+
+def _table_view(
+    out: list[str], tv: TableView, max_rows: int, cell_limit: int = CELL_LIMIT
+) -> None:
+    """A table in its place, or the pointer to it in the appendix."""
+    if tv.appendix is None:
+        _evidence_table(out, tv.table, max_rows, cell_limit)
+        return
+    n = len(tv.table.rows)
+    out.append(f"*Table {tv.appendix.number}, {md_line(tv.table.title, 200)} ({n} row"
+               f"{'' if n == 1 else 's'}): in the appendix.*")
+    out.append("")
+
+
+def _narrative_body(out: list[str], n: NarrativeView, max_rows: int) -> None:
+    """A narrative section's paragraphs and tables (shown in full: they are the narrative)."""
+    for para in n.paragraphs:
+        out.append(md_text(para))
+        out.append("")
+    for tv in n.tables:
+        _table_view(out, tv, max(max_rows, MAX_ROWS), NARRATIVE_CELL_LIMIT)
 
 
 def render_markdown(report: Report, *, catalogue: Catalogue | None = None) -> bytes:

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SECTION_KINDS",
+    "TABLE_PLACEMENTS",
     "Artifact",
     "Figure",
     "Finding",
@@ -107,6 +110,14 @@ def _clean_scalar(value: Any) -> Scalar:
     return str(value)
 
 
+_INTERVAL = re.compile(r"(^|[_ ])(ci|lower|upper|low|high)([_ ]|$)|interval", re.IGNORECASE)
+
+
+def is_interval(name: str) -> bool:
+    """Whether a metric or column name is an interval bound (``ci_low``, ``95% CI high``...)."""
+    return bool(_INTERVAL.search(str(name)))
+
+
 #: Where a table is shown: in its section (``body``), or in the report's appendix (``appendix``:
 #: full detail, such as every intersection, that the section summarises).
 TABLE_PLACEMENTS = ("body", "appendix")
@@ -150,10 +161,21 @@ class Table:
         object.__setattr__(self, "placement", placement)
 
     @classmethod
-    def from_frame(cls, title: str, frame: Any, *, index: bool = True, note: str | None = None) -> Table:
+    def from_frame(
+        cls,
+        title: str,
+        frame: Any,
+        *,
+        index: bool = True,
+        note: str | None = None,
+        placement: str = "body",
+    ) -> Table:
         """Build a table from a pandas DataFrame (the index becomes the first columns)."""
         df = frame.reset_index() if index else frame
-        return cls(title, [str(c) for c in df.columns], df.itertuples(index=False, name=None), note)
+        return cls(
+            title, [str(c) for c in df.columns], df.itertuples(index=False, name=None), note,
+            placement,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -176,6 +198,12 @@ class Figure:
     title: str
     svg: str
     alt: str = ""
+
+    def __post_init__(self) -> None:
+        # matplotlib writes each label as an SVG comment: no figure keeps them
+        from auditkit.reports._svg import strip_svg_comments
+
+        object.__setattr__(self, "svg", strip_svg_comments(self.svg))
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "svg": self.svg, "alt": self.alt}
@@ -223,6 +251,28 @@ class Finding:
         object.__setattr__(self, "figures", tuple(self.figures))
         object.__setattr__(self, "regulations", tuple(self.regulations))
 
+    def fact_key(self) -> tuple[Any, ...] | None:
+        """What the finding states, without its name and without its interval estimates.
+
+        Two findings with the same key report one fact under two names (a demographic-parity
+        ratio and an impact ratio of the same value between the same groups, whose bootstrap
+        intervals differ only by their resampling); renderers show it once. The key is the
+        status, the metrics and the table rows, leaving out interval bounds (:func:`is_interval`
+        names). ``None`` when the finding carries no measured (non-integral) number, so that
+        findings of flags and counts are never merged.
+        """
+        point = {k: v for k, v in self.metrics.items() if not is_interval(k)}
+        measured = any(
+            isinstance(v, float) and not float(v).is_integer() for v in point.values()
+        )
+        if not measured:
+            return None
+        tables = []
+        for t in self.tables:
+            keep = [i for i, c in enumerate(t.columns) if not is_interval(c)]
+            tables.append(tuple(tuple(row[i] for i in keep) for row in t.rows))
+        return self.status.value, tuple(sorted(point.items())), tuple(tables)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "check_id": self.check_id,
@@ -253,9 +303,16 @@ class Finding:
         )
 
 
+#: What a section is: an ``area`` the checks examined (its findings), or ``narrative`` written
+#: from the findings and the configuration (executive summary, DPIA, model card), which holds
+#: paragraphs (``summary``, blank-line separated) and tables, and no findings of its own.
+SECTION_KINDS = ("area", "narrative")
+
+
 @dataclass(frozen=True)
 class Section:
-    """One area of the report (data protection, security, fairness, ...)."""
+    """One area of the report (data protection, security, fairness, ...), or a narrative part
+    (``kind="narrative"``: executive summary, DPIA, model card)."""
 
     id: str
     title: str
@@ -263,8 +320,19 @@ class Section:
     findings: tuple[Finding, ...] = ()
     tables: tuple[Table, ...] = ()
     figures: tuple[Figure, ...] = ()
+    kind: str = "area"
 
     def __post_init__(self) -> None:
+        if self.kind not in SECTION_KINDS:
+            raise ValueError(
+                f"Section {self.id!r}: kind must be one of {', '.join(SECTION_KINDS)}; got "
+                f"{self.kind!r}."
+            )
+        if self.kind == "narrative" and self.findings:
+            raise ValueError(
+                f"Section {self.id!r}: a narrative section holds no findings of its own; put "
+                "them in an area section."
+            )
         object.__setattr__(self, "findings", tuple(self.findings))
         object.__setattr__(self, "tables", tuple(self.tables))
         object.__setattr__(self, "figures", tuple(self.figures))
@@ -282,6 +350,7 @@ class Section:
             "findings": [f.to_dict() for f in self.findings],
             "tables": [t.to_dict() for t in self.tables],
             "figures": [f.to_dict() for f in self.figures],
+            "kind": self.kind,
         }
 
     @classmethod
@@ -293,6 +362,7 @@ class Section:
             findings=tuple(Finding.from_dict(f) for f in d.get("findings", [])),
             tables=tuple(Table.from_dict(t) for t in d.get("tables", [])),
             figures=tuple(Figure.from_dict(f) for f in d.get("figures", [])),
+            kind=d.get("kind", "area"),
         )
 
 
@@ -376,6 +446,16 @@ class Report:
     @property
     def findings(self) -> list[Finding]:
         return [f for s in self.sections for f in s.findings]
+
+    @property
+    def areas(self) -> list[Section]:
+        """The sections of kind ``area`` (those the checks filled), in order."""
+        return [s for s in self.sections if s.kind == "area"]
+
+    @property
+    def narrative(self) -> list[Section]:
+        """The sections of kind ``narrative`` (executive summary, DPIA, model card), in order."""
+        return [s for s in self.sections if s.kind == "narrative"]
 
     def counts(self) -> dict[str, int]:
         """Number of findings per status (every status present, zero when absent)."""

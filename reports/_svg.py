@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-__all__ = ["sanitize_svg"]
+__all__ = ["sanitize_svg", "strip_svg_comments"]
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -28,6 +28,17 @@ _ALLOWED = frozenset(
 _SAFE_DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]*$")
 _URL_RE = re.compile(r"url\(\s*(['\"]?)(.*?)\1\s*\)", re.IGNORECASE | re.DOTALL)
 _MAX_SVG_CHARS = 5_000_000
+
+
+_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+
+
+def strip_svg_comments(svg: str) -> str:
+    """``svg`` without its XML comments. Matplotlib writes every text of a figure (group
+    labels, legend entries) as a ``<!-- ... -->`` comment beside the glyph paths; a figure keeps
+    none of them (:class:`auditkit.reports.Figure` strips them when it is built), so no format
+    carries the labels as text."""
+    return _COMMENT.sub("", svg) if isinstance(svg, str) and "<!--" in svg else svg
 
 
 def _css_is_safe(css: str) -> bool:

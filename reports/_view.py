@@ -15,10 +15,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditkit.reports._model import Finding, Report, Section, Status
+from auditkit.reports._model import Finding, Report, Section, Status, Table
 from auditkit.reports.catalogue import Catalogue, get_catalogue
 
-__all__ = ["NOT_LEGAL_ADVICE", "RegRef", "build_view", "clean_text", "truncate"]
+__all__ = [
+    "NOT_LEGAL_ADVICE",
+    "AppendixTable",
+    "RegRef",
+    "TableView",
+    "build_view",
+    "clean_text",
+    "paragraphs",
+    "truncate",
+]
 
 NOT_LEGAL_ADVICE = (
     "This report is evidence for review by qualified people, not legal advice. It records what "
@@ -48,6 +57,12 @@ COVER_KEYS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("date", "Date", ("generated_at", "date", "created_at")),
     ("tool", "Produced by", ("tool_version", "auditkit_version", "tool")),
 )
+
+# Cover facts shown only when the report has them (a narrative's overall risk rating).
+OPTIONAL_COVER_KEYS: tuple[tuple[str, str], ...] = (("risk_rating", "Overall risk rating"),)
+
+#: The id of the narrative section shown as the executive summary.
+EXECUTIVE_SUMMARY_ID = "executive_summary"
 
 # Metadata shown under "Scope and method" rather than on the cover.
 SCOPE_KEYS: tuple[tuple[str, str], ...] = (
@@ -145,15 +160,49 @@ class RegRef:
 
 
 @dataclass
+class AppendixTable:
+    """A table with ``placement="appendix"``: shown in the appendix as ``number``, with a
+    reference back to where it belongs (``source_title`` at ``source_anchor``)."""
+
+    table: Table
+    anchor: str
+    number: str
+    source_title: str
+    source_anchor: str
+
+
+@dataclass
+class TableView:
+    """A table where it belongs: shown there, or (``appendix`` set) referred to the appendix."""
+
+    table: Table
+    appendix: AppendixTable | None = None
+
+
+@dataclass
 class FindingView:
     finding: Finding
     anchor: str
     section: Section
     regulations: list[RegRef]
+    tables: list[TableView] = field(default_factory=list)
+    #: Its number in the report ("F1", "F2", ...), for short cross-references.
+    number: str = ""
+    #: The finding shown in full that states the same fact (this one is then shown briefly).
+    duplicate_of: FindingView | None = None
+    #: Findings that state the same fact as this one and are shown briefly.
+    same_fact: list[FindingView] = field(default_factory=list)
 
     @property
     def status(self) -> Status:
         return self.finding.status
+
+    @property
+    def all_regulations(self) -> list[RegRef]:
+        """This finding's references, then those only the findings of the same fact cite."""
+        seen = {r.id for r in self.regulations}
+        extra = [r for fv in self.same_fact for r in fv.regulations if r.id not in seen]
+        return self.regulations + list({r.id: r for r in extra}.values())
 
 
 @dataclass
@@ -162,10 +211,21 @@ class SectionView:
     anchor: str
     findings: list[FindingView]
     counts: dict[str, int]
+    tables: list[TableView] = field(default_factory=list)
 
     @property
     def status(self) -> Status:
         return self.section.status
+
+
+@dataclass
+class NarrativeView:
+    """A narrative section: paragraphs and tables (some referred to the appendix)."""
+
+    section: Section
+    anchor: str
+    paragraphs: list[str]
+    tables: list[TableView]
 
 
 @dataclass
@@ -194,6 +254,9 @@ class ReportView:
     packages: list[tuple[str, str]]
     config_text: str
     statuses: list[Status]
+    summary_narrative: NarrativeView | None = None
+    narratives: list[NarrativeView] = field(default_factory=list)
+    appendix_tables: list[AppendixTable] = field(default_factory=list)
 
 
 def resolve(reg_id: str, catalogue: Catalogue) -> RegRef:
@@ -231,10 +294,50 @@ def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
         out.append((prefix, format_scalar(value)))
 
 
-def build_view(report: Report, catalogue: Catalogue | None = None) -> ReportView:
-    """Compute everything both renderers show, in display order."""
-    cat = catalogue if catalogue is not None else get_catalogue()
+def compact_json(value: Any, indent: str = "") -> str:
+    """``value`` as JSON, indented by two spaces, with lists and objects of scalars that fit
+    on one line (up to 80 characters) kept on one line: valid JSON, a third of the lines."""
+    one = json.dumps(value, ensure_ascii=False)
+    scalar = lambda v: not isinstance(v, (dict, list))  # noqa: E731
+    items = value.values() if isinstance(value, dict) else value
+    if not isinstance(value, (dict, list)) or (
+        len(one) + len(indent) <= 80 and all(scalar(v) for v in items)
+    ):
+        return one
+    inner = indent + "  "
+    if isinstance(value, list):
+        body = [inner + compact_json(v, inner) for v in value]
+        return "[\n" + ",\n".join(body) + "\n" + indent + "]"
+    body = [f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {compact_json(v, inner)}"
+            for k, v in value.items()]
+    return "{\n" + ",\n".join(body) + "\n" + indent + "}" if body else "{}"
 
+
+def paragraphs(text: str) -> list[str]:
+    """``text`` split into paragraphs at blank lines (empty paragraphs dropped)."""
+    return [p.strip() for p in re.split(r"\n\s*\n", str(text or "")) if p.strip()]
+
+
+class _Appendix:
+    """Numbers the tables placed in the appendix as they are met, in display order."""
+
+    def __init__(self) -> None:
+        self.tables: list[AppendixTable] = []
+
+    def place(self, tables: tuple[Table, ...], source_title: str, source_anchor: str) -> list[TableView]:
+        out = []
+        for t in tables:
+            if t.placement != "appendix":
+                out.append(TableView(t))
+                continue
+            n = len(self.tables) + 1
+            entry = AppendixTable(t, f"appendix-table-{n}", f"A.{n}", source_title, source_anchor)
+            self.tables.append(entry)
+            out.append(TableView(t, entry))
+        return out
+
+
+def _cover(report: Report) -> tuple[list[tuple[str, str]], list[tuple[str, str]], str]:
     used_keys = {"title"}
     cover: list[tuple[str, str]] = []
     for name, label, aliases in COVER_KEYS:
@@ -245,26 +348,35 @@ def build_view(report: Report, catalogue: Catalogue | None = None) -> ReportView
             used_keys.add("tool")
             value = f"{report.metadata['tool']} {value}"
         cover.append((label, format_scalar(value) if value is not None else "not stated"))
+    for key, label in OPTIONAL_COVER_KEYS:
+        used_keys.add(key)
+        if report.metadata.get(key) not in (None, ""):
+            cover.append((label, format_scalar(report.metadata[key])))
     scope_keys = {k for k, _ in SCOPE_KEYS}
     other = [
         (str(k), format_scalar(v))
         for k, v in report.metadata.items()
         if k not in used_keys and k not in scope_keys
     ]
-    title = str(report.metadata.get("title") or "Audit report")
+    return cover, other, str(report.metadata.get("title") or "Audit report")
 
-    fingerprints = [a for a in report.artifacts if a.kind in FINGERPRINT_KINDS]
-    fingerprints.sort(key=lambda a: FINGERPRINT_KINDS.index(a.kind))
 
+def _areas(
+    report: Report, cat: Catalogue, appendix: _Appendix
+) -> tuple[list[SectionView], dict[str, IndexEntry], dict[str, None]]:
+    """Area sections with their findings, regulations resolved and repeated facts linked."""
     index: dict[str, IndexEntry] = {}
     unknown: dict[str, None] = {}
     sections: list[SectionView] = []
     used_anchors: set[str] = set()
-    for si, section in enumerate(report.sections):
+    first_by_fact: dict[Any, FindingView] = {}
+    numbered = 0
+    for si, section in enumerate(report.areas):
         s_anchor = f"section-{slug(section.id)}"
         if s_anchor in used_anchors:
             s_anchor = f"{s_anchor}-{si}"
         used_anchors.add(s_anchor)
+        s_tables = appendix.place(section.tables, section.title, s_anchor)
         fviews = []
         for fi, f in enumerate(section.findings):
             anchor = f"finding-{slug(f.check_id)}"
@@ -277,14 +389,53 @@ def build_view(report: Report, catalogue: Catalogue | None = None) -> ReportView
                 if not ref.known:
                     unknown.setdefault(ref.id, None)
                 refs.append(ref)
-            fv = FindingView(f, anchor, section, refs)
+            numbered += 1
+            fv = FindingView(f, anchor, section, refs, number=f"F{numbered}")
+            key = f.fact_key()
+            if key is not None and key in first_by_fact:
+                fv.duplicate_of = first_by_fact[key]
+                fv.duplicate_of.same_fact.append(fv)
+            elif key is not None:
+                first_by_fact[key] = fv
+            if fv.duplicate_of is None:
+                fv.tables = appendix.place(f.tables, f.title, anchor)
             fviews.append(fv)
             for ref in refs:
                 index.setdefault(ref.id, IndexEntry(ref)).findings.append(fv)
         counts = {s.value: 0 for s in Status}
         for f in section.findings:
             counts[f.status.value] += 1
-        sections.append(SectionView(section, s_anchor, fviews, counts))
+        sections.append(SectionView(section, s_anchor, fviews, counts, s_tables))
+    return sections, index, unknown
+
+
+def _narratives(report: Report, appendix: _Appendix, *, summary: bool) -> list[NarrativeView]:
+    """The executive summary (``summary=True``: the first narrative section with the id
+    :data:`EXECUTIVE_SUMMARY_ID`, if any) or every other narrative section."""
+    first = next((s for s in report.narrative if s.id == EXECUTIVE_SUMMARY_ID), None)
+    chosen = ([first] if first is not None else []) if summary else [
+        s for s in report.narrative if s is not first
+    ]
+    out = []
+    for section in chosen:
+        anchor = "summary" if summary else f"narrative-{slug(section.id)}"
+        tables = appendix.place(section.tables, section.title, anchor)
+        out.append(NarrativeView(section, anchor, paragraphs(section.summary), tables))
+    return out
+
+
+def build_view(report: Report, catalogue: Catalogue | None = None) -> ReportView:
+    """Compute everything both renderers show, in display order."""
+    cat = catalogue if catalogue is not None else get_catalogue()
+    cover, other, title = _cover(report)
+
+    fingerprints = [a for a in report.artifacts if a.kind in FINGERPRINT_KINDS]
+    fingerprints.sort(key=lambda a: FINGERPRINT_KINDS.index(a.kind))
+
+    appendix = _Appendix()  # numbers appendix tables in display order
+    summary = _narratives(report, appendix, summary=True)
+    sections, index, unknown = _areas(report, cat, appendix)
+    narratives = _narratives(report, appendix, summary=False)
 
     ordered_index = sorted(index.values(), key=lambda e: cat.sort_key(e.ref.id))
 
@@ -294,7 +445,7 @@ def build_view(report: Report, catalogue: Catalogue | None = None) -> ReportView
             scope.append((label, format_scalar(report.metadata[key])))
     for a in fingerprints:
         scope.append((f"{a.kind.capitalize()} examined", a.name))
-    scope.append(("Areas covered", ", ".join(s.title for s in report.sections) or "none"))
+    scope.append(("Areas covered", ", ".join(s.title for s in report.areas) or "none"))
 
     method = [
         "Each finding comes from an automated check with a stable id; the id, the measured "
@@ -320,9 +471,7 @@ def build_view(report: Report, catalogue: Catalogue | None = None) -> ReportView
         else:
             _flatten(str(k), v, env_rows)
 
-    config_text = json.dumps(
-        report.to_dict()["config"], indent=2, ensure_ascii=False, sort_keys=False
-    )
+    config_text = compact_json(report.to_dict()["config"])
 
     return ReportView(
         report=report,
@@ -343,4 +492,7 @@ def build_view(report: Report, catalogue: Catalogue | None = None) -> ReportView
         packages=packages,
         config_text=config_text,
         statuses=list(Status),
+        summary_narrative=summary[0] if summary else None,
+        narratives=narratives,
+        appendix_tables=appendix.tables,
     )

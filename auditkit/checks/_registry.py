@@ -44,6 +44,7 @@ SECTION_ORDER = (
     "data_protection",
     "security",
     "fairness",
+    "performance",
     "transparency",
     "private_training",
 )

@@ -5,6 +5,7 @@ Split from :mod:`auditkit.checks.transparency` to keep modules small; only that 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from auditkit.reports import Figure, Finding, Severity, Status, Table
@@ -12,9 +13,12 @@ from auditkit.reports import Figure, Finding, Severity, Status, Table
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit.checks.transparency import TransparencyOptions
 
-LOCAL_REGS = ("gdpr-art-15-1-h", "gdpr-art-22-3", "gdpr-recital-71")
-TRUST_REGS = ("nist-ai-rmf-measure-2-9",)
-BIAS_REGS = ("gdpr-recital-71", "gdpr-art-22-4", "nist-ai-rmf-measure-2-11")
+# Catalogue topics each kind of finding cites (auditkit.reports.catalogue.TOPICS); the ids come
+# from ctx.cite, so only provisions in the audit's domain and jurisdictions are cited.
+LOCAL_TOPICS = ("adverse-action",)
+TRUST_TOPICS = ("explanation-quality",)
+BIAS_TOPICS = ("proxy",)
+Cite = Callable[..., tuple[str, ...]]
 
 
 def _r(x: Any, nd: int = 4) -> Any:
@@ -30,7 +34,7 @@ def _figure(title: str, svg: str | bytes, alt: str) -> Figure:
 
 
 def local_findings(
-    rep: Any, options: TransparencyOptions, personal: set[str], naming: str
+    rep: Any, options: TransparencyOptions, personal: set[str], naming: str, cite: Cite
 ) -> list[Finding]:
     from auditkit import explain
 
@@ -106,7 +110,7 @@ def local_findings(
             },
             tables=tuple(tables),
             figures=tuple(figures),
-            regulations=LOCAL_REGS,
+            regulations=cite(*LOCAL_TOPICS),
         )
     )
     if rep.agreement is not None:
@@ -151,7 +155,7 @@ def local_findings(
                         ],
                     ),
                 ),
-                regulations=(*TRUST_REGS, "gdpr-recital-71"),
+                regulations=cite(*TRUST_TOPICS),
                 remediation="Report both methods for these individuals and prefer the one with "
                 "the better fidelity; investigate interactions the linear surrogate misses."
                 if bad
@@ -161,7 +165,7 @@ def local_findings(
     return out
 
 
-def stability_findings(rep: Any) -> list[Finding]:
+def stability_findings(rep: Any, cite: Cite) -> list[Finding]:
     st = rep.stability
     if st is None:
         return []
@@ -218,7 +222,7 @@ def stability_findings(rep: Any) -> list[Finding]:
                     ],
                 ),
             ),
-            regulations=TRUST_REGS,
+            regulations=cite(*TRUST_TOPICS),
             remediation="Explain more rows (sample_rows) or report importance as a band, not a "
             "rank."
             if unstable
@@ -227,7 +231,7 @@ def stability_findings(rep: Any) -> list[Finding]:
     ]
 
 
-def protected_findings(rep: Any) -> list[Finding]:
+def protected_findings(rep: Any, cite: Cite) -> list[Finding]:
     px = rep.proxies
     if px is None:
         return [
@@ -238,7 +242,7 @@ def protected_findings(rep: Any) -> list[Finding]:
                 severity=Severity.INFO,
                 summary="No protected attributes are configured ([data] protected), so reliance "
                 "on them and on proxies could not be examined.",
-                regulations=BIAS_REGS,
+                regulations=cite(*BIAS_TOPICS),
             )
         ]
     out: list[Finding] = []
@@ -264,7 +268,7 @@ def protected_findings(rep: Any) -> list[Finding]:
                     )
                 ),
                 metrics={"protected_attribution_share": _r(px.protected_share)},
-                regulations=BIAS_REGS,
+                regulations=cite(*BIAS_TOPICS),
                 remediation="Remove protected attributes from the inputs unless a legal basis "
                 "allows their use, and re-check proxies afterwards.",
             )
@@ -279,7 +283,7 @@ def protected_findings(rep: Any) -> list[Finding]:
                 summary="No protected attribute is a model feature, so none carries attribution "
                 "directly; see the proxy finding for indirect reliance.",
                 metrics={"protected_attribution_share": 0.0},
-                regulations=BIAS_REGS,
+                regulations=cite(*BIAS_TOPICS),
             )
         )
     flagged = px.proxies
@@ -358,7 +362,7 @@ def protected_findings(rep: Any) -> list[Finding]:
                     "threshold: a medium effect (Cohen's w = 0.3) for the table's shape.",
                 ),
             ),
-            regulations=BIAS_REGS,
+            regulations=cite(*BIAS_TOPICS),
             remediation="Check whether these features are necessary for the purpose; if kept, "
             "test outcomes per protected group (fairness section) and document the "
             "justification."

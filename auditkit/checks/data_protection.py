@@ -2,12 +2,16 @@
 
 Findings
 --------
-- ``data_protection.inventory``: which columns hold personal data, of which types (counts and
-  shares only, never values). Always ``pass``: it is the scope statement (GDPR Art. 4(1),
-  CCPA §1798.140(v)).
-- ``data_protection.special_categories``: ``warn`` when columns of GDPR Art. 9 special
-  categories (health, ethnic origin, religion, ...) or CCPA sensitive personal information
-  (government ids, card numbers, credentials, precise geolocation) are present.
+- ``data_protection.inventory``: which columns hold personal data, of which categories
+  (identifier, quasi-identifier, special category, CCPA sensitive, protected attribute) and
+  types; names and counts only, never values. It reads the audit's one classification
+  (:class:`auditkit._personal.PersonalDataClassification`), so its count is the scope's and the
+  security check's. Always ``pass``: it is the scope statement (GDPR Art. 4(1), CCPA
+  §1798.140(v)).
+- ``data_protection.special_categories``: ``warn`` when columns of GDPR Art. 9(1) special
+  categories (racial or ethnic origin, health, religion, ...: not sex, age or marital status)
+  or CCPA sensitive personal information (government ids, card numbers, credentials, precise
+  geolocation, origin, health, ...) are present.
 - ``data_protection.minimisation``: ``warn`` when direct identifiers are present and no
   masking policy treats them (GDPR Art. 5(1)(c), Art. 25(1)); ``pass`` when the policy leaves
   none untreated.
@@ -25,21 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
 from auditkit.reports import Finding, Severity, Status, Table
+from auditkit.reports.catalogue import get_catalogue
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit._context import AuditContext
+    from auditkit._personal import PersonalDataClassification
 
-REGULATIONS = (
-    "gdpr-art-4-1", "gdpr-art-4-5", "gdpr-art-5-1-c", "gdpr-art-9-1", "gdpr-art-25-1",
-    "gdpr-recital-26", "ccpa-1798-140-m", "ccpa-1798-140-v", "ccpa-1798-140-aa",
-    "ccpa-1798-140-ae",
-)
-
-# Entity types that are CCPA "sensitive personal information" (§1798.140(ae)).
-_CCPA_SENSITIVE = {
-    "US_SSN", "NATIONAL_ID", "CREDIT_CARD", "CARD_SECURITY_CODE", "IBAN_CODE", "PASSWORD",
-    "USERNAME", "GEO_COORDINATE",
-}
+#: The topics this check cites provisions on (in the audit's scope: ``ctx.cite``).
+TOPICS = ("personal-data", "special-category", "data-minimisation", "de-identification")
 
 
 class DataProtectionOptions(CheckOptions):
@@ -68,103 +65,125 @@ class DataProtectionOptions(CheckOptions):
     sample_rows: int = 20_000
 
 
-def _inventory_table(inv: Any, declared: frozenset[str]) -> Table:
-    rows = [
-        r for r in inv.to_rows()
-        if r[0] in set(inv.personal_columns) or r[0] in declared
-    ]
-    return Table(
-        "Personal data inventory",
-        ["column", "entity", "share", "confidence", "free text", "embedded entities", "category"],
-        rows,
-        note=f"PII scan of {inv.n_scanned:,} of {inv.n_rows:,} rows. Shares and counts only; no "
-        "value of any column is shown.",
-    )
-
-
 def _risk_rows(label: str, r: Any) -> list[Any]:
     return [label, r.k_achieved, r.n_classes, r.records_below_k, round(r.share_below_k, 4),
             r.unique_records, r.l_achieved if r.l_achieved is not None else "-"]
 
 
-def run(ctx: AuditContext, options: DataProtectionOptions) -> CheckResult:
-    from auditkit.privacy.masking import (
-        load_policy,
-        mask,
-        risk_report,
-        scan,
-        suggest_generalisation,
-    )
+def _classification(ctx: AuditContext, options: DataProtectionOptions) -> PersonalDataClassification:
+    """The audit's one classification; a context built without a scan gets one here (and
+    keeps it, so that later checks read the same)."""
+    from auditkit._personal import PersonalDataClassification
+    from auditkit.privacy.masking import scan
 
-    df = ctx.data
-    with ctx.step("Scanning for personal data"):
-        inv = scan(df, sample_rows=options.sample_rows, seed=ctx.random_state)
-    declared = frozenset(ctx.config.data.personal) if hasattr(ctx.config, "data") else frozenset()
-    findings: list[Finding] = []
-    tables: list[Table] = []
-    inv_table = _inventory_table(inv, declared)
-    counts = inv.entity_counts()
-    findings.append(Finding(
+    pc = ctx.personal_data
+    if pc.inventory is None and len(ctx.data) and len(ctx.data.columns):
+        with ctx.step("Scanning for personal data"):
+            inv = scan(ctx.data, sample_rows=options.sample_rows, seed=ctx.random_state)
+        declared = {*ctx.config.data.personal, *pc.identifying_columns}
+        pc = PersonalDataClassification.from_inventory(
+            inv, declared=declared, protected=ctx.protected,
+            columns=[str(c) for c in ctx.data.columns])
+        ctx.personal_data = pc
+    return pc
+
+
+def _inventory_finding(ctx: AuditContext, pc: PersonalDataClassification) -> Finding:
+    inv = pc.inventory
+    scanned = (f"PII scan of {inv.n_scanned:,} of {inv.n_rows:,} rows" if inv is not None
+               else "No PII scan")
+    table = Table(
+        "Personal data inventory", list(pc.ROW_HEADERS), pc.to_rows(),
+        note=f"{scanned}, with the columns declared in [data] personal and the protected "
+        "attributes. Names, categories and types only; no value of any column is shown.",
+    )
+    counts = pc.counts()
+    n = counts["personal_columns"]
+    entities: dict[str, int] = {}
+    for c in pc:
+        for e in c.entities:
+            entities[e] = entities.get(e, 0) + 1
+    return Finding(
         check_id="data_protection.inventory",
         title="Personal data held in the dataset",
         status=Status.PASS,
         severity=Severity.INFO,
         summary=(
-            f"{len(inv.personal_columns)} of {len(inv)} columns hold personal data: "
-            f"{len(inv.identifier_columns)} with direct identifiers, credentials or financial "
-            f"data, {len(inv.quasi_identifiers)} quasi-identifier(s), "
-            f"{len(inv.special_category_columns)} special-category column(s)."
+            f"{n} of {len(pc)} columns hold personal data: "
+            f"{counts['identifier_columns']} with direct identifiers, credentials or financial "
+            f"data, {counts['quasi_identifier_columns']} quasi-identifier(s), "
+            f"{counts['special_category_columns']} special-category column(s), "
+            f"{counts['protected_attribute_columns']} protected attribute(s)."
         ),
-        metrics={"personal_columns": len(inv.personal_columns),
-                 "identifier_columns": len(inv.identifier_columns),
-                 "quasi_identifiers": len(inv.quasi_identifiers),
-                 "special_category_columns": len(inv.special_category_columns),
-                 **{f"entity.{e}": n for e, n in counts.items()}},
-        tables=(inv_table,),
-        regulations=("gdpr-art-4-1", "ccpa-1798-140-v"),
-    ))
+        metrics={**counts, **{f"entity.{e}": k for e, k in sorted(entities.items())}},
+        tables=(table,),
+        regulations=ctx.cite("personal-data"),
+    )
 
-    special = list(inv.special_category_columns)
-    sensitive_pi = [c.column for c in inv if set(c.entities) & _CCPA_SENSITIVE]
-    findings.append(Finding(
+
+def _special_finding(ctx: AuditContext, pc: PersonalDataClassification) -> Finding:
+    special = [f"{c} ({', '.join(pc[c].special_kinds) or 'special category'})"
+               for c in pc.special_category_columns]
+    sensitive_pi = list(pc.ccpa_sensitive_columns)
+    not_art9 = [c for c in pc.protected_columns if c not in pc.special_category_columns]
+    summary = (
+        (f"Special-category data (GDPR Art. 9(1)) in: {', '.join(special)}. " if special else "")
+        + (f"CCPA sensitive personal information in: {', '.join(sensitive_pi)}. "
+           if sensitive_pi else "")
+    ).strip() or "No special-category or sensitive personal information was detected."
+    if not_art9:
+        summary += (f" Protected attribute(s) {', '.join(not_art9)} are personal data but not "
+                    "an Art. 9 special category.")
+    return Finding(
         check_id="data_protection.special_categories",
         title="Special categories and sensitive personal information",
         status=Status.WARN if (special or sensitive_pi) else Status.PASS,
         severity=Severity.HIGH if special else (Severity.MEDIUM if sensitive_pi else Severity.INFO),
-        summary=(
-            (f"Special-category data (GDPR Art. 9) in: {', '.join(special)}. " if special else "")
-            + (f"CCPA sensitive personal information in: {', '.join(sensitive_pi)}."
-               if sensitive_pi else "")
-        ).strip() or "No special-category or sensitive personal information was detected.",
+        summary=summary,
         metrics={"special_category_columns": len(special),
                  "sensitive_pi_columns": len(sensitive_pi)},
-        regulations=("gdpr-art-9-1", "ccpa-1798-140-ae"),
+        regulations=ctx.cite("special-category"),
         remediation=(
             "Record the Art. 9(2) exception that allows processing these columns, or drop them; "
             "mask or tokenise sensitive identifiers before the data reaches training."
         ) if (special or sensitive_pi) else None,
-    ))
+    )
 
-    policy = None
-    result = None
-    if options.policy:
-        policy = load_policy(ctx.resolve(options.policy))
-        with ctx.step("Applying the masking policy"):
-            result = mask(df, policy, inventory=inv)
-        tables.append(Table(
-            "What the masking policy changed",
-            list(result.summary.ROW_HEADERS),
-            result.summary.to_rows(),
-            note=f"Policy {options.policy}; counts of cells and spans changed, never values.",
-        ))
 
-    identifiers = list(inv.identifier_columns)
+def _apply_policy(
+    ctx: AuditContext, options: DataProtectionOptions, pc: PersonalDataClassification
+) -> tuple[Any, Any, list[Table]]:
+    """The masking policy applied in memory (with the audit's classification deciding which
+    columns ``unlisted`` covers), and the tables of what changed and what stayed in clear."""
+    from auditkit.privacy.masking import load_policy, mask
+
+    if not options.policy:
+        return None, None, []
+    policy = load_policy(ctx.resolve(options.policy))
+    with ctx.step("Applying the masking policy"):
+        result = mask(ctx.data, policy, inventory=pc.inventory, personal=pc.personal_columns)
+    tables = [
+        Table("What the masking policy changed", list(result.summary.ROW_HEADERS),
+              result.summary.to_rows(),
+              note=f"Policy {options.policy}; counts of cells and spans changed, never values."),
+        Table("What the masking policy left in clear", list(result.summary.IN_CLEAR_HEADERS),
+              result.summary.in_clear_rows(),
+              note=f'Policy {options.policy} (unlisted = "{policy.unlisted}"); column names '
+              "only."),
+    ]
+    return policy, result, tables
+
+
+def _minimisation_finding(
+    ctx: AuditContext, pc: PersonalDataClassification, result: Any
+) -> Finding:
+    identifiers = list(pc.identifier_columns)
     if result is None:
         untreated = identifiers
     else:
         treated = {c.column for c in result.summary.changes if c.operator != "keep"}
         untreated = [c for c in identifiers if c not in treated]
-    findings.append(Finding(
+    return Finding(
         check_id="data_protection.minimisation",
         title="Data minimisation of direct identifiers",
         status=Status.WARN if untreated else Status.PASS,
@@ -178,101 +197,137 @@ def run(ctx: AuditContext, options: DataProtectionOptions) -> CheckResult:
         ),
         metrics={"identifier_columns": len(identifiers), "untreated": len(untreated),
                  "policy_applied": result is not None},
-        regulations=("gdpr-art-5-1-c", "gdpr-art-25-1"),
+        regulations=ctx.cite("data-minimisation"),
         remediation=(
             "Write a masking policy (docs/masking.md) that drops, redacts, generalises or "
             "pseudonymises these columns before training, and name it in [checks.data_protection]."
         ) if untreated else None,
-    ))
+    )
 
+
+def _pseudonymisation_finding(ctx: AuditContext, result: Any) -> Finding | None:
+    keyed = [c.column for c in result.summary.changes if c.operator in ("pseudonymize", "tokenize")]
+    if not keyed:
+        return None
+    return Finding(
+        check_id="data_protection.pseudonymisation",
+        title="Pseudonymised columns remain personal data",
+        status=Status.PASS,
+        severity=Severity.INFO,
+        summary=(
+            f"{len(keyed)} column(s) are pseudonymised with keyed HMAC or AES-SIV tokens "
+            f"({', '.join(keyed)}). Whoever holds the key ring can re-link them: keep it "
+            "apart from the data; the output is pseudonymised, not anonymous."
+        ),
+        metrics={"pseudonymised_columns": len(keyed)},
+        regulations=ctx.cite("de-identification"),
+    )
+
+
+def _risk_reports(
+    ctx: AuditContext, options: DataProtectionOptions, qi: list[str], sensitive: str | None,
+    result: Any,
+) -> tuple[Any, Any, Any]:
+    """k-anonymity before and after masking, and a generalisation when the target is missed."""
+    from auditkit.privacy.masking import risk_report, suggest_generalisation
+
+    df = ctx.data
+    with ctx.step("Measuring re-identification risk"):
+        before = risk_report(df, qi, k=options.k, sensitive=sensitive, l=options.l)
+        after = None
+        if result is not None:
+            qa = [c for c in qi if c in result.frame.columns]
+            sa = sensitive if sensitive in result.frame.columns else None
+            after = risk_report(result.frame, qa, k=options.k, sensitive=sa, l=options.l)
+        suggestion = None
+        if (after or before).k_achieved < options.k:
+            suggestion = suggest_generalisation(df, qi, options.k, sensitive=sensitive,
+                                                seed=ctx.random_state)
+    return before, after, suggestion
+
+
+def _k_anonymity_finding(
+    ctx: AuditContext, options: DataProtectionOptions, qi: list[str], sensitive: str | None,
+    result: Any,
+) -> Finding:
+    before, after, suggestion = _risk_reports(ctx, options, qi, sensitive, result)
+    final = after or before
+    rows = [_risk_rows("before masking", before)]
+    if after is not None:
+        rows.append(_risk_rows("after masking", after))
+    risk_table = Table(
+        f"k-anonymity on {', '.join(qi)}",
+        ["data", "k achieved", "classes", "records below k", "share below k",
+         "unique records", "distinct l"],
+        rows,
+        note=f"Target k = {options.k}" + (f", l = {options.l} on '{sensitive}'" if sensitive
+                                           else "") + ".",
+    )
+    ok = final.k_achieved >= options.k and (
+        final.l_achieved is None or final.l_achieved >= options.l)
+    summary = (
+        f"Before masking the smallest class on ({', '.join(qi)}) has {before.k_achieved} "
+        f"record(s); {before.records_below_k:,} records ({before.share_below_k:.1%}) are in "
+        f"classes below k = {options.k}."
+    )
+    if after is not None:
+        summary += (f" After the policy: k = {after.k_achieved}, {after.records_below_k:,} "
+                    f"records below k.")
+    remediation = None
+    if suggestion is not None:
+        remediation = (
+            ("Generalising " if suggestion.reached else "Even generalising ")
+            + "; ".join(suggestion.steps)
+            + f" gives k = {suggestion.after.k_achieved}"
+            + (" (target reached)." if suggestion.reached else " (target not reached; drop "
+               "quasi-identifiers or suppress records).")
+        )
+    metrics: dict[str, Any] = {
+        "k_target": options.k, "k_before": before.k_achieved,
+        "records_below_k_before": before.records_below_k,
+        "unique_records_before": before.unique_records,
+    }
+    if after is not None:
+        metrics.update(k_after=after.k_achieved, records_below_k_after=after.records_below_k,
+                       unique_records_after=after.unique_records)
+    if before.l_achieved is not None:
+        metrics["l_before"] = before.l_achieved
+    if after is not None and after.l_achieved is not None:
+        metrics["l_after"] = after.l_achieved
+    return Finding(
+        check_id="data_protection.k_anonymity",
+        title="Re-identification risk on quasi-identifiers",
+        status=Status.PASS if ok else Status.WARN,
+        severity=Severity.INFO if ok else Severity.MEDIUM,
+        summary=summary,
+        metrics=metrics,
+        tables=(risk_table,),
+        regulations=ctx.cite("de-identification"),
+        remediation=remediation,
+    )
+
+
+def run(ctx: AuditContext, options: DataProtectionOptions) -> CheckResult:
+    pc = _classification(ctx, options)
+    findings: list[Finding] = [_inventory_finding(ctx, pc), _special_finding(ctx, pc)]
+    policy, result, tables = _apply_policy(ctx, options, pc)
+    findings.append(_minimisation_finding(ctx, pc, result))
     if result is not None:
-        keyed = [c.column for c in result.summary.changes if c.operator in ("pseudonymize", "tokenize")]
-        if keyed:
-            findings.append(Finding(
-                check_id="data_protection.pseudonymisation",
-                title="Pseudonymised columns remain personal data",
-                status=Status.PASS,
-                severity=Severity.INFO,
-                summary=(
-                    f"{len(keyed)} column(s) are pseudonymised with keyed HMAC or AES-SIV tokens "
-                    f"({', '.join(keyed)}). Whoever holds the key ring can re-link them: keep it "
-                    "apart from the data; the output is pseudonymised, not anonymous."
-                ),
-                metrics={"pseudonymised_columns": len(keyed)},
-                regulations=("gdpr-art-4-5", "gdpr-recital-26", "ccpa-1798-140-aa"),
-            ))
+        keyed = _pseudonymisation_finding(ctx, result)
+        if keyed is not None:
+            findings.append(keyed)
 
+    df = ctx.data
     qi = list(options.quasi_identifiers or (policy.quasi_identifiers if policy else ()) or
-              inv.quasi_identifiers)
+              pc.quasi_identifiers)
     qi = [c for c in qi if c in df.columns]
     sensitive = options.sensitive or (policy.sensitive if policy else None)
     if sensitive is not None and sensitive not in df.columns:
         sensitive = None
     if qi:
-        with ctx.step("Measuring re-identification risk"):
-            before = risk_report(df, qi, k=options.k, sensitive=sensitive, l=options.l)
-            after = None
-            if result is not None:
-                qa = [c for c in qi if c in result.frame.columns]
-                sa = sensitive if sensitive in result.frame.columns else None
-                after = risk_report(result.frame, qa, k=options.k, sensitive=sa, l=options.l)
-            final = after or before
-            suggestion = None
-            if final.k_achieved < options.k:
-                suggestion = suggest_generalisation(df, qi, options.k, sensitive=sensitive,
-                                                    seed=ctx.random_state)
-        rows = [_risk_rows("before masking", before)]
-        if after is not None:
-            rows.append(_risk_rows("after masking", after))
-        risk_table = Table(
-            f"k-anonymity on {', '.join(qi)}",
-            ["data", "k achieved", "classes", "records below k", "share below k",
-             "unique records", "distinct l"],
-            rows,
-            note=f"Target k = {options.k}" + (f", l = {options.l} on '{sensitive}'" if sensitive
-                                               else "") + ".",
-        )
-        ok = final.k_achieved >= options.k and (
-            final.l_achieved is None or final.l_achieved >= options.l)
-        summary = (
-            f"Before masking the smallest class on ({', '.join(qi)}) has {before.k_achieved} "
-            f"record(s); {before.records_below_k:,} records ({before.share_below_k:.1%}) are in "
-            f"classes below k = {options.k}."
-        )
-        if after is not None:
-            summary += (f" After the policy: k = {after.k_achieved}, {after.records_below_k:,} "
-                        f"records below k.")
-        remediation = None
-        if suggestion is not None:
-            remediation = (
-                ("Generalising " if suggestion.reached else "Even generalising ")
-                + "; ".join(suggestion.steps)
-                + f" gives k = {suggestion.after.k_achieved}"
-                + (" (target reached)." if suggestion.reached else " (target not reached; drop "
-                   "quasi-identifiers or suppress records).")
-            )
-        findings.append(Finding(
-            check_id="data_protection.k_anonymity",
-            title="Re-identification risk on quasi-identifiers",
-            status=Status.PASS if ok else Status.WARN,
-            severity=Severity.INFO if ok else Severity.MEDIUM,
-            summary=summary,
-            metrics={
-                "k_target": options.k, "k_before": before.k_achieved,
-                "records_below_k_before": before.records_below_k,
-                "unique_records_before": before.unique_records,
-                **({"k_after": after.k_achieved, "records_below_k_after": after.records_below_k,
-                    "unique_records_after": after.unique_records} if after else {}),
-                **({"l_before": before.l_achieved} if before.l_achieved is not None else {}),
-                **({"l_after": after.l_achieved} if after and after.l_achieved is not None
-                   else {}),
-            },
-            tables=(risk_table,),
-            regulations=("gdpr-recital-26", "ccpa-1798-140-m"),
-            remediation=remediation,
-        ))
+        findings.append(_k_anonymity_finding(ctx, options, qi, sensitive, result))
 
-    n_personal = len(inv.personal_columns)
+    n_personal = len(pc.personal_columns)
     return CheckResult(
         findings=findings,
         summary=f"{n_personal} personal-data column(s); "
@@ -319,7 +374,7 @@ register_check(CheckSpec(
     title="Personal data, masking and re-identification risk",
     options=DataProtectionOptions,
     run=run,
-    regulations=REGULATIONS,
+    regulations=get_catalogue().on_topics(TOPICS),
     demo=demo,
     order=10,
     description="PII discovery (inventory, counts only), the masking policy's effect, and "

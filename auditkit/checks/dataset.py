@@ -10,8 +10,13 @@ Findings
   ``min_class_share``.
 - ``dataset.identifiers_in_features``: ``fail`` when the model's inputs include columns holding
   direct identifiers (GDPR Art. 5(1)(c) data minimisation, Art. 25).
-- ``dataset.protected_in_features``: ``warn`` when protected attributes are model inputs
-  (GDPR Art. 9(1), Art. 22(4)).
+- ``dataset.protected_in_features``: ``warn`` when protected attributes are model inputs; GDPR
+  Art. 9(1) and Art. 22(4) are cited only when one of them is special-category data (race,
+  religion, health ...; not sex, age or marital status), the non-discrimination provisions in
+  the audit's scope always.
+
+Personal data is counted and judged from the audit's one classification
+(:attr:`auditkit._context.AuditContext.personal_data`).
 """
 
 from __future__ import annotations
@@ -20,9 +25,15 @@ from typing import TYPE_CHECKING
 
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
 from auditkit.reports import Finding, Severity, Status, Table
+from auditkit.reports.catalogue import get_catalogue
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit._context import AuditContext
+
+
+#: The topics this check cites provisions on (in the audit's scope: ``ctx.cite``).
+TOPICS = ("records", "group-coverage", "data-minimisation", "special-category",
+          "outcome-disparity")
 
 
 class DatasetOptions(CheckOptions):
@@ -43,7 +54,7 @@ def _roles(ctx: AuditContext) -> dict[str, list[str]]:
     add(ctx.config.data.id_column, "record id")
     for c in ctx.protected:
         add(c, "protected attribute")
-    for c in sorted(ctx.personal_columns):
+    for c in ctx.personal_data.personal_columns:
         add(c, "personal data")
     for c in ctx.features:
         add(c, "model feature")
@@ -54,6 +65,7 @@ def run(ctx: AuditContext, options: DatasetOptions) -> CheckResult:
     df = ctx.data
     n_rows, n_cols = df.shape
     roles = _roles(ctx)
+    n_personal = len(ctx.personal_data.personal_columns)
     missing = df.isna().sum()
     dtypes = df.dtypes.astype(str)
 
@@ -81,23 +93,24 @@ def run(ctx: AuditContext, options: DatasetOptions) -> CheckResult:
             status=Status.PASS,
             severity=Severity.INFO,
             summary=(
-                f"{n_rows:,} rows and {n_cols} columns; {len(ctx.personal_columns)} column(s) hold "
+                f"{n_rows:,} rows and {n_cols} columns; {n_personal} column(s) hold "
                 f"personal data, {len(ctx.protected)} protected attribute(s), "
                 f"{len(ctx.features)} model feature(s)."
             ),
             metrics={
                 "rows": n_rows,
                 "columns": n_cols,
-                "personal_columns": len(ctx.personal_columns),
+                "personal_columns": n_personal,
                 "protected_attributes": len(ctx.protected),
                 "model_features": len(ctx.features),
             },
             tables=(columns_table,),
-            regulations=("gdpr-art-30-1", "nist-ai-rmf-measure-2-1"),
+            regulations=ctx.cite("records"),
         )
     ]
 
-    role_cols = [c for c in df.columns if str(c) in roles and "personal data" not in roles[str(c)]]
+    role_cols = [c for c in df.columns
+                 if any(r != "personal data" for r in roles.get(str(c), ()))]
     high = [(str(c), float(missing[c]) / n_rows) for c in role_cols if missing[c] / n_rows > options.max_missing_share]
     findings.append(
         Finding(
@@ -113,7 +126,7 @@ def run(ctx: AuditContext, options: DatasetOptions) -> CheckResult:
                 f"{1 - options.max_missing_share:.0%} complete."
             ),
             metrics={"columns_over_limit": len(high), "limit": options.max_missing_share},
-            regulations=("euaiact-art-10-3", "euaiact-art-10-2-h"),
+            regulations=ctx.cite("group-coverage"),
             remediation="Find out why values are missing and whether the gaps fall on some groups "
             "more than others before relying on group metrics." if high else None,
         )
@@ -134,7 +147,7 @@ def run(ctx: AuditContext, options: DatasetOptions) -> CheckResult:
                     else "Every protected attribute is recorded for every row."
                 ),
                 metrics={f"missing.{c}": n for c, n in gaps},
-                regulations=("euaiact-art-10-2-h",),
+                regulations=ctx.cite("group-coverage"),
             )
         )
 
@@ -152,12 +165,12 @@ def run(ctx: AuditContext, options: DatasetOptions) -> CheckResult:
                 metrics={"classes": len(shares), "rarest_share": rare},
                 tables=(Table("Label distribution", ["label", "rows", "share"],
                               [[str(k), int(round(v * n_rows)), round(float(v), 4)] for k, v in shares.items()]),),
-                regulations=("euaiact-art-10-3",),
+                regulations=ctx.cite("group-coverage"),
             )
         )
 
     if ctx.features:
-        ids = sorted(set(ctx.features) & set(ctx.personal_columns))
+        ids = sorted(set(ctx.features) & ctx.personal_data.identifying_columns)
         findings.append(
             Finding(
                 check_id="dataset.identifiers_in_features",
@@ -165,39 +178,54 @@ def run(ctx: AuditContext, options: DatasetOptions) -> CheckResult:
                 status=Status.FAIL if ids else Status.PASS,
                 severity=Severity.HIGH,
                 summary=(
-                    f"The model takes personal-data column(s) {', '.join(ids)} as input."
+                    f"The model takes column(s) {', '.join(ids)}, whose values identify people, "
+                    "as input."
                     if ids
-                    else "None of the model's inputs is a column classified as personal data."
+                    else "None of the model's inputs holds identifying personal data (names, "
+                    "ids, contacts, ZIP codes, dates of birth, columns declared personal)."
                 ),
                 metrics={"identifier_features": len(ids)},
-                regulations=("gdpr-art-5-1-c", "gdpr-art-25-1"),
+                regulations=ctx.cite("data-minimisation"),
                 remediation="Drop, generalise or pseudonymise these columns before training "
                 "(see 'auditkit mask')." if ids else None,
             )
         )
-        prot = sorted(set(ctx.features) & set(ctx.protected))
-        findings.append(
-            Finding(
-                check_id="dataset.protected_in_features",
-                title="Protected attributes among the model's inputs",
-                status=Status.WARN if prot else Status.PASS,
-                severity=Severity.MEDIUM,
-                summary=(
-                    f"The model uses protected attribute(s) {', '.join(prot)} directly."
-                    if prot
-                    else "No protected attribute is a direct model input (proxies are examined "
-                    "in the transparency section)."
-                ),
-                metrics={"protected_features": len(prot)},
-                regulations=("gdpr-art-9-1", "gdpr-art-22-4"),
-                remediation="Document the legal basis for using them, or remove them and check "
-                "for proxies." if prot else None,
-            )
-        )
+        findings.append(_protected_in_features(ctx))
 
     return CheckResult(
         findings=findings,
         summary=f"The audit covers {n_rows:,} records with {n_cols} columns.",
+    )
+
+
+def _protected_in_features(ctx: AuditContext) -> Finding:
+    """Protected attributes used as model inputs; Art. 9 only for the special categories."""
+    pc = ctx.personal_data
+    prot = sorted(set(ctx.features) & set(ctx.protected))
+    special = [c for c in prot if c in pc and pc[c].special_category]
+    regulations = ctx.cite("outcome-disparity")
+    summary = (
+        "No protected attribute is a direct model input (proxies are examined in the "
+        "transparency section)."
+    )
+    if prot:
+        summary = f"The model uses protected attribute(s) {', '.join(prot)} directly."
+    if special:
+        kinds = "; ".join(f"{c}: {', '.join(pc[c].special_kinds) or 'special category'}"
+                          for c in special)
+        summary += f" Of these, GDPR Art. 9(1) special-category data: {kinds}."
+        art9 = {"gdpr-art-9-1", "gdpr-art-22-4"}
+        regulations = (*(r for r in ctx.cite("special-category") if r in art9), *regulations)
+    return Finding(
+        check_id="dataset.protected_in_features",
+        title="Protected attributes among the model's inputs",
+        status=Status.WARN if prot else Status.PASS,
+        severity=Severity.MEDIUM,
+        summary=summary,
+        metrics={"protected_features": len(prot), "special_category_features": len(special)},
+        regulations=regulations,
+        remediation="Document the legal basis for using them (for special-category data, the "
+        "Art. 9(2) exception), or remove them and check for proxies." if prot else None,
     )
 
 
@@ -209,10 +237,7 @@ SPEC = register_check(
         title="Dataset profile",
         options=DatasetOptions,
         run=run,
-        regulations=(
-            "gdpr-art-30-1", "nist-ai-rmf-measure-2-1", "euaiact-art-10-3", "euaiact-art-10-2-h",
-            "gdpr-art-5-1-c", "gdpr-art-25-1", "gdpr-art-9-1", "gdpr-art-22-4",
-        ),
+        regulations=get_catalogue().on_topics(TOPICS),
         order=0,
         description="Rows, columns and roles; completeness; identifiers and protected "
         "attributes used as model inputs.",

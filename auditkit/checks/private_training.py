@@ -29,16 +29,19 @@ from pydantic import Field
 
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
 from auditkit.reports import Finding, Severity, Status, Table
+from auditkit.reports.catalogue import get_catalogue
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit._context import AuditContext
 
-BUDGET_REGS = ("gdpr-art-25-1", "gdpr-art-32-1-a", "nist-ai-rmf-measure-2-10")
-NOISE_REGS = ("gdpr-art-32-1-a",)
-# AI Act Art. 15(5) names confidentiality attacks (membership inference is one); 15(4) is about
-# errors and faults, which this evidence does not address.
-ATTACK_REGS = ("nist-ai-rmf-measure-2-10", "euaiact-art-15-5")
-DEID_REGS = ("gdpr-recital-26", "gdpr-art-25-1")
+# Catalogue topics each finding cites (auditkit.reports.catalogue.TOPICS), resolved by ctx.cite to
+# the provisions in the audit's scope. "privacy-training" is GDPR Arts. 25(1) and 32(1)(a) and
+# NIST MEASURE 2.10; "privacy-attack" adds AI Act Art. 15(5), which names confidentiality attacks
+# (membership inference is one); 15(4), errors and faults, is not addressed by this evidence.
+BUDGET_TOPICS = ("privacy-training",)
+NOISE_TOPICS = ("privacy-training",)
+ATTACK_TOPICS = ("privacy-attack",)
+DEID_TOPICS = ("de-identification",)
 
 
 class PrivateTrainingOptions(CheckOptions):
@@ -184,7 +187,7 @@ def _budget_findings(ctx: AuditContext, options: PrivateTrainingOptions) -> tupl
                         "(it is not the sum). A run still 'running' counts at its planned steps.",
                     ),
                 ),
-                regulations=BUDGET_REGS,
+                regulations=ctx.cite(*BUDGET_TOPICS),
                 remediation=(
                     "Stop training on this dataset, or raise the policy only with a documented "
                     "justification; retrain with more noise or fewer epochs."
@@ -210,7 +213,7 @@ def _budget_findings(ctx: AuditContext, options: PrivateTrainingOptions) -> tupl
                     "Every run drew noise and batches from a cryptographically secure generator."
                 ),
                 metrics={"runs": len(runs), "runs_without_secure_mode": len(insecure)},
-                regulations=NOISE_REGS,
+                regulations=ctx.cite(*NOISE_TOPICS),
                 remediation="Retrain the production model with make_private(..., secure_mode=True) "
                 "(needs torchcsprng)." if insecure else None,
             )
@@ -282,14 +285,17 @@ def _attack_finding(ctx: AuditContext, options: PrivateTrainingOptions) -> tuple
                 "the other half (Jagielski et al. 2020).",
             ),
         ),
-        regulations=ATTACK_REGS,
+        regulations=ctx.cite(*ATTACK_TOPICS),
         remediation="Audit the DP implementation and accounting; do not rely on the claimed ε."
         if refuted else ("Retrain with more noise (smaller ε)." if leaky else None),
     )
     return finding, results
 
 
-def _deid_finding(summaries: list[dict[str, Any]], attacks: list[Any], options: PrivateTrainingOptions) -> Finding:
+def _deid_finding(
+    summaries: list[dict[str, Any]], attacks: list[Any], options: PrivateTrainingOptions,
+    regulations: tuple[str, ...],
+) -> Finding:
     eps = max((s["epsilon_total"] for s in summaries), default=None)
     private_attacks = [a for a in attacks if a.claimed_epsilon is not None]
     consistent = all(a.epsilon_lower_bound <= a.claimed_epsilon for a in private_attacks)
@@ -321,7 +327,7 @@ def _deid_finding(summaries: list[dict[str, Any]], attacks: list[Any], options: 
         severity=Severity.MEDIUM if status == Status.WARN else Severity.INFO,
         summary=text,
         metrics={"epsilon": _r(eps), "deidentification_epsilon": options.deidentification_epsilon},
-        regulations=DEID_REGS,
+        regulations=regulations,
         remediation="Lower ε (more noise, fewer epochs, more data) before claiming the model is "
         "de-identified." if status == Status.WARN else None,
     )
@@ -352,7 +358,7 @@ def run(ctx: AuditContext, options: PrivateTrainingOptions) -> CheckResult:
     if options.attack:
         f2, attacks = _attack_finding(ctx, options)
         findings.append(f2)
-    findings.append(_deid_finding(summaries, attacks, options))
+    findings.append(_deid_finding(summaries, attacks, options, ctx.cite(*DEID_TOPICS)))
     eps = ", ".join(f"{s['dataset_id']}: ε={s['epsilon_total']:.3f}" for s in summaries)
     return CheckResult(
         findings=findings,
@@ -468,7 +474,7 @@ SPEC = register_check(
         options=PrivateTrainingOptions,
         run=run,
         requires=(),
-        regulations=tuple(dict.fromkeys((*BUDGET_REGS, *NOISE_REGS, *ATTACK_REGS, *DEID_REGS))),
+        regulations=get_catalogue().on_topics((*BUDGET_TOPICS, *NOISE_TOPICS, *ATTACK_TOPICS, *DEID_TOPICS)),
         demo=demo,
         order=10,
         description="The DP budget ledger (ε, δ, accountant, noise, sample rate, steps, clipping, "

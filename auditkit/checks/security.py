@@ -10,7 +10,9 @@ authenticated, in constant memory.
 Findings
 --------
 - ``security.dataset_at_rest``: the audited dataset is encrypted (``pass``), or stored in clear
-  while it holds personal data (``warn``; ``fail`` with ``require_encryption``).
+  while it holds personal data (``warn``; ``fail`` with ``require_encryption``). "Personal" is
+  the audit's one classification (``AuditContext.personal_data``): the columns the scope counts
+  and the data-protection inventory lists, protected attributes included.
 - ``security.model_at_rest``: the model file is encrypted or not (``warn``, low: models can
   leak training data through inversion and membership inference).
 - ``security.key_ring``: how the key ring is protected (KEK, file mode, key ages).
@@ -252,7 +254,8 @@ def _sev(s: Severity) -> int:
 
 
 def _at_rest_finding(
-    check_id: str, what: str, item: _Item, *, personal: bool, opts: SecurityOptions, base: Path
+    check_id: str, what: str, item: _Item, *, personal: tuple[str, ...], opts: SecurityOptions,
+    base: Path,
 ) -> Finding:
     name = _display(item.path, base)
     metrics = {"encrypted": item.encrypted, "key_id": item.key_id if item.encrypted else None}
@@ -291,11 +294,10 @@ def _at_rest_finding(
             title="The dataset holds personal data in clear",
             status=Status.FAIL if fail else Status.WARN,
             severity=Severity.HIGH if fail else Severity.MEDIUM,
-            summary=f"The dataset '{name}' is not encrypted at rest and has columns classified as "
-            "personal data. Encryption is the GDPR Art. 32(1)(a) example measure, spares "
-            "notifying data subjects after a breach (Art. 34(3)(a)), and takes the file out of "
-            "the CCPA §1798.150 'nonencrypted and nonredacted' private right of action.",
-            metrics=metrics,
+            summary=f"The dataset '{name}' is not encrypted at rest and has {len(personal)} "
+            f"column(s) classified as personal data ({', '.join(personal)}), the columns the "
+            "scope and the data-protection inventory count. " + _ENCRYPTION_WHY,
+            metrics={**metrics, "personal_columns": len(personal)},
             regulations=REGS_ENCRYPTION + ("gdpr-art-5-1-f",),
             remediation=f"auditkit keys init; auditkit encrypt {name} {name}.enc; then set [data] "
             f'path = "{name}.enc" and [keys] keyring in audit.toml, and delete the clear copy.',
@@ -307,8 +309,9 @@ def _at_rest_finding(
             status=Status.PASS,
             severity=Severity.INFO,
             summary=f"The dataset '{name}' is not encrypted at rest; no column of it is "
-            "classified as personal data, so encryption is not required by the cited rules.",
-            metrics=metrics,
+            "classified as personal data (none declared, found by the PII scan, or a protected "
+            "attribute), so encryption is not required by the cited rules.",
+            metrics={**metrics, "personal_columns": 0},
             regulations=REGS_ENCRYPTION,
         )
     return Finding(
@@ -371,7 +374,7 @@ def run(ctx: AuditContext, options: SecurityOptions) -> CheckResult:
             "security.dataset_at_rest",
             "dataset",
             dataset,
-            personal=bool(ctx.personal_columns),
+            personal=ctx.personal_data.personal_columns,
             opts=options,
             base=base,
         )
@@ -379,7 +382,7 @@ def run(ctx: AuditContext, options: SecurityOptions) -> CheckResult:
     if model is not None:
         findings.append(
             _at_rest_finding(
-                "security.model_at_rest", "model", model, personal=False, opts=options, base=base
+                "security.model_at_rest", "model", model, personal=(), opts=options, base=base
             )
         )
     findings.append(_ring_finding(ring_path, ring, state, env, options, base))
@@ -415,11 +418,41 @@ def run(ctx: AuditContext, options: SecurityOptions) -> CheckResult:
         note=f"Key ring: {state}. Algorithms and key ids are read from file headers; key "
         "material is never shown.",
     )
+    findings = _in_scope(ctx, findings)
     n_enc = sum(1 for i in items if i.encrypted)
     summary = f"{n_enc} of {len(items) + 1} artifacts of this audit are encrypted at rest" + (
         f" under key ring key {ring.primary_id} (primary)." if ring is not None else "."
     )
     return CheckResult(findings=findings, summary=summary, tables=[table])
+
+
+# Why encryption matters for personal data, one clause per provision (cited only in scope).
+_WHY_CLAUSES = (
+    ("gdpr-art-32-1-a", "it is the GDPR Art. 32(1)(a) example measure"),
+    ("gdpr-art-34-3-a", "it spares notifying data subjects after a breach (GDPR Art. 34(3)(a))"),
+    ("ccpa-1798-150-a-1", "it takes the file out of the CCPA §1798.150 'nonencrypted and "
+                          "nonredacted' private right of action"),
+)
+_ENCRYPTION_WHY = ("Encryption at rest keeps a lost or stolen copy unintelligible; "
+                   + "; ".join(text for _, text in _WHY_CLAUSES) + ".")
+
+
+def _encryption_why(cited: set[str]) -> str:
+    clauses = [text for rid, text in _WHY_CLAUSES if rid in cited]
+    return "Encryption at rest keeps a lost or stolen copy unintelligible" + (
+        "; " + "; ".join(clauses) if clauses else "") + "."
+
+
+def _in_scope(ctx: AuditContext, findings: list[Finding]) -> list[Finding]:
+    """The findings citing, and naming in their text, only the security provisions in the
+    audit's scope (``[audit] jurisdictions``): the CCPA where California is in scope, the GDPR
+    where the EU is."""
+    from dataclasses import replace
+
+    cited = set(ctx.cite("security"))
+    return [replace(f, regulations=tuple(r for r in f.regulations if r in cited),
+                    summary=f.summary.replace(_ENCRYPTION_WHY, _encryption_why(cited)))
+            for f in findings]
 
 
 def _artifacts_finding(items: list[_Item], base: Path) -> Finding:

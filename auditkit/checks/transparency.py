@@ -31,9 +31,9 @@ from pydantic import Field, field_validator
 
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
 from auditkit.checks._transparency_findings import (
-    BIAS_REGS,
-    LOCAL_REGS,
-    TRUST_REGS,
+    BIAS_TOPICS,
+    LOCAL_TOPICS,
+    TRUST_TOPICS,
     _figure,
     _r,
     local_findings,
@@ -41,11 +41,12 @@ from auditkit.checks._transparency_findings import (
     stability_findings,
 )
 from auditkit.reports import Figure, Finding, Severity, Status, Table
+from auditkit.reports.catalogue import get_catalogue
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit._context import AuditContext
 
-EXPLAIN_REGS = ("gdpr-art-13-2-f", "gdpr-art-14-2-g", "euaiact-art-13-1")
+EXPLAIN_TOPICS = ("transparency",)
 
 
 class TransparencyOptions(CheckOptions):
@@ -135,7 +136,7 @@ def run(ctx: AuditContext, options: TransparencyOptions) -> CheckResult:
                     status=Status.ERROR,
                     severity=Severity.MEDIUM,
                     summary=f"{exc} Individuals were picked automatically instead.",
-                    regulations=LOCAL_REGS,
+                    regulations=ctx.cite(*LOCAL_TOPICS),
                     remediation="Name individuals that are in the audited data, by "
                     + ("identifier." if ids is not None else "row index."),
                 )
@@ -190,7 +191,7 @@ def run(ctx: AuditContext, options: TransparencyOptions) -> CheckResult:
                 "seconds": round(seconds, 2),
                 **{f"seconds.{k}": round(v, 2) for k, v in rep.seconds.items()},
             },
-            regulations=EXPLAIN_REGS,
+            regulations=ctx.cite(*EXPLAIN_TOPICS),
         )
     )
 
@@ -248,7 +249,7 @@ def run(ctx: AuditContext, options: TransparencyOptions) -> CheckResult:
             metrics={f"share.{r.feature}": _r(r.share) for r in imp.itertuples()},
             tables=(imp_table,),
             figures=tuple(figures),
-            regulations=(*EXPLAIN_REGS, "gdpr-art-15-1-h"),
+            regulations=ctx.cite(*EXPLAIN_TOPICS),
         )
     )
 
@@ -276,7 +277,7 @@ def run(ctx: AuditContext, options: TransparencyOptions) -> CheckResult:
                 "rows_violating": eff.rows_violating,
                 "exact_engine": eff.exact,
             },
-            regulations=TRUST_REGS,
+            regulations=ctx.cite(*TRUST_TOPICS),
             remediation=None
             if eff.passed
             else (
@@ -286,9 +287,9 @@ def run(ctx: AuditContext, options: TransparencyOptions) -> CheckResult:
         )
     )
 
-    findings.extend(local_findings(rep, options, personal, naming))
-    findings.extend(stability_findings(rep))
-    findings.extend(protected_findings(rep))
+    findings.extend(local_findings(rep, options, personal, naming, ctx.cite))
+    findings.extend(stability_findings(rep, ctx.cite))
+    findings.extend(protected_findings(rep, ctx.cite))
 
     section_figures: list[Figure] = []
     if options.plots:
@@ -336,8 +337,8 @@ SPEC = register_check(
         options=TransparencyOptions,
         run=run,
         requires=("model", "features"),
-        regulations=tuple(
-            dict.fromkeys((*EXPLAIN_REGS, *LOCAL_REGS, *TRUST_REGS, *BIAS_REGS, "gdpr-art-15-1-h"))
+        regulations=get_catalogue().on_topics(
+            (*EXPLAIN_TOPICS, *LOCAL_TOPICS, *TRUST_TOPICS, *BIAS_TOPICS)
         ),
         demo=demo,
         order=10,

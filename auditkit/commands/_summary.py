@@ -31,7 +31,7 @@ def print_summary(run: Any, console: Console, *, max_findings: int = 12) -> None
     table.add_column("Status")
     for st in ("pass", "warn", "fail", "insufficient_evidence", "error"):
         table.add_column(st.replace("_", " ").replace("insufficient evidence", "insuff."), justify="right")
-    for section in report.sections:
+    for section in report.areas:
         counts = {s: 0 for s in _STYLE}
         for f in section.findings:
             counts[f.status.value] += 1

@@ -63,6 +63,7 @@ from auditkit.privacy.dp._ledger_format import (
     validate,
     verify_mac,
 )
+from auditkit.privacy.dp._ledger_settle import refuse_if_settled, settle_run, settlements_by_run
 from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = ["LEDGER_FORMAT", "MECHANISM", "BudgetLedger", "LedgerRun"]
@@ -229,27 +230,27 @@ class BudgetLedger:
             return self._read()
 
     def runs(self) -> list[LedgerRun]:
+        """Every run, oldest first; a settled run has status ``"settled"``."""
         data = self.load()
-        return [self._view(r) for r in (data or {}).get("runs", [])]
+        return self._views(data) if data is not None else []
 
     @staticmethod
-    def _view(r: dict[str, Any]) -> LedgerRun:
-        return LedgerRun(
-            run_id=r["run_id"],
-            status=r["status"],
-            history=tuple(tuple(h) for h in r["history"]),
-            steps=int(r["steps"]),
-            planned_steps=int(r["planned_steps"]),
-            epsilon=r.get("epsilon"),
-            record=r,
-        )
+    def counted_epsilon(run: LedgerRun) -> float:
+        """ε of one run as the ledger counts it (at its planned steps while running, its
+        settled steps once settled), at its δ with its accountant (RDP past the memory limit)."""
+        return epsilon_used(run.counted_history, run.record["delta"], run.record["accountant"])[0]
+
+    @staticmethod
+    def _views(data: dict[str, Any]) -> list[LedgerRun]:
+        settled = settlements_by_run(data)
+        return [LedgerRun.of(r, settled.get(r["run_id"])) for r in data["runs"]]
 
     @staticmethod
     def _combined(data: dict[str, Any], exclude: str | None = None) -> list[tuple[float, float, int]]:
         hist: list[tuple[float, float, int]] = []
-        for r in data["runs"]:
-            if r["run_id"] != exclude:
-                hist.extend(BudgetLedger._view(r).counted_history)
+        for v in BudgetLedger._views(data):
+            if v.run_id != exclude:
+                hist.extend(v.counted_history)
         return hist
 
     def combined_history(self, exclude: str | None = None) -> list[tuple[float, float, int]]:
@@ -431,6 +432,7 @@ class BudgetLedger:
                     f"Run {run_id!r} is not in the budget ledger {self.path}; a checkpoint can "
                     "only resume against the ledger it was started with."
                 )
+            refuse_if_settled(data, run_id, self.path)
             hist = merge_history(history)
             r["history"] = [list(h) for h in hist]
             r["steps"] = sum(n for _, _, n in hist)
@@ -482,6 +484,7 @@ class BudgetLedger:
             rec = next((r for r in data["runs"] if r["run_id"] == run_id), None)
             if rec is None:
                 raise PrivacyInputError(f"Run {run_id!r} is not in the budget ledger {self.path}.")
+            refuse_if_settled(data, run_id, self.path)
             hist = merge_history(history)
             taken = sum(n for _, _, n in hist)
             want = taken + more_steps
@@ -499,3 +502,22 @@ class BudgetLedger:
             rec["updated_at"] = _now()
             self._write(data)
             return want
+
+    def settle(self, run_id: str, *, reason: str, steps: int | None = None) -> LedgerRun:
+        """Settle a run left ``running``: count it at ``steps`` (default: the steps it
+        recorded, 0 if it never trained) from now on.
+
+        The settlement is a new entry of the ledger (:mod:`~auditkit.privacy.dp._ledger_settle`);
+        the run record is kept as it is. Refused for an unknown run, a run that is not
+        ``running``, one already settled, ``steps`` below what the run recorded, or an empty
+        ``reason``. Returns the settled run's view (status ``"settled"``).
+        """
+        with self._locked():
+            data = self._read()
+            if data is None:
+                raise PrivacyInputError(f"No budget ledger at {self.path}.")
+            entry = settle_run(data, run_id, steps=steps, reason=reason, now=_now(),
+                               path=self.path, epsilon_of=lambda h, d, a: epsilon_used(h, d, a)[0])
+            self._write(data)
+        rec = next(r for r in data["runs"] if r["run_id"] == run_id)
+        return LedgerRun.of(rec, entry)

@@ -338,11 +338,20 @@ def validate(path: Path, data: Any, dataset_id: str, accountants: Any) -> None:
             total += int(h[2])
         if total != int(r["steps"]):
             raise bad(f"run {i} field 'steps' is not the sum of the steps in its 'history'")
+    from auditkit.privacy.dp._ledger_settle import validate_settlements
+
+    validate_settlements(data, bad)
 
 
 @dataclass(frozen=True)
 class LedgerRun:
-    """A read-only view of one run record."""
+    """A read-only view of one run record, and of its settlement if it has one.
+
+    ``status`` is the record's, except ``"settled"`` for a ``running`` run that was settled
+    (``auditkit ledger settle``; the record itself still says ``running``). ``steps`` are the
+    steps the run recorded, ``planned_steps`` its reservation; ``settlement`` is the settlement
+    entry (``None`` when there is none).
+    """
 
     run_id: str
     status: str
@@ -351,13 +360,40 @@ class LedgerRun:
     planned_steps: int
     epsilon: float | None
     record: dict[str, Any]
+    settlement: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, r: dict[str, Any], settlement: dict[str, Any] | None = None) -> LedgerRun:
+        """The view of run record ``r`` (with its settlement entry, if any)."""
+        settled = settlement is not None and r["status"] == "running"
+        return cls(
+            run_id=r["run_id"],
+            status="settled" if settled else r["status"],
+            history=tuple(tuple(h) for h in r["history"]),
+            steps=int(r["steps"]),
+            planned_steps=int(r["planned_steps"]),
+            epsilon=settlement.get("epsilon") if settled else r.get("epsilon"),
+            record=r,
+            settlement=settlement if settled else None,
+        )
+
+    @property
+    def counted_steps(self) -> int:
+        """The steps the ledger counts for this run: its planned steps while running, its
+        settled steps once settled, else the steps it took."""
+        if self.settlement is not None:
+            return max(self.steps, int(self.settlement["steps"]))
+        if self.status == "running":
+            return max(self.steps, self.planned_steps)
+        return self.steps
 
     @property
     def counted_history(self) -> list[tuple[float, float, int]]:
-        """The history this run contributes to the total (planned steps while running)."""
+        """The history this run contributes to the total (planned steps while running, the
+        settled steps once settled)."""
         hist = [tuple(h) for h in self.history]
-        if self.status == "running" and self.planned_steps > self.steps:
+        extra = self.counted_steps - self.steps
+        if extra > 0:
             last = hist[-1] if hist else (self.record["noise_multiplier"], self.record["sample_rate"], 0)
-            extra = self.planned_steps - self.steps
             hist.append((last[0], last[1], extra))
         return merge_history(hist)

@@ -27,7 +27,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from auditkit.privacy.crypto import KeyRing
     from auditkit.privacy.masking._scan import Inventory
 
-__all__ = ["ColumnChange", "MaskResult", "MaskSummary", "Masker", "mask"]
+__all__ = ["IN_CLEAR_REASONS", "ColumnChange", "MaskResult", "MaskSummary", "Masker", "mask"]
+
+#: Why a column is in clear in the output (:attr:`MaskSummary.in_clear`).
+NOT_PERSONAL = "not personal data"
+KEPT_UNLISTED = 'personal data, not named in the policy, and unlisted = "keep"'
+KEPT_BY_RULE = 'a rule of the policy says operator = "keep"'
+NOT_CLASSIFIED = "not classified: no scan was made (unlisted = \"keep\")"
+IN_CLEAR_REASONS = (NOT_PERSONAL, KEPT_UNLISTED, KEPT_BY_RULE, NOT_CLASSIFIED)
 
 # A cell can only hold a pattern entity if it has a digit, an '@', a URL marker or a colon.
 _TEXT_PREFILTER = r"[0-9@:]|www\.|WWW\."
@@ -64,6 +71,9 @@ class MaskSummary:
     risk_before: RiskReport | None = None
     risk_after: RiskReport | None = None
     chunks: int = 1
+    in_clear: tuple[tuple[str, str], ...] = ()
+    """``(column, why)`` for every column the output holds as it was: why is one of
+    :data:`IN_CLEAR_REASONS`."""
 
     @property
     def dropped(self) -> tuple[str, ...]:
@@ -75,7 +85,7 @@ class MaskSummary:
             by[c.column] = by[c.column].merge(c) if c.column in by else c
         return MaskSummary(self.n_rows + other.n_rows, tuple(by.values()),
                            self.unmasked_personal, self.risk_before, self.risk_after,
-                           self.chunks + other.chunks)
+                           self.chunks + other.chunks, self.in_clear)
 
     def with_risk(self, before: RiskReport | None, after: RiskReport | None) -> MaskSummary:
         return dataclasses.replace(self, risk_before=before, risk_after=after)
@@ -89,6 +99,12 @@ class MaskSummary:
             for c in self.changes
         ]
 
+    IN_CLEAR_HEADERS = ("column", "why it is in clear")
+
+    def in_clear_rows(self) -> list[tuple[str, str]]:
+        """Rows for a table of the columns left as they were, and why (names only)."""
+        return list(self.in_clear)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "n_rows": self.n_rows,
@@ -100,6 +116,7 @@ class MaskSummary:
             ],
             "dropped": list(self.dropped),
             "unmasked_personal": list(self.unmasked_personal),
+            "in_clear": [{"column": c, "why": w} for c, w in self.in_clear],
             "risk_before": self.risk_before.to_dict() if self.risk_before else None,
             "risk_after": self.risk_after.to_dict() if self.risk_after else None,
         }
@@ -134,6 +151,10 @@ class Masker:
         A scan of (a sample of) the data; needed to find free-text columns and personal columns
         the policy does not name. Without it, columns are treated whole unless a rule says
         ``free_text = true``.
+    personal:
+        The columns to treat as personal data for ``unlisted`` (default: every personal column
+        of ``inventory``, whatever its category: identifiers, quasi-identifiers, locations,
+        special categories). The audit runner passes its one classification of personal data.
     key_ring:
         Key ring for keyed operators (default: the one the policy names).
     counts:
@@ -145,7 +166,9 @@ class Masker:
     inventory: Inventory | None = None
     key_ring: KeyRing | None = None
     counts: Mapping[str, pd.Series] = field(default_factory=dict)
+    personal: Sequence[str] | None = None
     _plans: dict[str, _Plan] = field(default_factory=dict, init=False, repr=False)
+    in_clear: tuple[tuple[str, str], ...] = field(default=(), init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.policy = load_policy(self.policy)
@@ -160,22 +183,25 @@ class Masker:
             if spans and not get_operator(r.operator).spans:
                 spans = False  # drop/keep/suppress/generalise act on the whole cell
             self._plans[r.column] = _Plan(r, spans, ci.entity if ci else None)
-        unlisted = []
-        if inv is not None:
-            unlisted = [c for c in inv.identifier_columns if c not in self._plans and c in cols]
+        personal = self._personal_columns(cols)
+        unlisted = [c for c in cols
+                    if personal is not None and c in personal and c not in self._plans]
         if unlisted and pol.unlisted == "error":
             raise PrivacyInputError(
                 f"The policy does not say how to treat personal columns {unlisted}. Add a rule "
-                "for each, or set unlisted = 'replace' (or 'keep') in the [policy] table."
+                "for each, or set unlisted = 'redact' (or 'keep') in the [policy] table."
             )
         self.unmasked = tuple(unlisted) if pol.unlisted == "keep" else ()
         if pol.unlisted not in ("keep", "error"):
-            assert inv is not None
+            scanned = {c.column: c for c in inv} if inv is not None else {}
             for c in unlisted:
-                ci = inv[c]
-                spans = ci.free_text and ci.entity is None
+                ci = scanned.get(c)
+                spans = bool(ci is not None and ci.free_text and ci.entity is None)
+                if spans and not get_operator(pol.unlisted).spans:
+                    spans = False
                 rule = Rule.of(c, pol.unlisted, free_text=spans or None)
-                self._plans[c] = _Plan(rule, spans, ci.entity)
+                self._plans[c] = _Plan(rule, spans, ci.entity if ci is not None else None)
+        self.in_clear = self._in_clear(cols, personal)
         if self.key_ring is None and any(get_operator(p.rule.operator).needs_key
                                          for p in self._plans.values()):
             self.key_ring = pol.load_key_ring()
@@ -187,6 +213,33 @@ class Masker:
                     "key_ring (and kek_env or passphrase_env) to the policy's [policy] table, "
                     "or pass key_ring=KeyRing.load(...)."
                 )
+
+    def _personal_columns(self, cols: Sequence[str]) -> frozenset[str] | None:
+        """The personal columns among ``cols`` (``None`` when nothing classifies them)."""
+        if self.personal is not None:
+            return frozenset(str(c) for c in self.personal)
+        if self.inventory is not None:
+            return frozenset(self.inventory.personal_columns)
+        return None
+
+    def _in_clear(
+        self, cols: Sequence[str], personal: frozenset[str] | None
+    ) -> tuple[tuple[str, str], ...]:
+        out = []
+        for c in cols:
+            plan = self._plans.get(c)
+            if plan is not None and plan.rule.operator != "keep":
+                continue
+            if plan is not None:
+                why = KEPT_BY_RULE
+            elif personal is None:
+                why = NOT_CLASSIFIED
+            elif c in personal:
+                why = KEPT_UNLISTED
+            else:
+                why = NOT_PERSONAL
+            out.append((c, why))
+        return tuple(out)
 
     @property
     def plans(self) -> Mapping[str, _Plan]:
@@ -228,7 +281,8 @@ class Masker:
             changes.append(ColumnChange(str(col), rule.operator, "column", plan.entity,
                                         _changed(df[col], new)))
         frame = pd.DataFrame(out, index=df.index)
-        return frame, MaskSummary(len(df), tuple(changes), self.unmasked)
+        return frame, MaskSummary(len(df), tuple(changes), self.unmasked,
+                                  in_clear=self.in_clear)
 
 
 def _changed(old: pd.Series, new: pd.Series) -> int:
@@ -307,6 +361,7 @@ def mask(
     key_ring: KeyRing | None = None,
     inventory: Inventory | None = None,
     scan_rows: int | None = 20_000,
+    personal: Iterable[str] | None = None,
 ) -> MaskResult:
     """Apply ``policy`` to ``df``; returns the masked copy and a summary of what changed.
 
@@ -325,6 +380,11 @@ def mask(
     inventory:
         A prior :func:`scan`; by default ``df`` is scanned (``scan_rows`` rows) when the policy
         needs it (free-text detection, unlisted personal columns).
+    personal:
+        The columns to treat as personal for the policy's ``unlisted`` setting (default: every
+        personal column of the inventory). ``unlisted = "redact"`` redacts each of them the
+        policy does not name; the summary's ``in_clear`` lists every column left as it was,
+        and why.
     """
     from auditkit.privacy.masking._scan import scan
 
@@ -338,7 +398,8 @@ def mask(
     needs_scan = pol.unlisted != "keep" or any(r.free_text is None for r in pol.rules)
     if inventory is None and needs_scan and len(df):
         inventory = scan(df, sample_rows=scan_rows)
-    masker = Masker(pol, [str(c) for c in df.columns], inventory=inventory, key_ring=key_ring)
+    masker = Masker(pol, [str(c) for c in df.columns], inventory=inventory, key_ring=key_ring,
+                    personal=None if personal is None else tuple(personal))
     frame, summary = masker.apply(df)
     if pol.quasi_identifiers:
         before = ClassCounts(pol.quasi_identifiers, pol.sensitive).update(df).report(pol.k, pol.l)

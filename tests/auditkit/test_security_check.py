@@ -33,11 +33,23 @@ def ring_dir(audit_dir: Path, monkeypatch) -> tuple[Path, KeyRing]:
     return audit_dir, ring
 
 
-def test_plain_audit_warns_and_names_the_fix(audit_dir, base_config, write_config):
-    findings, _ = _run(audit_dir, base_config, write_config)
+@pytest.mark.parametrize("jurisdictions,cited,not_cited", [
+    (["EU", "US"], {"gdpr-art-32-1-a", "gdpr-art-34-3-a"}, {"ccpa-1798-150-a-1"}),
+    (["EU", "US-CA"], {"gdpr-art-32-1-a", "gdpr-art-34-3-a", "ccpa-1798-150-a-1"}, set()),
+    (["US-CA"], {"ccpa-1798-150-a-1"}, {"gdpr-art-32-1-a", "gdpr-art-34-3-a"}),
+    (["US"], set(), {"gdpr-art-32-1-a", "gdpr-art-34-3-a", "ccpa-1798-150-a-1"}),
+])
+def test_plain_audit_warns_and_names_the_fix(
+    audit_dir, base_config, write_config, jurisdictions, cited, not_cited
+):
+    findings, _ = _run(audit_dir, base_config, write_config,
+                       audit={"jurisdictions": jurisdictions})
     ds = findings["security.dataset_at_rest"]
     assert ds.status.value == "warn" and "auditkit encrypt" in ds.remediation
-    assert set(ds.regulations) >= {"gdpr-art-32-1-a", "gdpr-art-34-3-a", "ccpa-1798-150-a-1"}
+    assert set(ds.regulations) >= cited and not set(ds.regulations) & not_cited
+    # the text names exactly the laws cited: none out of the audit's scope
+    assert ("GDPR" in ds.summary) == ("gdpr-art-32-1-a" in cited)
+    assert ("CCPA" in ds.summary) == ("ccpa-1798-150-a-1" in cited)
     assert findings["security.model_at_rest"].status.value == "warn"
     assert findings["security.key_ring"].status.value == "not_applicable"
     assert findings["security.reports_at_rest"].status.value == "pass"

@@ -29,7 +29,8 @@ def tables(draw):
     cols = draw(st.lists(st.text(max_size=10), min_size=n, max_size=n))
     rows = draw(st.lists(st.lists(scalars, min_size=n, max_size=n), max_size=4))
     return Table(
-        draw(st.text(max_size=20)), cols, rows, draw(st.one_of(st.none(), st.text(max_size=20)))
+        draw(st.text(max_size=20)), cols, rows, draw(st.one_of(st.none(), st.text(max_size=20))),
+        draw(st.sampled_from(["body", "appendix"])),
     )
 
 
@@ -54,13 +55,23 @@ findings = st.builds(
     regulations=st.lists(reg_ids, max_size=3).map(tuple),
     remediation=st.one_of(st.none(), st.text(max_size=30)),
 )
-sections = st.builds(
-    Section,
-    id=ids,
-    title=st.text(max_size=20),
-    summary=st.text(max_size=30),
-    findings=st.lists(findings, max_size=3).map(tuple),
-    tables=st.lists(tables(), max_size=1).map(tuple),
+sections = st.one_of(
+    st.builds(
+        Section,
+        id=ids,
+        title=st.text(max_size=20),
+        summary=st.text(max_size=30),
+        findings=st.lists(findings, max_size=3).map(tuple),
+        tables=st.lists(tables(), max_size=1).map(tuple),
+    ),
+    st.builds(
+        Section,
+        id=ids,
+        title=st.text(max_size=20),
+        summary=st.text(max_size=30),
+        tables=st.lists(tables(), max_size=2).map(tuple),
+        kind=st.just("narrative"),
+    ),
 )
 reports_ = st.builds(
     Report,
@@ -108,3 +119,30 @@ def test_non_finite_metrics_become_null() -> None:
     f = Finding("a.b", "t", Status.WARN, metrics={"ratio": float("nan"), "inf": float("inf")})
     doc = json.loads(render_json(Report(metadata={}, sections=[Section("s", "S", findings=[f])])))
     assert doc["sections"][0]["findings"][0]["metrics"] == {"ratio": None, "inf": None}
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "bad"),
+    [("table", "placement", "sidebar"), ("section", "kind", "chapter")],
+)
+def test_schema_rejects_unknown_placement_and_kind(where: str, key: str, bad: str) -> None:
+    t = Table("t", ["a"], [[1]], placement="appendix")
+    report = Report(metadata={}, sections=[Section("s", "S", tables=[t], kind="narrative")])
+    doc = json.loads(render_json(report))
+    assert doc["sections"][0]["kind"] == "narrative"
+    assert doc["sections"][0]["tables"][0]["placement"] == "appendix"
+    target = doc["sections"][0] if where == "section" else doc["sections"][0]["tables"][0]
+    target[key] = bad
+    with pytest.raises(jsonschema.ValidationError):
+        validate_report_json(doc)
+
+
+def test_a_1_0_document_still_loads() -> None:
+    """Reports written before placement and kind existed read back with their defaults."""
+    doc = {"schema_version": "1.0", "metadata": {}, "sections": [
+        {"id": "s", "title": "S", "summary": "", "findings": [],
+         "tables": [{"title": "t", "columns": ["a"], "rows": [[1]], "note": None}],
+         "figures": []}]}
+    report = Report.from_dict(doc)
+    assert report.sections[0].kind == "area"
+    assert report.sections[0].tables[0].placement == "body"

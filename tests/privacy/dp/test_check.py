@@ -17,12 +17,16 @@ from .conftest import mlp, toy_data
 
 
 def _ctx(tmp_path):
+    from types import SimpleNamespace
+
     import pandas as pd
 
     from auditkit._context import AuditContext
+    from auditkit.config import AuditMeta
 
-    return AuditContext(config=None, base_dir=tmp_path, out_dir=tmp_path / "out",
-                        data=pd.DataFrame({"a": [1]}))
+    # The check cites by topic (ctx.cite), which reads the audit's scope: the default EU + US.
+    return AuditContext(config=SimpleNamespace(audit=AuditMeta()), base_dir=tmp_path,
+                        out_dir=tmp_path / "out", data=pd.DataFrame({"a": [1]}))
 
 
 def _evidence(tmp_path, claimed=3.0, lb_members=None):
