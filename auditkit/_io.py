@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from auditkit.config import KeysConfig
 
 __all__ = [
-    "CsvLayout", "LoadedTable", "detect_format", "load_table", "read_table", "sniff_format",
+    "CsvLayout", "LoadedTable", "detect_format", "load_table", "sniff_format",
     "sniff_layout",
 ]
 
@@ -158,26 +158,6 @@ def load_table(
                 "its key, or the file was altered or truncated. Check [keys] keyring in "
                 "audit.toml."
             ) from None
-
-
-def read_table(
-    path: str | Path,
-    fmt: str = "auto",
-    *,
-    string_columns: list[str] | None = None,
-    keys: KeysConfig | None = None,
-    base_dir: str | Path | None = None,
-    nrows: int | None = None,
-    what: str = "dataset",
-    header: bool = True,
-    skip_lines: int = 0,
-) -> pd.DataFrame:
-    """:func:`load_table`'s frame alone, for callers with no place to show its notices.
-
-    Takes the same arguments and raises the same :class:`DataError`.
-    """
-    return load_table(path, fmt, string_columns=string_columns, keys=keys, base_dir=base_dir,
-                      nrows=nrows, what=what, header=header, skip_lines=skip_lines).frame
 
 
 def _read_checked(table: TableFile, string_columns: list[str], nrows: int | None) -> LoadedTable:

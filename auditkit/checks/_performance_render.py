@@ -180,16 +180,21 @@ def reliability_figure(data: PerfData, layout: Layout) -> Figure | None:
         ax.set_ylabel("observed positive rate")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, loc="upper left")
+    return _figure(fig, drawn, "Reliability curves by group",
+                   alt="For each protected attribute, the observed positive rate against the mean "
+                       "score in ten equal-width score bins, one line per group; the dashed "
+                       f"diagonal is perfect calibration. Bins under {floor} rows are not drawn.")
+
+
+def _figure(fig: Any, drawn: int, title: str, *, alt: str) -> Figure | None:
+    """The finished figure, or ``None`` (the figure closed) when no line was drawn."""
     if not drawn:
         import matplotlib.pyplot as plt
 
         plt.close(fig)
         return None
     fig.tight_layout()
-    return Figure("Reliability curves by group", _svg(fig),
-                  alt="For each protected attribute, the observed positive rate against the mean "
-                      "score in ten equal-width score bins, one line per group; the dashed "
-                      f"diagonal is perfect calibration. Bins under {floor} rows are not drawn.")
+    return Figure(title, _svg(fig), alt=alt)
 
 
 def level_figure(cells: list[LevelCell], data: PerfData, layout: Layout) -> Figure | None:
@@ -217,13 +222,7 @@ def level_figure(cells: list[LevelCell], data: PerfData, layout: Layout) -> Figu
         ax.set_ylabel("observed positive rate")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, loc="upper left")
-    if not drawn:
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-        return None
-    fig.tight_layout()
-    return Figure("Observed outcome rate by score level and group", _svg(fig),
-                  alt="For each protected attribute, the share of actual positives at each score "
-                      "level, one line per group with Wilson intervals; cells under "
-                      f"{floor} rows are not drawn.")
+    return _figure(fig, drawn, "Observed outcome rate by score level and group",
+                   alt="For each protected attribute, the share of actual positives at each score "
+                       "level, one line per group with Wilson intervals; cells under "
+                       f"{floor} rows are not drawn.")

@@ -7,7 +7,7 @@ import os
 import pandas as pd
 import pytest
 
-from auditkit._io import read_table
+from auditkit._io import load_table
 from auditkit.config import KeysConfig
 from auditkit.errors import DataError
 from auditkit.privacy.crypto import KeyRing, encrypt_file, new_kek
@@ -43,8 +43,8 @@ def setup(tmp_path, frame, monkeypatch):
 
 def test_reads_encrypted_csv_like_plain(tmp_path, setup):
     _, keys = setup
-    plain = read_table(tmp_path / "plain.csv", string_columns=["zip"])
-    enc = read_table(tmp_path / "data.csv.enc", string_columns=["zip"], keys=keys)
+    plain = load_table(tmp_path / "plain.csv", string_columns=["zip"]).frame
+    enc = load_table(tmp_path / "data.csv.enc", string_columns=["zip"], keys=keys).frame
     pd.testing.assert_frame_equal(enc, plain)
     assert enc["zip"].iloc[1] == "00501"
     assert sorted(os.listdir(tmp_path)) == [
@@ -58,47 +58,47 @@ def test_reads_encrypted_csv_like_plain(tmp_path, setup):
 
 def test_reads_encrypted_parquet(tmp_path, setup, frame):
     _, keys = setup
-    pd.testing.assert_frame_equal(read_table(tmp_path / "data.parquet.enc", keys=keys), frame)
+    pd.testing.assert_frame_equal(load_table(tmp_path / "data.parquet.enc", keys=keys).frame, frame)
 
 
 def test_detects_encryption_by_content_not_name(tmp_path, setup):
     _, keys = setup
     os.replace(tmp_path / "data.csv.enc", tmp_path / "renamed.csv")
-    df = read_table(tmp_path / "renamed.csv", keys=keys)
+    df = load_table(tmp_path / "renamed.csv", keys=keys).frame
     assert len(df) == 150
 
 
 def test_missing_declared_text_column_retries_from_start(tmp_path, setup):
     _, keys = setup
-    df = read_table(tmp_path / "data.csv.enc", string_columns=["no_such"], keys=keys)
+    df = load_table(tmp_path / "data.csv.enc", string_columns=["no_such"], keys=keys).frame
     assert len(df) == 150 and list(df.columns) == ["zip", "age", "approved"]
 
 
 def test_relative_keyring_resolves_against_base_dir(tmp_path, setup):
     _, _ = setup
     keys = KeysConfig(keyring="keys/ring.json", passphrase_env=ENV)
-    assert len(read_table(tmp_path / "data.csv.enc", keys=keys, base_dir=tmp_path)) == 150
+    assert len(load_table(tmp_path / "data.csv.enc", keys=keys, base_dir=tmp_path).frame) == 150
 
 
 def test_no_keyring_configured(tmp_path, setup):
     with pytest.raises(DataError, match=r"\[keys\] keyring"):
-        read_table(tmp_path / "data.csv.enc")
+        load_table(tmp_path / "data.csv.enc")
     with pytest.raises(DataError, match=r"\[keys\] keyring"):
-        read_table(tmp_path / "data.csv.enc", keys=KeysConfig())
+        load_table(tmp_path / "data.csv.enc", keys=KeysConfig())
 
 
 def test_passphrase_not_in_environment(tmp_path, setup, monkeypatch):
     _, keys = setup
     monkeypatch.delenv(ENV)
     with pytest.raises(DataError, match=ENV):
-        read_table(tmp_path / "data.csv.enc", keys=keys)
+        load_table(tmp_path / "data.csv.enc", keys=keys)
 
 
 def test_wrong_passphrase_is_a_data_error_without_secrets(tmp_path, setup, monkeypatch):
     _, keys = setup
     monkeypatch.setenv(ENV, "wrong guess")
     with pytest.raises(DataError) as exc:
-        read_table(tmp_path / "data.csv.enc", keys=keys)
+        load_table(tmp_path / "data.csv.enc", keys=keys)
     assert "wrong guess" not in str(exc.value) and PASSPHRASE not in str(exc.value)
 
 
@@ -107,12 +107,12 @@ def test_other_ring_and_tampering(tmp_path, setup, monkeypatch):
     KeyRing.generate().save(tmp_path / "other.json", passphrase=PASSPHRASE)
     other = KeysConfig(keyring=str(tmp_path / "other.json"), passphrase_env=ENV)
     with pytest.raises(DataError, match="could not be"):
-        read_table(tmp_path / "data.csv.enc", keys=other)
+        load_table(tmp_path / "data.csv.enc", keys=other)
     blob = bytearray((tmp_path / "data.csv.enc").read_bytes())
     blob[200] ^= 1
     (tmp_path / "data.csv.enc").write_bytes(bytes(blob))
     with pytest.raises(DataError, match="could not be"):
-        read_table(tmp_path / "data.csv.enc", keys=keys)
+        load_table(tmp_path / "data.csv.enc", keys=keys)
 
 
 def test_kek_env_ring(tmp_path, frame, monkeypatch):
@@ -122,7 +122,7 @@ def test_kek_env_ring(tmp_path, frame, monkeypatch):
     frame.to_csv(tmp_path / "p.csv", index=False)
     encrypt_file(tmp_path / "p.csv", tmp_path / "d.csv.enc", ring)
     keys = KeysConfig(keyring=str(tmp_path / "ring.json"), passphrase_env="TEST_AUDITKIT_KEK")
-    assert len(read_table(tmp_path / "d.csv.enc", keys=keys)) == 150
+    assert len(load_table(tmp_path / "d.csv.enc", keys=keys).frame) == 150
 
 
 def test_run_audit_on_encrypted_dataset(tmp_path, setup):

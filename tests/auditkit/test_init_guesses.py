@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from auditkit._init_config import DOC_LINKS, render_config, write_config
 from auditkit._init_guess import guess_roles
-from auditkit._io import read_table, sniff_layout
+from auditkit._io import load_table, sniff_layout
 from auditkit.config import load_config
 from auditkit.errors import DataError
 
@@ -45,7 +45,7 @@ def test_header_is_detected_both_ways(tmp_path: Path, seed: int) -> None:
     assert sniff_layout(tmp_path / "with.csv").header is True
     lay = sniff_layout(tmp_path / "without.csv")
     assert lay.header is False and lay.skip_lines == 0 and lay.notes
-    back = read_table(tmp_path / "without.csv", header=False)
+    back = load_table(tmp_path / "without.csv", header=False).frame
     assert list(back.columns) == [f"column_{i}" for i in range(1, df.shape[1] + 1)]
     assert len(back) == len(df)  # the first data row is not lost to a header
     np.testing.assert_array_equal(back.to_numpy(), df.to_numpy())
@@ -58,7 +58,7 @@ def test_note_lines_before_the_table_are_skipped(tmp_path: Path, notes: int) -> 
     (tmp_path / "t.data").write_text("".join(f"|note {i}\n" for i in range(notes)) + body)
     lay = sniff_layout(tmp_path / "t.data", ",")
     assert (lay.header, lay.skip_lines) == (False, notes)
-    back = read_table(tmp_path / "t.data", "csv", header=False, skip_lines=notes)
+    back = load_table(tmp_path / "t.data", "csv", header=False, skip_lines=notes).frame
     np.testing.assert_array_equal(back.to_numpy(), df.to_numpy())
 
 
@@ -66,7 +66,7 @@ def test_headerless_ragged_row_is_located_without_quoting(tmp_path: Path) -> Non
     secret = "Jane Q Secretname"
     (tmp_path / "r.csv").write_text(f"|note\n1,{secret},x\n2,b,y\n3,c\n")
     with pytest.raises(DataError) as err:
-        read_table(tmp_path / "r.csv", header=False, skip_lines=1)
+        load_table(tmp_path / "r.csv", header=False, skip_lines=1)
     msg = str(err.value)
     assert "line 4 (data row 3) has 2 fields where the first row has 3" in msg
     assert "Secretname" not in msg
@@ -78,7 +78,7 @@ def test_unknown_suffix_is_sniffed_or_refused_with_the_init_flag(tmp_path: Path)
     text = res.path.read_text()
     assert 'format = "csv"    # guess:' in text and "header = false    # guess:" in text
     assert any("looks like data" in w for w in res.warnings)
-    assert len(read_table(tmp_path / "x.data", "csv", header=False)) == 60
+    assert len(load_table(tmp_path / "x.data", "csv", header=False).frame) == 60
     (tmp_path / "b.bin").write_bytes(b"\x00\x01binary" * 50)
     with pytest.raises(DataError) as err:
         write_config(tmp_path / "b.bin", tmp_path / "b.toml")
@@ -205,7 +205,7 @@ def test_init_on_adult_test_as_downloaded(tmp_path: Path, with_note: bool) -> No
     assert cfg.data.skip_lines == (1 if with_note else 0)
     assert cfg.data.label == "column_15" and cfg.data.positive_label == ">50K."
     assert cfg.data.protected == ["column_9", "column_10"]
-    df = read_table(data, cfg.data.format, header=cfg.data.header, skip_lines=cfg.data.skip_lines)
+    df = load_table(data, cfg.data.format, header=cfg.data.header, skip_lines=cfg.data.skip_lines).frame
     assert df.shape == (sum(1 for line in ADULT_TEST.read_text().splitlines() if line.strip()), 15)
     assert any("looks like data" in w for w in res.warnings)
 

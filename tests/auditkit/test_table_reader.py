@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditkit._io import load_table, read_table
+from auditkit._io import load_table
 from auditkit.cli import main
 from auditkit.errors import DataError
 from auditkit.privacy.errors import PrivacyInputError
@@ -65,7 +65,7 @@ def test_identical_copies_are_dropped_and_named_once(tmp_path, fmt, kind, copies
     path = tmp_path / f"t.{fmt}"
     _write(frame, names, path, fmt)
     got = load_table(path)
-    expected = read_table(_written_without_copies(base, tmp_path, fmt))
+    expected = load_table(_written_without_copies(base, tmp_path, fmt)).frame
     pd.testing.assert_frame_equal(got.frame, expected)
     assert got.dropped_duplicates == (DuplicateColumns("b", tuple(positions)),)
     assert len(got.notices) == 1
@@ -73,7 +73,7 @@ def test_identical_copies_are_dropped_and_named_once(tmp_path, fmt, kind, copies
     listed = " and ".join(map(str, positions)) if copies == 2 else "2, 4 and 5"
     assert f"'b' (columns {listed})" in notice and "identical" in notice
     assert SECRET not in notice and "1.5" not in notice
-    pd.testing.assert_frame_equal(read_table(path), got.frame)  # the frame alone, same read
+    pd.testing.assert_frame_equal(load_table(path).frame, got.frame)  # the frame alone, same read
 
 
 def _written_without_copies(base: pd.DataFrame, tmp_path, fmt: str):
@@ -249,7 +249,7 @@ def test_repeated_name_after_spaces_is_a_repeated_name(tmp_path):
 
 @pytest.mark.skipif(not ADULT_TEST.exists(), reason="Adult data set not present")
 def test_adult_test_as_downloaded():
-    df = read_table(ADULT_TEST, "csv", header=False)
+    df = load_table(ADULT_TEST, "csv", header=False).frame
     assert set(df["column_10"]) == {"Male", "Female"}
     assert set(df["column_15"]) == {">50K.", "<=50K."}
     assert df["column_1"].dtype == np.int64 and df["column_1"].between(17, 90).all()
