@@ -33,6 +33,8 @@ FOLDERS = {
 OLD_NAMES = ("privacy", "fairness", "explain", "reports")
 DOMAIN = ("auditkit.privacy", "auditkit.fairness", "auditkit.explain", "auditkit.reports")
 HEAVY = ("torch", "opacus", "shap", "lime", "weasyprint", "transformers", "peft")
+# Modules of the namespace root that import only the standard library; every package may use them.
+STDLIB_LEAVES = ("auditkit.atomic", "auditkit.hints")
 RUNNER_SIDE = ("auditkit.runner", "auditkit.cli", "auditkit.commands", "auditkit.checks",
                "auditkit.config", "auditkit.demo")
 
@@ -125,8 +127,8 @@ def test_domain_packages_never_import_the_runner_or_cli() -> None:
         for line, module, _ in _imports(path):
             if not module.startswith("auditkit"):
                 continue
-            if module in ("auditkit", "auditkit.atomic"):
-                allowed = True  # the trivial namespace package and the stdlib-only leaf
+            if module in ("auditkit", *STDLIB_LEAVES):
+                allowed = True  # the trivial namespace package and the stdlib-only leaves
             elif _package_of(module) == "auditkit":
                 allowed = False  # the runner, the CLI, the checks, the config
             else:
@@ -166,3 +168,12 @@ def test_importing_a_domain_package_loads_nothing_of_the_runner(package: str) ->
     assert runner == [] and heavy == [], (runner, heavy)
     if package == "auditkit.fairness":  # the pytest plugin's package stays light
         assert not loaded & {"pandas", "numpy", "fairlearn", "sklearn"}
+
+
+@pytest.mark.parametrize("leaf", STDLIB_LEAVES)
+def test_stdlib_leaves_import_only_the_standard_library(leaf: str) -> None:
+    path = REPO / (leaf.replace("auditkit.", "auditkit/", 1) + ".py")
+    if not path.is_file():
+        pytest.skip("reads the checkout's sources")
+    tops = {module.split(".")[0] for _, module, _ in _imports(path)}
+    assert tops <= set(sys.stdlib_module_names) | {"__future__"}, tops
