@@ -31,8 +31,10 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from auditkit.hints import did_you_mean
 from auditkit.privacy.dp._memory import (
     ACCOUNTANT_MEMORY_LIMIT,
     MEMORY_ESTIMATES,
@@ -112,7 +114,10 @@ def register_accountant(
     history; above :data:`ACCOUNTANT_MEMORY_LIMIT` the RDP accountant answers instead.
     """
     if name in ACCOUNTANTS and not force:
-        raise ValueError(f"An accountant named {name!r} is already registered; pass force=True.")
+        raise PrivacyInputError(
+            f"An accountant named {name!r} is already registered; pass force=True to replace "
+            "it, or register the accountant under another name."
+        )
     ACCOUNTANTS[name] = fn
     MEMORY_ESTIMATES.pop(name, None)
     if memory is not None:
@@ -120,14 +125,11 @@ def register_accountant(
 
 
 def check_accountant(name: str) -> str:
+    """``name`` if it names a registered accountant; refused, with the closest name, if not."""
     if name not in ACCOUNTANTS:
-        import difflib
-
-        close = difflib.get_close_matches(str(name), ACCOUNTANTS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise PrivacyInputError(
             f"The 'accountant' parameter must be one of {sorted(ACCOUNTANTS)}; got {name!r}."
-            f"{hint}"
+            f"{did_you_mean(name, ACCOUNTANTS)}"
         )
     return name
 
@@ -288,6 +290,37 @@ def noise_for_epsilon(
     """
     check_accountant(accountant)
     delta = _check_delta(delta)
+    _check_noise_search(target_epsilon, sample_rate, steps, tolerance)
+    prior = merge_history(prior)
+    if prior:
+        _refuse_spent_prior(target_epsilon, prior, delta, accountant)
+
+    def eps_at(sigma: float, name: str = accountant) -> float:
+        return epsilon_used(list(prior) + [(sigma, sample_rate, steps)], delta, name)[0]
+
+    def unreachable() -> PrivacyInputError:
+        return PrivacyInputError(
+            f"The 'target_epsilon' {target_epsilon:g} cannot be reached: {steps} steps at "
+            f"sample rate {sample_rate:.4g} (δ={delta:.3g}, accountant {accountant!r}"
+            + (", after the runs already in the ledger" if prior else "")
+            + f") would need a noise multiplier above {MAX_NOISE_MULTIPLIER:g}, which leaves "
+            "nothing to learn. Train for fewer epochs, use a larger batch or more data, or "
+            "accept a larger epsilon."
+        )
+
+    # 1. Calibrate with the cheap RDP accountant. RDP's ε is never below PRV's or PLD's, so
+    #    the RDP noise is enough for those and brackets their answer from above; the tight
+    #    accountants are then evaluated only near it (PRV gets slow at small σ).
+    sigma_rdp = _rdp_noise(lambda sigma: eps_at(sigma, "rdp"), target_epsilon, unreachable)
+    if accountant == "rdp":
+        return sigma_rdp
+    # 2. a bracket [lo, hi] of the accountant's own ε around the target, hi feasible
+    bracket = _bracket(eps_at, target_epsilon, sigma_rdp, unreachable)
+    # 3. Illinois (regula falsi) on ε(σ) - target, keeping hi feasible
+    return _illinois(eps_at, target_epsilon, bracket, tolerance)
+
+
+def _check_noise_search(target_epsilon: Any, sample_rate: Any, steps: Any, tolerance: Any) -> None:
     for name, value, ok, expected in (
         ("target_epsilon", target_epsilon, lambda v: v > 0, "a finite number above 0"),
         ("sample_rate", sample_rate, lambda v: 0 < v <= 1, "a finite number in (0, 1]"),
@@ -297,74 +330,87 @@ def noise_for_epsilon(
         v = finite_number(value)
         if v is None or not ok(v):
             raise _bad(f"{name!r} parameter of noise_for_epsilon", expected, value)
-    prior = merge_history(prior)
 
-    def eps_at(sigma: float, name: str = accountant) -> float:
-        return epsilon_used(list(prior) + [(sigma, sample_rate, steps)], delta, name)[0]
 
-    def too_much(sigma: float) -> PrivacyInputError:
-        return PrivacyInputError(
-            f"The 'target_epsilon' {target_epsilon:g} cannot be reached: {steps} steps at "
-            f"sample rate {sample_rate:.4g} (δ={delta:.3g}, accountant {accountant!r}"
-            + (", after the runs already in the ledger" if prior else "")
-            + f") would need a noise multiplier above {sigma:g}, which leaves nothing to "
-            "learn. Train for fewer epochs, use a larger batch or more data, or accept a "
-            "larger epsilon."
+def _refuse_spent_prior(target_epsilon: float, prior: History, delta: float, accountant: str) -> None:
+    spent = epsilon_used(prior, delta, accountant)[0]
+    if spent >= target_epsilon:
+        raise PrivacyInputError(
+            f"The 'target_epsilon' {target_epsilon:g} cannot be reached: the runs already "
+            f"recorded spend ε={spent:.3f} on their own. Raise the target or train on "
+            "other data."
         )
 
-    if prior:
-        spent = epsilon_used(prior, delta, accountant)[0]
-        if spent >= target_epsilon:
-            raise PrivacyInputError(
-                f"The 'target_epsilon' {target_epsilon:g} cannot be reached: the runs already "
-                f"recorded spend ε={spent:.3f} on their own. Raise the target or train on "
-                "other data."
-            )
-    # 1. Calibrate with the cheap RDP accountant. RDP's ε is never below PRV's or PLD's, so
-    #    the RDP noise is enough for those and brackets their answer from above; the tight
-    #    accountants are then evaluated only near it (PRV gets slow at small σ).
+
+def _rdp_noise(
+    rdp_at: Callable[[float], float], target: float, unreachable: Callable[[], Exception]
+) -> float:
+    """Smallest σ (to 0.1 %) whose RDP ε is within ``target``: doubling, then bisection."""
     lo, hi = 0.0, 1.0
-    while eps_at(hi, "rdp") > target_epsilon:
+    while rdp_at(hi) > target:
         lo, hi = hi, hi * 2
         if hi > MAX_NOISE_MULTIPLIER:
-            raise too_much(MAX_NOISE_MULTIPLIER)
+            raise unreachable()
     while (hi - lo) / hi > 1e-3:
-        mid = (lo + hi) / 2
-        if mid > 0 and eps_at(mid, "rdp") <= target_epsilon:
-            hi = mid
+        middle = (lo + hi) / 2
+        if middle > 0 and rdp_at(middle) <= target:
+            hi = middle
         else:
-            lo = mid
-    if accountant == "rdp":
-        return hi
-    e_hi = eps_at(hi)
-    while e_hi > target_epsilon:  # an accountant RDP does not dominate (e.g. "gdp")
-        lo, hi = hi, hi * 1.25
+            lo = middle
+    return hi
+
+
+@dataclass(frozen=True)
+class _Bracket:
+    """σ values around the target: ε(lo) above it (or lo tiny), ε(hi) within it."""
+
+    lo: float
+    eps_lo: float
+    hi: float
+    eps_hi: float
+
+
+def _bracket(
+    eps_at: Callable[[float], float], target: float, start: float, unreachable: Callable[[], Exception]
+) -> _Bracket:
+    """Grow ``start`` until feasible (an accountant RDP does not dominate, e.g. "gdp"), then
+    step down by 10 % until infeasible."""
+    hi = start
+    eps_hi = eps_at(hi)
+    while eps_hi > target:
+        hi = hi * 1.25
         if hi > MAX_NOISE_MULTIPLIER:
-            raise too_much(MAX_NOISE_MULTIPLIER)
-        e_hi = eps_at(hi)
-    # 2. a lower end that exceeds the target, close to hi
+            raise unreachable()
+        eps_hi = eps_at(hi)
     lo = hi * 0.9
-    e_lo = eps_at(lo)
-    while e_lo <= target_epsilon and lo > 1e-3:
-        hi, e_hi = lo, e_lo
+    eps_lo = eps_at(lo)
+    while eps_lo <= target and lo > 1e-3:
+        hi, eps_hi = lo, eps_lo
         lo = hi * 0.9
-        e_lo = eps_at(lo)
-    # 3. Illinois (regula falsi) on ε(σ) - target, keeping hi feasible
-    f_lo, f_hi, side = e_lo - target_epsilon, e_hi - target_epsilon, 0
+        eps_lo = eps_at(lo)
+    return _Bracket(lo, eps_lo, hi, eps_hi)
+
+
+def _illinois(
+    eps_at: Callable[[float], float], target: float, bracket: _Bracket, tolerance: float
+) -> float:
+    """Illinois (regula falsi) on ε(σ) - target within ``bracket``; the feasible end."""
+    lo, hi, eps_hi = bracket.lo, bracket.hi, bracket.eps_hi
+    f_lo, f_hi, side = bracket.eps_lo - target, eps_hi - target, 0
     for _ in range(30):
-        if target_epsilon - e_hi <= tolerance or (hi - lo) / hi <= 1e-4:
+        if target - eps_hi <= tolerance or (hi - lo) / hi <= 1e-4:
             break
-        mid = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_hi != f_lo else (lo + hi) / 2
-        if not lo < mid < hi:
-            mid = (lo + hi) / 2
-        e_mid = eps_at(mid)
-        if e_mid <= target_epsilon:
-            hi, e_hi, f_hi = mid, e_mid, e_mid - target_epsilon
+        middle = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_hi != f_lo else (lo + hi) / 2
+        if not lo < middle < hi:
+            middle = (lo + hi) / 2
+        eps_middle = eps_at(middle)
+        if eps_middle <= target:
+            hi, eps_hi, f_hi = middle, eps_middle, eps_middle - target
             if side == 1:
                 f_lo /= 2
             side = 1
         else:
-            lo, f_lo = mid, e_mid - target_epsilon
+            lo, f_lo = middle, eps_middle - target
             if side == -1:
                 f_hi /= 2
             side = -1
@@ -404,11 +450,11 @@ def max_steps_within(
             if hi > 10**9:
                 return hi
     while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            lo = mid
+        middle = (lo + hi) // 2
+        if ok(middle):
+            lo = middle
         else:
-            hi = mid
+            hi = middle
     return lo
 
 

@@ -152,14 +152,14 @@ def per_example_losses(model: Any, inputs: Any, targets: Any, *, batch_size: int
     was_training = model.training
     model.eval()
     try:
-        dev = next(model.parameters()).device
+        device = next(model.parameters()).device
     except StopIteration:
-        dev = torch.device("cpu")
+        device = torch.device("cpu")
     out = []
     with torch.no_grad():
         for i in range(0, len(inputs), batch_size):
-            x = torch.as_tensor(inputs[i : i + batch_size]).to(dev)
-            y = torch.as_tensor(targets[i : i + batch_size]).to(dev)
+            x = torch.as_tensor(inputs[i : i + batch_size]).to(device)
+            y = torch.as_tensor(targets[i : i + batch_size]).to(device)
             logits = model(x)
             out.append(F.cross_entropy(logits, y, reduction="none").cpu().numpy())
     model.train(was_training)

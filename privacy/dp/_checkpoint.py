@@ -89,7 +89,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"The checkpoint {p} has version {state.get('version')!r}; this toolkit reads "
             f"version {CHECKPOINT_VERSION}."
         )
-    acc = state.get("accountant") or {}
-    if not isinstance(acc.get("history"), list) or not isinstance(acc.get("mechanism"), str):
+    accountant = state.get("accountant") or {}
+    if not isinstance(accountant.get("history"), list) or not isinstance(accountant.get("mechanism"), str):
         raise PrivacyInputError(f"The checkpoint {p} has no valid accountant state.")
     return state

@@ -1,17 +1,34 @@
-"""``make_private``: wrap a PyTorch model, optimizer and loader for DP-SGD with a budget."""
+"""``make_private``: wrap a PyTorch model, optimizer and loader for DP-SGD with a budget.
+
+``make_private`` reads as its phases, each a named function of its own:
+
+1. arguments: :mod:`auditkit.privacy.dp._arguments` (types, privacy target, settings, the
+   checkpoint to resume, the noise generators);
+2. ledger and δ: :func:`~auditkit.privacy.dp._planning.open_ledger`,
+   :func:`~auditkit.privacy.dp._planning.choose_delta`;
+3. layers and mode: :func:`~auditkit.privacy.dp._modes.prepare_layers`,
+   :func:`~auditkit.privacy.dp._modes.decide_mode`;
+4. noise: :func:`~auditkit.privacy.dp._planning.plan_noise`;
+5. reservation: :func:`~auditkit.privacy.dp._planning.reserve_run`;
+6. wiring: the chosen mode's entry of :data:`~auditkit.privacy.dp._modes.MODES` wires the
+   model, optimizer and loss (:mod:`auditkit.privacy.dp._wiring`); :func:`_track_budget` and
+   :func:`_stop_at_cap` attach the budget.
+"""
 
 from __future__ import annotations
 
-import math
-import warnings
 from pathlib import Path
 from typing import Any
 
-from auditkit.privacy.dp._accounting import (
-    check_accountant,
-    epsilon,
-    make_opacus_accountant,
-    noise_for_epsilon,
+from auditkit.privacy.dp import _distributed as dist
+from auditkit.privacy.dp._accounting import check_accountant, make_opacus_accountant
+from auditkit.privacy.dp._arguments import (
+    Sampling,
+    TrainingRequest,
+    check_model_and_optimizer,
+    loader_sampling,
+    noise_generators,
+    resume_state,
 )
 from auditkit.privacy.dp._budget import PrivacyBudget
 from auditkit.privacy.dp._data import (
@@ -21,22 +38,26 @@ from auditkit.privacy.dp._data import (
     dataset_fingerprint,
     default_delta,
 )
-from auditkit.privacy.dp._modes import ModeDecision, apply_fix, check_layers, select_mode
+from auditkit.privacy.dp._modes import (
+    MODES,
+    ModeDecision,
+    PreparedModel,
+    decide_mode,
+    prepare_layers,
+)
+from auditkit.privacy.dp._planning import (
+    Reservation,
+    RunPlan,
+    check_cap_storage,
+    choose_delta,
+    open_ledger,
+    plan_noise,
+    reserve_run,
+)
 from auditkit.privacy.dp._result import PrivateTraining
-from auditkit.privacy.errors import PrivacyInputError
+from auditkit.privacy.dp._wiring import ModeWiring, NoiseSettings, WiredTraining
 
 __all__ = ["DeltaWarning", "PrivateTraining", "dataset_fingerprint", "default_delta", "make_private"]
-
-
-def _positive(name: str, value: Any, example: str, *, integer: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-    if ok and integer:
-        ok = float(value).is_integer()
-    if not ok:
-        kind = "a positive integer" if integer else "a positive number"
-        raise PrivacyInputError(
-            f"The {name!r} parameter of make_private must be {kind}; got {value!r}. {example}"
-        )
 
 
 def make_private(
@@ -126,360 +147,200 @@ def make_private(
     ...     private.optimizer.step()
     >>> private.budget.spent()  # doctest: +SKIP
     """
-    import torch
-    from torch import nn
-
-    from auditkit.privacy.dp import _distributed as dist
-    from auditkit.privacy.dp._ledger import BudgetLedger
-
     # -- arguments ----------------------------------------------------------------------
-    if not isinstance(model, nn.Module):
-        raise PrivacyInputError(
-            f"The 'model' parameter of make_private must be a torch.nn.Module; got "
-            f"{type(model).__name__}."
-        )
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise PrivacyInputError(
-            f"The 'optimizer' parameter of make_private must be a torch.optim.Optimizer; got "
-            f"{type(optimizer).__name__}."
-        )
+    check_model_and_optimizer(model, optimizer)
     check_accountant(accountant)
-    state = None
-    if resume_from is not None:
-        from auditkit.privacy.dp._checkpoint import load_checkpoint
-
-        state = load_checkpoint(resume_from)
-        if state["accountant"]["mechanism"] != accountant:
-            raise PrivacyInputError(
-                f"The checkpoint {resume_from} was accounted with {state['accountant']['mechanism']!r}"
-                f"; resume with accountant={state['accountant']['mechanism']!r}."
-            )
-    if state is None and noise_multiplier is None:
-        if target_epsilon is None:
-            raise PrivacyInputError(
-                "make_private needs a privacy target: pass target_epsilon (e.g. target_epsilon=3) "
-                "or a noise_multiplier."
-            )
-        _positive("target_epsilon", target_epsilon, "State the privacy budget to spend, e.g. target_epsilon=3.")
-    if noise_multiplier is not None:
-        _positive("noise_multiplier", noise_multiplier, "A typical value is between 0.5 and 5.")
-        if target_epsilon is not None and state is None:
-            raise PrivacyInputError(
-                "make_private takes either target_epsilon (the noise is solved for it) or "
-                "noise_multiplier, not both; the cap on the dataset's total is max_epsilon."
-            )
-    if epochs is None:
-        raise PrivacyInputError(
-            "The 'epochs' parameter of make_private is required: the noise is calibrated for the "
-            "number of passes you plan, e.g. epochs=10."
-        )
-    _positive("epochs", epochs, "Give the number of passes you plan, e.g. epochs=10.", integer=True)
-    _positive("max_grad_norm", max_grad_norm, "A typical clipping norm is 1.0.")
-    if max_epsilon is not None:
-        _positive("max_epsilon", max_epsilon, "It caps the total ε spent on the dataset, e.g. max_epsilon=8.")
-    if on_cap not in ("refuse", "stop"):
-        raise PrivacyInputError(f"The 'on_cap' parameter of make_private must be 'refuse' or 'stop'; got {on_cap!r}.")
-    if loss_reduction not in ("mean", "sum"):
-        raise PrivacyInputError(f"The 'loss_reduction' parameter must be 'mean' or 'sum'; got {loss_reduction!r}.")
-    if not isinstance(data_loader, torch.utils.data.DataLoader):
-        raise PrivacyInputError(
-            f"The 'data_loader' parameter of make_private must be a torch DataLoader; got "
-            f"{type(data_loader).__name__}."
-        )
-    try:
-        n = len(data_loader.dataset)
-        steps_per_epoch = len(data_loader)
-    except TypeError:
-        raise PrivacyInputError(
-            "The 'data_loader' of make_private has no length (an IterableDataset?). DP-SGD "
-            "samples each record with probability q = batch_size / n, so it needs a map-style "
-            "dataset whose size is known; wrap the data in a TensorDataset or a Dataset with "
-            "__len__ and __getitem__."
-        ) from None
-    if n == 0 or steps_per_epoch == 0:
-        raise PrivacyInputError("The 'data_loader' of make_private is empty; there is nothing to train on.")
-    sample_rate = 1.0 / steps_per_epoch
-    secure_rng = None
-    if secure_mode:
-        if noise_generator is not None:
-            raise PrivacyInputError(
-                "secure_mode=True draws noise from the operating system's secure generator; "
-                "do not pass a noise_generator with it."
-            )
-        try:
-            import torchcsprng
-
-            secure_rng = torchcsprng.create_random_device_generator("/dev/urandom")
-        except ImportError:
-            raise PrivacyInputError(
-                "secure_mode=True needs the 'torchcsprng' package for cryptographically secure "
-                "noise and sampling; install it, or pass secure_mode=False for experiments."
-            ) from None
+    state = resume_state(resume_from, accountant)
+    request = TrainingRequest(
+        accountant=accountant,
+        target_epsilon=target_epsilon,
+        noise_multiplier=noise_multiplier,
+        epochs=epochs,
+        max_grad_norm=max_grad_norm,
+        max_epsilon=max_epsilon,
+        on_cap=on_cap,
+        loss_reduction=loss_reduction,
+        secure_mode=secure_mode,
+        resuming=state is not None,
+    )
+    sampling = loader_sampling(data_loader)
+    generators = noise_generators(secure_mode, noise_generator)
 
     # -- ledger and δ ---------------------------------------------------------------------
-    led = None
-    if keyring is not None and ledger is None:
-        raise PrivacyInputError(
-            "The 'keyring' parameter of make_private authenticates the budget ledger; pass "
-            "ledger=<directory> with it."
-        )
-    if ledger is not None:
-        if isinstance(ledger, BudgetLedger):
-            led = ledger
-            if keyring is not None and ledger.keyring is None:
-                led = BudgetLedger(ledger.directory, ledger.dataset_id, keyring=keyring)
-            elif keyring is not None and ledger.keyring != keyring:
-                raise PrivacyInputError(
-                    "make_private got one key ring in 'keyring' and another in the BudgetLedger "
-                    "passed as 'ledger'; pass the ring once."
-                )
-        else:
-            ds_id = dataset_id or (state["run"]["dataset_id"] if state else None) or dataset_fingerprint(data_loader.dataset)
-            led = BudgetLedger(ledger, ds_id, keyring=keyring)
-    ds_id = led.dataset_id if led is not None else dataset_id
-    existing = led.load() if led is not None else None
-    if target_delta is None:
-        if state is not None:
-            delta, delta_note = float(state["run"]["delta"]), "δ from the checkpoint being resumed."
-        elif existing is not None:
-            delta = float(existing["delta"])
-            delta_note = f"δ={delta:.3g} from the dataset's budget ledger (n={n}, 1/n={1 / n:.3g})."
-        else:
-            delta = default_delta(n)
-            delta_note = f"δ={delta:.3g}: the default 1/(10n) rounded down, below 1/n={1 / n:.3g} (n={n})."
-    else:
-        if not isinstance(target_delta, (int, float)) or not 0 < target_delta < 1:
-            raise PrivacyInputError(
-                f"The 'target_delta' parameter of make_private must be in (0, 1); got {target_delta!r}. "
-                f"Leave it unset for the default 1/(10n) = {default_delta(n):.3g}."
-            )
-        delta = float(target_delta)
-        delta_note = f"δ={delta:.3g} as given (n={n}, 1/n={1 / n:.3g})."
-        if delta >= 1.0 / n:
-            warnings.warn(
-                f"target_delta={delta:.3g} is not below 1/n = {1 / n:.3g} (n={n}). A mechanism "
-                f"that publishes one random record in full satisfies (0, 1/n)-DP, so with δ ≥ 1/n "
-                f"the guarantee permits leaking whole records. Use δ < 1/n, e.g. "
-                f"{default_delta(n):.3g} (the default).",
-                DeltaWarning,
-                stacklevel=2,
-            )
-            delta_note += " WARNING: δ is not below 1/n."
-    if existing is not None:
-        BudgetLedger.check_terms(existing, delta=delta, accountant=accountant)
-    if max_epsilon is not None and led is None and checkpoint_dir is None:
-        raise PrivacyInputError(
-            "max_epsilon needs somewhere to save the training state when the cap is reached: "
-            "pass ledger=<directory> or checkpoint_dir=<directory>."
-        )
+    budget_ledger = open_ledger(ledger, keyring, dataset_id, state, data_loader.dataset)
+    delta = choose_delta(target_delta, state, budget_ledger, sampling.dataset_size, accountant)
+    check_cap_storage(max_epsilon, budget_ledger, checkpoint_dir)
 
-    # -- layers and mode ------------------------------------------------------------------
-    inner = dist.unwrap(model)
-    if not inner.training:
-        inner.train()
-    unsupported = check_layers(inner)
-    replaced: list[tuple[str, str, str]] = []
-    if unsupported:
-        if not fix:
-            raise PrivacyInputError(
-                "The model has layers DP-SGD cannot train as they are: "
-                + "; ".join(str(u) for u in unsupported)
-            )
-        if len(optimizer.param_groups) != 1:
-            raise PrivacyInputError(
-                "fix=True replaces layers and must rebuild the optimizer on the new parameters, "
-                "which it can only do for an optimizer with one parameter group. Call "
-                "opacus.validators.ModuleValidator.fix(model) yourself, then build the optimizer."
-            )
-        inner, replaced = apply_fix(inner)
-        model = inner
-        hyper = {k: v for k, v in optimizer.param_groups[0].items() if k != "params"}
-        optimizer = type(optimizer)(inner.parameters(), **hyper)
-        left = check_layers(inner)
-        if left:
-            raise PrivacyInputError(
-                "After fix=True these layers are still unsupported: " + "; ".join(str(u) for u in left)
-            )
-    dev = _resolve_device(device)
-    model.to(dev)
-    decision = select_mode(inner, mode)
-    if replaced:
-        decision = ModeDecision(
-            decision.mode, decision.reason, decision.layers, decision.functorch_layers, tuple(replaced)
-        )
+    # -- layers and mode, noise, reservation ----------------------------------------------
+    prepared = prepare_layers(model, optimizer, fix=fix)
+    resolved_device = _resolve_device(device)
+    prepared.model.to(resolved_device)
+    decision = decide_mode(prepared, mode)
+    plan = plan_noise(request, state, sampling, delta.value, resume_from)
+    chosen_model_id = model_id or _model_id(prepared.layers)
+    record = _run_record(chosen_model_id, decision, request, plan, sampling)
+    reservation = reserve_run(budget_ledger, request, plan, sampling, delta.value, record)
 
-    # -- noise ------------------------------------------------------------------------------
-    planned = int(epochs) * steps_per_epoch
-    history0: list[tuple[float, float, int]] = []
-    if state is not None:
-        run = state["run"]
-        if not math.isclose(run["sample_rate"], sample_rate, rel_tol=1e-9):
-            raise PrivacyInputError(
-                f"The checkpoint {resume_from} was trained at sample rate {run['sample_rate']:.4g} "
-                f"but this data loader gives {sample_rate:.4g} (1/len(loader)); resume with the "
-                "same dataset size and batch size."
-            )
-        sigma = float(run["noise_multiplier"])
-        history0 = [tuple(h) for h in state["accountant"]["history"]]
-        planned = max(int(run["planned_steps"]), sum(int(h[2]) for h in history0))
-        target_epsilon = run.get("target_epsilon")
-    elif noise_multiplier is not None:
-        sigma = float(noise_multiplier)
-    else:
-        sigma = noise_for_epsilon(float(target_epsilon), delta, sample_rate, planned, accountant)
+    # -- wiring -----------------------------------------------------------------------------
+    settings = _noise_settings(request, plan, sampling, generators.noise)
+    dp_loader, wired = _wire(prepared, decision.mode, data_loader, criterion, settings, generators.sampling)
+    budget = _track_budget(request, plan, reservation, sampling, delta.value, budget_ledger)
+    wired.optimizer.attach_step_hook(budget.step_hook)
+    _restore(prepared, state)
+    result = PrivateTraining(
+        model=wired.model,
+        optimizer=wired.optimizer,
+        data_loader=dp_loader,
+        criterion=wired.criterion,
+        budget=budget,
+        mode=decision,
+        device=resolved_device,
+        delta_note=delta.note,
+        dataset_id=budget_ledger.dataset_id if budget_ledger is not None else dataset_id,
+        ledger=budget_ledger,
+        model_id=chosen_model_id,
+        replaced_layers=prepared.replaced,
+        checkpoint_dir=_checkpoint_dir(checkpoint_dir, budget_ledger),
+        _keeper=wired.keeper,
+    )
+    budget.on_cap = _stop_at_cap(result, reservation)
+    return result
 
-    # -- reserve the run in the ledger ----------------------------------------------------
-    mid = model_id or _model_id(inner)
-    writer = dist.rank() == 0
-    run_id = state["run"]["run_id"] if state else None
-    reserved: int | None = None
-    prior: list[tuple[float, float, int]] = []
-    if led is not None:
-        if writer:
-            if state is not None and run_id is not None:
-                led.update(run_id, history=history0, status="running", planned_steps=planned)
-                reserved = planned
-            else:
-                run_id, cap_steps = led.reserve(
-                    noise_multiplier=sigma,
-                    sample_rate=sample_rate,
-                    planned_steps=planned,
-                    delta=delta,
-                    accountant=accountant,
-                    max_epsilon=max_epsilon,
-                    on_cap=on_cap,
-                    info={
-                        "model_id": mid,
-                        "max_grad_norm": float(max_grad_norm),
-                        "mode": decision.mode,
-                        "mode_reason": decision.reason,
-                        "secure_mode": bool(secure_mode),
-                        "target_epsilon": target_epsilon,
-                        "dataset_size": n,
-                        "world_size": dist.world_size(),
-                    },
-                )
-                reserved = planned if cap_steps is None else min(planned, cap_steps)
-            prior = led.combined_history(exclude=run_id)
-        run_id, reserved, prior = dist.broadcast_object((run_id, reserved, prior))
-        ledger_cap = (led.load() or {}).get("max_epsilon") if writer else None
-        max_epsilon = dist.broadcast_object(ledger_cap if writer else None)
-    elif max_epsilon is not None:
-        from auditkit.privacy.dp._accounting import max_steps_within
-        from auditkit.privacy.errors import BudgetExceededError
 
-        cost = epsilon(history0 + [(sigma, sample_rate, planned)], delta, accountant)
-        reserved = planned
-        if cost > max_epsilon:
-            fit_steps = max_steps_within(max_epsilon, delta, sigma, sample_rate, accountant, prior=history0)
-            if on_cap == "refuse" or fit_steps == 0:
-                raise BudgetExceededError(
-                    f"This run would exceed max_epsilon={max_epsilon:g}: {planned} steps cost "
-                    f"ε={cost:.3f}; at most {fit_steps} steps fit. Lower target_epsilon, train "
-                    "fewer epochs, or pass on_cap='stop'."
-                )
-            reserved = fit_steps
-
-    # -- wire Opacus ----------------------------------------------------------------------
+def _wire(
+    prepared: PreparedModel,
+    mode: str,
+    data_loader: Any,
+    criterion: Any,
+    settings: NoiseSettings,
+    sampling_generator: Any,
+) -> tuple[Any, WiredTraining]:
+    """The Poisson-sampling loader, and the model, optimizer and loss as ``mode`` wires them
+    (the user's loss, or ``CrossEntropyLoss`` with the requested reduction)."""
     from opacus.data_loader import DPDataLoader
 
     distributed = dist.is_distributed()
-    if distributed:
-        model = dist.wrap_model(model)
-    if criterion is None:
-        criterion = nn.CrossEntropyLoss(reduction=loss_reduction)
-    dp_loader = DPDataLoader.from_data_loader(data_loader, distributed=distributed, generator=secure_rng)
-    expected_batch_size = int(n * sample_rate)
-    if distributed:
-        expected_batch_size = expected_batch_size / dist.world_size()
-    opt_kwargs = dict(
-        noise_multiplier=sigma,
-        max_grad_norm=float(max_grad_norm),
-        expected_batch_size=expected_batch_size,
-        loss_reduction=loss_reduction,
-        generator=secure_rng if secure_rng is not None else noise_generator,
-        secure_mode=secure_mode,
+    dp_loader = DPDataLoader.from_data_loader(
+        data_loader, distributed=distributed, generator=sampling_generator
     )
-    keeper = None
-    if decision.mode == "bookkeeping":
-        from auditkit.privacy.dp._clipping import BookKeeper
-        from auditkit.privacy.dp._optim import bookkeeping_optimizer_class
+    if criterion is None:
+        from torch import nn
 
-        keeper = BookKeeper(inner, loss_reduction=loss_reduction)
-        dp_opt = bookkeeping_optimizer_class(distributed)(optimizer, book_keeper=keeper, **opt_kwargs)
-        # a live thread and fork()ed loader workers do not mix: draw noise inline then
-        dp_opt.noise_ahead = getattr(data_loader, "num_workers", 0) == 0
-        out_model, out_criterion = model, criterion
-    else:
-        from opacus.grad_sample import prepare_module
-        from opacus.optimizers import get_optimizer_class
+        criterion = nn.CrossEntropyLoss(reduction=settings.loss_reduction)
+    wiring = ModeWiring(
+        model=dist.wrap_model(prepared.model) if distributed else prepared.model,
+        layers=prepared.layers,
+        optimizer=prepared.optimizer,
+        criterion=criterion,
+        noise=settings,
+        distributed=distributed,
+        loader_workers=getattr(data_loader, "num_workers", 0),
+    )
+    return dp_loader, MODES[mode].wire(wiring)
 
-        gsm_kwargs: dict[str, Any] = {"batch_first": True, "loss_reduction": loss_reduction}
-        if decision.mode == "ghost":
-            gsm_kwargs["max_grad_norm"] = float(max_grad_norm)
-        gsm = prepare_module(model, grad_sample_mode=decision.mode, **gsm_kwargs)
-        gsm.forbid_grad_accumulation() if decision.mode != "ghost" else None
-        cls = get_optimizer_class("flat", distributed, grad_sample_mode=decision.mode)
-        dp_opt = cls(optimizer, **opt_kwargs)
-        out_model, out_criterion = gsm, criterion
-        if decision.mode == "ghost":
-            from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping
 
-            out_criterion = DPLossFastGradientClipping(gsm, dp_opt, criterion, loss_reduction)
+def _restore(prepared: PreparedModel, state: dict[str, Any] | None) -> None:
+    """Load a resumed checkpoint's model and optimizer state (nothing for a new run)."""
+    if state is None:
+        return
+    prepared.layers.load_state_dict(state["model"])
+    prepared.optimizer.load_state_dict(state["optimizer"])
 
-    acc = make_opacus_accountant(accountant)
-    acc.history = list(history0)
-    budget = PrivacyBudget(
-        accountant_obj=acc,
-        accountant=accountant,
-        noise_multiplier=sigma,
-        sample_rate=sample_rate,
+
+def _checkpoint_dir(checkpoint_dir: str | Path | None, budget_ledger: Any) -> Path | None:
+    """Where a run stopped at the cap saves its state: as given, else beside the ledger."""
+    if checkpoint_dir is not None:
+        return Path(checkpoint_dir)
+    return budget_ledger.directory / "checkpoints" if budget_ledger is not None else None
+
+
+def _run_record(
+    model_id: str,
+    decision: ModeDecision,
+    request: TrainingRequest,
+    plan: RunPlan,
+    sampling: Sampling,
+) -> dict[str, Any]:
+    """The descriptive fields of the run's ledger record."""
+    return {
+        "model_id": model_id,
+        "max_grad_norm": float(request.max_grad_norm),
+        "mode": decision.mode,
+        "mode_reason": decision.reason,
+        "secure_mode": bool(request.secure_mode),
+        "target_epsilon": plan.target_epsilon,
+        "dataset_size": sampling.dataset_size,
+        "world_size": dist.world_size(),
+    }
+
+
+def _noise_settings(
+    request: TrainingRequest, plan: RunPlan, sampling: Sampling, noise_generator: Any
+) -> NoiseSettings:
+    """The DP optimizer's settings; each process's expected batch is its share of ``q·n``."""
+    expected_batch_size = int(sampling.dataset_size * sampling.sample_rate)
+    if dist.is_distributed():
+        expected_batch_size = expected_batch_size / dist.world_size()
+    return NoiseSettings(
+        noise_multiplier=plan.noise_multiplier,
+        max_grad_norm=float(request.max_grad_norm),
+        expected_batch_size=expected_batch_size,
+        loss_reduction=request.loss_reduction,
+        generator=noise_generator,
+        secure_mode=request.secure_mode,
+    )
+
+
+def _track_budget(
+    request: TrainingRequest,
+    plan: RunPlan,
+    reservation: Reservation,
+    sampling: Sampling,
+    delta: float,
+    budget_ledger: Any,
+) -> PrivacyBudget:
+    """The :class:`PrivacyBudget` that accounts every step (continuing a resumed history)."""
+    accountant = make_opacus_accountant(request.accountant)
+    accountant.history = list(plan.history)
+    return PrivacyBudget(
+        accountant_obj=accountant,
+        accountant=request.accountant,
+        noise_multiplier=plan.noise_multiplier,
+        sample_rate=sampling.sample_rate,
         delta=delta,
-        max_grad_norm=float(max_grad_norm),
-        target_epsilon=target_epsilon,
-        planned_steps=planned,
-        reserved_steps=reserved,
-        steps_per_epoch=steps_per_epoch,
-        max_epsilon=max_epsilon,
-        ledger=led,
-        run_id=run_id,
-        secure_mode=secure_mode,
-        prior_history=prior,
-        is_writer=writer,
+        max_grad_norm=float(request.max_grad_norm),
+        target_epsilon=plan.target_epsilon,
+        planned_steps=plan.planned_steps,
+        reserved_steps=reservation.reserved_steps,
+        steps_per_epoch=sampling.steps_per_epoch,
+        max_epsilon=reservation.max_epsilon,
+        ledger=budget_ledger,
+        run_id=reservation.run_id,
+        secure_mode=request.secure_mode,
+        prior_history=reservation.prior,
+        is_writer=reservation.writer,
         broadcast=dist.broadcast_object,
     )
-    dp_opt.attach_step_hook(budget.step_hook)
-    if state is not None:
-        inner.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
 
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else (led.directory / "checkpoints" if led else None)
-    result = PrivateTraining(
-        model=out_model,
-        optimizer=dp_opt,
-        data_loader=dp_loader,
-        criterion=out_criterion,
-        budget=budget,
-        mode=decision,
-        device=dev,
-        delta_note=delta_note,
-        dataset_id=ds_id,
-        ledger=led,
-        model_id=mid,
-        replaced_layers=replaced,
-        checkpoint_dir=ckpt_dir,
-        _keeper=keeper,
-    )
+
+def _stop_at_cap(result: PrivateTraining, reservation: Reservation) -> Any:
+    """What the budget calls at the cap step: save a checkpoint, close the ledger record
+    (the writing process only), and finish the run; returns where the checkpoint went."""
+    run_id, writer = reservation.run_id, reservation.writer
 
     def on_cap_reached() -> str | None:
         where = None
-        if writer and ckpt_dir is not None:
-            where = str(result.save_checkpoint(ckpt_dir / f"{run_id or 'run'}-at-cap.pt"))
-        if writer and led is not None:
-            led.update(run_id, history=budget.history, status="stopped_at_cap",
-                       extra={"checkpoint": where})
+        if writer and result.checkpoint_dir is not None:
+            path = result.checkpoint_dir / f"{run_id or 'run'}-at-cap.pt"
+            where = str(result.save_checkpoint(path))
+        if writer and result.ledger is not None:
+            result.ledger.update(
+                run_id,
+                history=result.budget.history,
+                status="stopped_at_cap",
+                extra={"checkpoint": where},
+            )
         result._finished = True
         return where
 
-    budget.on_cap = on_cap_reached
-    return result
+    return on_cap_reached

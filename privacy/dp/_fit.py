@@ -47,7 +47,7 @@ def fit(
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 0:
         raise PrivacyInputError(f"The 'epochs' parameter of fit must be a positive integer; got {epochs!r}.")
     model, opt, loader, crit = private.model, private.optimizer, private.data_loader, private.criterion
-    dev = private.device
+    device = private.device
     budget = private.budget
     losses: list[float] = []
     stopped, message, done = False, "", 0
@@ -74,7 +74,7 @@ def fit(
         for _epoch in range(epochs):
             total, count = 0.0, 0
             for batch in loader:
-                x, y = batch[0].to(dev), batch[1].to(dev)
+                x, y = batch[0].to(device), batch[1].to(device)
                 opt.zero_grad()
                 loss = crit(model(x), y)
                 loss.backward()

@@ -49,9 +49,9 @@ from auditkit.privacy.dp._accounting import (
     epsilon_used,
     merge_history,
 )
+from auditkit.privacy.dp._ledger_cap import PlannedRun, steps_within_cap, tighten_cap
 from auditkit.privacy.dp._ledger_format import (
     LEDGER_FORMAT,
-    LEDGER_VERSION,
     MAC_ALG,
     MAX_LEDGER_BYTES,
     MECHANISM,
@@ -59,11 +59,18 @@ from auditkit.privacy.dp._ledger_format import (
     check_args,
     find_ledger_file,
     mac_value,
+    new_ledger,
+    new_run,
     normalise_dataset_id,
     validate,
     verify_mac,
 )
-from auditkit.privacy.dp._ledger_settle import refuse_if_settled, settle_run, settlements_by_run
+from auditkit.privacy.dp._ledger_settle import (
+    refuse_if_settled,
+    settle_run,
+    settlements_by_run,
+    validate_settlements,
+)
 from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = ["LEDGER_FORMAT", "MECHANISM", "BudgetLedger", "LedgerRun"]
@@ -96,8 +103,8 @@ class BudgetLedger:
     Examples
     --------
     >>> import tempfile
-    >>> led = BudgetLedger(tempfile.mkdtemp(), " Customers 2026/06. ")
-    >>> led.dataset_id, led.path.name, led.authenticated
+    >>> ledger = BudgetLedger(tempfile.mkdtemp(), " Customers 2026/06. ")
+    >>> ledger.dataset_id, ledger.path.name, ledger.authenticated
     ('customers-2026-06', 'customers-2026-06.json', False)
     """
 
@@ -184,6 +191,7 @@ class BudgetLedger:
 
     def _validate(self, data: Any) -> None:
         validate(self.path, data, self.dataset_id, ACCOUNTANTS)
+        validate_settlements(data, self.path)
 
     def _write(self, data: dict[str, Any]) -> None:
         if self._keyring is None and "mac" in data:
@@ -311,9 +319,6 @@ class BudgetLedger:
         take. With ``on_cap="refuse"`` a run whose planned steps would exceed the cap raises
         :class:`BudgetExceededError` and nothing is written.
         """
-        from auditkit.privacy.dp._accounting import max_steps_within
-        from auditkit.privacy.errors import BudgetExceededError
-
         check_accountant(accountant)
         check_args(
             max_epsilon=(max_epsilon, {"lo": 0, "lo_open": True, "nullable": True}),
@@ -324,70 +329,19 @@ class BudgetLedger:
         )
         if on_cap not in ("refuse", "stop"):
             raise PrivacyInputError(f"The 'on_cap' parameter must be 'refuse' or 'stop'; got {on_cap!r}.")
-        planned_steps = int(planned_steps)
+        run = PlannedRun(noise_multiplier, sample_rate, int(planned_steps), delta, accountant)
         with self._locked():
             data = self._read()
             if data is None:
-                data = {
-                    "format": LEDGER_FORMAT,
-                    "version": LEDGER_VERSION,
-                    "dataset_id": self.dataset_id,
-                    "mechanism": MECHANISM,
-                    "accountant": accountant,
-                    "delta": delta,
-                    "max_epsilon": max_epsilon,
-                    "created_at": _now(),
-                    "runs": [],
-                }
+                data = new_ledger(self.dataset_id, accountant=accountant, delta=delta,
+                                  max_epsilon=max_epsilon, now=_now())
             self.check_terms(data, delta=delta, accountant=accountant)
-            if max_epsilon is not None:
-                if data.get("max_epsilon") is None or max_epsilon < data["max_epsilon"]:
-                    data["max_epsilon"] = max_epsilon  # a cap can only tighten
-            cap = data.get("max_epsilon")
-            prior = self._combined(data)
-            max_steps = None
-            if cap is not None:
-                spent = epsilon(prior, delta, accountant)
-                if spent >= cap:
-                    raise BudgetExceededError(
-                        f"The privacy budget of dataset {self.dataset_id!r} is spent: ε={spent:.3f} "
-                        f"of the cap {cap:g} is used ({self.path}). No further training on this "
-                        "dataset is allowed under this cap."
-                    )
-                after = epsilon(prior + [(noise_multiplier, sample_rate, planned_steps)], delta, accountant)
-                if after > cap:
-                    max_steps = max_steps_within(
-                        cap, delta, noise_multiplier, sample_rate, accountant, prior=prior
-                    )
-                    if on_cap == "refuse" or max_steps == 0:
-                        raise BudgetExceededError(
-                            f"This run would exceed the privacy budget of dataset "
-                            f"{self.dataset_id!r}: {cap - spent:.3f} of ε={cap:g} remains "
-                            f"(ε={spent:.3f} spent), and {planned_steps} steps at noise "
-                            f"{noise_multiplier:.4g} and sample rate {sample_rate:.4g} would bring "
-                            f"the total to ε={after:.3f} (a cost of {after - spent:.3f}). At most "
-                            f"{max_steps} steps fit. Lower target_epsilon, train fewer epochs, or "
-                            "pass on_cap='stop' to stop at the cap."
-                        )
-                    planned_steps = max_steps
+            cap = tighten_cap(data, max_epsilon)
+            max_steps = steps_within_cap(cap, self._combined(data), run, on_cap,
+                                         (self.dataset_id, self.path))
             run_id = uuid.uuid4().hex[:16]
-            record = {
-                "run_id": run_id,
-                "status": "running",
-                "started_at": _now(),
-                "updated_at": _now(),
-                "finished_at": None,
-                "noise_multiplier": noise_multiplier,
-                "sample_rate": sample_rate,
-                "planned_steps": planned_steps,
-                "steps": 0,
-                "history": [],
-                "delta": delta,
-                "accountant": accountant,
-                "epsilon": None,
-                **info,
-            }
-            data["runs"].append(record)
+            steps = run.planned_steps if max_steps is None else max_steps
+            data["runs"].append(new_run(run_id, run, steps, info, now=_now()))
             self._write(data)
         return run_id, max_steps
 

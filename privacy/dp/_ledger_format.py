@@ -23,11 +23,14 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditkit.privacy.dp._accounting import finite_number as _number
 from auditkit.privacy.dp._accounting import merge_history
 from auditkit.privacy.errors import PrivacyInputError
+
+if TYPE_CHECKING:
+    from auditkit.privacy.dp._ledger_cap import PlannedRun
 
 __all__ = [
     "LEDGER_FORMAT",
@@ -37,7 +40,10 @@ __all__ = [
     "MECHANISM",
     "LedgerRun",
     "canonical_bytes",
+    "invalid_ledger",
     "mac_value",
+    "new_ledger",
+    "new_run",
     "normalise_dataset_id",
     "validate",
     "verify_mac",
@@ -160,6 +166,49 @@ def check_args(**args: tuple[Any, dict[str, Any]]) -> None:
             )
 
 
+# -- new documents ----------------------------------------------------------------------------
+def new_ledger(
+    dataset_id: str, *, accountant: str, delta: float, max_epsilon: float | None, now: str
+) -> dict[str, Any]:
+    """The document of a ledger that has no run yet: its fixed terms."""
+    return {
+        "format": LEDGER_FORMAT,
+        "version": LEDGER_VERSION,
+        "dataset_id": dataset_id,
+        "mechanism": MECHANISM,
+        "accountant": accountant,
+        "delta": delta,
+        "max_epsilon": max_epsilon,
+        "created_at": now,
+        "runs": [],
+    }
+
+
+def new_run(run_id: str, run: PlannedRun, planned_steps: int, info: dict[str, Any], *, now: str) -> dict[str, Any]:
+    """The record of a run reserved at ``planned_steps`` that has taken no step yet.
+
+    ``run`` carries its noise multiplier, sample rate, δ and accountant
+    (:class:`~auditkit.privacy.dp._ledger_cap.PlannedRun`); ``info`` its descriptive fields
+    (model id, mode, ...).
+    """
+    return {
+        "run_id": run_id,
+        "status": "running",
+        "started_at": now,
+        "updated_at": now,
+        "finished_at": None,
+        "noise_multiplier": run.noise_multiplier,
+        "sample_rate": run.sample_rate,
+        "planned_steps": planned_steps,
+        "steps": 0,
+        "history": [],
+        "delta": run.delta,
+        "accountant": run.accountant,
+        "epsilon": None,
+        **info,
+    }
+
+
 # -- canonical bytes and the MAC ---------------------------------------------------------------
 def canonical_bytes(doc: dict[str, Any]) -> bytes:
     """The bytes the MAC covers: the ledger without ``mac`` as canonical JSON (ASCII)."""
@@ -273,14 +322,20 @@ _RUN: dict[str, dict[str, Any]] = {
 _OPTIONAL_RUN = ("epsilon", "target_epsilon", "max_grad_norm", "dataset_size", "world_size")
 
 
+def invalid_ledger(path: Path, what: str) -> PrivacyInputError:
+    """The error for a ledger file that breaks the format: ``what`` says how."""
+    return PrivacyInputError(
+        f"The budget ledger {path} is not a valid ledger: {what}. Restore it from "
+        "backup or point the run at the right ledger directory."
+    )
+
+
 def validate(path: Path, data: Any, dataset_id: str, accountants: Any) -> None:
-    """Refuse a ledger with a missing, mistyped, non-finite or out-of-range field."""
+    """Refuse a ledger with a missing, mistyped, non-finite or out-of-range field (its
+    settlements are checked by :func:`~auditkit.privacy.dp._ledger_settle.validate_settlements`)."""
 
     def bad(what: str) -> PrivacyInputError:
-        return PrivacyInputError(
-            f"The budget ledger {path} is not a valid ledger: {what}. Restore it from "
-            "backup or point the run at the right ledger directory."
-        )
+        return invalid_ledger(path, what)
 
     def field(where: str, value: Any, spec: dict[str, Any]) -> None:
         expected = check_field(value, **spec)
@@ -338,9 +393,6 @@ def validate(path: Path, data: Any, dataset_id: str, accountants: Any) -> None:
             total += int(h[2])
         if total != int(r["steps"]):
             raise bad(f"run {i} field 'steps' is not the sum of the steps in its 'history'")
-    from auditkit.privacy.dp._ledger_settle import validate_settlements
-
-    validate_settlements(data, bad)
 
 
 @dataclass(frozen=True)

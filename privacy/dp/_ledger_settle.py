@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from auditkit.privacy.dp._ledger_format import MAX_STEPS, LedgerRun, check_field, invalid_ledger
 from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = ["MAX_REASON_CHARS", "SETTLEMENTS", "settle_run", "settlements_by_run",
@@ -68,8 +69,6 @@ def settle_run(
 ) -> dict[str, Any]:
     """Append the settlement of ``run_id`` to ``data`` and return it (``data`` is then written
     by the caller). ``epsilon_of(history, delta, accountant)`` computes the run's ε."""
-    from auditkit.privacy.dp._ledger_format import MAX_STEPS, LedgerRun
-
     if not isinstance(reason, str) or not reason.strip():
         raise PrivacyInputError(
             "The reason of a settlement must say why the run is settled (e.g. 'the script "
@@ -118,9 +117,11 @@ def settle_run(
     return entry
 
 
-def validate_settlements(data: Mapping[str, Any], bad: Callable[[str], Exception]) -> None:
-    """Refuse a malformed ``settlements`` member (raises ``bad(what)``)."""
-    from auditkit.privacy.dp._ledger_format import MAX_STEPS, check_field
+def validate_settlements(data: Mapping[str, Any], path: Any) -> None:
+    """Refuse a malformed ``settlements`` member of the (otherwise valid) ledger at ``path``."""
+
+    def bad(what: str) -> PrivacyInputError:
+        return invalid_ledger(path, what)
 
     if SETTLEMENTS not in data:
         return

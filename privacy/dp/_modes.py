@@ -1,6 +1,7 @@
 """Choosing how per-sample gradients are clipped (``mode=``), and checking layers.
 
-Modes, fastest first (a registry: :data:`MODES`):
+Modes, fastest first (a registry, :data:`MODES`, like the accountants'; each entry says what
+the mode wires, :mod:`auditkit.privacy.dp._wiring`):
 
 - ``"bookkeeping"``: our book-keeping clipping (:mod:`auditkit.privacy.dp._clipping`): one backward
   pass, per-sample norms from activations and output gradients, clipped sum as a weighted
@@ -12,15 +13,39 @@ Modes, fastest first (a registry: :data:`MODES`):
 - ``"functorch"``: Opacus with functorch for every layer.
 
 ``mode="auto"`` takes the first that supports every trainable layer and records why.
+:func:`register_mode` adds a mode (refusing to replace one silently); the CLI, the
+validation of ``mode=`` and its messages read the names from :data:`MODES`.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from auditkit.hints import did_you_mean
+from auditkit.privacy.dp._wiring import (
+    ModeWiring,
+    WiredTraining,
+    wire_bookkeeping,
+    wire_ghost,
+    wire_per_sample,
+)
 from auditkit.privacy.errors import PrivacyInputError
 
-__all__ = ["MODES", "ModeDecision", "UnsupportedLayer", "check_layers", "select_mode"]
+__all__ = [
+    "MODES",
+    "ClippingMode",
+    "LayerSurvey",
+    "ModeDecision",
+    "PreparedModel",
+    "UnsupportedLayer",
+    "check_layers",
+    "decide_mode",
+    "prepare_layers",
+    "register_mode",
+    "select_mode",
+]
 
 
 @dataclass(frozen=True)
@@ -56,8 +81,156 @@ class ModeDecision:
         }
 
 
-MODES = ("bookkeeping", "ghost", "hooks", "functorch")
+FUNCTORCH_LAYERS = ("none", "unsampled", "all")
+"""Which trainable layers a mode runs through functorch: none, those without an Opacus grad
+sampler, or all of them."""
+
+
+@dataclass(frozen=True)
+class LayerSurvey:
+    """The trainable layers of a model and what each clipping path can do with them.
+
+    ``layers`` are ``(name, type)``; ``bookkeeping_problems`` ``(name, type, problem)`` for the
+    layers without a book-keeping rule; ``no_sampler`` the names of the layers Opacus has no
+    grad sampler for.
+    """
+
+    layers: tuple[tuple[str, str], ...]
+    bookkeeping_problems: tuple[tuple[str, str, str], ...]
+    no_sampler: tuple[str, ...]
+
+    @classmethod
+    def of(cls, model) -> LayerSurvey:
+        """Survey ``model`` (layers must already be valid for Opacus)."""
+        from opacus.grad_sample import GradSampleModule
+
+        from auditkit.privacy.dp._clipping import rule_problem
+
+        layers = trainable_layers(model)
+        if not layers:
+            raise PrivacyInputError(
+                "The model has no trainable parameters (requires_grad=True); there is nothing to "
+                "train privately."
+            )
+        problems = ((n, type(m).__name__, rule_problem(m)) for n, m in layers)
+        return cls(
+            layers=tuple((n, type(m).__name__) for n, m in layers),
+            bookkeeping_problems=tuple(x for x in problems if x[2] is not None),
+            no_sampler=tuple(n for n, m in layers if type(m) not in GradSampleModule.GRAD_SAMPLERS),
+        )
+
+    def functorch_layers(self, which: str) -> tuple[str, ...]:
+        """The layer names a mode with ``functorch=which`` runs through functorch."""
+        if which == "all":
+            return tuple(n for n, _ in self.layers)
+        return self.no_sampler if which == "unsampled" else ()
+
+
+def _bookkeeping_refusal(survey: LayerSurvey) -> str | None:
+    if not survey.bookkeeping_problems:
+        return None
+    return (
+        "mode='bookkeeping' cannot handle "
+        + "; ".join(f"layer {n} ({t}): {p}" for n, t, p in survey.bookkeeping_problems)
+        + ". Use mode='auto' to fall back to Opacus for this model."
+    )
+
+
+@dataclass(frozen=True)
+class ClippingMode:
+    """One way of clipping per-sample gradients: an entry of :data:`MODES`.
+
+    Parameters
+    ----------
+    name:
+        What ``mode=`` accepts.
+    description:
+        What runs, for the reason recorded when the mode is requested
+        (``"requested: <description>."``).
+    wire:
+        ``wire(ModeWiring) -> WiredTraining``: builds the model, optimizer and loss the training
+        loop uses (:mod:`auditkit.privacy.dp._wiring`).
+    functorch:
+        Which trainable layers go through functorch (:data:`FUNCTORCH_LAYERS`).
+    refuse:
+        ``refuse(LayerSurvey)``: why this mode cannot train a model (a message naming the
+        layers and the fix), or ``None`` when it can.
+    """
+
+    name: str
+    description: str
+    wire: Callable[[ModeWiring], WiredTraining]
+    functorch: str = "none"
+    refuse: Callable[[LayerSurvey], str | None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.functorch not in FUNCTORCH_LAYERS:
+            raise PrivacyInputError(
+                f"The 'functorch' of clipping mode {self.name!r} must be one of "
+                f"{list(FUNCTORCH_LAYERS)}; got {self.functorch!r}.{did_you_mean(self.functorch, FUNCTORCH_LAYERS)}"
+            )
+
+    def requested(self, survey: LayerSurvey) -> ModeDecision:
+        """The decision when this mode is asked for by name (refused if it cannot run)."""
+        problem = self.refuse(survey) if self.refuse is not None else None
+        if problem is not None:
+            raise PrivacyInputError(problem)
+        functorch = survey.functorch_layers(self.functorch)
+        also = (
+            f"; functorch for {', '.join(functorch)}"
+            if self.functorch == "unsampled" and functorch
+            else ""
+        )
+        return ModeDecision(
+            self.name,
+            f"requested: {self.description}{also}.",
+            survey.layers,
+            functorch_layers=functorch,
+        )
+
+
+MODES: dict[str, ClippingMode] = {}
+"""The clipping modes by name, fastest first (``mode="auto"`` chooses among the built-in ones)."""
+
+AUTO = "auto"
 _ALIASES = {"bk": "bookkeeping", "book-keeping": "bookkeeping", "fast": "bookkeeping"}
+
+
+def register_mode(mode: ClippingMode, *, force: bool = False) -> None:
+    """Add ``mode`` to :data:`MODES` under ``mode.name``; refuses to replace one silently."""
+    if mode.name == AUTO or mode.name in _ALIASES:
+        raise PrivacyInputError(
+            f"The clipping mode name {mode.name!r} is reserved ('auto' and the aliases "
+            f"{sorted(_ALIASES)}); register the mode under another name."
+        )
+    if mode.name in MODES and not force:
+        raise PrivacyInputError(
+            f"A clipping mode named {mode.name!r} is already registered; pass force=True to "
+            "replace it, or register the mode under another name."
+        )
+    MODES[mode.name] = mode
+
+
+for _mode in (
+    ClippingMode(
+        "bookkeeping", "book-keeping clipping", wire_bookkeeping, refuse=_bookkeeping_refusal
+    ),
+    ClippingMode("ghost", "Opacus ghost clipping", wire_ghost, functorch="unsampled"),
+    ClippingMode(
+        "hooks",
+        "Opacus hooks (per-sample gradients materialised)",
+        functools.partial(wire_per_sample, grad_sample_mode="hooks"),
+        functorch="unsampled",
+    ),
+    ClippingMode(
+        "functorch",
+        "Opacus with functorch for every layer",
+        functools.partial(wire_per_sample, grad_sample_mode="functorch"),
+        functorch="all",
+    ),
+):
+    register_mode(_mode)
+del _mode
 
 
 def trainable_layers(model) -> list[tuple[str, object]]:
@@ -103,81 +276,113 @@ def apply_fix(model) -> tuple[object, list[tuple[str, str, str]]]:
     fixed = ModuleValidator.fix(model)
     after = {n: type(m).__name__ for n, m in fixed.named_modules()}
     replaced = [
-        (n or "<root>", before[n], after[n])
-        for n in before
-        if n in after and before[n] != after[n]
+        (n or "<root>", before[n], after[n]) for n in before if n in after and before[n] != after[n]
     ]
     return fixed, replaced
 
 
 def select_mode(model, requested: str = "auto") -> ModeDecision:
     """Decide the clipping mode for ``model`` (layers must already be valid for Opacus)."""
-    from opacus.grad_sample import GradSampleModule
-
-    from auditkit.privacy.dp._clipping import rule_problem
-
-    req = _ALIASES.get(requested, requested)
-    if req not in MODES and req != "auto":
-        import difflib
-
-        close = difflib.get_close_matches(str(requested), [*MODES, "auto"], n=1)
+    name = _ALIASES.get(requested, requested)
+    if name not in MODES and name != AUTO:
         raise PrivacyInputError(
             f"The 'mode' parameter of make_private must be 'auto' or one of {list(MODES)}; got "
-            f"{requested!r}." + (f" Did you mean {close[0]!r}?" if close else "")
+            f"{requested!r}.{did_you_mean(requested, [*MODES, AUTO])}"
         )
-    layers = trainable_layers(model)
-    if not layers:
-        raise PrivacyInputError(
-            "The model has no trainable parameters (requires_grad=True); there is nothing to "
-            "train privately."
-        )
-    kinds = tuple((n, type(m).__name__) for n, m in layers)
-    bk_problems = [(n, type(m).__name__, rule_problem(m)) for n, m in layers]
-    bk_problems = [x for x in bk_problems if x[2] is not None]
-    no_sampler = tuple(n for n, m in layers if type(m) not in GradSampleModule.GRAD_SAMPLERS)
+    survey = LayerSurvey.of(model)
+    if name != AUTO:
+        return MODES[name].requested(survey)
+    return _choose_automatically(survey)
 
-    if req == "bookkeeping" and bk_problems:
-        raise PrivacyInputError(
-            "mode='bookkeeping' cannot handle "
-            + "; ".join(f"layer {n} ({t}): {p}" for n, t, p in bk_problems)
-            + ". Use mode='auto' to fall back to Opacus for this model."
-        )
-    if req == "auto":
-        counts: dict[str, int] = {}
-        for _, t in kinds:
-            counts[t] = counts.get(t, 0) + 1
-        summary = ", ".join(f"{t}×{c}" for t, c in counts.items())
-        if not bk_problems:
-            return ModeDecision(
-                "bookkeeping",
-                f"every trainable layer ({summary}) has a book-keeping rule: one backward pass, "
-                "norms from activations and output gradients, clipped sum as a weighted matmul.",
-                kinds,
-            )
-        why = "; ".join(f"{n} ({t}): {p}" for n, t, p in bk_problems)
-        if not no_sampler:
-            return ModeDecision(
-                "ghost",
-                f"book-keeping does not cover {why}; Opacus ghost clipping supports every "
-                "layer (two backward passes, no per-sample gradients for Linear/Embedding).",
-                kinds,
-            )
+
+def _choose_automatically(survey: LayerSurvey) -> ModeDecision:
+    """``mode="auto"``: book-keeping when every layer has a rule, else ghost clipping when
+    Opacus samples every layer, else hooks with functorch for the layers it cannot sample."""
+    counts: dict[str, int] = {}
+    for _, t in survey.layers:
+        counts[t] = counts.get(t, 0) + 1
+    summary = ", ".join(f"{t}×{c}" for t, c in counts.items())
+    if not survey.bookkeeping_problems:
         return ModeDecision(
-            "hooks",
-            f"book-keeping does not cover {why}; Opacus has no grad sampler for "
-            f"{', '.join(no_sampler)}, so Opacus hooks mode is used with functorch for those "
-            "layers (per-sample gradients materialised; slower, more memory).",
-            kinds,
-            functorch_layers=no_sampler,
+            "bookkeeping",
+            f"every trainable layer ({summary}) has a book-keeping rule: one backward pass, "
+            "norms from activations and output gradients, clipped sum as a weighted matmul.",
+            survey.layers,
         )
-    reasons = {
-        "bookkeeping": "requested: book-keeping clipping.",
-        "ghost": "requested: Opacus ghost clipping.",
-        "hooks": "requested: Opacus hooks (per-sample gradients materialised)"
-        + (f"; functorch for {', '.join(no_sampler)}." if no_sampler else "."),
-        "functorch": "requested: Opacus with functorch for every layer.",
-    }
-    ft = tuple(n for n, _ in layers) if req == "functorch" else (no_sampler if req == "hooks" else ())
-    if req == "ghost" and no_sampler:
-        ft = no_sampler
-    return ModeDecision(req, reasons[req], kinds, functorch_layers=ft)
+    why = "; ".join(f"{n} ({t}): {p}" for n, t, p in survey.bookkeeping_problems)
+    if not survey.no_sampler:
+        return ModeDecision(
+            "ghost",
+            f"book-keeping does not cover {why}; Opacus ghost clipping supports every "
+            "layer (two backward passes, no per-sample gradients for Linear/Embedding).",
+            survey.layers,
+        )
+    return ModeDecision(
+        "hooks",
+        f"book-keeping does not cover {why}; Opacus has no grad sampler for "
+        f"{', '.join(survey.no_sampler)}, so Opacus hooks mode is used with functorch for those "
+        "layers (per-sample gradients materialised; slower, more memory).",
+        survey.layers,
+        functorch_layers=survey.no_sampler,
+    )
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """The model ready for DP-SGD: ``model`` to train, ``layers`` its unwrapped module (in
+    training mode), ``optimizer`` over its parameters, and the layers ``fix=True`` replaced as
+    ``(name, old type, new type)``."""
+
+    model: object
+    layers: object
+    optimizer: object
+    replaced: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def prepare_layers(model, optimizer, *, fix: bool) -> PreparedModel:
+    """Refuse layers DP-SGD cannot train, or replace them with ``fix=True`` (rebuilding the
+    optimizer on the new parameters). A model wrapped for distributed training is checked
+    under its wrapper."""
+    from auditkit.privacy.dp._distributed import unwrap
+
+    layers = unwrap(model)
+    if not layers.training:
+        layers.train()
+    unsupported = check_layers(layers)
+    if not unsupported:
+        return PreparedModel(model, layers, optimizer)
+    if not fix:
+        raise PrivacyInputError(
+            "The model has layers DP-SGD cannot train as they are: "
+            + "; ".join(str(u) for u in unsupported)
+        )
+    if len(optimizer.param_groups) != 1:
+        raise PrivacyInputError(
+            "fix=True replaces layers and must rebuild the optimizer on the new parameters, "
+            "which it can only do for an optimizer with one parameter group. Call "
+            "opacus.validators.ModuleValidator.fix(model) yourself, then build the optimizer."
+        )
+    layers, replaced = apply_fix(layers)
+    settings = {k: v for k, v in optimizer.param_groups[0].items() if k != "params"}
+    optimizer = type(optimizer)(layers.parameters(), **settings)
+    left = check_layers(layers)
+    if left:
+        raise PrivacyInputError(
+            "After fix=True these layers are still unsupported: "
+            + "; ".join(str(u) for u in left)
+        )
+    return PreparedModel(layers, layers, optimizer, replaced)
+
+
+def decide_mode(prepared: PreparedModel, requested: str) -> ModeDecision:
+    """:func:`select_mode` for the prepared model, recording the layers ``fix=True`` replaced."""
+    decision = select_mode(prepared.layers, requested)
+    if not prepared.replaced:
+        return decision
+    return ModeDecision(
+        decision.mode,
+        decision.reason,
+        decision.layers,
+        decision.functorch_layers,
+        tuple(prepared.replaced),
+    )

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from auditkit.privacy.errors import PrivacyInputError
+
 __all__ = ["register_rule", "rule_problem", "supported_types"]
 
 
@@ -154,7 +156,10 @@ def register_rule(*types_: type[nn.Module]) -> Callable[[type[_Rule]], type[_Rul
     def deco(cls: type[_Rule]) -> type[_Rule]:
         for t in types_:
             if t in _RULES:
-                raise ValueError(f"A book-keeping rule for {t.__name__} is already registered.")
+                raise PrivacyInputError(
+                    f"A book-keeping rule for {t.__name__} is already registered, and a "
+                    "layer type has one rule: register the new rule for another layer type."
+                )
             _RULES[t] = cls()
         return cls
 
