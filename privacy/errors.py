@@ -7,6 +7,8 @@ column classified as personal data, nor key material.
 
 - :class:`PrivacyError` — base class.
 - :class:`PrivacyInputError` — bad argument, file or configuration.
+- :class:`UnknownNameError` — a lookup by name found nothing (e.g. a column of a scan's
+  inventory); also a ``KeyError``, so mapping-style code keeps working.
 - :class:`BudgetExceededError` — a differentially private run would exceed its ε cap.
 - :class:`DecryptionError` — decryption failed (wrong key, tampering, truncation). Deliberately
   opaque: it never says which.
@@ -14,7 +16,13 @@ column classified as personal data, nor key material.
 
 from __future__ import annotations
 
-__all__ = ["BudgetExceededError", "DecryptionError", "PrivacyError", "PrivacyInputError"]
+__all__ = [
+    "BudgetExceededError",
+    "DecryptionError",
+    "PrivacyError",
+    "PrivacyInputError",
+    "UnknownNameError",
+]
 
 
 class PrivacyError(Exception):
@@ -34,3 +42,13 @@ class DecryptionError(PrivacyError):
 
     def __init__(self, message: str = "Decryption failed: wrong key, or the data was altered or truncated.") -> None:
         super().__init__(message)
+
+
+class UnknownNameError(PrivacyInputError, KeyError):
+    """A lookup by name (e.g. a column of a scan's inventory) found nothing.
+
+    Also a ``KeyError``, so ``except KeyError`` around a mapping-style lookup still works; its
+    message reads as a sentence (not the quoted repr a plain ``KeyError`` prints).
+    """
+
+    __str__ = BaseException.__str__

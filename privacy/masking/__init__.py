@@ -17,10 +17,11 @@
 See ``docs/masking.md``.
 """
 
+from auditkit.privacy.masking import _operators  # noqa: F401 - the built-in operators register
+from auditkit.privacy.masking._inventory import ColumnInventory, EntityShare, Inventory
 from auditkit.privacy.masking._mask import ColumnChange, Masker, MaskResult, MaskSummary, mask
-from auditkit.privacy.masking._operators import (
-    Operator,
-    OperatorContext,
+from auditkit.privacy.masking._operator_contract import Operator, OperatorContext
+from auditkit.privacy.masking._operator_registry import (
     get_operator,
     operator_names,
     register_operator,
@@ -40,13 +41,7 @@ from auditkit.privacy.masking._risk import (
     risk_report,
     suggest_generalisation,
 )
-from auditkit.privacy.masking._scan import (
-    ColumnInventory,
-    EntityShare,
-    Inventory,
-    column_hints,
-    scan,
-)
+from auditkit.privacy.masking._scan import column_hints, scan
 from auditkit.privacy.masking._spans import Span, find_spans
 from auditkit.privacy.masking._stream import mask_dask, mask_file, read_frame, scan_dask, scan_file
 

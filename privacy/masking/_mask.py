@@ -18,14 +18,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from auditkit.privacy.errors import PrivacyInputError
-from auditkit.privacy.masking._operators import OperatorContext, _rebuild, _strings, get_operator
+from auditkit.privacy.masking._arrow_text import rebuild, text_cells
+from auditkit.privacy.masking._operator_contract import OperatorContext
+from auditkit.privacy.masking._operator_registry import get_operator
 from auditkit.privacy.masking._policy import Policy, Rule, load_policy
 from auditkit.privacy.masking._risk import ClassCounts, RiskReport
 from auditkit.privacy.masking._spans import _find, text_recognisers
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit.privacy.crypto import KeyRing
-    from auditkit.privacy.masking._scan import Inventory
+    from auditkit.privacy.masking._inventory import Inventory
 
 __all__ = ["IN_CLEAR_REASONS", "ColumnChange", "MaskResult", "MaskSummary", "Masker", "mask"]
 
@@ -293,15 +295,15 @@ def _changed(old: pd.Series, new: pd.Series) -> int:
     n = int((a_null != b_null).sum())
     if not both.any():
         return n
-    a, _ = _strings(old[both] if not both.all() else old)
-    b, _ = _strings(new[both] if not both.all() else new)
+    a, _ = text_cells(old[both] if not both.all() else old)
+    b, _ = text_cells(new[both] if not both.all() else new)
     return n + int(pc.sum(pc.not_equal(a, b)).as_py() or 0)
 
 
 def _mask_spans(
     values: pd.Series, op: Any, rule: Rule, ctx: OperatorContext
 ) -> tuple[pd.Series, int, tuple[tuple[str, int], ...]]:
-    arr, mask = _strings(values)
+    arr, mask = text_cells(values)
     if len(arr) == 0:
         return values, 0, ()
     cand = pc.match_substring_regex(arr, _TEXT_PREFILTER).to_numpy(zero_copy_only=False)
@@ -346,7 +348,7 @@ def _mask_spans(
     counts: dict[str, int] = {}
     for e in ents:
         counts[e] = counts.get(e, 0) + 1
-    return _rebuild(values, out, mask), changed, tuple(sorted(counts.items()))
+    return rebuild(values, out, mask), changed, tuple(sorted(counts.items()))
 
 
 def _risk_after_columns(policy: Policy, out_columns: Iterable[str]) -> tuple[str, ...]:

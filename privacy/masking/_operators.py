@@ -1,24 +1,16 @@
-"""Masking operators: small classes in a registry, each with a validate-then-apply contract.
+"""The built-in masking operators, each registered under its name.
 
-An operator declares a ``name``, a frozen dataclass ``Params`` and two methods:
-
-- ``validate(params)`` turns the policy's table (a mapping) into a ``Params`` instance, or
-  raises :class:`~auditkit.privacy.errors.PrivacyInputError` naming the key, what was expected and what
-  was received. It never sees data.
-- ``apply(values, params, ctx)`` transforms a pandas Series of one column (or of the entity
-  spans found in a free-text column) and returns the new Series, or ``None`` to drop the
-  column. Error messages name rows and columns, never values.
-
-Register a new operator with :func:`register_operator` (a decorator); names are unique.
+keep, redact, replace, mask, pseudonymize (HMAC), tokenize (AES-SIV), drop, suppress and
+generalise. Each keeps the contract of :mod:`auditkit.privacy.masking._operator_contract`
+(frozen ``Params`` validated before ``apply`` sees a value) and registers itself with
+:func:`~auditkit.privacy.masking._operator_registry.register_operator` when this module is
+imported. Messages name rows and columns, never values.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,276 +18,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from auditkit.privacy.errors import PrivacyInputError
+from auditkit.privacy.masking._arrow_text import mask_characters, rebuild, repeated, text_cells
+from auditkit.privacy.masking._operator_contract import (
+    NoParams,
+    Operator,
+    OperatorContext,
+    param,
+)
+from auditkit.privacy.masking._operator_registry import register_operator
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit.privacy.crypto import KeyRing
 
-__all__ = [
-    "Operator",
-    "OperatorContext",
-    "get_operator",
-    "operator_names",
-    "register_operator",
-]
-
-
-@dataclass
-class OperatorContext:
-    """What an operator may know besides the values: never the other columns' data.
-
-    Attributes
-    ----------
-    column:
-        Column name (for messages).
-    entity:
-        The column's entity type from the scan or the rule, if any.
-    entities:
-        Per-value entity types when the values are spans found in free text.
-    key_ring:
-        The key ring for keyed operators.
-    counts:
-        Global counts of each value (for ``suppress`` on chunked or partitioned data).
-    row_offset:
-        Position of the first value in the whole input (chunked processing), for messages.
-    """
-
-    column: str
-    entity: str | None = None
-    entities: np.ndarray | None = None
-    key_ring: KeyRing | None = None
-    counts: pd.Series | None = None
-    row_offset: int = 0
-
-
-class Operator:
-    """Base class. Subclasses set ``name``, ``Params`` and implement :meth:`apply`."""
-
-    name: ClassVar[str] = ""
-    summary: ClassVar[str] = ""
-    Params: ClassVar[type] = type(None)
-    spans: ClassVar[bool] = True  # usable on entity spans inside free text
-    needs_key: ClassVar[bool] = False
-    needs_counts: ClassVar[bool] = False
-    changes_values: ClassVar[bool] = True
-
-    @classmethod
-    def validate(cls, params: Mapping[str, Any] | None = None, *, where: str = "") -> Any:
-        """Build ``Params`` from a mapping; raise a :class:`PrivacyInputError` when invalid."""
-        params = dict(params or {})
-        where = where or f"operator {cls.name!r}"
-        fields = {f.name: f for f in dataclasses.fields(cls.Params)}
-        for key in params:
-            if key not in fields:
-                close = difflib.get_close_matches(key, list(fields), n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                known = ", ".join(fields) or "none"
-                raise PrivacyInputError(
-                    f"Unknown parameter {key!r} for {where}.{hint} Its parameters are: {known}."
-                )
-        clean: dict[str, Any] = {}
-        for name, f in fields.items():
-            if name not in params:
-                continue
-            clean[name] = _coerce(params[name], f, where)
-        try:
-            p = cls.Params(**clean)
-        except TypeError as exc:
-            raise PrivacyInputError(f"Invalid parameters for {where}: {exc}.") from None
-        cls.check(p, where)
-        return p
-
-    @classmethod
-    def check(cls, params: Any, where: str) -> None:
-        """Cross-field checks of validated params (override)."""
-
-    def apply(self, values: pd.Series, params: Any, ctx: OperatorContext) -> pd.Series | None:
-        raise NotImplementedError
-
-
-def _coerce(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
-    meta = f.metadata
-    kind = meta.get("kind", "str")
-    optional = meta.get("optional", False)
-    bad = (
-        f"The {f.name!r} parameter of {where} must be {meta.get('expect', kind)}; "
-        f"got {value!r}."
-    )
-    if value is None:
-        if optional:
-            return None
-        raise PrivacyInputError(bad)
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise PrivacyInputError(bad)
-    elif kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise PrivacyInputError(bad)
-        value = float(value)
-    elif kind == "bool":
-        if not isinstance(value, bool):
-            raise PrivacyInputError(bad)
-    elif kind == "str":
-        if not isinstance(value, str):
-            raise PrivacyInputError(bad)
-    choices = meta.get("choices")
-    if choices is not None and value not in choices:
-        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise PrivacyInputError(
-            f"The {f.name!r} parameter of {where} must be one of {list(choices)}; "
-            f"got {value!r}.{hint}"
-        )
-    lo = meta.get("min")
-    if lo is not None and value < lo:
-        raise PrivacyInputError(bad)
-    return value
-
-
-def param(default: Any, kind: str, expect: str, **meta: Any) -> Any:
-    """A dataclass field with validation metadata."""
-    return dataclasses.field(default=default, metadata={"kind": kind, "expect": expect, **meta})
-
-
-_REGISTRY: dict[str, type[Operator]] = {}
-
-
-def register_operator(cls: type[Operator] | None = None, *, force: bool = False) -> Any:
-    """Class decorator adding an operator to the registry (refuses silent replacement)."""
-
-    def add(c: type[Operator]) -> type[Operator]:
-        if not c.name:
-            raise PrivacyInputError(f"Operator class {c.__name__} must set a 'name'.")
-        if not (dataclasses.is_dataclass(c.Params) and c.Params.__dataclass_params__.frozen):  # type: ignore[attr-defined]
-            raise PrivacyInputError(
-                f"Operator {c.name!r} must declare Params as a frozen dataclass."
-            )
-        if c.name in _REGISTRY and _REGISTRY[c.name] is not c and not force:
-            raise PrivacyInputError(
-                f"An operator named {c.name!r} is already registered; pass force=True to "
-                "replace it or choose another name."
-            )
-        _REGISTRY[c.name] = c
-        return c
-
-    return add(cls) if cls is not None else add
-
-
-def get_operator(name: str) -> Operator:
-    """An instance of the operator registered as ``name``."""
-    try:
-        return _REGISTRY[OPERATOR_ALIASES.get(name, name)]()
-    except KeyError:
-        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise PrivacyInputError(
-            f"Unknown masking operator {name!r}.{hint} Known operators: "
-            f"{', '.join(sorted(_REGISTRY))}."
-        ) from None
-
-
-def operator_names() -> tuple[str, ...]:
-    """Names of every registered operator, sorted."""
-    return tuple(sorted(_REGISTRY))
-
-
-# --------------------------------------------------------------------------------------------
-# Helpers.
-
-_STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
-
-
-def _strings(values: pd.Series) -> tuple[pa.Array, np.ndarray]:
-    """(Arrow string array of the non-null cells, boolean mask of non-null cells)."""
-    mask = values.notna().to_numpy()
-    nonnull = values if mask.all() else values[mask]
-    if pd.api.types.is_string_dtype(nonnull.dtype):
-        try:
-            arr = pa.array(nonnull, type=pa.string(), from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            arr = pa.array(nonnull.astype(str).to_numpy(dtype=object), type=pa.string())
-    else:
-        arr = pa.array(nonnull.astype(str).to_numpy(dtype=object), type=pa.string())
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    return arr, mask
-
-
-def _constant(value: str, n: int) -> pa.Array:
-    """``n`` copies of ``value`` as an Arrow string array."""
-    return pa.array([value], type=pa.string()).take(pa.array(np.zeros(n, dtype=np.int64)))
-
-
-def _rebuild(values: pd.Series, new: pa.Array | np.ndarray | list[Any], mask: np.ndarray) -> pd.Series:
-    """An Arrow-backed string Series like ``values`` with the non-null cells replaced by ``new``."""
-    if not isinstance(new, (pa.Array, pa.ChunkedArray)):
-        new = pa.array(np.asarray(new, dtype=object), type=pa.string(), from_pandas=True)
-    if isinstance(new, pa.ChunkedArray):
-        new = new.combine_chunks()
-    if new.type != pa.string():
-        new = new.cast(pa.string())
-    if not mask.all():
-        pos = np.full(len(values), 0, dtype=np.int64)
-        pos[mask] = np.arange(int(mask.sum()))
-        new = new.take(pa.array(pos, mask=~mask))
-    series = new.to_pandas(types_mapper={pa.string(): _STR_DTYPE}.get)
-    series.index = values.index
-    series.name = values.name
-    return series
-
-
-_ASCII_ALNUM = np.zeros(256, dtype=bool)
-for _lo, _hi in ((48, 57), (65, 90), (97, 122)):
-    _ASCII_ALNUM[_lo:_hi + 1] = True
-
-
-def _mask_all(arr: pa.Array, char: str, keep_separators: bool) -> pa.Array:
-    """Every character of ``arr`` replaced by ``char`` (letters and digits only when
-    ``keep_separators``), vectorised over the UTF-8 bytes: one ``char`` per code point."""
-    if len(char.encode("utf-8")) != 1:
-        pattern = r"[\pL\pN]" if keep_separators else r"."
-        return pc.replace_substring_regex(arr, pattern, char)
-    arr = arr.cast(pa.string()) if arr.type != pa.string() else arr
-    if arr.offset or arr.null_count:
-        arr = pa.concat_arrays([arr])  # normalise offset
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1]
-    data_buf = arr.buffers()[2]
-    if data_buf is None or offsets[-1] == offsets[0]:
-        return arr
-    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0]:offsets[-1]]
-    code = ord(char)
-    if keep_separators:
-        # ASCII letters and digits, and every non-ASCII code point (letters of other scripts,
-        # to be safe), become ``char``; ASCII punctuation and spaces stay.
-        lut = np.arange(256, dtype=np.uint8)
-        lut[_ASCII_ALNUM] = code
-        lut[0xC0:] = code
-    else:
-        lut = np.full(256, code, dtype=np.uint8)
-    out = lut[data]
-    # One output byte per code point: drop UTF-8 continuation bytes (10xxxxxx).
-    cont = np.flatnonzero((data & 0xC0) == 0x80)
-    rel = offsets - offsets[0]
-    if cont.size:
-        keep = np.ones(data.shape, dtype=bool)
-        keep[cont] = False
-        out = out[keep]
-        rel = rel - np.searchsorted(cont, rel)
-    new_offsets = rel.astype(np.int32)
-    return pa.StringArray.from_buffers(len(arr), pa.py_buffer(new_offsets), pa.py_buffer(out))
+__all__ = ["Drop", "Generalise", "Keep", "Mask", "Pseudonymize", "Redact", "Replace",
+           "Suppress", "Tokenize"]
 
 
 def _tag(ctx: OperatorContext, n: int) -> np.ndarray | str:
     if ctx.entities is not None:
         return np.array([f"<{e}>" for e in ctx.entities], dtype=object)
     return f"<{ctx.entity or 'PERSONAL_DATA'}>"
-
-
-# --------------------------------------------------------------------------------------------
-# Operators.
-
-@dataclass(frozen=True)
-class NoParams:
-    """An operator without parameters."""
 
 
 @register_operator
@@ -318,7 +60,7 @@ class Redact(Operator):
 
     def apply(self, values: pd.Series, params: Any, ctx: OperatorContext) -> pd.Series:
         mask = values.notna().to_numpy()
-        return _rebuild(values, _constant("", int(mask.sum())), mask)
+        return rebuild(values, repeated("", int(mask.sum())), mask)
 
 
 @dataclass(frozen=True)
@@ -336,11 +78,11 @@ class Replace(Operator):
         mask = values.notna().to_numpy()
         n = int(mask.sum())
         if params.value is not None:
-            new: Any = _constant(params.value, n)
+            new: Any = repeated(params.value, n)
         else:
             tag = _tag(ctx, n)
-            new = tag[mask] if isinstance(tag, np.ndarray) else _constant(tag, n)
-        return _rebuild(values, new, mask)
+            new = tag[mask] if isinstance(tag, np.ndarray) else repeated(tag, n)
+        return rebuild(values, new, mask)
 
 
 @dataclass(frozen=True)
@@ -365,9 +107,9 @@ class Mask(Operator):
             )
 
     def apply(self, values: pd.Series, params: MaskParams, ctx: OperatorContext) -> pd.Series:
-        arr, mask = _strings(values)
+        arr, mask = text_cells(values)
         if len(arr) == 0:
-            return _rebuild(values, arr, mask)
+            return rebuild(values, arr, mask)
         length = pc.utf8_length(arr).to_numpy(zero_copy_only=False)
         # Never reveal more than half of a short value.
         keep = np.minimum(length // 2, params.keep_last)
@@ -379,17 +121,17 @@ class Mask(Operator):
             idx = np.flatnonzero(keep == k)
             sub = arr if out is None else arr.take(pa.array(idx))
             head = pc.utf8_slice_codeunits(sub, 0, -k) if k else sub
-            head = _mask_all(head, params.char, params.keep_separators)
+            head = mask_characters(head, params.char, params.keep_separators)
             joined = pc.binary_join_element_wise(head, pc.utf8_slice_codeunits(sub, -k), "") \
                 if k else head
             if out is None:
-                return _rebuild(values, joined, mask)
+                return rebuild(values, joined, mask)
             pieces.append((idx, joined))
         order = np.concatenate([i for i, _ in pieces])
         combined = pa.concat_arrays([j for _, j in pieces])
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
-        return _rebuild(values, combined.take(pa.array(inverse)), mask)
+        return rebuild(values, combined.take(pa.array(inverse)), mask)
 
 
 @dataclass(frozen=True)
@@ -398,29 +140,40 @@ class PseudonymizeParams:
     key_id: str | None = param(None, "str", "a key id of the ring", optional=True)
 
 
-def _need_ring(ctx: OperatorContext, op: str) -> KeyRing:
-    if ctx.key_ring is None:
-        raise PrivacyInputError(
-            f"Operator {op!r} on column {ctx.column!r} needs a key ring. Name one in the policy "
-            "(key_ring = 'keys.ring' with kek_env or passphrase_env) or pass key_ring=... to mask."
-        )
-    return ctx.key_ring
+class _Keyed(Operator):
+    """An operator that transforms the text cells under the key ring (which it requires)."""
+
+    needs_key = True
+
+    def apply(self, values: pd.Series, params: Any, ctx: OperatorContext) -> pd.Series:
+        if ctx.key_ring is None:
+            raise PrivacyInputError(
+                f"Operator {self.name!r} on column {ctx.column!r} needs a key ring. Name one in "
+                "the policy (key_ring = 'keys.ring' with kek_env or passphrase_env) or pass "
+                "key_ring=... to mask."
+            )
+        arr, mask = text_cells(values)
+        cells = pd.Series(arr.to_numpy(zero_copy_only=False))
+        return rebuild(values, self.transform(cells, params, ctx, ctx.key_ring).to_numpy(), mask)
+
+    def transform(self, cells: pd.Series, params: Any, ctx: OperatorContext,
+                  ring: KeyRing) -> pd.Series:
+        """The keyed values of ``cells`` (non-null text, positionally indexed)."""
+        raise NotImplementedError
 
 
 @register_operator
-class Pseudonymize(Operator):
+class Pseudonymize(_Keyed):
     name = "pseudonymize"
     summary = "Keyed pseudonym: HMAC-SHA-256 under the key ring (stable, not reversible)."
     Params = PseudonymizeParams
-    needs_key = True
 
-    def apply(self, values: pd.Series, params: PseudonymizeParams, ctx: OperatorContext) -> pd.Series:
+    def transform(self, cells: pd.Series, params: PseudonymizeParams, ctx: OperatorContext,
+                  ring: KeyRing) -> pd.Series:
         from auditkit.privacy.crypto import Pseudonymizer
 
-        ring = _need_ring(ctx, self.name)
         p = Pseudonymizer(ring, context=params.context or ctx.column, key_id=params.key_id)
-        arr, mask = _strings(values)
-        return _rebuild(values, p.pseudonymize(pd.Series(arr.to_numpy(zero_copy_only=False))).to_numpy(), mask)
+        return p.pseudonymize(cells)
 
 
 @dataclass(frozen=True)
@@ -429,19 +182,16 @@ class TokenizeParams:
 
 
 @register_operator
-class Tokenize(Operator):
+class Tokenize(_Keyed):
     name = "tokenize"
     summary = "Reversible deterministic token: AES-SIV under the key ring (joinable)."
     Params = TokenizeParams
-    needs_key = True
 
-    def apply(self, values: pd.Series, params: TokenizeParams, ctx: OperatorContext) -> pd.Series:
+    def transform(self, cells: pd.Series, params: TokenizeParams, ctx: OperatorContext,
+                  ring: KeyRing) -> pd.Series:
         from auditkit.privacy.crypto import DeterministicCipher
 
-        ring = _need_ring(ctx, self.name)
-        arr, mask = _strings(values)
-        toks = DeterministicCipher(ring).encrypt(pd.Series(arr.to_numpy(zero_copy_only=False)))
-        return _rebuild(values, toks.to_numpy(), mask)
+        return DeterministicCipher(ring).encrypt(cells)
 
 
 @register_operator
@@ -470,7 +220,7 @@ class Suppress(Operator):
     needs_counts = True
 
     def apply(self, values: pd.Series, params: SuppressParams, ctx: OperatorContext) -> pd.Series:
-        arr, mask = _strings(values)
+        arr, mask = text_cells(values)
         counts = ctx.counts
         if counts is None:
             vc = pc.value_counts(arr)
@@ -479,7 +229,7 @@ class Suppress(Operator):
                         type=pa.string())
         is_rare = pc.is_in(arr, value_set=rare)
         out = pc.if_else(is_rare, pa.scalar(params.value), arr)
-        return _rebuild(values, out, mask)
+        return rebuild(values, out, mask)
 
 
 _GENERALISE_TO = ("year", "month", "decade", "band", "prefix")
@@ -515,12 +265,12 @@ class Generalise(Operator):
             return self._dates(values, params, ctx)
         if params.to == "band":
             return self._bands(values, params, ctx)
-        arr, mask = _strings(values)
+        arr, mask = text_cells(values)
         arr = pc.utf8_trim_whitespace(arr)
         head = pc.utf8_slice_codeunits(arr, 0, params.keep)
         pad = pc.subtract(pc.utf8_length(arr), pc.utf8_length(head))
         fill = pc.binary_repeat(pa.scalar(params.fill), pc.max_element_wise(pad, 0))
-        return _rebuild(values, pc.binary_join_element_wise(head, fill, ""), mask)
+        return rebuild(values, pc.binary_join_element_wise(head, fill, ""), mask)
 
     def _dates(self, values: pd.Series, params: GeneraliseParams, ctx: OperatorContext) -> pd.Series:
         mask = values.notna().to_numpy()
@@ -545,7 +295,7 @@ class Generalise(Operator):
             new = np.char.add((years // 10 * 10).astype(str), "s")
         else:
             new = dates.dt.strftime("%Y-%m").to_numpy(dtype=object)
-        return _rebuild(values, np.asarray(new, dtype=object), mask)
+        return rebuild(values, np.asarray(new, dtype=object), mask)
 
     def _bands(self, values: pd.Series, params: GeneraliseParams, ctx: OperatorContext) -> pd.Series:
         mask = values.notna().to_numpy()
@@ -566,11 +316,4 @@ class Generalise(Operator):
             new = np.char.add(np.char.add(lo_i.astype(str), "-"), hi_i.astype(str))
         else:
             new = np.array([f"[{a:g}, {a + w:g})" for a in lo], dtype=object)
-        return _rebuild(values, np.asarray(new, dtype=object), mask)
-
-
-OPERATOR_ALIASES: Mapping[str, str] = {
-    "hash": "pseudonymize", "hmac": "pseudonymize", "pseudonymise": "pseudonymize",
-    "encrypt": "tokenize", "token": "tokenize", "generalize": "generalise",
-    "mask_partial": "mask", "partial_mask": "mask", "remove": "drop",
-}
+        return rebuild(values, np.asarray(new, dtype=object), mask)

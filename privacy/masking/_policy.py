@@ -30,7 +30,6 @@ caller's mapping is never modified; rules are frozen.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,8 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditkit.hints import did_you_mean
 from auditkit.privacy.errors import PrivacyInputError
-from auditkit.privacy.masking._operators import OPERATOR_ALIASES, get_operator, operator_names
+from auditkit.privacy.masking._operator_registry import (
+    OPERATOR_ALIASES,
+    get_operator,
+    operator_names,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit.privacy.crypto import KeyRing
@@ -186,11 +190,10 @@ class Policy:
             + ([("[risk] sensitive", self.sensitive)] if self.sensitive else [])
         ):
             if col not in names:
-                close = difflib.get_close_matches(col, have, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise PrivacyInputError(
                     f"The policy's {where} names column {col!r}, which the data does not have."
-                    f"{hint} Columns: {have[:30]}{' ...' if len(have) > 30 else ''}."
+                    f"{did_you_mean(col, have)} Columns: {have[:30]}"
+                    f"{' ...' if len(have) > 30 else ''}."
                 )
 
     def load_key_ring(self) -> KeyRing | None:
@@ -338,8 +341,7 @@ def _table(doc: Mapping[str, Any], key: str, source: str) -> Mapping[str, Any]:
 def _no_unknown(d: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
     for key in d:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), list(allowed), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise PrivacyInputError(
-                f"Unknown key {key!r} in {where}.{hint} Allowed keys: {', '.join(allowed)}."
+                f"Unknown key {key!r} in {where}.{did_you_mean(key, allowed)} Allowed keys: "
+                f"{', '.join(allowed)}."
             )

@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from auditkit.hints import did_you_mean
 from auditkit.privacy.errors import PrivacyInputError
 from auditkit.privacy.masking import validators as v
 
@@ -152,12 +153,9 @@ def get_recogniser(name: str) -> Recogniser:
     try:
         return _REGISTRY[name]
     except KeyError:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise PrivacyInputError(
-            f"No recogniser named {name!r}.{hint} Known: {', '.join(sorted(_REGISTRY))}."
+            f"No recogniser named {name!r}.{did_you_mean(name, _REGISTRY)} Known: "
+            f"{', '.join(sorted(_REGISTRY))}."
         ) from None
 
 
@@ -217,6 +215,25 @@ _DATE_VALUE = (
     r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}|"
     r"\d{8}|\d{1,2} [A-Za-z]{3,9} \d{4}|[A-Za-z]{3,9} \d{1,2}, \d{4})$"
 )
+
+_ANY = r"^.+$"
+
+
+def _by_column_name(
+    name: str, entity: str, value_pattern: str, hints: tuple[str, ...], *,
+    category: str = "direct", score: float = 0.8, priority: int = 19,
+) -> Recogniser:
+    """A recogniser of an entity that no validator can confirm (names, addresses, logins):
+    a column counts only when its name carries one of ``hints`` and its cells fit
+    ``value_pattern``."""
+    return Recogniser(name, entity, v.always, value_pattern=value_pattern, hints=hints,
+                      needs_hint=True, category=category, score=score, priority=priority)
+
+
+def _special(name: str, entity: str, hints: tuple[str, ...], *, score: float = 0.85) -> Recogniser:
+    """A GDPR Art. 9 special category, recognised by its column name alone."""
+    return _by_column_name(name, entity, _ANY, hints, category="special", score=score)
+
 
 _BUILTINS = (
     Recogniser(
@@ -297,25 +314,23 @@ _BUILTINS = (
                "postalcode", "plz"),
         needs_hint=True, category="quasi", score=0.8, priority=40,
     ),
-    Recogniser(
-        "person", "PERSON", v.always,
-        value_pattern=r"^[\pL][\pL\pM'’. -]{0,79}$",
-        hints=("name$", "first name", "given name", "givenname", "surname", "last name",
-               "family name", "full name", "fullname", "maiden", "middle initial",
-               "middle name", "forename", "firstname", "lastname", "mothers maiden"),
-        needs_hint=True, score=0.8, priority=30,
+    _by_column_name(
+        "person", "PERSON", r"^[\pL][\pL\pM'’. -]{0,79}$",
+        ("name$", "first name", "given name", "givenname", "surname", "last name",
+         "family name", "full name", "fullname", "maiden", "middle initial", "middle name",
+         "forename", "firstname", "lastname", "mothers maiden"),
+        priority=30,
     ),
-    Recogniser(
-        "street_address", "STREET_ADDRESS", v.always,
-        value_pattern=r"^.*[\pL].*$",
-        hints=("address", "street", "addr", "address line", "street address", "address1",
-               "address2", "residence"),
-        needs_hint=True, score=0.8, priority=29,
+    _by_column_name(
+        "street_address", "STREET_ADDRESS", r"^.*[\pL].*$",
+        ("address", "street", "addr", "address line", "street address", "address1",
+         "address2", "residence"),
+        priority=29,
     ),
-    Recogniser(
-        "location", "LOCATION", v.always, value_pattern=r"^[\pL][\pL\pM'’. ()-]{0,79}$",
-        hints=("city", "town", "municipality", "state", "county", "province", "statefull"),
-        needs_hint=True, category="quasi", score=0.7, priority=20,
+    _by_column_name(
+        "location", "LOCATION", r"^[\pL][\pL\pM'’. ()-]{0,79}$",
+        ("city", "town", "municipality", "state", "county", "province", "statefull"),
+        category="quasi", score=0.7, priority=20,
     ),
     Recogniser(
         "geo", "GEO_COORDINATE", v.valid_geo_coordinate, value_pattern=r"^-?\d{1,3}\.\d{2,}$",
@@ -326,69 +341,45 @@ _BUILTINS = (
         "age", "AGE", v.valid_age, value_pattern=r"^\d{1,3}(?:\.0+)?$", hints=("age$",),
         needs_hint=True, category="quasi", score=0.85, priority=24,
     ),
-    Recogniser(
-        "gender", "GENDER", v.always, value_pattern=r"^[\pL][\pL -]{0,30}$",
-        hints=("sex", "gender"), needs_hint=True, category="quasi", score=0.85, priority=23,
+    _by_column_name(
+        "gender", "GENDER", r"^[\pL][\pL -]{0,30}$", ("sex", "gender"),
+        category="quasi", score=0.85, priority=23,
     ),
-    Recogniser(
-        "username", "USERNAME", v.always, value_pattern=r"^\S{2,64}$",
-        hints=("username", "user name", "login", "user id", "userid", "handle", "screen name"),
-        needs_hint=True, category="credential", score=0.8, priority=22,
+    _by_column_name(
+        "username", "USERNAME", r"^\S{2,64}$",
+        ("username", "user name", "login", "user id", "userid", "handle", "screen name"),
+        category="credential", priority=22,
     ),
-    Recogniser(
-        "password", "PASSWORD", v.always, value_pattern=r"^.+$",
-        hints=("password", "passwd", "pwd", "passphrase", "secret"),
-        needs_hint=True, category="credential", score=0.9, priority=22,
+    _by_column_name(
+        "password", "PASSWORD", _ANY, ("password", "passwd", "pwd", "passphrase", "secret"),
+        category="credential", score=0.9, priority=22,
     ),
-    Recogniser(
-        "national_id", "NATIONAL_ID", v.always, value_pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./-]{3,24}$",
-        hints=("national id", "nationalid", "passport", "tax id", "taxid", "nin", "id number",
-               "driver license", "drivers license", "driving licence", "licence number",
-               "license number", "personal number", "insurance number", "nhs number"),
-        needs_hint=True, score=0.8, priority=21,
+    _by_column_name(
+        "national_id", "NATIONAL_ID", r"^[A-Za-z0-9][A-Za-z0-9 ./-]{3,24}$",
+        ("national id", "nationalid", "passport", "tax id", "taxid", "nin", "id number",
+         "driver license", "drivers license", "driving licence", "licence number",
+         "license number", "personal number", "insurance number", "nhs number"),
+        priority=21,
     ),
-    Recogniser(
-        "card_security_code", "CARD_SECURITY_CODE", v.always, value_pattern=r"^\d{3,4}$",
-        hints=("cvv", "cvc", "cvv2", "cvc2", "security code", "card verification"),
-        needs_hint=True, category="financial", score=0.85, priority=21,
+    _by_column_name(
+        "card_security_code", "CARD_SECURITY_CODE", r"^\d{3,4}$",
+        ("cvv", "cvc", "cvv2", "cvc2", "security code", "card verification"),
+        category="financial", score=0.85, priority=21,
     ),
-    Recogniser(
-        "health", "HEALTH_DATA", v.always, value_pattern=r"^.+$",
-        hints=("blood type", "bloodtype", "blood group", "diagnosis", "diagnoses", "condition",
-               "disease", "disability", "medical", "medication", "health", "icd10", "icd"),
-        needs_hint=True, category="special", score=0.8, priority=19,
-    ),
-    Recogniser(
-        "ethnicity", "RACIAL_ETHNIC_ORIGIN", v.always, value_pattern=r"^.+$",
-        hints=("race", "ethnicity", "ethnic origin", "ethnic"), needs_hint=True,
-        category="special", score=0.85, priority=19,
-    ),
-    Recogniser(
-        "religion", "RELIGION", v.always, value_pattern=r"^.+$",
-        hints=("religion", "religious", "belief", "faith"), needs_hint=True,
-        category="special", score=0.85, priority=19,
-    ),
-    Recogniser(
-        "politics", "POLITICAL_OPINION", v.always, value_pattern=r"^.+$",
-        hints=("political", "party affiliation", "political opinion"), needs_hint=True,
-        category="special", score=0.8, priority=19,
-    ),
-    Recogniser(
-        "trade_union", "TRADE_UNION", v.always, value_pattern=r"^.+$",
-        hints=("trade union", "union member", "union membership"), needs_hint=True,
-        category="special", score=0.8, priority=19,
-    ),
-    Recogniser(
-        "sexual_orientation", "SEX_LIFE", v.always, value_pattern=r"^.+$",
-        hints=("sexual orientation", "orientation", "sex life"), needs_hint=True,
-        category="special", score=0.85, priority=19,
-    ),
-    Recogniser(
-        "biometric", "BIOMETRIC", v.always, value_pattern=r"^.+$",
-        hints=("fingerprint", "face embedding", "biometric", "iris", "genetic", "genome",
-               "dna"),
-        needs_hint=True, category="special", score=0.8, priority=19,
-    ),
+    # GDPR Art. 9 special categories: only a column's name tells them apart.
+    _special("health", "HEALTH_DATA", (
+        "blood type", "bloodtype", "blood group", "diagnosis", "diagnoses", "condition",
+        "disease", "disability", "medical", "medication", "health", "icd10", "icd"), score=0.8),
+    _special("ethnicity", "RACIAL_ETHNIC_ORIGIN", ("race", "ethnicity", "ethnic origin", "ethnic")),
+    _special("religion", "RELIGION", ("religion", "religious", "belief", "faith")),
+    _special("politics", "POLITICAL_OPINION", ("political", "party affiliation",
+                                               "political opinion"), score=0.8),
+    _special("trade_union", "TRADE_UNION", ("trade union", "union member", "union membership"),
+             score=0.8),
+    _special("sexual_orientation", "SEX_LIFE", ("sexual orientation", "orientation",
+                                                "sex life")),
+    _special("biometric", "BIOMETRIC", ("fingerprint", "face embedding", "biometric", "iris",
+                                        "genetic", "genome", "dna"), score=0.8),
 )
 
 for _rec in _BUILTINS:

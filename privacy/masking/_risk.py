@@ -12,17 +12,17 @@ target k, and returns them as policy rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from auditkit.privacy.errors import PrivacyInputError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from auditkit.privacy.masking._policy import Rule
+from auditkit.privacy.masking._operator_contract import OperatorContext
+from auditkit.privacy.masking._operator_registry import get_operator
+from auditkit.privacy.masking._policy import Rule
 
 __all__ = [
     "ClassCounts",
@@ -273,88 +273,122 @@ def suggest_generalisation(
     information). It stops when the target is met or every ladder is exhausted. Works on a
     random sample of ``max_rows`` rows for speed; ``after`` is measured on all of ``df``.
     """
-    from auditkit.privacy.masking._operators import OperatorContext, get_operator
-    from auditkit.privacy.masking._policy import Rule
-
     _check(df, quasi_identifiers, sensitive, target_k)
     qi = list(quasi_identifiers)
     before = risk_report(df, qi, k=target_k, sensitive=sensitive)
     work = df if len(df) <= max_rows else df.sample(max_rows, random_state=seed)
-    ladders = {c: _ladder(work[c], target_k) for c in qi}
-    level = dict.fromkeys(qi, -1)
-    current = work[qi].copy()
-    steps: list[str] = []
+    search = _Search(work, qi, target_k, {c: _ladder(work[c], target_k) for c in qi})
+    level, reached = search.climb()
+    if reached:
+        level = search.back_off(level)
+    chosen = {c: search.ladders[c][level[c]] for c in qi if level[c] >= 0}
+    steps = tuple(f"{c}: {op_name} " + ", ".join(f"{k}={v}" for k, v in params.items())
+                  for c, (op_name, params) in chosen.items())
+    rules = tuple(Rule.of(c, op_name, **params) for c, (op_name, params) in chosen.items())
+    after = _risk_after(df, qi, rules, target_k, sensitive)
+    return GeneralisationSuggestion(target_k, rules, steps, before, after)
 
-    def applied(frame: pd.DataFrame, col: str, rung: tuple[str, dict[str, Any]]) -> pd.DataFrame:
+
+_Rung = tuple[str, dict[str, Any]]
+
+
+@dataclass
+class _Search:
+    """The greedy search over each quasi-identifier's ladder of rungs (finest first).
+
+    A level of -1 leaves the column as it is; level ``i`` applies rung ``i`` of its ladder to
+    the original values. A ladder is cut at the first rung its column refuses.
+    """
+
+    work: pd.DataFrame
+    qi: list[str]
+    target_k: int
+    ladders: dict[str, list[_Rung]]
+
+    def _applied(self, frame: pd.DataFrame, col: str, rung: _Rung) -> pd.DataFrame:
         op_name, params = rung
         op = get_operator(op_name)
         out = frame.copy()
-        src = work[col]
-        out[col] = op.apply(src, op.validate(params), OperatorContext(column=col))
+        out[col] = op.apply(self.work[col], op.validate(params), OperatorContext(column=col))
         return out
 
-    def score(frame: pd.DataFrame) -> tuple[int, int]:
-        r = risk_report(frame, qi, k=target_k)
-        return r.records_below_k, r.n_classes
+    def _k(self, frame: pd.DataFrame) -> int:
+        return risk_report(frame, self.qi, k=self.target_k).k_achieved
 
-    while risk_report(current, qi, k=target_k).k_achieved < target_k:
-        best = None
-        for col in qi:
-            nxt = level[col] + 1
-            while nxt < len(ladders[col]):
-                try:
-                    cand = applied(current, col, ladders[col][nxt])
-                except PrivacyInputError:
-                    ladders[col] = ladders[col][:nxt]
-                    break
-                # Skip rungs that merge no values (e.g. no value rare enough to suppress).
-                if cand[col].nunique(dropna=False) < current[col].nunique(dropna=False):
-                    sc = score(cand)
-                    if best is None or sc < best[0]:
-                        best = (sc, col, cand, nxt)
-                    break
-                nxt += 1
-        if best is None:
-            break
-        _, col, cand, nxt = best
-        level[col] = nxt
-        current = cand
-
-    # Back off: undo any rung the target does not need (the greedy path can overshoot).
-    def frame_at(levels: dict[str, int]) -> pd.DataFrame:
-        frame = work[qi].copy()
-        for c in qi:
-            if levels[c] >= 0:
-                frame = applied(frame, c, ladders[c][levels[c]])
+    def _frame_at(self, level: dict[str, int]) -> pd.DataFrame:
+        frame = self.work[self.qi].copy()
+        for c in self.qi:
+            if level[c] >= 0:
+                frame = self._applied(frame, c, self.ladders[c][level[c]])
         return frame
 
-    if risk_report(current, qi, k=target_k).k_achieved >= target_k:
+    def climb(self) -> tuple[dict[str, int], bool]:
+        """(levels, whether they reach the target): the best next rung until the target is
+        met or no rung merges any more values."""
+        level = dict.fromkeys(self.qi, -1)
+        current = self.work[self.qi].copy()
+        while self._k(current) < self.target_k:
+            step = self._best_step(current, level)
+            if step is None:
+                return level, False
+            col, rung, current = step
+            level[col] = rung
+        return level, True
+
+    def _best_step(
+        self, current: pd.DataFrame, level: dict[str, int],
+    ) -> tuple[str, int, pd.DataFrame] | None:
+        """The column, rung and frame whose step leaves the fewest records below k (ties:
+        the most classes), or ``None`` when no column has a rung left."""
+        best: tuple[tuple[int, int], str, int, pd.DataFrame] | None = None
+        for col in self.qi:
+            found = self._next_merging_rung(current, col, level[col] + 1)
+            if found is None:
+                continue
+            rung, cand = found
+            r = risk_report(cand, self.qi, k=self.target_k)
+            score = (r.records_below_k, r.n_classes)
+            if best is None or score < best[0]:
+                best = (score, col, rung, cand)
+        return None if best is None else best[1:]
+
+    def _next_merging_rung(
+        self, current: pd.DataFrame, col: str, start: int,
+    ) -> tuple[int, pd.DataFrame] | None:
+        """The first rung from ``start`` that merges values of ``col`` (e.g. not a suppression
+        when no value is rare enough), with the frame it gives."""
+        for rung in range(start, len(self.ladders[col])):
+            try:
+                cand = self._applied(current, col, self.ladders[col][rung])
+            except PrivacyInputError:
+                self.ladders[col] = self.ladders[col][:rung]
+                return None
+            if cand[col].nunique(dropna=False) < current[col].nunique(dropna=False):
+                return rung, cand
+        return None
+
+    def back_off(self, level: dict[str, int]) -> dict[str, int]:
+        """Undo every rung the target does not need (the greedy path can overshoot)."""
         changed = True
         while changed:
             changed = False
-            for c in qi:
+            for c in self.qi:
                 if level[c] < 0:
                     continue
                 trial = dict(level, **{c: level[c] - 1})
-                if risk_report(frame_at(trial), qi, k=target_k).k_achieved >= target_k:
+                if self._k(self._frame_at(trial)) >= self.target_k:
                     level = trial
                     changed = True
-    for c in qi:
-        if level[c] >= 0:
-            op_name, params = ladders[c][level[c]]
-            steps.append(f"{c}: {op_name} " + ", ".join(f"{k}={v}" for k, v in params.items()))
+        return level
 
-    rules = tuple(
-        Rule.of(c, ladders[c][level[c]][0], **ladders[c][level[c]][1]) for c in qi if level[c] >= 0
-    )
+
+def _risk_after(
+    df: pd.DataFrame, qi: list[str], rules: tuple[Rule, ...], target_k: int,
+    sensitive: str | None,
+) -> RiskReport:
+    """The risk figures of all of ``df`` once ``rules`` are applied."""
     full = df[qi + ([sensitive] if sensitive and sensitive not in qi else [])].copy()
     for r in rules:
         full[r.column] = get_operator(r.operator).apply(full[r.column], r.params,
-                                                            OperatorContext(column=r.column))
-    after = risk_report(full, qi, k=target_k, sensitive=sensitive)
-    return GeneralisationSuggestion(target_k, rules, tuple(steps), before, after)
-
-
-def columns_present(qi: Iterable[str], columns: Iterable[str]) -> tuple[str, ...]:
-    have = set(columns)
-    return tuple(c for c in qi if c in have)
+                                                        OperatorContext(column=r.column))
+    return risk_report(full, qi, k=target_k, sensitive=sensitive)

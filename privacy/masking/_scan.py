@@ -9,179 +9,27 @@ value.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from auditkit.privacy.errors import PrivacyInputError
+from auditkit.privacy.masking._inventory import ColumnInventory, EntityShare, Inventory
 from auditkit.privacy.masking._recognisers import Recogniser, entity_category, iter_recognisers
 from auditkit.privacy.masking._spans import _find, text_recognisers
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["ColumnInventory", "EntityShare", "Inventory", "column_hints", "scan"]
+__all__ = ["column_hints", "scan"]
 
 _MAX_VALIDATE = 500  # distinct candidates validated per recogniser and column (a sample)
 _MAX_TEXT_ROWS = 2_000  # free-text cells searched for spans per column
-_NON_DIGITS = re.compile(r"\D")
-
-
-@dataclass(frozen=True)
-class EntityShare:
-    """Share of scanned non-null cells of a column that are confirmed instances of ``entity``."""
-
-    entity: str
-    share: float
-    confidence: float
-    hinted: bool = False
-
-
-@dataclass(frozen=True)
-class ColumnInventory:
-    """What the scan found in one column: counts and shares, never values.
-
-    Attributes
-    ----------
-    entity:
-        The entity type the column holds as a whole (``None`` when none reached the
-        threshold; a free-text column reports its embedded entities in ``text_entities``).
-    share:
-        Share of scanned non-null cells confirmed as ``entity``.
-    confidence:
-        0-1 confidence in ``entity`` (validator share, recogniser score, name hint).
-    free_text:
-        Whether the column is prose that may embed entities anywhere.
-    text_entities:
-        ``(entity, rows)`` pairs: scanned free-text rows holding at least one span of the type.
-    category:
-        ``direct``, ``quasi``, ``special``, ``credential``, ``financial`` or ``None``.
-    """
-
-    column: str
-    n_scanned: int
-    n_non_null: int
-    entity: str | None = None
-    share: float = 0.0
-    confidence: float = 0.0
-    free_text: bool = False
-    text_entities: tuple[tuple[str, int], ...] = ()
-    candidates: tuple[EntityShare, ...] = ()
-    category: str | None = None
-
-    @property
-    def personal(self) -> bool:
-        """Whether the column holds personal data (an entity, or entities in its text)."""
-        return self.entity is not None or bool(self.text_entities)
-
-    @property
-    def entities(self) -> tuple[str, ...]:
-        """Every entity type found: the column's own and those embedded in its text."""
-        own = (self.entity,) if self.entity else ()
-        return own + tuple(e for e, _ in self.text_entities if e not in own)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["text_entities"] = {e: n for e, n in self.text_entities}
-        d["candidates"] = [asdict(c) for c in self.candidates]
-        d["personal"] = self.personal
-        return d
-
-
-@dataclass(frozen=True)
-class Inventory:
-    """Result of :func:`scan`: one :class:`ColumnInventory` per column, in column order."""
-
-    columns: tuple[ColumnInventory, ...]
-    n_rows: int
-    n_scanned: int
-    sampled: bool = False
-    _by_name: dict[str, ColumnInventory] = field(default_factory=dict, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self._by_name.update({c.column: c for c in self.columns})
-
-    def __getitem__(self, column: str) -> ColumnInventory:
-        try:
-            return self._by_name[column]
-        except KeyError:
-            raise KeyError(f"The inventory has no column {column!r}.") from None
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self.columns)
-
-    def __len__(self) -> int:
-        return len(self.columns)
-
-    @property
-    def personal_columns(self) -> tuple[str, ...]:
-        """Columns holding any personal data (identifiers, quasi-identifiers, special data)."""
-        return tuple(c.column for c in self.columns if c.personal)
-
-    @property
-    def identifier_columns(self) -> tuple[str, ...]:
-        """Columns holding direct identifiers, credentials, financial data or free text with
-        embedded entities: the values that must never appear in the toolkit's output."""
-        strong = {"direct", "credential", "financial"}
-        return tuple(
-            c.column for c in self.columns
-            if (c.entity is not None and c.category in strong) or c.text_entities
-        )
-
-    @property
-    def quasi_identifiers(self) -> tuple[str, ...]:
-        """Columns classified as quasi-identifiers (ZIP, date of birth, sex, age, location)."""
-        return tuple(c.column for c in self.columns if c.category == "quasi")
-
-    @property
-    def special_category_columns(self) -> tuple[str, ...]:
-        """Columns of GDPR Art. 9 special categories (health, ethnic origin, religion, ...)."""
-        return tuple(c.column for c in self.columns if c.category == "special")
-
-    def entity_counts(self) -> dict[str, int]:
-        """Number of columns per entity type (column-level and embedded)."""
-        counts: dict[str, int] = {}
-        for c in self.columns:
-            for e in c.entities:
-                counts[e] = counts.get(e, 0) + 1
-        return dict(sorted(counts.items()))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "n_rows": self.n_rows,
-            "n_scanned": self.n_scanned,
-            "sampled": self.sampled,
-            "columns": [c.to_dict() for c in self.columns],
-        }
-
-    def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
-
-    def to_rows(self) -> list[tuple[Any, ...]]:
-        """Rows for a table: column, entity, share, confidence, free text, category."""
-        rows = []
-        for c in self.columns:
-            embedded = ", ".join(f"{e} ({n})" for e, n in c.text_entities)
-            rows.append((
-                c.column, c.entity or ("free text" if c.free_text else "-"),
-                round(c.share, 3), round(c.confidence, 3), c.free_text, embedded,
-                c.category or "-",
-            ))
-        return rows
-
-    ROW_HEADERS = ("column", "entity", "share", "confidence", "free_text", "embedded",
-                   "category")
-
-    def to_frame(self) -> pd.DataFrame:
-        import pandas as pd
-
-        return pd.DataFrame(self.to_rows(), columns=list(self.ROW_HEADERS))
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,78 +132,103 @@ def _confirmed_share(
     return float(cand_counts[ok].sum()) / total
 
 
+class _Verdict(NamedTuple):
+    """A recogniser whose confirmed share reached its threshold, with its confidence."""
+
+    rec: Recogniser
+    share: float
+    confidence: float
+
+
 def _scan_column(
     name: str, series: pd.Series, n_scanned: int, *, min_share: float, hints: bool,
     rng: np.random.Generator, recs: list[Recogniser],
 ) -> ColumnInventory:
+    """What one column holds: its entity type by pattern and name, or the spans in its text."""
     values = _as_strings(series)
-    n = len(values)
-    if n == 0:
-        return ColumnInventory(str(name), n_scanned, 0)
     values = values.filter(pc.greater(pc.utf8_length(values), 0))
     n = len(values)
     if n == 0:
         return ColumnInventory(str(name), n_scanned, 0)
+    hinted = column_hints(str(name), recs) if hints else set()
+    candidates, best = _judge(_pattern_shares(values, recs, hinted, rng), min_share)
+    free_text = _is_free_text(values)
+    text_entities: tuple[tuple[str, int], ...] = ()
+    if free_text and (best is None or best.rec.needs_hint):
+        text_entities = _text_entities(values, rng)
+        if best is not None and best.rec.category != "special":
+            best = None  # prose under an "address"/"name" header: its spans are what counts
+    if best is None:
+        return ColumnInventory(
+            str(name), n_scanned, n, free_text=free_text, text_entities=text_entities,
+            candidates=candidates, category=_text_category(text_entities),
+        )
+    return ColumnInventory(
+        str(name), n_scanned, n, entity=best.rec.entity, share=round(best.share, 4),
+        confidence=round(best.confidence, 4), free_text=free_text, text_entities=text_entities,
+        candidates=candidates, category=best.rec.category,
+    )
+
+
+def _pattern_shares(
+    values: pa.Array, recs: list[Recogniser], hinted: set[str], rng: np.random.Generator,
+) -> list[tuple[Recogniser, float, bool]]:
+    """(recogniser, confirmed share, name-hinted) for each recogniser confirming any cell."""
     vc = pc.value_counts(values)
     uniques = vc.field("values")
     counts = vc.field("counts").to_numpy()
-    hinted_names = column_hints(str(name), recs) if hints else set()
-
-    shares: list[tuple[Recogniser, float, bool]] = []
+    shares = []
     for rec in recs:
-        if rec.value_pattern is None:
+        if rec.value_pattern is None or (rec.needs_hint and rec.name not in hinted):
             continue
-        hinted = rec.name in hinted_names
-        if rec.needs_hint and not hinted:
-            continue
-        share = _confirmed_share(rec, uniques, counts, n, hinted, rng)
+        share = _confirmed_share(rec, uniques, counts, len(values), rec.name in hinted, rng)
         if share > 0:
-            shares.append((rec, share, hinted))
+            shares.append((rec, share, rec.name in hinted))
+    return shares
 
+
+def _judge(
+    shares: list[tuple[Recogniser, float, bool]], min_share: float,
+) -> tuple[tuple[EntityShare, ...], _Verdict | None]:
+    """(every candidate, largest share first; the column's entity or ``None``).
+
+    Pattern-validated types beat name-hint types; then the larger share, then the priority.
+    A name-hint type needs a share of 0.5, a pattern type ``min_share``.
+    """
     candidates = []
-    best: tuple[float, int, Recogniser, float, bool] | None = None
+    best: tuple[tuple[float, float, int], _Verdict] | None = None
     for rec, share, hinted in shares:
         conf = min(1.0, rec.score * share + (0.1 if hinted else 0.0))
         candidates.append(EntityShare(rec.entity, round(share, 4), round(conf, 4), hinted))
-        threshold = min_share if not rec.needs_hint else 0.5
-        if share < threshold:
+        if share < (0.5 if rec.needs_hint else min_share):
             continue
-        # Pattern-validated types beat name-hint types; then share, then priority.
         key = (0.0 if rec.needs_hint else 1.0, share, rec.priority)
-        if best is None or key > (best[0], best[1], best[2].priority):
-            best = (key[0], share, rec, conf, hinted)
-
-    free_text = _is_free_text(values)
-    text_entities: tuple[tuple[str, int], ...] = ()
-    if free_text and (best is None or best[2].needs_hint):
-        take = values if n <= _MAX_TEXT_ROWS else values.take(
-            pa.array(np.sort(rng.choice(n, size=_MAX_TEXT_ROWS, replace=False)))
-        )
-        trecs = text_recognisers()
-        found: dict[str, int] = {}
-        for text in take.to_pylist():
-            for ent in {s.entity for s in _find(text, trecs)}:
-                found[ent] = found.get(ent, 0) + 1
-        text_entities = tuple(sorted(found.items()))
-        if best is not None and best[2].category != "special":
-            best = None  # prose under an "address"/"name" header: its spans are what counts
-
+        if best is None or key > best[0]:
+            best = (key, _Verdict(rec, share, conf))
     candidates.sort(key=lambda c: -c.share)
-    if best is None:
-        category = None
-        if text_entities:
-            cats = {entity_category(e) for e, _ in text_entities}
-            category = next((c for c in ("special", "financial", "direct") if c in cats), "direct")
-        return ColumnInventory(
-            str(name), n_scanned, n, free_text=free_text, text_entities=text_entities,
-            candidates=tuple(candidates), category=category,
-        )
-    _, share, rec, conf, _ = best
-    return ColumnInventory(
-        str(name), n_scanned, n, entity=rec.entity, share=round(share, 4),
-        confidence=round(conf, 4), free_text=free_text, text_entities=text_entities,
-        candidates=tuple(candidates), category=rec.category,
+    return tuple(candidates), None if best is None else best[1]
+
+
+def _text_entities(values: pa.Array, rng: np.random.Generator) -> tuple[tuple[str, int], ...]:
+    """``(entity, rows)``: how many free-text cells (a sample of them) hold a span of each."""
+    n = len(values)
+    take = values if n <= _MAX_TEXT_ROWS else values.take(
+        pa.array(np.sort(rng.choice(n, size=_MAX_TEXT_ROWS, replace=False)))
     )
+    trecs = text_recognisers()
+    found: dict[str, int] = {}
+    for text in take.to_pylist():
+        for ent in {s.entity for s in _find(text, trecs)}:
+            found[ent] = found.get(ent, 0) + 1
+    return tuple(sorted(found.items()))
+
+
+def _text_category(text_entities: tuple[tuple[str, int], ...]) -> str | None:
+    """The category of a free-text column: its most sensitive embedded entity's."""
+    if not text_entities:
+        return None
+    cats = {entity_category(e) for e, _ in text_entities}
+    return next((c for c in ("special", "financial", "direct") if c in cats), "direct")
 
 
 def scan(
@@ -400,6 +273,25 @@ def scan(
     >>> inv["email"].entity, inv["n"].entity
     ('EMAIL_ADDRESS', None)
     """
+    cols = _columns_to_scan(df, columns, sample_rows, min_share)
+    rng = np.random.default_rng(seed)
+    frame, sampled = _sample(df, sample_rows, rng)
+    recs = iter_recognisers()
+    declared = dict(declared or {})
+    out = []
+    for col in cols:
+        inv = _scan_column(col, frame[col], len(frame), min_share=min_share, hints=hints,
+                           rng=rng, recs=recs)
+        if str(col) in declared:
+            inv = _as_declared(inv, declared[str(col)])
+        out.append(inv)
+    return Inventory(tuple(out), n_rows=len(df), n_scanned=len(frame), sampled=sampled)
+
+
+def _columns_to_scan(
+    df: pd.DataFrame, columns: Iterable[str] | None, sample_rows: int | None, min_share: float,
+) -> list[str]:
+    """The columns :func:`scan` reads, once its arguments are checked (before any cell is)."""
     if not hasattr(df, "columns") or not hasattr(df, "iloc"):
         raise PrivacyInputError(
             f"The 'df' parameter of scan must be a pandas DataFrame; got {type(df).__name__}. "
@@ -421,28 +313,19 @@ def scan(
             f"The 'columns' parameter of scan names columns the data lacks: {missing}. "
             f"Available: {[str(c) for c in df.columns]}."
         )
-    rng = np.random.default_rng(seed)
-    n_rows = len(df)
-    sampled = sample_rows is not None and n_rows > sample_rows
-    if sampled:
-        assert sample_rows is not None
-        pos = np.sort(rng.choice(n_rows, size=sample_rows, replace=False))
-        frame = df.iloc[pos]
-    else:
-        frame = df
-    n_scanned = len(frame)
-    recs = iter_recognisers()
-    out = []
-    declared = dict(declared or {})
-    for col in cols:
-        inv = _scan_column(col, frame[col], n_scanned, min_share=min_share, hints=hints,
-                           rng=rng, recs=recs)
-        if str(col) in declared:
-            ent = declared[str(col)]
-            inv = ColumnInventory(
-                inv.column, inv.n_scanned, inv.n_non_null, entity=ent, share=inv.share,
-                confidence=1.0, free_text=inv.free_text, text_entities=inv.text_entities,
-                candidates=inv.candidates, category=entity_category(ent),
-            )
-        out.append(inv)
-    return Inventory(tuple(out), n_rows=n_rows, n_scanned=n_scanned, sampled=sampled)
+    return cols
+
+
+def _sample(
+    df: pd.DataFrame, sample_rows: int | None, rng: np.random.Generator,
+) -> tuple[pd.DataFrame, bool]:
+    """(the rows to scan, whether they are a sample): ``sample_rows`` uniform rows, in order."""
+    if sample_rows is None or len(df) <= sample_rows:
+        return df, False
+    pos = np.sort(rng.choice(len(df), size=sample_rows, replace=False))
+    return df.iloc[pos], True
+
+
+def _as_declared(inv: ColumnInventory, entity: str) -> ColumnInventory:
+    """``inv`` with the entity type the user declared (full confidence, its category)."""
+    return replace(inv, entity=entity, confidence=1.0, category=entity_category(entity))

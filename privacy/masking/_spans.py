@@ -138,13 +138,3 @@ def _find(text: str, recs: Sequence[Recogniser]) -> list[Span]:
         found.sort()
     return found
 
-
-def _resolve(spans: list[Span], priority: dict[str, int]) -> list[Span]:
-    """Drop spans overlapping a kept span of higher priority (then greater length)."""
-    ranked = sorted(spans, key=lambda s: (-priority.get(s.recogniser, 0), -(s.end - s.start), s.start))
-    kept: list[Span] = []
-    for s in ranked:
-        if all(s.end <= k.start or s.start >= k.end for k in kept):
-            kept.append(s)
-    kept.sort()
-    return kept

@@ -30,7 +30,7 @@ from auditkit.privacy.tabular import TableFile
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit.privacy.crypto import KeyRing
-    from auditkit.privacy.masking._scan import Inventory
+    from auditkit.privacy.masking._inventory import Inventory
 
 __all__ = ["mask_dask", "mask_file", "read_frame", "scan_dask", "scan_file"]
 
@@ -190,13 +190,37 @@ def mask_file(
 
     pol = load_policy(policy)
     s = _check_input(src)
-    d = Path(dst)
     if not isinstance(chunk_rows, int) or isinstance(chunk_rows, bool) or chunk_rows < 1:
         raise PrivacyInputError(
             f"The 'chunk_rows' parameter of mask_file must be a positive integer; got "
             f"{chunk_rows!r}."
         )
-    if d.resolve() == s.resolve() or (d.exists() and os.path.samefile(d, s)):
+    d = _check_output(Path(dst), s, overwrite)
+    in_fmt = _format(s, input_format, "input")
+    out_fmt = _format(d, output_format, "output")
+    columns = _checked_header(s, in_fmt, pol)  # before any row is read
+    inventory = None
+    if _needs_inventory(pol):
+        from auditkit.privacy.masking._scan import scan
+
+        inventory = scan(read_frame(s, nrows=scan_rows, format=in_fmt), sample_rows=None)
+    masker = _masker(pol, columns, inventory, key_ring,
+                     lambda need: _file_counts(_chunks(s, in_fmt, chunk_rows, columns=need)))
+    risk = _risk_counters(pol, masker)
+    with atomic_write(d) as fh:
+        writer = _TableWriter(fh, out_fmt, "\t" if d.suffix.lower() == ".tsv" else ",")
+        summary = _mask_chunks(_chunks(s, in_fmt, chunk_rows), masker, writer, risk, progress)
+        writer.close()
+    if risk is not None and summary is not None:
+        before, after = risk
+        summary = summary.with_risk(before.report(pol.k, pol.l), after.report(pol.k, pol.l))
+    return summary
+
+
+def _check_output(d: Path, src: Path, overwrite: bool) -> Path:
+    """``d``, once it is known not to be the input, not to exist (unless ``overwrite``) and to
+    lie in an existing directory."""
+    if d.resolve() == src.resolve() or (d.exists() and os.path.samefile(d, src)):
         raise PrivacyInputError(
             f"The output path {str(d)!r} is the input file; mask never overwrites its input. "
             "Choose another output path."
@@ -210,69 +234,107 @@ def mask_file(
         raise PrivacyInputError(
             f"The output directory {str(d.parent)!r} does not exist. Create it first."
         )
-    in_fmt = _format(s, input_format, "input")
-    out_fmt = _format(d, output_format, "output")
-    table = _table(s, in_fmt)
+    return d
+
+
+def _checked_header(path: Path, fmt: str, pol: Policy) -> list[str]:
+    """The file's column names, once the policy is checked against them and the file is known
+    to hold a row (no other row is read)."""
+    table = _table(path, fmt)
     table.sniff()
     columns = table.columns()
-    pol.check_columns(columns)  # before any row is read
+    pol.check_columns(columns)
     if table.count_rows(limit=1) == 0:
         raise table.no_rows(len(columns))
+    return columns
 
-    inventory = None
-    if pol.unlisted != "keep" or any(r.free_text is None for r in pol.rules):
-        from auditkit.privacy.masking._scan import scan
 
-        inventory = scan(read_frame(s, nrows=scan_rows, format=in_fmt), sample_rows=None)
+def _needs_inventory(pol: Policy) -> bool:
+    """Whether masking needs a scan: unlisted personal columns to treat, or rules that leave
+    it to the scan whether their column is free text."""
+    return pol.unlisted != "keep" or any(r.free_text is None for r in pol.rules)
+
+
+def _masker(
+    pol: Policy, columns: list[str], inventory: Inventory | None, key_ring: KeyRing | None,
+    count: Callable[[list[str]], dict[str, pd.Series]],
+) -> Masker:
+    """The masker for ``columns``, with the global value counts its operators need (``suppress``
+    judges rarity over the whole input), counted by ``count`` over those columns only."""
     probe = Masker(pol, columns, inventory=inventory, key_ring=key_ring)
-    counts: dict[str, pd.Series] = {}
     need = probe.needs_counts()
-    if need:
-        for chunk in _chunks(s, in_fmt, chunk_rows, columns=need):
-            for c in need:
-                vc = chunk[c].dropna().astype(str).value_counts()
-                counts[c] = vc if c not in counts else counts[c].add(vc, fill_value=0)
-    masker = Masker(pol, columns, inventory=inventory, key_ring=probe.key_ring, counts=counts)
+    counts = count(need) if need else {}
+    return Masker(pol, columns, inventory=inventory, key_ring=probe.key_ring, counts=counts)
 
-    before = after = None
-    if pol.quasi_identifiers:
-        before = ClassCounts(pol.quasi_identifiers, pol.sensitive)
-        qa = _risk_after_columns(pol, masker.output_columns())
-        sens = pol.sensitive if pol.sensitive in masker.output_columns() else None
-        after = ClassCounts(qa, sens)
 
+def _file_counts(chunks: Iterator[pd.DataFrame]) -> dict[str, pd.Series]:
+    """How often each value occurs in each column, over every chunk."""
+    counts: dict[str, pd.Series] = {}
+    for chunk in chunks:
+        for c in chunk.columns:
+            vc = chunk[c].dropna().astype(str).value_counts()
+            counts[c] = vc if c not in counts else counts[c].add(vc, fill_value=0)
+    return counts
+
+
+def _risk_counters(pol: Policy, masker: Masker) -> tuple[ClassCounts, ClassCounts] | None:
+    """Equivalence classes before and after masking, when the policy names quasi-identifiers."""
+    if not pol.quasi_identifiers:
+        return None
+    out = masker.output_columns()
+    before = ClassCounts(pol.quasi_identifiers, pol.sensitive)
+    after = ClassCounts(_risk_after_columns(pol, out), pol.sensitive if pol.sensitive in out else None)
+    return before, after
+
+
+class _TableWriter:
+    """Masked chunks appended to one open CSV or Parquet file; the first chunk fixes the schema."""
+
+    def __init__(self, fh: Any, fmt: str, delimiter: str) -> None:
+        self._fh, self._fmt, self._delimiter = fh, fmt, delimiter
+        self._writer: Any = None
+        self._schema: Any = None
+
+    def write(self, df: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        if self._writer is None:
+            self._schema = table.schema
+            self._writer = self._open(table.schema)
+        self._writer.write_table(table.cast(self._schema))
+
+    def _open(self, schema: Any) -> Any:
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        if self._fmt == "csv":
+            options = pacsv.WriteOptions(delimiter=self._delimiter, quoting_style="needed")
+            return pacsv.CSVWriter(self._fh, schema, write_options=options)
+        return pq.ParquetWriter(self._fh, schema)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _mask_chunks(
+    chunks: Iterator[pd.DataFrame], masker: Masker, writer: _TableWriter,
+    risk: tuple[ClassCounts, ClassCounts] | None, progress: Callable[[int], None] | None,
+) -> MaskSummary | None:
+    """Mask and write each chunk; count equivalence classes before and after; report progress."""
     summary: MaskSummary | None = None
     done = 0
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    with atomic_write(d) as fh:
-        writer: Any = None
-        schema = None
-        for chunk in _chunks(s, in_fmt, chunk_rows):
-            out, part = masker.apply(chunk, row_offset=done)
-            if before is not None and after is not None:
-                before.update(chunk)
-                after.update(out)
-            table = pa.Table.from_pandas(out, preserve_index=False)
-            if writer is None:
-                schema = table.schema
-                if out_fmt == "csv":
-                    sep = "\t" if d.suffix.lower() == ".tsv" else ","
-                    writer = pacsv.CSVWriter(fh, schema, write_options=pacsv.WriteOptions(
-                        delimiter=sep, quoting_style="needed"))
-                else:
-                    writer = pq.ParquetWriter(fh, schema)
-            writer.write_table(table.cast(schema))
-            summary = part if summary is None else summary.merge(part)
-            done += len(chunk)
-            if progress is not None:
-                progress(done)
-        if writer is not None:
-            writer.close()
-    if before is not None and after is not None:
-        summary = summary.with_risk(before.report(pol.k, pol.l), after.report(pol.k, pol.l))
+    for chunk in chunks:
+        out, part = masker.apply(chunk, row_offset=done)
+        if risk is not None:
+            risk[0].update(chunk)
+            risk[1].update(out)
+        writer.write(out)
+        summary = part if summary is None else summary.merge(part)
+        done += len(chunk)
+        if progress is not None:
+            progress(done)
     return summary
 
 
@@ -313,11 +375,10 @@ def mask_dask(
     pol = load_policy(policy)
     columns = [str(c) for c in ddf.columns]
     pol.check_columns(columns)
-    if inventory is None and (pol.unlisted != "keep" or any(r.free_text is None for r in pol.rules)):
+    if inventory is None and _needs_inventory(pol):
         inventory = scan_dask(ddf, sample_rows=scan_rows)
-    probe = Masker(pol, columns, inventory=inventory, key_ring=key_ring)
-    counts = {c: ddf[c].dropna().astype(str).value_counts().compute() for c in probe.needs_counts()}
-    masker = Masker(pol, columns, inventory=inventory, key_ring=probe.key_ring, counts=counts)
+    masker = _masker(pol, columns, inventory, key_ring, lambda need: {
+        c: ddf[c].dropna().astype(str).value_counts().compute() for c in need})
     meta, _ = masker.apply(ddf._meta)
 
     def run(part: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from auditkit.privacy.crypto import DeterministicCipher, KeyRing
+from auditkit.privacy.errors import PrivacyInputError
 from auditkit.privacy.masking import (
     Operator,
     OperatorContext,
@@ -18,7 +19,7 @@ from auditkit.privacy.masking import (
     operator_names,
     register_operator,
 )
-from auditkit.privacy.masking._operators import NoParams
+from auditkit.privacy.masking._operator_contract import NoParams, param
 
 
 def _apply(name, values, ctx=None, **params):
@@ -191,3 +192,50 @@ def test_operators_leave_the_input_series_untouched():
         op.apply(s, op.validate(params), OperatorContext(column="c"))
     pd.testing.assert_series_equal(s, before)
     assert np.all(s.to_numpy() == before.to_numpy())
+
+
+# The contract's parameter checks, on a parameter table of every kind.
+
+@dataclasses.dataclass(frozen=True)
+class _AllKinds:
+    n: int = param(1, "int", "an integer >= 0", min=0)
+    x: float = param(1.0, "float", "a number")
+    flag: bool = param(False, "bool", "true or false")
+    word: str = param("a", "str", "one of a, b", choices=("a", "b"))
+    maybe: str | None = param(None, "str", "a string", optional=True)
+
+
+class _Kinds(Operator):
+    name = "kinds_for_test"
+    Params = _AllKinds
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"n": True}, "'n' parameter of operator 'kinds_for_test' must be an integer >= 0; got True"),
+    ({"n": 1.0}, "must be an integer"),
+    ({"n": -1}, "an integer >= 0; got -1"),
+    ({"x": False}, "'x' parameter .* must be a number"),
+    ({"x": "1"}, "must be a number"),
+    ({"flag": 1}, "must be true or false"),
+    ({"word": "c"}, r"must be one of \['a', 'b'\]; got 'c'"),
+    ({"word": None}, "must be one of a, b; got None"),
+    ({"nn": 1}, "Unknown parameter 'nn' .* Did you mean 'n'"),
+])
+def test_contract_refuses_wrong_kinds_with_the_parameter_named(params, match):
+    with pytest.raises(PrivacyInputError, match=match):
+        _Kinds.validate(params)
+
+
+def test_contract_coerces_floats_and_keeps_defaults():
+    p = _Kinds.validate({"x": 3, "maybe": None, "word": "b"})
+    assert p == _AllKinds(n=1, x=3.0, flag=False, word="b", maybe=None)
+    assert isinstance(p.x, float)
+    assert _Kinds.validate(None) == _AllKinds()
+
+
+def test_keyed_operators_share_one_ring_check():
+    for name in ("pseudonymize", "tokenize"):
+        op = get_operator(name)
+        assert op.needs_key
+        with pytest.raises(PrivacyInputError, match=f"Operator '{name}' on column 'c' needs a key ring"):
+            op.apply(pd.Series(["x"]), op.validate({}), OperatorContext(column="c"))

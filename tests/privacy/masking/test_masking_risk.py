@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditkit.privacy.masking import ClassCounts, Policy, mask, risk_report, suggest_generalisation
+from auditkit.privacy.masking import (
+    ClassCounts,
+    Policy,
+    Rule,
+    get_operator,
+    mask,
+    risk_report,
+    suggest_generalisation,
+)
+from auditkit.privacy.masking._risk import _ladder, _Search
 
 rows = st.lists(
     st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from([1, 2]),
@@ -86,10 +95,32 @@ def test_suggestion_reaches_target_and_its_rules_work_in_a_policy(k):
 
 def test_suggestion_is_minimal_per_column():
     df = _people(2_000)
-    s = suggest_generalisation(df, ["zip", "sex"], 3)
-    assert s.reached
+    qi = ["zip", "dob", "sex", "age"]
+    s = suggest_generalisation(df, qi, 3)
+    assert s.reached and s.rules
+    assert all(r.column in qi for r in s.rules)
     # Backing any chosen column off by one rung breaks the target (minimal in that sense).
-    assert all(r.column in ("zip", "sex") for r in s.rules)
+    chosen = {r.column: (r.operator, r.to_dict()) for r in s.rules}
+    for col in chosen:
+        ladder = _ladder(df[col], 3)
+        rungs = [get_operator(op).validate(params) for op, params in ladder]
+        at = next(i for i, (op, p) in enumerate(ladder)
+                  if op == chosen[col][0] and rungs[i] == s.rules[[r.column for r in s.rules].index(col)].params)
+        rules = [r for r in s.rules if r.column != col]
+        if at > 0:
+            rules.append(Rule.of(col, ladder[at - 1][0], **ladder[at - 1][1]))
+        res = mask(df, Policy(rules=tuple(rules), quasi_identifiers=tuple(qi), k=3))
+        assert res.summary.risk_after.k_achieved < 3, col
+
+
+def test_rung_that_merges_nothing_is_skipped():
+    # Every value occurs 3 times: the first rung (suppress values seen fewer than 2 times)
+    # merges nothing, so the search takes the next one (fewer than 4 times), which does.
+    df = pd.DataFrame({"city": [c for c in "abcdefgh" for _ in range(3)]})
+    s = suggest_generalisation(df, ["city"], 4)
+    assert s.reached
+    assert [(r.column, r.operator, r.params.min_count) for r in s.rules] == [("city", "suppress", 4)]
+    assert s.steps == ("city: suppress min_count=4",)
 
 
 def test_bad_inputs():
@@ -98,3 +129,13 @@ def test_bad_inputs():
         risk_report(df, "zip")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="not in the data"):
         risk_report(df, ["zipcode"])
+
+
+def test_back_off_undoes_rungs_the_target_does_not_need():
+    # 'a' is one value already: suppressing it too (level 0) is not needed for k = 4.
+    df = pd.DataFrame({"a": ["x"] * 4, "b": ["1", "2", "3", "4"]})
+    top = [("replace", {"value": "*"})]
+    search = _Search(df, ["a", "b"], 4, {"a": list(top), "b": list(top)})
+    assert search.back_off({"a": 0, "b": 0}) == {"a": -1, "b": 0}
+    # The greedy climb only takes rungs that merge values, so it never picks 'a'.
+    assert search.climb() == ({"a": -1, "b": 0}, True)

@@ -8,7 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from auditkit.privacy.masking import column_hints, scan
+from auditkit.privacy.errors import PrivacyInputError
+from auditkit.privacy.masking import Recogniser, column_hints, iter_recognisers, scan
+from auditkit.privacy.masking._scan import _judge
+from auditkit.privacy.masking.validators import always
 
 DATA = Path(__file__).parent / "data" / "FakeNameGenerator.com_100.csv"
 
@@ -124,3 +127,44 @@ def test_bad_arguments_say_what_to_do():
         scan(pd.DataFrame({"a": [1]}), columns=["b"])
     with pytest.raises(ValueError, match="pandas DataFrame"):
         scan([1, 2, 3])  # type: ignore[arg-type]
+
+
+def test_unknown_inventory_column_is_a_privacy_error_and_still_a_key_error():
+    inv = scan(pd.DataFrame({"email": ["a@example.org"], "n": [1]}))
+    with pytest.raises(PrivacyInputError) as err:
+        inv["emial"]
+    assert isinstance(err.value, KeyError) and isinstance(err.value, ValueError)
+    # A sentence (not the quoted repr a plain KeyError prints) that names the columns held.
+    assert str(err.value).startswith("The inventory has no column 'emial'. Did you mean 'email'?")
+    assert "['email', 'n']" in str(err.value)
+    with pytest.raises(KeyError):
+        inv["zzz"]
+
+
+def _rec(name, *, needs_hint=False, priority=50, score=1.0):
+    return Recogniser(name, name.upper(), always, value_pattern=r"^.+$", needs_hint=needs_hint,
+                      priority=priority, score=score)
+
+
+def test_judge_prefers_pattern_types_then_share_then_priority():
+    pattern, hinted = _rec("pattern"), _rec("hinted", needs_hint=True, priority=90)
+    # A pattern type at 0.7 beats a name-hint type at 0.9.
+    candidates, best = _judge([(hinted, 0.9, True), (pattern, 0.7, False)], min_share=0.6)
+    assert best.rec is pattern and best.share == 0.7
+    assert [c.entity for c in candidates] == ["HINTED", "PATTERN"]  # largest share first
+    assert candidates[0].confidence == 1.0 and candidates[0].hinted  # 0.9 + 0.1, capped
+    # Below min_share a pattern type does not count; a name-hint type needs 0.5.
+    _, best = _judge([(pattern, 0.55, False), (hinted, 0.5, True)], min_share=0.6)
+    assert best.rec is hinted
+    _, best = _judge([(hinted, 0.49, True)], min_share=0.1)
+    assert best is None
+    # Equal shares: the higher priority wins.
+    low, high = _rec("low", priority=10), _rec("high", priority=20)
+    assert _judge([(low, 0.8, False), (high, 0.8, False)], 0.6)[1].rec is high
+
+
+def test_special_category_recognisers_are_named_by_their_column_alone():
+    special = [r for r in iter_recognisers() if r.category == "special"]
+    assert {r.entity for r in special} >= {"HEALTH_DATA", "RELIGION", "BIOMETRIC", "SEX_LIFE"}
+    for r in special:
+        assert r.needs_hint and r.validator is always and r.value_pattern == r"^.+$", r.name

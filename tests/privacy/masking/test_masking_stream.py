@@ -113,7 +113,7 @@ def test_scan_file_reads_only_the_first_rows(tmp_path):
 
 
 def test_dask_partitions_equal_pandas():
-    dd = pytest.importorskip("dask.dataframe")
+    import dask.dataframe as dd
     df = _frame(600)
     ddf = dd.from_pandas(df, npartitions=4)
     got = mask_dask(ddf, POLICY).compute()
@@ -129,3 +129,28 @@ def test_unknown_format_and_missing_input(tmp_path):
     src.write_bytes(b"x")
     with pytest.raises(ValueError, match="extension"):
         mask_file(src, tmp_path / "o.csv", POLICY)
+
+
+def test_file_counts_over_chunks_equal_counts_over_the_whole_frame():
+    from auditkit.privacy.masking._stream import _file_counts
+
+    df = _frame(100)[["city", "zip"]]
+    df.loc[::7, "city"] = None
+    chunks = (df.iloc[i:i + 13] for i in range(0, len(df), 13))
+    counts = _file_counts(chunks)
+    for c in ("city", "zip"):
+        whole = df[c].dropna().astype(str).value_counts()
+        assert counts[c].sort_index().astype(int).to_dict() == whole.sort_index().to_dict()
+
+
+@pytest.mark.parametrize("policy,needed", [
+    ({"columns": {"email": {"operator": "mask"}}}, True),  # free_text left to the scan
+    ({"columns": {"email": {"operator": "mask", "free_text": False}}}, False),
+    ({"policy": {"unlisted": "redact"}, "columns": {}}, True),
+    ({"columns": {}}, False),
+])
+def test_scan_only_when_the_policy_needs_an_inventory(policy, needed):
+    from auditkit.privacy.masking import load_policy
+    from auditkit.privacy.masking._stream import _needs_inventory
+
+    assert _needs_inventory(load_policy(policy)) is needed
