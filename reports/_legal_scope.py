@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from auditkit.hints import did_you_mean
 from auditkit.reports.errors import ReportInputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,11 +99,8 @@ def implied_jurisdictions(jurisdictions: Iterable[str]) -> frozenset[str]:
 def _unknown(
     kind: str, value: str, options: Iterable[str], what_to_do: str, where: str = ""
 ) -> ReportInputError:
-    import difflib
-
     options = list(options)
-    close = difflib.get_close_matches(str(value), options, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(value, options)
     lead = f"{where} names unknown {kind}" if where else f"Unknown {kind}"
     return ReportInputError(
         f"{lead} {value!r}.{hint} Expected one of: {', '.join(options)}. {what_to_do}"

@@ -11,7 +11,6 @@ All objects are plain frozen dataclasses with ``to_dict`` / ``from_dict`` so tha
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = "1.1"
+from auditkit.reports._cells import Cell, Scalar, clean_cell, clean_scalar
+from auditkit.reports.errors import ReportInputError
+
+#: The schema written. 1.2 added table cells that are tuples of texts (an intersection's group,
+#: one level per attribute; a JSON array). Documents of 1.0 and 1.1 read unchanged.
+SCHEMA_VERSION = "1.2"
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -89,27 +93,6 @@ class Severity(str, Enum):
     CRITICAL = "critical"
 
 
-Scalar = str | int | float | bool | None
-
-
-def _clean_scalar(value: Any) -> Scalar:
-    """Convert numpy scalars and non-finite floats into JSON-safe values."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        try:
-            value = value.item()
-        except (TypeError, ValueError):
-            return str(value)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return str(value)
-
-
 _INTERVAL = re.compile(r"(^|[_ ])(ci|lower|upper|low|high)([_ ]|$)|interval", re.IGNORECASE)
 
 
@@ -125,11 +108,12 @@ TABLE_PLACEMENTS = ("body", "appendix")
 
 @dataclass(frozen=True)
 class Table:
-    """An evidence table: a title, column headers and rows of scalars."""
+    """An evidence table: a title, column headers and rows of cells (scalars, or a tuple of
+    texts for an intersection's group: :mod:`auditkit.reports._cells`)."""
 
     title: str
     columns: tuple[str, ...]
-    rows: tuple[tuple[Scalar, ...], ...]
+    rows: tuple[tuple[Cell, ...], ...]
     note: str | None = None
     placement: str = "body"
 
@@ -142,10 +126,10 @@ class Table:
         placement: str = "body",
     ) -> None:
         cols = tuple(str(c) for c in columns)
-        clean_rows = tuple(tuple(_clean_scalar(v) for v in row) for row in rows)
+        clean_rows = tuple(tuple(clean_cell(v) for v in row) for row in rows)
         for i, row in enumerate(clean_rows):
             if len(row) != len(cols):
-                raise ValueError(
+                raise ReportInputError(
                     f"Table {title!r}: row {i} has {len(row)} cells but there are "
                     f"{len(cols)} columns."
                 )
@@ -153,7 +137,7 @@ class Table:
         object.__setattr__(self, "columns", cols)
         object.__setattr__(self, "rows", clean_rows)
         if placement not in TABLE_PLACEMENTS:
-            raise ValueError(
+            raise ReportInputError(
                 f"Table {title!r}: placement must be one of {', '.join(TABLE_PLACEMENTS)}; got "
                 f"{placement!r}."
             )
@@ -181,14 +165,15 @@ class Table:
         return {
             "title": self.title,
             "columns": list(self.columns),
-            "rows": [list(r) for r in self.rows],
+            "rows": [[list(v) if isinstance(v, tuple) else v for v in r] for r in self.rows],
             "note": self.note,
             "placement": self.placement,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Table:
-        return cls(d["title"], d["columns"], d["rows"], d.get("note"), d.get("placement", "body"))
+        rows = [[tuple(v) if isinstance(v, list) else v for v in r] for r in d["rows"]]
+        return cls(d["title"], d["columns"], rows, d.get("note"), d.get("placement", "body"))
 
 
 @dataclass(frozen=True)
@@ -245,7 +230,7 @@ class Finding:
         object.__setattr__(self, "status", Status(self.status))
         object.__setattr__(self, "severity", Severity(self.severity))
         object.__setattr__(
-            self, "metrics", {str(k): _clean_scalar(v) for k, v in dict(self.metrics).items()}
+            self, "metrics", {str(k): clean_scalar(v) for k, v in dict(self.metrics).items()}
         )
         object.__setattr__(self, "tables", tuple(self.tables))
         object.__setattr__(self, "figures", tuple(self.figures))
@@ -324,12 +309,12 @@ class Section:
 
     def __post_init__(self) -> None:
         if self.kind not in SECTION_KINDS:
-            raise ValueError(
+            raise ReportInputError(
                 f"Section {self.id!r}: kind must be one of {', '.join(SECTION_KINDS)}; got "
                 f"{self.kind!r}."
             )
         if self.kind == "narrative" and self.findings:
-            raise ValueError(
+            raise ReportInputError(
                 f"Section {self.id!r}: a narrative section holds no findings of its own; put "
                 "them in an area section."
             )
@@ -436,7 +421,7 @@ class Report:
         object.__setattr__(self, "artifacts", tuple(self.artifacts))
         object.__setattr__(self, "limitations", tuple(self.limitations))
         object.__setattr__(
-            self, "metadata", {str(k): _clean_scalar(v) for k, v in dict(self.metadata).items()}
+            self, "metadata", {str(k): clean_scalar(v) for k, v in dict(self.metadata).items()}
         )
 
     @property
@@ -497,4 +482,4 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, Path):
         return str(value)
-    return _clean_scalar(value)
+    return clean_scalar(value)

@@ -13,14 +13,18 @@ from typing import Any
 from auditkit.reports._html import render_html_text
 from auditkit.reports._model import Report
 from auditkit.reports.catalogue import Catalogue
-from auditkit.reports.errors import ReportError
+from auditkit.reports.errors import ReportError, ReportInputError
 
 __all__ = ["render_pdf"]
 
 
 def _refuse(url: Any) -> None:
-    raise ValueError(
-        f"auditkit reports load nothing from outside the file (refused {str(url)[:80]!r})"
+    """Refuse to fetch ``url``; the message names its scheme only, never the address."""
+    scheme = url.partition(":")[0] if isinstance(url, str) else ""
+    shown = f"a {scheme[:16]!r} URL" if scheme.isalnum() else "a URL that is not inline data"
+    raise ReportInputError(
+        f"The PDF report asked WeasyPrint to fetch {shown}; auditkit reports load nothing from "
+        "outside the file, only inline 'data:' URLs. Embed the resource in the report instead."
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditkit.atomic import atomic_write_bytes
+from auditkit.hints import did_you_mean
 from auditkit.reports._model import Report
 from auditkit.reports.errors import ReportInputError
 
@@ -65,12 +66,8 @@ def get_renderer(name: str) -> Renderer:
     try:
         return _RENDERERS[name]
     except KeyError:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(_RENDERERS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ReportInputError(
-            f"Unknown report format {name!r}.{hint} Expected one of: "
+            f"Unknown report format {name!r}.{did_you_mean(name, _RENDERERS)} Expected one of: "
             f"{', '.join(_RENDERERS)}."
         ) from None
 
@@ -130,19 +127,16 @@ def write_reports(
     }
 
 
-register_renderer(
+#: The formats auditkit ships, in the order ``available_formats`` lists them.
+_BUILTIN_RENDERERS = (
     Renderer("json", "json", "application/json", "auditkit.reports._json:render_json",
-             "Machine-readable, validated against the shipped JSON Schema")
-)
-register_renderer(
+             "Machine-readable, validated against the shipped JSON Schema"),
     Renderer("md", "md", "text/markdown", "auditkit.reports._markdown:render_markdown",
-             "Markdown for pull requests and CI summaries")
-)
-register_renderer(
+             "Markdown for pull requests and CI summaries"),
     Renderer("html", "html", "text/html", "auditkit.reports._html:render_html",
-             "One self-contained HTML file, readable offline")
-)
-register_renderer(
+             "One self-contained HTML file, readable offline"),
     Renderer("pdf", "pdf", "application/pdf", "auditkit.reports._pdf:render_pdf",
-             "PDF from the HTML report (WeasyPrint; install auditkit-rai[pdf])")
+             "PDF from the HTML report (WeasyPrint; install auditkit-rai[pdf])"),
 )
+for _renderer in _BUILTIN_RENDERERS:
+    register_renderer(_renderer)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditkit.reports._cells import cell_text
 from auditkit.reports._model import Finding, Report, Section, Status, Table
 from auditkit.reports.catalogue import Catalogue, get_catalogue
 
@@ -93,7 +94,7 @@ def clean_text(value: Any, *, keep_newlines: bool = True) -> str:
     Newlines and tabs are kept when ``keep_newlines`` (the renderer decides what to do with them),
     otherwise every line break becomes a space.
     """
-    text = "" if value is None else str(value)
+    text = "" if value is None else str(cell_text(value))
 
     def esc(ch: str) -> str:
         return f"\\u{ord(ch):04x}"
@@ -132,7 +133,7 @@ def format_scalar(value: Any) -> str:
         return f"{value:.4g}"
     if isinstance(value, int):
         return f"{value:,}" if abs(value) >= 10_000 else str(value)
-    return str(value)
+    return str(cell_text(value))  # a tuple cell: its parts joined
 
 
 def slug(text: str) -> str:

@@ -31,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from auditkit.hints import did_you_mean
 from auditkit.reports._legal_scope import (
     ALL_DOMAINS,
     DOMAINS,
@@ -41,7 +42,7 @@ from auditkit.reports._legal_scope import (
     _unknown,
     implied_jurisdictions,
 )
-from auditkit.reports.errors import ReportInputError
+from auditkit.reports.errors import ReportInputError, UnknownProvisionError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -175,8 +176,9 @@ class Catalogue:
         try:
             return self._by_id[key]
         except KeyError:
-            raise KeyError(
-                f"No provision {key!r} in the regulation catalogue.{self.suggest(key)}"
+            raise UnknownProvisionError(
+                f"No provision {key!r} in the regulation catalogue.{self.suggest(key)} Cite one "
+                "of the catalogue's ids (Catalogue.ids() lists them)."
             ) from None
 
     def get(self, key: str) -> Provision | None:
@@ -259,10 +261,8 @@ class Catalogue:
         return tuple(kept)
 
     def suggest(self, key: str) -> str:
-        import difflib
-
-        close = difflib.get_close_matches(str(key), list(self._by_id), n=1)
-        return f" Did you mean {close[0]!r}?" if close else ""
+        """`` Did you mean 'id'?`` for the catalogue id closest to ``key``, or ``""``."""
+        return did_you_mean(key, self._by_id)
 
     def sort_key(self, key: str) -> tuple[int, int, str]:
         """Catalogue order for known ids; unknown ids after them, alphabetically."""

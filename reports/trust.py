@@ -20,9 +20,6 @@ store writable by group or others is refused (anyone could add a signer).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import json
 import os
 import re
@@ -34,6 +31,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditkit.atomic import atomic_write_text
+from auditkit.hints import did_you_mean
+from auditkit.reports._keys import (
+    _ed,
+    key_id,
+    load_public_key,
+    pem_public_key,
+    public_key_pem,
+    raw_public,
+)
 from auditkit.reports.errors import ReportInputError
 
 if sys.version_info >= (3, 11):
@@ -72,6 +78,9 @@ _ROLES: dict[str, str] = {
 }
 
 
+_pem_text = public_key_pem  # for methods whose parameter is named ``public_key_pem``
+
+
 def register_role(name: str, description: str, *, force: bool = False) -> None:
     """Add a role principals may hold (e.g. a data-access role); refuses a silent overwrite."""
     if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9-]{0,63}", name):
@@ -90,115 +99,6 @@ def known_roles() -> dict[str, str]:
     return dict(_ROLES)
 
 
-# -- public keys -------------------------------------------------------------------------------
-
-
-def _ed():
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    return ed25519
-
-
-def raw_public(public: Ed25519PublicKey) -> bytes:
-    """The 32 raw bytes of an Ed25519 public key."""
-    from cryptography.hazmat.primitives import serialization
-
-    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def key_id(public: Ed25519PublicKey) -> str:
-    """A short fingerprint of a public key: the first 16 hex digits of SHA-256 of its raw bytes."""
-    return hashlib.sha256(raw_public(public)).hexdigest()[:16]
-
-
-def public_key_pem(public: Ed25519PublicKey) -> str:
-    """The key as PEM text (SubjectPublicKeyInfo), as ``auditkit keys public-key`` prints it."""
-    from cryptography.hazmat.primitives import serialization
-
-    return public.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
-
-
-_pem_text = public_key_pem  # for methods whose parameter is named ``public_key_pem``
-
-
-def load_public_key(source: Any) -> Ed25519PublicKey:
-    """An Ed25519 public key from a key object, raw 32 bytes, PEM, base64 text, or a file path."""
-    ed = _ed()
-    if isinstance(source, ed.Ed25519PublicKey):
-        return source
-    if isinstance(source, ed.Ed25519PrivateKey):
-        return source.public_key()
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data, where = bytes(source), "the public key bytes"
-    elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ReportInputError(
-                f"Cannot read the public key file {path}: {exc.strerror}. Give the path of the "
-                "signer's public key (the .pub file written next to the signing key)."
-            ) from None
-        where = f"the public key file {path}"
-    else:
-        raise ReportInputError(
-            f"The 'public_key' parameter must be a path, bytes or an Ed25519PublicKey; got "
-            f"{type(source).__name__}."
-        )
-    if len(data) == 32 and not data.startswith(b"-----"):
-        return ed.Ed25519PublicKey.from_public_bytes(data)
-    stripped = data.strip()
-    if stripped.startswith(b"-----BEGIN"):
-        from cryptography.hazmat.primitives import serialization
-
-        try:
-            key = serialization.load_pem_public_key(stripped)
-        except (ValueError, TypeError):
-            key = None
-        if isinstance(key, ed.Ed25519PublicKey):
-            return key
-    else:
-        try:
-            raw = base64.b64decode(stripped, validate=True)
-        except (binascii.Error, ValueError):
-            raw = b""
-        if len(raw) == 32:
-            return ed.Ed25519PublicKey.from_public_bytes(raw)
-    raise ReportInputError(
-        f"Could not read {where} as an Ed25519 public key (PEM, base64 or 32 raw bytes)."
-    )
-
-
-def _pem_key(text: Any, where: str) -> Ed25519PublicKey:
-    """An Ed25519 key from PEM text only (the trust store's one encoding)."""
-    from cryptography.hazmat.primitives import serialization
-
-    hint = (
-        "Give the signer's PEM public key (-----BEGIN PUBLIC KEY-----), e.g. the output of "
-        "`auditkit keys public-key` or the .pub file next to a signing key."
-    )
-    if isinstance(text, str):
-        text = text.encode("ascii", "replace")
-    if isinstance(text, bytes) and b"PRIVATE KEY-----" in text:
-        raise ReportInputError(
-            f"{where} is a private key; a trust store holds public keys only. Keep the private "
-            f"key secret and give its public key instead. {hint}"
-        )
-    if not isinstance(text, bytes) or not text.strip().startswith(b"-----BEGIN PUBLIC KEY-----"):
-        raise ReportInputError(f"{where} is not a PEM public key. {hint}")
-    try:
-        key = serialization.load_pem_public_key(text.strip())
-    except (ValueError, TypeError):
-        raise ReportInputError(f"{where} is not a readable PEM public key. {hint}") from None
-    if not isinstance(key, _ed().Ed25519PublicKey):
-        raise ReportInputError(
-            f"{where} is a {type(key).__name__.lstrip('_')}; report signers use Ed25519 keys. {hint}"
-        )
-    return key
-
-
 # -- principals and the store ------------------------------------------------------------------
 
 
@@ -213,7 +113,7 @@ class Principal:
 
     def key(self) -> Ed25519PublicKey:
         """The Ed25519 public key object."""
-        return _pem_key(self.public_key, f"The public key of {self.name!r}")
+        return pem_public_key(self.public_key, f"The public key of {self.name!r}")
 
     def __repr__(self) -> str:
         return f"Principal(name={self.name!r}, key_id={self.key_id!r}, roles={list(self.roles)!r})"
@@ -227,13 +127,6 @@ def default_trust_store_path() -> Path:
     xdg = os.environ.get("XDG_CONFIG_HOME", "")
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".config"
     return base / "auditkit" / "trusted_keys.toml"
-
-
-def _suggest(name: str, options: Iterable[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def _check_name(name: Any, where: str) -> str:
@@ -258,7 +151,7 @@ def _check_roles(roles: Any, where: str) -> tuple[str, ...]:
             shown = f"the unknown role {role[:60]!r}" if ok else "a role that is not plain text"
             raise ReportInputError(
                 f"{where} lists {shown}; known roles: "
-                f"{', '.join(sorted(_ROLES))}.{_suggest(str(role), _ROLES)}"
+                f"{', '.join(sorted(_ROLES))}.{did_you_mean(str(role), _ROLES)}"
             )
     if len(set(roles)) != len(roles):
         raise ReportInputError(f"{where} lists a role twice in 'roles'; list each role once.")
@@ -356,7 +249,7 @@ class TrustStore:
             if key not in _TOP_FIELDS:
                 raise ReportInputError(
                     f"{where_file} has an unknown top-level field {key!r}; expected "
-                    f"{' and '.join(_TOP_FIELDS)}.{_suggest(key, _TOP_FIELDS)}"
+                    f"{' and '.join(_TOP_FIELDS)}.{did_you_mean(key, _TOP_FIELDS)}"
                 )
         version = raw.get("version", FORMAT_VERSION)
         if type(version) is not int or version != FORMAT_VERSION:
@@ -376,7 +269,7 @@ class TrustStore:
                 if key not in _ENTRY_FIELDS:
                     raise ReportInputError(
                         f"{where} has an unknown field {key!r}; expected "
-                        f"{', '.join(_ENTRY_FIELDS)}.{_suggest(key, _ENTRY_FIELDS)}"
+                        f"{', '.join(_ENTRY_FIELDS)}.{did_you_mean(key, _ENTRY_FIELDS)}"
                     )
             for key in _ENTRY_FIELDS:
                 if key not in entry:
@@ -407,7 +300,7 @@ class TrustStore:
     def _add(self, name: Any, pem: Any, roles: Any, listed_id: Any, where: str) -> Principal:
         name = _check_name(name, where)
         where = f"{where} ({name!r})"
-        key = _pem_key(pem, f"{where}: its public_key")
+        key = pem_public_key(pem, f"{where}: its public_key")
         kid = key_id(key)
         if listed_id is not None:
             if not isinstance(listed_id, str) or not _KEY_ID.fullmatch(listed_id):

@@ -1,10 +1,10 @@
 from ._columns import decrypt_columns as decrypt_columns
 from ._columns import encrypt_columns as encrypt_columns
+from ._kek import new_kek as new_kek
 from ._keyring import KeyInfo as KeyInfo
 from ._keyring import KeyRing as KeyRing
 from ._keyring import kek_kind as kek_kind
 from ._keyring import keyring_protection as keyring_protection
-from ._keyring import new_kek as new_kek
 from ._reader import open_decrypted as open_decrypted
 from ._stream import ALGORITHM as ALGORITHM
 from ._stream import DecryptionError as DecryptionError  # defined in auditkit.privacy.errors

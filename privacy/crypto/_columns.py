@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Hashable, Sequence
 from typing import Any
 
 import pandas as pd
 
+from auditkit.hints import did_you_mean
 from auditkit.privacy.crypto._keyring import KeyRing
 from auditkit.privacy.crypto._tokens import DeterministicCipher, RandomizedCipher, decrypt_values
 from auditkit.privacy.errors import PrivacyInputError
@@ -24,13 +24,31 @@ def _columns_arg(df: Any, columns: Any, fn: str) -> list[Hashable]:
     present = list(df.columns)
     for c in cols:
         if c not in present:
-            close = difflib.get_close_matches(str(c), [str(p) for p in present], n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise PrivacyInputError(
                 f"The 'columns' parameter of {fn} names column {c!r}, which the DataFrame does "
-                f"not have.{hint} Its columns are {present}."
+                f"not have.{did_you_mean(c, present)} Its columns are {present}."
             )
     return cols
+
+
+def _checked_args(df: Any, columns: Any, ring: Any, fn: str) -> list[Hashable]:
+    """The column list of ``fn(df, columns, ring)``, after checking the ring and the frame."""
+    if not isinstance(ring, KeyRing):
+        raise PrivacyInputError(
+            f"The 'ring' parameter of {fn} must be a auditkit.privacy.crypto.KeyRing; got "
+            f"{type(ring).__name__}."
+        )
+    if not _is_dask(df) and not isinstance(df, pd.DataFrame):
+        raise PrivacyInputError(
+            f"The 'df' parameter of {fn} must be a pandas or Dask DataFrame; got "
+            f"{type(df).__name__}."
+        )
+    return _columns_arg(df, columns, fn)
+
+
+def _object_meta(df: Any, columns: list[Hashable]) -> Any:
+    """A Dask frame's meta with ``columns`` as ``object`` (tokens, or values before inference)."""
+    return df._meta.astype({c: object for c in columns})
 
 
 def _is_dask(df: Any) -> bool:
@@ -94,19 +112,10 @@ def encrypt_columns(
     >>> decrypt_columns(enc, ["email"], ring).equals(df)
     True
     """
-    if not isinstance(ring, KeyRing):
-        raise PrivacyInputError(
-            f"The 'ring' parameter of encrypt_columns must be a auditkit.privacy.crypto.KeyRing; got "
-            f"{type(ring).__name__}."
-        )
-    cols = _columns_arg(df, columns, "encrypt_columns")
+    cols = _checked_args(df, columns, ring, "encrypt_columns")
     if _is_dask(df):
-        meta = df._meta.astype({c: object for c in cols})
-        return df.map_partitions(_encrypt_frame, cols, ring, bool(deterministic), meta=meta)
-    if not isinstance(df, pd.DataFrame):
-        raise PrivacyInputError(
-            f"The 'df' parameter of encrypt_columns must be a pandas or Dask DataFrame; got "
-            f"{type(df).__name__}."
+        return df.map_partitions(
+            _encrypt_frame, cols, ring, bool(deterministic), meta=_object_meta(df, cols)
         )
     return _encrypt_frame(df, cols, ring, bool(deterministic))
 
@@ -124,18 +133,7 @@ def decrypt_columns(df: Any, columns: Hashable | Sequence[Hashable], ring: KeyRi
     PrivacyInputError
         A value is not a token (the message gives its row number, never the value).
     """
-    if not isinstance(ring, KeyRing):
-        raise PrivacyInputError(
-            f"The 'ring' parameter of decrypt_columns must be a auditkit.privacy.crypto.KeyRing; got "
-            f"{type(ring).__name__}."
-        )
-    cols = _columns_arg(df, columns, "decrypt_columns")
+    cols = _checked_args(df, columns, ring, "decrypt_columns")
     if _is_dask(df):
-        meta = df._meta.astype({c: object for c in cols})
-        return df.map_partitions(_decrypt_frame, cols, ring, False, meta=meta)
-    if not isinstance(df, pd.DataFrame):
-        raise PrivacyInputError(
-            f"The 'df' parameter of decrypt_columns must be a pandas or Dask DataFrame; got "
-            f"{type(df).__name__}."
-        )
+        return df.map_partitions(_decrypt_frame, cols, ring, False, meta=_object_meta(df, cols))
     return _decrypt_frame(df, cols, ring, True)

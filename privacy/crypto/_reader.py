@@ -8,6 +8,7 @@ from typing import Any
 
 from auditkit.privacy.crypto._keyring import KeyRing
 from auditkit.privacy.crypto._stream import _check_ring, _open_src, _SegmentReader
+from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = ["open_decrypted"]
 
@@ -56,15 +57,24 @@ class _DecryptingRaw(io.RawIOBase):
         elif whence == io.SEEK_END:
             pos = self._r.size + offset
         else:
-            raise ValueError(f"invalid whence ({whence})")
+            raise PrivacyInputError(
+                f"The 'whence' argument of seek on a decrypted stream must be 0 (SEEK_SET), "
+                f"1 (SEEK_CUR) or 2 (SEEK_END); got {whence!r}."
+            )
         if pos < 0:
-            raise ValueError("negative seek position")
+            raise PrivacyInputError(
+                f"seek on a decrypted stream would move before its start (position {pos}); "
+                "give an offset that keeps the position at 0 or after."
+            )
         self._pos = pos
         return pos
 
     def readinto(self, b: Any) -> int:
         if self.closed:
-            raise ValueError("I/O operation on closed file.")
+            raise PrivacyInputError(
+                "I/O operation on closed file: this decrypted stream was closed; open it again "
+                "with open_decrypted(path, ring)."
+            )
         mv = memoryview(b).cast("B")
         done = 0
         while done < len(mv) and self._pos < self._r.size:

@@ -16,7 +16,6 @@ stay missing and are not encrypted: whether a value is missing is visible.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import datetime as _dt
 import os
@@ -30,6 +29,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as _hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 
+from auditkit.privacy.crypto._base64url import b64d as _b64d
+from auditkit.privacy.crypto._base64url import b64e as _b64e
 from auditkit.privacy.crypto._keyring import KeyRing
 from auditkit.privacy.errors import DecryptionError, PrivacyInputError
 
@@ -42,7 +43,8 @@ _NONCE = 12
 
 
 # -- typed encoding -------------------------------------------------------------------------
-def _encode(value: Any) -> bytes:
+def _encode(value: Any) -> bytes | None:
+    """The typed encoding of ``value`` (type tag, then text); None for a type without one."""
     if isinstance(value, str):
         return b"s" + value.encode("utf-8", "surrogatepass")
     if isinstance(value, (bool, np.bool_)):
@@ -58,7 +60,7 @@ def _encode(value: Any) -> bytes:
         return b"t" + pd.Timestamp(value).isoformat().encode()
     if isinstance(value, _dt.date):
         return b"d" + value.isoformat().encode()
-    raise TypeError(type(value).__name__)
+    return None
 
 
 def _decode(data: bytes) -> Any:
@@ -77,15 +79,7 @@ def _decode(data: bytes) -> Any:
         return pd.Timestamp(body.decode())
     if tag == b"d":
         return _dt.date.fromisoformat(body.decode())
-    raise ValueError("unknown type tag")
-
-
-def _b64e(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64d(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    raise DecryptionError()  # authenticated, yet no type tag auditkit writes
 
 
 # -- shape handling ---------------------------------------------------------------------------
@@ -137,15 +131,13 @@ def _apply_array(s: pd.Series, fn: Callable[[bytes], str], what: str, per_row: b
     kind = pd.api.types.infer_dtype(nonnull, skipna=True)
     if not per_row and kind in _HOMOGENEOUS:
         codes, uniques = pd.factorize(nonnull)
-        done = np.array(
-            [fn(_encode_at(u, s, i, what)) for i, u in enumerate(uniques)], dtype=object
-        )
+        done = np.array([fn(_encode_at(u, s, what)) for u in uniques], dtype=object)
         out[mask] = done[codes]
         return out
     cache: dict[bytes, str] = {}
     res = np.empty(len(nonnull), dtype=object)
     for i, v in enumerate(nonnull.to_numpy(dtype=object)):
-        enc = _encode_at(v, s, i, what)
+        enc = _encode_at(v, s, what)
         if per_row:
             res[i] = fn(enc)
         else:
@@ -157,15 +149,15 @@ def _apply_array(s: pd.Series, fn: Callable[[bytes], str], what: str, per_row: b
     return out
 
 
-def _encode_at(v: Any, s: pd.Series, i: int, what: str) -> bytes:
-    try:
-        return _encode(v)
-    except TypeError as exc:
+def _encode_at(v: Any, s: pd.Series, what: str) -> bytes:
+    encoded = _encode(v)
+    if encoded is None:
         col = f" of column {s.name!r}" if s.name is not None else ""
         raise PrivacyInputError(
             f"{what} handles str, int, float, bool, bytes, date and timestamp values; a value"
-            f"{col} has type {exc.args[0]!r}. Convert the column first (e.g. .astype(str))."
-        ) from None
+            f"{col} has type {type(v).__name__!r}. Convert the column first (e.g. .astype(str))."
+        )
+    return encoded
 
 
 # -- ciphers ------------------------------------------------------------------------------------

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("weasyprint", reason="PDF output needs the 'pdf' extra (WeasyPrint)")
-pypdf = pytest.importorskip("pypdf", reason="the PDF text check needs pypdf")
+# Installed by the test command (.[all,test]): a missing one must fail the run, not skip it.
+import pypdf  # noqa: E402
+import weasyprint  # noqa: F401,E402
 
 from auditkit.reports._pdf import render_pdf  # noqa: E402
 from auditkit.reports._render import get_renderer  # noqa: E402

@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-import auditkit.privacy.crypto._keyring as kr
+import auditkit.privacy.crypto._kek as kek
 from auditkit.privacy.crypto import KeyRing
 from auditkit.privacy.errors import DecryptionError, PrivacyInputError
 
@@ -41,7 +41,7 @@ def fake_scrypt(monkeypatch) -> list[tuple[Any, Any, Any]]:
         info = f"fake-scrypt {n!r} {r!r} {p!r}".encode()
         return HKDF(hashes.SHA256(), 32, salt, info).derive(passphrase.encode())
 
-    monkeypatch.setattr(kr, "_scrypt", fake)
+    monkeypatch.setattr(kek, "_scrypt", fake)
     return calls
 
 
@@ -51,7 +51,7 @@ def _ring_with(tmp_path: Path, monkeypatch, calls: list, **params: Any) -> Path:
     With every parameter given, the file is correctly authenticated under those parameters.
     """
     for name in ("n", "r", "p"):
-        monkeypatch.setattr(kr, f"SCRYPT_{name.upper()}", params.get(name, 1))
+        monkeypatch.setattr(kek, f"SCRYPT_{name.upper()}", params.get(name, 1))
     path = tmp_path / "ring.json"
     KeyRing.generate().save(path, passphrase=PASS)
     if len(params) < 3:
