@@ -15,6 +15,9 @@ Public API
 - :func:`mitigate` — fairlearn's ThresholdOptimizer / ExponentiatedGradient with before/after;
   :data:`MITIGATION_METHODS` and :data:`MITIGATION_CONSTRAINTS` name what it accepts.
 - :data:`METRICS`, :data:`DISPARITY_ALIASES`, :data:`MISSING`.
+- :data:`GroupLabel` (a group's label: a string for one attribute, a tuple of per-attribute
+  labels for an intersection), :func:`group_text` (its display form, parts joined by
+  :data:`GROUP_SEPARATOR`, ``" × "``).
 """
 
 import lazy_loader as _lazy

@@ -35,12 +35,12 @@ class Derived:
     pos_label: Any
     favourable_label: Any
     adverse_is_positive: bool | None
-    reference: dict[str, str]
+    reference: dict[str, M.GroupLabel]
     n_boot: int
     ci: float
 
 
-def _index(plan: Plan) -> list[tuple[str, str]]:
+def _index(plan: Plan) -> list[tuple[str, M.GroupLabel]]:
     return [(g.name, label) for g in plan.groupings for label in g.labels]
 
 

@@ -37,7 +37,8 @@ from auditkit.fairness._inputs import MISSING, TASKS
 from auditkit.fairness._intervals import proportion_counts, proportion_table
 from auditkit.fairness._result import FairnessResult
 from auditkit.fairness._uncertainty import compute_intervals
-from auditkit.fairness.errors import FairnessInputError, closest
+from auditkit.fairness.errors import FairnessInputError
+from auditkit.hints import did_you_mean
 
 __all__ = ["audit", "audit_counts", "count"]
 
@@ -63,7 +64,7 @@ def _check_args(n_boot: Any, ci: Any, min_group_size: Any, task: str, min_denomi
     if task not in TASKS:
         raise FairnessInputError(
             f"The 'task' parameter of audit must be one of {list(TASKS)}; got {task!r}."
-            f"{closest(task, TASKS)}"
+            f"{did_you_mean(task, TASKS)}"
         )
 
 
@@ -77,8 +78,6 @@ def _resolve_pos(classes: tuple[Any, ...], pos_label: Any) -> Any:
         f"The labels are not 0/1 (found {len(classes)} distinct values); pass pos_label= to say "
         "which value is the positive (favourable) outcome."
     )
-
-
 
 
 @dataclass(frozen=True)
@@ -186,36 +185,52 @@ def _proportions(counts: Counts, plan: Plan, metrics: list[str]) -> dict[str, tu
     return proportion_counts(table, *cells, [m for m in metrics if m in table])
 
 
+def _plan(counts: Counts, labels: _Labels, metrics: Sequence[str] | None, intersectional: bool) -> Plan:
+    """What to compute: the metrics of the task family over every grouping."""
+    with_scores = counts.scores is not None
+    chosen = resolve_metrics(metrics, labels.family, with_scores)
+    groupings = tuple(M.make_groupings(counts.attributes, counts.levels, intersectional))
+    return Plan(labels.family, tuple(chosen), labels.pos, groupings, len(counts.levels), with_scores,
+                bool(with_scores and counts.scores.probabilistic),
+                favourable_is_positive=not labels.adverse_is_positive)
+
+
+def _evidence(counts: Counts, plan: Plan, props: Mapping[str, tuple[np.ndarray, ...]],
+              min_group_size: int, min_denominator: int) -> Evidence:
+    """Rows per group and the rows in each proportion's denominator, against the two bars."""
+    names = proportion_table(plan.favourable_is_positive)
+    return Evidence(
+        n_group=M.aggregate(counts.cell_counts().astype(np.int64), 0, plan.n_attr, list(plan.groupings)),
+        denominators={m: rows for m, (rows, _, _) in props.items()},
+        denominator_names={m: names[m].denominator_name for m in props},
+        min_group_size=int(min_group_size), min_denominator=int(min_denominator),
+    )
+
+
+def _eligible(point: dict[str, np.ndarray], evidence: Evidence, plan: Plan) -> dict[str, np.ndarray]:
+    """The groups each metric's disparities compare; adds the impact ratio to ``point``."""
+    eligible = {m: evidence.eligible(m) for m in point}
+    if "favourable_rate" in point:
+        point["impact_ratio"] = impact_ratio(point["favourable_rate"], eligible["favourable_rate"], plan)
+        eligible["impact_ratio"] = eligible["favourable_rate"]
+    return eligible
+
+
 def audit_counts(counts: Counts, *, task: str = "auto", pos_label: Any = None,
                  metrics: Sequence[str] | None = None, intersectional: bool = True,
                  n_boot: int = 1000, ci: float = 0.95, min_group_size: int = 30,
                  random_state: int | np.random.Generator | None = None,
                  favourable_label: Any = None, min_denominator: int = 30,
-                 reference_group: Mapping[str, str] | None = None) -> FairnessResult:
+                 reference_group: Mapping[str, Any] | None = None) -> FairnessResult:
     """The :class:`FairnessResult` of (possibly merged) counts; parameters as :func:`audit`."""
     _check_args(n_boot, ci, min_group_size, task, min_denominator)
     _check_attributes(counts)
     labels = _resolve_labels(counts, task, pos_label, favourable_label)
-    with_scores = counts.scores is not None
-    chosen = resolve_metrics(metrics, labels.family, with_scores)
-    groupings = tuple(M.make_groupings(counts.attributes, counts.levels, intersectional))
-    plan = Plan(labels.family, tuple(chosen), labels.pos, groupings, len(counts.levels), with_scores,
-                bool(with_scores and counts.scores.probabilistic),
-                favourable_is_positive=not labels.adverse_is_positive)
+    plan = _plan(counts, labels, metrics, intersectional)
     point, auc_shift = _point(counts, plan)
     props = _proportions(counts, plan, list(point))
-    k = len(counts.levels)
-    evidence = Evidence(
-        n_group=M.aggregate(counts.cell_counts().astype(np.int64), 0, k, list(groupings)),
-        denominators={m: rows for m, (rows, _, _) in props.items()},
-        denominator_names={m: proportion_table(plan.favourable_is_positive)[m].denominator_name
-                           for m in props},
-        min_group_size=int(min_group_size), min_denominator=int(min_denominator),
-    )
-    eligible = {m: evidence.eligible(m) for m in point}
-    if "favourable_rate" in point:
-        point["impact_ratio"] = impact_ratio(point["favourable_rate"], eligible["favourable_rate"], plan)
-        eligible["impact_ratio"] = eligible["favourable_rate"]
+    evidence = _evidence(counts, plan, props, min_group_size, min_denominator)
+    eligible = _eligible(point, evidence, plan)
     specs = disparity_specs(list(point))
     disp_point = disparities(point, eligible, plan, specs)
     intervals = compute_intervals(counts, plan, counts.classes, point, list(disp_point), specs, eligible,
@@ -223,32 +238,20 @@ def audit_counts(counts: Counts, *, task: str = "auto", pos_label: Any = None,
     return build_result(Derived(
         counts=counts, plan=plan, point=point, disp_point=disp_point, specs=specs,
         intervals=intervals, evidence=evidence, eligible=eligible,
-        w_group=M.aggregate(counts.cell_weights(), 0, k, list(groupings)),
+        w_group=M.aggregate(counts.cell_weights(), 0, plan.n_attr, list(plan.groupings)),
         pos_label=labels.pos_label, favourable_label=labels.favourable_label,
         adverse_is_positive=labels.adverse_is_positive,
-        reference=reference_groups(groupings, evidence, reference_group), n_boot=n_boot, ci=ci,
+        reference=reference_groups(plan.groupings, evidence, reference_group), n_boot=n_boot, ci=ci,
     ))
 
 
-def audit(
-    y_true: Any,
-    y_pred: Any,
-    sensitive_features: Any,
-    *,
-    y_score: Any = None,
-    sample_weight: Any = None,
-    metrics: Sequence[str] | None = None,
-    intersectional: bool = True,
-    n_boot: int = 1000,
-    ci: float = 0.95,
-    min_group_size: int = 30,
-    random_state: int | np.random.Generator | None = None,
-    pos_label: Any = None,
-    task: str = "auto",
-    favourable_label: Any = None,
-    min_denominator: int = 30,
-    reference_group: Mapping[str, str] | None = None,
-) -> FairnessResult:
+def audit(y_true: Any, y_pred: Any, sensitive_features: Any, *, y_score: Any = None,
+          sample_weight: Any = None, metrics: Sequence[str] | None = None,
+          intersectional: bool = True, n_boot: int = 1000, ci: float = 0.95,
+          min_group_size: int = 30, random_state: int | np.random.Generator | None = None,
+          pos_label: Any = None, task: str = "auto", favourable_label: Any = None,
+          min_denominator: int = 30, reference_group: Mapping[str, Any] | None = None,
+          ) -> FairnessResult:
     """Fairness metrics by group, disparities over the groups with enough evidence, and intervals.
 
     Parameters
@@ -267,7 +270,8 @@ def audit(
         Group metrics to compute (default: all of the task's). Unknown names are refused with
         the closest valid name suggested.
     intersectional:
-        Also report every intersection of the attributes (``"sex × race"``).
+        Also report every intersection of the attributes (grouping ``"sex × race"``); a group of
+        an intersection is labelled by the tuple of its levels (``("F", "Black")``).
     n_boot, ci:
         Draws (0: none) and the confidence level. Group rates that are single proportions get
         Wilson score intervals (closed form, whatever ``n_boot``); disparities on such rates
@@ -294,7 +298,9 @@ def audit(
         ``result.excluded``.
     reference_group:
         Grouping name -> the label of its reference group for
-        :meth:`FairnessResult.ratio_to_reference` (default: the largest evidenced group).
+        :meth:`FairnessResult.ratio_to_reference` (default: the largest evidenced group); for an
+        intersection, a tuple or list with one level per attribute (``{"sex × race": ("F",
+        "Black")}``).
 
     Examples
     --------

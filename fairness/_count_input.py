@@ -24,12 +24,18 @@ def _is_regression(y_pred: np.ndarray) -> bool:
     return bool(np.any(y_pred != np.round(y_pred)))
 
 
+def _optional_column(values: Any, name: str, n: int) -> np.ndarray | None:
+    """An optional per-row input as a 1-D array, one entry per row of ``y_true`` (or None)."""
+    col = to_1d(values, name, allow_none=True)
+    if col is not None and len(col) != n:
+        raise FairnessInputError(f"{name!r} has {len(col)} rows but 'y_true' has {n}.")
+    return col
+
+
 def _weights(sample_weight: Any, n: int) -> np.ndarray | None:
-    sw = to_1d(sample_weight, "sample_weight", allow_none=True)
+    sw = _optional_column(sample_weight, "sample_weight", n)
     if sw is None:
         return None
-    if len(sw) != n:
-        raise FairnessInputError(f"'sample_weight' has {len(sw)} rows but 'y_true' has {n}.")
     sw = sw.astype(float)
     if not np.all(np.isfinite(sw)) or (sw < 0).any():
         raise FairnessInputError(
@@ -40,11 +46,9 @@ def _weights(sample_weight: Any, n: int) -> np.ndarray | None:
 
 
 def _scores(y_score: Any, n: int) -> np.ndarray | None:
-    ys = to_1d(y_score, "y_score", allow_none=True)
+    ys = _optional_column(y_score, "y_score", n)
     if ys is None:
         return None
-    if len(ys) != n:
-        raise FairnessInputError(f"'y_score' has {len(ys)} rows but 'y_true' has {n}.")
     try:
         ys = ys.astype(float)
     except (TypeError, ValueError):

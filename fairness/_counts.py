@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from auditkit.fairness._inputs import MISSING, level_key
+from auditkit.fairness.errors import FairnessInputError
 
 __all__ = ["Counts", "ScoreStats", "count_rows", "probability_edges", "range_edges"]
 
@@ -118,13 +119,17 @@ class Counts:
     def merge(self, other: Counts) -> Counts:
         """The counts of the union of both chunks' rows."""
         if self.attributes != other.attributes or self.task != other.task:
-            raise ValueError(
+            raise FairnessInputError(
                 "Cannot merge counts of different sensitive attributes or tasks: "
-                f"{self.attributes}/{self.task} vs {other.attributes}/{other.task}."
+                f"{self.attributes}/{self.task} vs {other.attributes}/{other.task}. Count every "
+                "chunk with the same sensitive columns and the same task."
             )
         if self.scores is not None and other.scores is not None:
             if not np.array_equal(self.scores.edges, other.scores.edges):
-                raise ValueError("Cannot merge score histograms with different bin edges.")
+                raise FairnessInputError(
+                    "Cannot merge score histograms with different bin edges. Count the chunks with "
+                    "one set of edges (count_rows(score_edges=...)), as count() does."
+                )
         levels = tuple(
             tuple(sorted(set(a) | set(b), key=level_key)) for a, b in zip(self.levels, other.levels, strict=True)
         )
@@ -150,7 +155,10 @@ class Counts:
                 ex_w=np.concatenate([s.ex_w, t.ex_w]),
             )
         elif (a.scores is None) != (b.scores is None):
-            raise ValueError("Cannot merge counts with scores and counts without.")
+            raise FairnessInputError(
+                "Cannot merge counts with scores and counts without. Pass y_score for every "
+                "chunk or for none."
+            )
         return out
 
     def _aligned(self, levels: tuple[tuple[Any, ...], ...], classes: tuple[Any, ...]) -> Counts:

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from auditkit.fairness import _metrics as M
-from auditkit.fairness.errors import FairnessInputError, closest
+from auditkit.fairness.errors import FairnessInputError
+from auditkit.hints import did_you_mean
 
 __all__ = ["Plan", "Spec", "deciding_base", "disparities", "disparity_specs", "evaluate",
            "impact_ratio", "resolve_metrics"]
@@ -151,7 +152,7 @@ def resolve_metrics(metrics: Sequence[str] | None, family: str, with_scores: boo
     for m in metrics:
         if m not in M.METRICS or "[" in m:
             raise FairnessInputError(
-                f"Unknown metric {m!r}.{closest(m, known)} Known metrics: {', '.join(known)}."
+                f"Unknown metric {m!r}.{did_you_mean(m, known)} Known metrics: {', '.join(known)}."
             )
         _check_family(m, M.METRICS[m].family, family, with_scores)
         if m not in chosen:

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from auditkit.fairness._metrics import Grouping
-from auditkit.fairness.errors import FairnessInputError, closest
+from auditkit.fairness._metrics import Grouping, GroupLabel, group_label
+from auditkit.fairness.errors import FairnessInputError
+from auditkit.hints import did_you_mean
 
 __all__ = ["Evidence", "disadvantaged", "harm_sign", "reference_groups"]
 
@@ -120,8 +121,8 @@ def harm_sign(metric: str, adverse_is_positive: bool | None) -> int:
     return 0
 
 
-def disadvantaged(values: np.ndarray, eligible: np.ndarray, labels: tuple[str, ...], metric: str,
-                  adverse_is_positive: bool | None) -> str | None:
+def disadvantaged(values: np.ndarray, eligible: np.ndarray, labels: tuple[GroupLabel, ...], metric: str,
+                  adverse_is_positive: bool | None) -> GroupLabel | None:
     """The eligible group at the harmful extreme of ``metric`` (None if the metric has no direction)."""
     sign = harm_sign(metric, adverse_is_positive)
     v = np.where(eligible, values, np.nan)
@@ -132,7 +133,7 @@ def disadvantaged(values: np.ndarray, eligible: np.ndarray, labels: tuple[str, .
 
 # -- reference groups ----------------------------------------------------------------------
 def reference_groups(groupings: tuple[Grouping, ...], evidence: Evidence,
-                     requested: Mapping[str, Any] | None) -> dict[str, str]:
+                     requested: Mapping[str, Any] | None) -> dict[str, GroupLabel]:
     """The reference group of every grouping: the requested one, else the largest evidenced one."""
     if requested is not None and not isinstance(requested, Mapping):
         raise FairnessInputError(
@@ -145,10 +146,10 @@ def reference_groups(groupings: tuple[Grouping, ...], evidence: Evidence,
         if key not in names:
             raise FairnessInputError(
                 f"The 'reference_group' parameter names the grouping {key!r}, which the audit does "
-                f"not produce.{closest(str(key), names)} Groupings: {', '.join(names)}."
+                f"not produce.{did_you_mean(key, names)} Groupings: {', '.join(names)}."
             )
     n = evidence.n_group
-    out: dict[str, str] = {}
+    out: dict[str, GroupLabel] = {}
     start = 0
     ok = evidence.eligible("favourable_rate")  # rows (a proportion of rows, or rows themselves)
     for g in groupings:
@@ -164,16 +165,24 @@ def reference_groups(groupings: tuple[Grouping, ...], evidence: Evidence,
     return out
 
 
-def _requested_label(g: Grouping, n: np.ndarray, value: Any) -> str:
-    from auditkit.fairness._metrics import _label
-
-    label = value if isinstance(value, str) else _label(value)
+def _requested_label(g: Grouping, n: np.ndarray, value: Any) -> GroupLabel:
+    """The group ``value`` names: a level for one attribute; a sequence with one level per
+    attribute for an intersection (or, as reports before schema 1.2 wrote it, the levels joined
+    by ", ", when that names one group only)."""
     present = [lab for lab, k in zip(g.labels, n, strict=True) if k > 0]
+    if isinstance(value, (tuple, list)):
+        label: Any = group_label(tuple(value))
+    elif isinstance(value, str) and len(g.axes) > 1:
+        joined = [lab for lab in present if ", ".join(lab) == value]
+        label = joined[0] if len(joined) == 1 else value
+    else:
+        label = group_label((value,))
     if label not in present:
         # no label is echoed: group labels can be personal data
         raise FairnessInputError(
             f"The 'reference_group' for {g.name!r} names no group of that grouping present in the "
             f"data ({len(present)} groups are). Pass the label exactly as it appears in "
-            "result.by_group, or omit it to use the largest evidenced group."
+            "result.by_group (for an intersection, a list with one level per attribute), or omit "
+            "it to use the largest evidenced group."
         )
     return label

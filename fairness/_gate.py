@@ -1,7 +1,7 @@
 """Fairness gates: thresholds on disparities, decided on the point value or the interval.
 
 Thresholds read ``"<disparity> <op> <number>"`` (``"demographic_parity_ratio >= 0.8"``,
-``"equalized_odds_difference <= 0.1"``); ``op`` is one of ``>=``, ``>``, ``<=``, ``<``.
+``"equalized_odds_difference <= 0.1"``; :mod:`auditkit.fairness._thresholds`).
 
 Decision per threshold and grouping (each attribute alone and every intersection, or the
 groupings listed in the configuration):
@@ -25,104 +25,27 @@ groupings listed in the configuration):
 from __future__ import annotations
 
 import math
-import operator
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditkit.fairness.errors import FairnessInputError, UnfairError, closest
+from auditkit.fairness._metrics import group_text
+from auditkit.fairness._thresholds import Threshold, parse_thresholds
+from auditkit.fairness.errors import FairnessInputError, UnfairError
+from auditkit.hints import did_you_mean
 
 __all__ = [
     "GateConfig",
     "GateOutcome",
     "GateReport",
-    "Threshold",
     "assert_fair",
     "evaluate_gate",
     "load_thresholds",
-    "parse_threshold",
 ]
 
-_OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 _RANK = {"pass": 0, "insufficient_evidence": 1, "warn": 2, "fail": 3}
-_PATTERN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_\[\]\-. ]*?)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
 MODES = ("point", "ci")
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """``disparity op value``, e.g. ``Threshold("demographic_parity_ratio", ">=", 0.8)``."""
-
-    disparity: str
-    op: str
-    value: float
-
-    def __post_init__(self) -> None:
-        if self.op not in _OPS:
-            raise FairnessInputError(
-                f"Threshold operator {self.op!r} is not one of {list(_OPS)}."
-            )
-
-    def __str__(self) -> str:
-        return f"{self.disparity} {self.op} {self.value:g}"
-
-    @property
-    def lower_bound(self) -> bool:
-        """Whether the threshold is a lower bound (``>=``/``>``)."""
-        return self.op.startswith(">")
-
-    def holds(self, x: float) -> bool:
-        return bool(_OPS[self.op](x, self.value))
-
-
-def parse_threshold(spec: str | Threshold | tuple[str, str]) -> Threshold:
-    """Parse ``"demographic_parity_ratio >= 0.8"`` (or ``("name", ">= 0.8")``)."""
-    if isinstance(spec, Threshold):
-        return spec
-    text = f"{spec[0]} {spec[1]}" if isinstance(spec, tuple) else str(spec)
-    m = _PATTERN.match(text)
-    if not m:
-        raise FairnessInputError(
-            f"Cannot read the threshold {text!r}: expected '<disparity> <op> <number>' with op one "
-            "of >=, >, <=, <, e.g. 'demographic_parity_ratio >= 0.8'."
-        )
-    try:
-        value = float(m.group(3))
-    except ValueError:
-        raise FairnessInputError(f"The threshold {text!r} does not end in a number.") from None
-    if not math.isfinite(value):
-        raise FairnessInputError(f"The threshold {text!r} must end in a finite number.")
-    name = m.group(1).strip()
-    known = known_disparities()
-    if name not in known:
-        raise FairnessInputError(
-            f"The threshold {text!r} names no known disparity.{closest(name, known)} Known: "
-            "the names of DISPARITY_ALIASES, and <metric>_difference / <metric>_ratio for every "
-            "metric in METRICS (docs/fairness.md)."
-        )
-    return Threshold(name, m.group(2), value)
-
-
-def known_disparities() -> tuple[str, ...]:
-    """Every disparity name a threshold may use (whether an audit computes it depends on its
-    metrics: a score-based one needs ``y_score``)."""
-    from auditkit.fairness._metrics import DISPARITY_ALIASES, METRICS
-
-    per_metric = [f"{m}_{kind}" for m in METRICS if m != "impact_ratio"
-                  for kind in ("difference", "ratio")]
-    return (*DISPARITY_ALIASES, *per_metric)
-
-
-def _parse_many(raw: Any) -> list[Threshold]:
-    if raw is None:
-        return []
-    if isinstance(raw, (str, Threshold)):
-        raw = [raw]
-    if isinstance(raw, Mapping):
-        return [parse_threshold((k, v if isinstance(v, str) else f">= {v}")) for k, v in raw.items()]
-    return [parse_threshold(t) for t in raw]
 
 
 @dataclass(frozen=True)
@@ -150,7 +73,7 @@ class GateConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise FairnessInputError(
-                f"The gate 'mode' must be one of {list(MODES)}; got {self.mode!r}.{closest(self.mode, MODES)}"
+                f"The gate 'mode' must be one of {list(MODES)}; got {self.mode!r}.{did_you_mean(self.mode, MODES)}"
             )
         for key in ("min_group_size", "min_denominator"):
             v = getattr(self, key)
@@ -182,11 +105,11 @@ class GateConfig:
         if unknown:
             k = unknown[0]
             raise FairnessInputError(
-                f"Unknown key {k!r} in the fairness {source}.{closest(k, cls.KEYS)} "
+                f"Unknown key {k!r} in the fairness {source}.{did_you_mean(k, cls.KEYS)} "
                 f"Known keys: {', '.join(cls.KEYS)}."
             )
         kw = dict(table)
-        kw["thresholds"] = tuple(_parse_many(kw.get("thresholds")))
+        kw["thresholds"] = tuple(parse_thresholds(kw.get("thresholds")))
         if kw.get("groupings") is not None:
             g = kw["groupings"]
             kw["groupings"] = (g,) if isinstance(g, str) else tuple(g)
@@ -303,9 +226,6 @@ class GateReport:
         return github_annotations(self)
 
     def to_dict(self) -> dict[str, Any]:
-        def num(x: float) -> float | None:
-            return x if isinstance(x, float) and math.isfinite(x) else None
-
         return {
             "status": self.status,
             "passed": self.passed,
@@ -314,13 +234,20 @@ class GateReport:
             "n_rows": self.n_rows,
             "thresholds": [
                 {"threshold": o.name, "status": o.status, "grouping": o.grouping,
-                 "value": num(o.value), "ci_low": num(o.ci_low), "ci_high": num(o.ci_high),
+                 "value": _json_value(o.value), "ci_low": _json_value(o.ci_low),
+                 "ci_high": _json_value(o.ci_high),
                  "n_excluded": o.n_excluded, "message": o.message,
-                 "groupings": [{k: (num(v) if isinstance(v, float) else v) for k, v in d.items()}
-                               for d in o.details]}
+                 "groupings": [{k: _json_value(v) for k, v in d.items()} for d in o.details]}
                 for o in self.outcomes
             ],
         }
+
+
+def _json_value(v: Any) -> Any:
+    """A detail as JSON: a non-finite number as None, an intersection's group as a list of levels."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    return list(v) if isinstance(v, tuple) else v
 
 
 def _decide(t: Threshold, value: float, lo: float, hi: float, mode: str) -> str:
@@ -341,7 +268,7 @@ def evaluate_gate(result: Any, config: GateConfig | Sequence[str | Threshold]) -
     from auditkit.fairness._metrics import DISPARITY_ALIASES, METRICS
 
     if not isinstance(config, GateConfig):
-        config = GateConfig(thresholds=tuple(_parse_many(config)))
+        config = GateConfig(thresholds=tuple(parse_thresholds(config)))
     if not config.thresholds:
         raise FairnessInputError(
             "The gate has no thresholds. Add e.g. thresholds = [\"demographic_parity_ratio >= 0.8\"]."
@@ -354,7 +281,7 @@ def evaluate_gate(result: Any, config: GateConfig | Sequence[str | Threshold]) -
         if g not in result.groupings:
             raise FairnessInputError(
                 f"The gate names grouping {g!r}, which the audit did not produce."
-                f"{closest(g, result.groupings)} Groupings: {', '.join(result.groupings)}."
+                f"{did_you_mean(g, result.groupings)} Groupings: {', '.join(result.groupings)}."
             )
     outcomes = []
     for t in config.thresholds:
@@ -367,7 +294,7 @@ def evaluate_gate(result: Any, config: GateConfig | Sequence[str | Threshold]) -
                 )
             raise FairnessInputError(
                 f"Unknown disparity {t.disparity!r} in threshold {str(t)!r}."
-                f"{closest(t.disparity, possible)}"
+                f"{did_you_mean(t.disparity, possible)}"
             )
         details = [_grouping_verdict(result, t, g, config) for g in groupings]
         decided = [d for d in details if d["status"] != "insufficient_evidence"] or details
@@ -429,9 +356,9 @@ def _message(t: Threshold, d: dict[str, Any], details: Sequence[dict[str, Any]],
     where = f"by {d['grouping']}"
     ci = f" [{_fmt(d['ci_low'])}, {_fmt(d['ci_high'])}]" if math.isfinite(d["ci_low"]) else ""
     verdict = {"pass": "meets", "warn": _warn_words(t, d), "fail": "violates"}[d["status"]]
-    extremes = f" (max: {d['max_group']}, min: {d['min_group']}"
+    extremes = f" (max: {group_text(d['max_group'])}, min: {group_text(d['min_group'])}"
     if d.get("disadvantaged_group") is not None:
-        extremes += f"; disadvantaged: {d['disadvantaged_group']}"
+        extremes += f"; disadvantaged: {group_text(d['disadvantaged_group'])}"
     extremes += ")"
     text = f"{t.disparity} {where} = {_fmt(d['value'])}{ci} {verdict} {t.op} {t.value:g}{extremes}."
     if d["n_excluded"]:
@@ -453,7 +380,7 @@ def _offenders(result: Any, t: Threshold, details: Iterable[dict[str, Any]]) -> 
             continue
         for role in ("max_group", "min_group"):
             grp = d[role]
-            if not isinstance(grp, str):  # no group decides an undecidable disparity (None, NaN)
+            if not isinstance(grp, (str, tuple)):  # no group decides an undecidable disparity
                 continue
             for m in bases:
                 key = (d["grouping"], grp)
@@ -490,7 +417,7 @@ def assert_fair(
     if isinstance(thresholds, GateConfig):
         config = thresholds
     else:
-        config = GateConfig(thresholds=tuple(_parse_many(thresholds)), mode=mode,
+        config = GateConfig(thresholds=tuple(parse_thresholds(thresholds)), mode=mode,
                             fail_on_insufficient_evidence=fail_on_insufficient_evidence)
     for key, value in config.audit_kwargs().items():
         if key == "n_boot":

@@ -7,6 +7,7 @@ import math
 from xml.etree import ElementTree as ET
 
 from auditkit.fairness._gate import GateReport
+from auditkit.fairness._metrics import group_text
 
 __all__ = ["github_annotations", "offenders_table", "to_json", "to_junit", "to_markdown"]
 
@@ -28,7 +29,7 @@ def offenders_table(report: GateReport) -> str:
             lines.append(f"  {'grouping':<20} {'group':<24} {'metric':<28} {'n':>8} {'value':>7}  interval")
             for r in o.offenders:
                 lines.append(
-                    f"  {r['grouping'][:20]:<20} {str(r['group'])[:24]:<24} {r['metric'][:28]:<28} "
+                    f"  {r['grouping'][:20]:<20} {group_text(r['group'])[:24]:<24} {r['metric'][:28]:<28} "
                     f"{r['n']:>8} {_fmt(r['value']):>7}  [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
                 )
     return "\n".join(lines)

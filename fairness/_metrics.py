@@ -18,7 +18,9 @@ from auditkit.fairness._counts import FINE_PER_ECE_BIN
 
 __all__ = [
     "DISPARITY_ALIASES",
+    "GROUP_SEPARATOR",
     "METRICS",
+    "GroupLabel",
     "Grouping",
     "MetricDef",
     "aggregate",
@@ -27,6 +29,8 @@ __all__ = [
     "binary_metrics",
     "disparity",
     "ece",
+    "group_label",
+    "group_text",
     "make_groupings",
     "regression_metrics",
 ]
@@ -95,14 +99,32 @@ DISPARITY_ALIASES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-# -- groupings ------------------------------------------------------------------------------
+# -- groupings ---------------------------------------------------------------------------
+#: A group's label: the level of its one attribute (``"F"``), or, for an intersection, a tuple
+#: with one level per attribute (``("F", "Black")``), as fairlearn keeps one index level per
+#: feature. A tuple never loses a level that contains a separator.
+GroupLabel = str | tuple[str, ...]
+
+#: How :func:`group_text` joins the levels of an intersection for people to read.
+GROUP_SEPARATOR = " × "
+
+
+def group_text(label: GroupLabel) -> str:
+    """A group label for people: an intersection's levels joined by ``" × "``.
+
+    >>> group_text(("F", "Black")), group_text("F")
+    ('F × Black', 'F')
+    """
+    return GROUP_SEPARATOR.join(label) if isinstance(label, tuple) else str(label)
+
+
 @dataclass(frozen=True)
 class Grouping:
     """A way to split the rows: by some of the attributes (none = overall)."""
 
     name: str
     axes: tuple[int, ...]
-    labels: tuple[str, ...]
+    labels: tuple[GroupLabel, ...]
 
     @property
     def size(self) -> int:
@@ -115,20 +137,27 @@ def _label(value: Any) -> str:
     return str(value)
 
 
+def group_label(levels: tuple[Any, ...]) -> GroupLabel:
+    """The label of the group of these attribute levels (one level: a string; more: a tuple)."""
+    parts = tuple(_label(v) for v in levels)
+    return parts[0] if len(parts) == 1 else parts
+
+
 def make_groupings(
     attributes: tuple[str, ...], levels: tuple[tuple[Any, ...], ...], intersectional: bool
 ) -> list[Grouping]:
-    """Overall first, then each attribute alone, then every intersection (when asked)."""
+    """Overall first, then each attribute alone, then every intersection (when asked).
+
+    >>> [g.labels for g in make_groupings(("a", "b"), (("x",), ("p, q",)), True)][1:]
+    [('x',), ('p, q',), (('x', 'p, q'),)]
+    """
     out = [Grouping("overall", (), ("all",))]
     k = len(attributes)
     sizes = range(1, k + 1) if intersectional else range(1, 2)
     for r in sizes:
         for axes in itertools.combinations(range(k), r):
-            labels = tuple(
-                ", ".join(_label(v) for v in combo)
-                for combo in itertools.product(*(levels[a] for a in axes))
-            )
-            out.append(Grouping(" × ".join(attributes[a] for a in axes), axes, labels))
+            labels = tuple(group_label(combo) for combo in itertools.product(*(levels[a] for a in axes)))
+            out.append(Grouping(GROUP_SEPARATOR.join(attributes[a] for a in axes), axes, labels))
     return out
 
 

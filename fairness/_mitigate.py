@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from auditkit.fairness._result import FairnessResult
-from auditkit.fairness.errors import FairnessInputError, closest
+from auditkit.fairness.errors import FairnessInputError
+from auditkit.hints import did_you_mean
 
 __all__ = ["CONSTRAINTS", "METHODS", "MITIGATION_CONSTRAINTS", "MITIGATION_METHODS",
            "MitigationResult", "mitigate"]
@@ -88,10 +89,10 @@ def mitigate(
     the threshold optimizer also at prediction time.
     """
     if method not in METHODS:
-        raise FairnessInputError(f"Unknown mitigation method {method!r}.{closest(method, METHODS)} "
+        raise FairnessInputError(f"Unknown mitigation method {method!r}.{did_you_mean(method, METHODS)} "
                                  f"Choose one of {', '.join(METHODS)}.")
     if constraint not in CONSTRAINTS:
-        raise FairnessInputError(f"Unknown constraint {constraint!r}.{closest(constraint, CONSTRAINTS)} "
+        raise FairnessInputError(f"Unknown constraint {constraint!r}.{did_you_mean(constraint, CONSTRAINTS)} "
                                  f"Choose one of {', '.join(CONSTRAINTS)}.")
     to_name, eg_name = CONSTRAINTS[constraint]
     if (method == "threshold_optimizer" and to_name is None) or (method == "exponentiated_gradient" and eg_name is None):

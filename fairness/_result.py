@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 
 from auditkit.fairness._counts import Counts
-from auditkit.fairness.errors import FairnessInputError, closest
+from auditkit.fairness._metrics import GroupLabel
+from auditkit.fairness.errors import FairnessInputError
+from auditkit.hints import did_you_mean
 
 __all__ = ["EXCLUDED_COLUMNS", "FairnessResult"]
 
@@ -38,7 +40,9 @@ class FairnessResult:
         (sum of sample weights), ``small`` (``n < min_group_size``), then one column per metric
         (and ``impact_ratio``: the group's favourable rate over the highest favourable rate
         among the evidenced groups of its grouping). A grouping is one attribute (``"sex"``) or
-        an intersection (``"sex × race"``).
+        an intersection (``"sex × race"``); a group of one attribute is labelled by its level
+        (``"F"``), a group of an intersection by a tuple with one level per attribute
+        (``("F", "Black")``), so ``by_group.loc[("sex × race", ("F", "Black")), :]``.
     by_group_ci_low, by_group_ci_high:
         The interval bounds, same index, one column per metric (:attr:`interval_methods`).
     disparities:
@@ -74,8 +78,8 @@ class FairnessResult:
         The label treated as the favourable outcome, and whether the positive prediction is
         the adverse one (None for regression and multiclass audits).
     reference:
-        Grouping -> its reference group (given, or the largest evidenced group); see
-        :meth:`ratio_to_reference`.
+        Grouping -> its reference group (given, or the largest evidenced group; a tuple for an
+        intersection); see :meth:`ratio_to_reference`.
     """
 
     overall: pd.DataFrame
@@ -99,7 +103,7 @@ class FairnessResult:
     interval_methods: dict[str, str] = field(default_factory=dict, repr=False)
     favourable_label: Any = None
     adverse_is_positive: bool | None = None
-    reference: dict[str, str] = field(default_factory=dict)
+    reference: dict[str, GroupLabel] = field(default_factory=dict)
 
     # -- access ------------------------------------------------------------------------
     @property
@@ -119,14 +123,14 @@ class FairnessResult:
         """Rows of :attr:`disparities` for ``name`` (one grouping, or all of them)."""
         if name not in self.disparity_names:
             raise FairnessInputError(
-                f"No disparity named {name!r} was computed.{closest(name, self.disparity_names)} "
+                f"No disparity named {name!r} was computed.{did_you_mean(name, self.disparity_names)} "
                 f"Computed: {', '.join(self.disparity_names)}."
             )
         rows = self.disparities.xs(name, level="disparity", drop_level=False)
         if grouping is not None:
             if grouping not in self.groupings:
                 raise FairnessInputError(
-                    f"No grouping named {grouping!r}.{closest(grouping, self.groupings)} "
+                    f"No grouping named {grouping!r}.{did_you_mean(grouping, self.groupings)} "
                     f"Groupings: {', '.join(self.groupings)}."
                 )
             rows = rows.xs(grouping, level="grouping", drop_level=False)
@@ -140,7 +144,7 @@ class FairnessResult:
         """
         if metric not in self.by_group_ci_low.columns:
             raise FairnessInputError(
-                f"No metric named {metric!r} was computed.{closest(metric, self.by_group_ci_low.columns)}"
+                f"No metric named {metric!r} was computed.{did_you_mean(metric, self.by_group_ci_low.columns)}"
             )
         out = pd.DataFrame({
             "n": self.by_group["n"].astype(object),
@@ -161,7 +165,7 @@ class FairnessResult:
         """
         if metric not in self.by_group_ci_low.columns:
             raise FairnessInputError(
-                f"No metric named {metric!r} was computed.{closest(metric, self.by_group_ci_low.columns)}"
+                f"No metric named {metric!r} was computed.{did_you_mean(metric, self.by_group_ci_low.columns)}"
             )
         values = self.by_group[metric].astype(float)
         ref = pd.Series(
@@ -172,9 +176,11 @@ class FairnessResult:
         return out.rename(f"{metric}_ratio_to_reference")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (NaN becomes None)."""
+        """JSON-safe form (NaN becomes None; an intersection's group label, a list of levels)."""
 
         def clean(v: Any) -> Any:
+            if isinstance(v, tuple):
+                return list(v)
             if isinstance(v, (np.floating, float)):
                 return float(v) if math.isfinite(v) else None
             if isinstance(v, np.integer):
@@ -197,7 +203,7 @@ class FairnessResult:
             "favourable_label": (clean(self.favourable_label) if not isinstance(self.favourable_label, str)
                                  else self.favourable_label),
             "adverse_is_positive": self.adverse_is_positive,
-            "reference": dict(self.reference),
+            "reference": {k: clean(v) for k, v in self.reference.items()},
             "interval_methods": dict(self.interval_methods),
             "metrics": list(self.metrics),
             "overall": records(self.overall.rename_axis("metric")),

@@ -6,6 +6,11 @@ positive rate); a value whose denominator is under the evidence bar is marked ``
 Ratios to the reference group follow Aequitas. With ``suppress_small``, groups under
 ``min_group_size`` rows show ``< min_group_size`` and no value (small cells can re-identify
 people).
+
+A group of one attribute is shown by its level; a group of an intersection by the tuple of its
+levels, one per attribute (a tuple cell of the report, schema 1.2), so that no level is merged
+with another whatever it contains. The reference group of an intersection is marked in the
+``intersection`` column, which leaves the tuple whole.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import math
 from typing import Any
 
 from auditkit.reports import Figure, Table
+
+# (grouping, group): a group of an intersection is a tuple of levels
+_Key = tuple[str, Any]
 
 __all__ = ["coverage_rows", "fmt", "group_tables", "selection_chart"]
 
@@ -34,7 +42,7 @@ def _rates(result: Any) -> list[tuple[str, str, str, str]]:
     return [r for r in _RATES if r[0] in result.by_group.columns]
 
 
-def _cell(result: Any, key: tuple[str, str], metric: str, symbol: str) -> str:
+def _cell(result: Any, key: _Key, metric: str, symbol: str) -> str:
     v = float(result.by_group.loc[key, metric])
     lo = float(result.by_group_ci_low.loc[key, metric])
     hi = float(result.by_group_ci_high.loc[key, metric])
@@ -47,9 +55,9 @@ def _cell(result: Any, key: tuple[str, str], metric: str, symbol: str) -> str:
     return text
 
 
-def _row(result: Any, key: tuple[str, str], ratios: dict[str, Any], suppress: bool,
+def _row(result: Any, key: _Key, ratios: dict[str, Any], suppress: bool,
          rates: list[tuple[str, str, str, str]]) -> list[Any]:
-    r = result.by_group.loc[key]
+    r = result.by_group.loc[key, :]
     if suppress and bool(r["small"]):
         return [f"< {result.min_group_size}"] + [None] * (2 * len(rates))
     cells: list[Any] = [int(r["n"])]
@@ -72,47 +80,51 @@ def _note(result: Any, suppress: bool) -> str:
             + (f" Groups under {result.min_group_size} rows are suppressed." if suppress else ""))
 
 
+def _is_intersection(grouping: str) -> bool:
+    return " × " in grouping
+
+
 def group_tables(result: Any, suppress: bool, worst_k: int = _WORST_K) -> list[Table]:
     """One table per attribute; for intersections the ``worst_k`` groups with the lowest
     favourable rate in the body and every intersection group in the appendix."""
     rates = _rates(result)
     ratios = {m: result.ratio_to_reference(m) for m, _, _, _ in rates}
     note = _note(result, suppress)
-    tables, inter = [], []
+    singles: dict[str, list[list[Any]]] = {}
+    inter: list[tuple[_Key, list[Any]]] = []
     for grouping in result.groupings:
         if grouping == "overall":
             continue
         ref = result.reference.get(grouping)
-        keys = [(grouping, g) for g in result.by_group.xs(grouping, level="grouping").index]
-        rows = [[g + (" (reference)" if g == ref else ""), *_row(result, (grouping, g), ratios,
-                                                                    suppress, rates)]
-                for _, g in keys]
-        if " × " in grouping:
-            inter += [[grouping, *row] for row in rows]
-            continue
-        tables.append(Table(f"Metrics by {grouping}", ["group", "rows", *_head(rates)], rows,
-                            note=note))
+        for g in result.by_group.xs(grouping, level="grouping").index:
+            cells = _row(result, (grouping, g), ratios, suppress, rates)
+            if _is_intersection(grouping):
+                inter.append(((grouping, g), [grouping + (" (reference)" if g == ref else ""), g, *cells]))
+            else:
+                singles.setdefault(grouping, []).append([g + (" (reference)" if g == ref else ""), *cells])
+    out = [Table(f"Metrics by {grouping}", ["group", "rows", *_head(rates)], rows, note=note)
+           for grouping, rows in singles.items()]
     if inter:
-        tables += _intersection_tables(result, inter, rates, suppress, worst_k, note)
-    return tables
+        out += _intersection_tables(result, inter, rates, worst_k, note)
+    return out
 
 
-def _intersection_tables(result: Any, rows: list[list[Any]], rates: list[tuple[str, str, str, str]],
-                         suppress: bool, worst_k: int, note: str) -> list[Table]:
+def _intersection_tables(result: Any, keyed: list[tuple[_Key, list[Any]]],
+                         rates: list[tuple[str, str, str, str]], worst_k: int, note: str) -> list[Table]:
     cols = ["intersection", "group", "rows", *_head(rates)]
     fav = "favourable_rate" if "favourable_rate" in result.by_group.columns else None
     ranked = []
     if fav is not None:
         ev = result.evidenced[fav] if fav in result.evidenced.columns else None
-        for row in rows:
-            key = (row[0], row[1].removesuffix(" (reference)"))
-            r = result.by_group.loc[key]
+        for key, row in keyed:
+            r = result.by_group.loc[key, :]
             if bool(r["small"]) or (ev is not None and not bool(ev.loc[key])):
                 continue
             if math.isfinite(float(r[fav])):
                 ranked.append((float(r[fav]), row))
     ranked.sort(key=lambda t: t[0])
     worst = [row for _, row in ranked[:worst_k]]
+    rows = [row for _, row in keyed]
     return [
         Table(f"Intersections: the {len(worst)} groups with the lowest favourable rate", cols,
               worst, note=f"Of {len(ranked)} intersection groups that clear the evidence bar "
@@ -148,7 +160,7 @@ def selection_chart(result: Any, suppress: bool) -> Figure | None:
 
     df = result.by_group
     keep = ~df["small"] if suppress else df["n"] >= 0
-    singles = [g for g in result.groupings if " × " not in g and g != "overall"]
+    singles = [g for g in result.groupings if not _is_intersection(g) and g != "overall"]
     labels, vals, los, his, colors = [], [], [], [], []
     palette = plt.get_cmap("tab10")
     for i, g in enumerate(singles):

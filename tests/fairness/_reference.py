@@ -83,7 +83,9 @@ def fairlearn_frame(y_true, y_pred, sensitive: pd.DataFrame, metrics: dict, samp
     by = mf.by_group
     if isinstance(by, pd.Series):
         by = by.to_frame()
-    by.index = [", ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in by.index]
+    # one label per group as auditkit writes it: a level, or a tuple of levels for an intersection
+    by.index = pd.Index([tuple(map(str, i)) if isinstance(i, tuple) else str(i) for i in by.index],
+                        tupleize_cols=False)
     return by
 
 

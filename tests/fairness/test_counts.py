@@ -82,7 +82,7 @@ def test_numpy_pandas_and_list_inputs_give_one_result_type() -> None:
 
 
 def test_dask_partitions_equal_pandas() -> None:
-    dd = pytest.importorskip("dask.dataframe")
+    import dask.dataframe as dd
     y, yhat, sf, s, w = _data(3, n=3000, weighted=True)
     df = sf.assign(y=y, yhat=yhat, s=s, w=w)
     ddf = dd.from_pandas(df, npartitions=7)
@@ -111,7 +111,7 @@ def test_regression_counts_merge_and_dask() -> None:
     parts = count(y[:500], yhat[:500], sf.iloc[:500], sample_weight=w[:500]).merge(
         count(y[500:], yhat[500:], sf.iloc[500:], sample_weight=w[500:]))
     _assert_same(audit_counts(parts, n_boot=0), whole)
-    dd = pytest.importorskip("dask.dataframe")
+    import dask.dataframe as dd
     ddf = dd.from_pandas(sf.assign(y=y, yhat=yhat, w=w), npartitions=4)
     _assert_same(audit(ddf["y"], ddf["yhat"], ddf[["g"]], sample_weight=ddf["w"], n_boot=0), whole)
 

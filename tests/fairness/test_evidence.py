@@ -39,13 +39,18 @@ def test_wilson_known_answers(x, n, lo, hi) -> None:
     assert got[0][0] == pytest.approx(lo, abs=5e-4) and got[1][0] == pytest.approx(hi, abs=5e-4)
 
 
-def test_wilson_matches_statsmodels_when_installed() -> None:
-    sm = pytest.importorskip("statsmodels.stats.proportion")
-    x, n = np.array([0, 1, 7, 29, 30]), np.array([30, 30, 30, 30, 30])
-    lo, hi = wilson(x.astype(float), n.astype(float), 0.95)
-    elo, ehi = sm.proportion_confint(x, n, alpha=0.05, method="wilson")
-    np.testing.assert_allclose(lo, elo, atol=1e-12)
-    np.testing.assert_allclose(hi, ehi, atol=1e-12)
+@pytest.mark.parametrize("level", [0.8, 0.9, 0.95, 0.99])
+def test_wilson_matches_scipy(level: float) -> None:
+    """SciPy's ``binomtest(...).proportion_ci(method="wilson")`` is the reference."""
+    from scipy.stats import binomtest
+
+    for n in (1, 2, 7, 30, 1000):
+        x = np.unique(np.linspace(0, n, 7).round()).astype(int)
+        lo, hi = wilson(x.astype(float), np.full(len(x), float(n)), level)
+        for i, k in enumerate(x):
+            ref = binomtest(int(k), n).proportion_ci(confidence_level=level, method="wilson")
+            assert lo[i] == pytest.approx(ref.low, abs=1e-12)
+            assert hi[i] == pytest.approx(ref.high, abs=1e-12)
 
 
 def test_jeffreys_draws_never_collapse_and_are_nan_without_rows() -> None:

@@ -55,7 +55,7 @@ def test_a_threshold_that_can_never_be_evaluated_is_refused_up_front(spec, messa
 
 
 def test_no_disparity_an_audit_computes_is_refused() -> None:
-    from auditkit.fairness._gate import known_disparities
+    from auditkit.fairness._thresholds import known_disparities
 
     df = _data(gap=0.1)
     binary = audit(df["y"], df["yhat"], df[["sex"]], y_score=df["yhat"] * 0.8 + 0.1, n_boot=0)

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditkit.fairness import audit, evaluate_gate
-from auditkit.fairness._gate import Threshold, _decide
+from auditkit.fairness._gate import _decide
+from auditkit.fairness._thresholds import Threshold
 
 
 def _quiet_audit(*args, **kwargs):
