@@ -1,14 +1,23 @@
-"""The audit context handed to every check."""
+"""The audit context handed to every check, and what a check can require of it.
+
+:data:`REQUIREMENTS` is the one table of requirements a check may declare
+(``CheckSpec.requires``): each name maps to the test of whether an audit context provides it.
+The check registry validates declarations against it and :meth:`AuditContext.has` answers from
+it, so a requirement is added in one place.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from auditkit.errors import ConfigError
+from auditkit.hints import did_you_mean
 from auditkit.reports import Artifact
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 T = TypeVar("T")
 
-__all__ = ["AuditContext"]
+__all__ = ["REQUIREMENTS", "AuditContext", "requirement_test"]
 
 
 def _no_track(items: Iterable[T], description: str = "", total: int | None = None) -> Iterator[T]:
@@ -137,7 +146,7 @@ class AuditContext:
             from auditkit._outcomes import resolve_outcomes
 
             if self.label is None:
-                raise LookupError("The audit has no label column ([data] label in audit.toml).")
+                raise ConfigError(_NO_LABEL)
             data = self.config.data
             self._cache["outcomes"] = resolve_outcomes(
                 self.data[self.label].to_numpy(), self._raw_prediction(),
@@ -160,7 +169,7 @@ class AuditContext:
         """The label column as a numpy array, in the predictions' vocabulary when a model or
         prediction column is configured (see :meth:`outcomes`)."""
         if self.label is None:
-            raise LookupError("The audit has no label column ([data] label in audit.toml).")
+            raise ConfigError(_NO_LABEL)
         if self.prediction is None and self.model is None:
             return self.data[self.label].to_numpy()
         return self.outcomes().y_true
@@ -176,9 +185,10 @@ class AuditContext:
             elif self.model is not None:
                 self._cache["y_pred"] = self.model.predict(self.feature_frame())
             else:
-                raise LookupError(
-                    "The audit has neither a prediction column ([data] prediction) nor a "
-                    "model ([model] path)."
+                raise ConfigError(
+                    "The audit has neither a prediction column nor a model, so there are no "
+                    "predictions to judge; name the column in [data] prediction or the model "
+                    "file in [model] path of audit.toml."
                 )
         return self._cache["y_pred"]
 
@@ -198,26 +208,16 @@ class AuditContext:
     def feature_frame(self) -> pd.DataFrame:
         """The model's input columns."""
         if not self.features:
-            raise LookupError("The audit lists no model features ([model] features).")
+            raise ConfigError(
+                "The audit lists no model features, so the model has no input; list its input "
+                "columns in [model] features of audit.toml."
+            )
         return self.data[self.features]
 
     def has(self, requirement: str) -> bool:
-        """Whether a requirement named in ``CheckSpec.requires`` is met."""
-        if requirement == "label":
-            return self.label is not None
-        if requirement == "prediction":
-            return self.prediction is not None or self.model is not None
-        if requirement == "score":
-            return self.score is not None or (
-                self.model is not None and hasattr(self.model, "predict_proba")
-            )
-        if requirement == "protected":
-            return bool(self.protected)
-        if requirement == "model":
-            return self.model is not None
-        if requirement == "features":
-            return bool(self.features)
-        raise ValueError(f"Unknown requirement {requirement!r}.")
+        """Whether the audit provides ``requirement`` (a name of :data:`REQUIREMENTS`, as in
+        ``CheckSpec.requires``); an unknown name raises :class:`~auditkit.errors.ConfigError`."""
+        return requirement_test(requirement)(self)
 
     # -- files -----------------------------------------------------------------------------
     def resolve(self, path: str | Path) -> Path:
@@ -241,3 +241,34 @@ class AuditContext:
         """Show a long step in the progress display."""
         for _ in self.track([None], description=description, total=1):
             yield
+
+
+_NO_LABEL = ("The audit has no label column, so outcomes cannot be compared with the truth; name "
+             "it in [data] label of audit.toml.")
+
+#: What a check can require of the audit (``CheckSpec.requires``), each with the test of whether
+#: an audit context provides it; the runner turns a missing one into ``not_applicable``.
+REQUIREMENTS: Mapping[str, Callable[[AuditContext], bool]] = MappingProxyType({
+    "label": lambda ctx: ctx.label is not None,
+    "prediction": lambda ctx: ctx.prediction is not None or ctx.model is not None,
+    "score": lambda ctx: ctx.score is not None or (
+        ctx.model is not None and hasattr(ctx.model, "predict_proba")),
+    "protected": lambda ctx: bool(ctx.protected),
+    "model": lambda ctx: ctx.model is not None,
+    "features": lambda ctx: bool(ctx.features),
+})
+
+
+def requirement_test(name: str, *, declared_by: str | None = None) -> Callable[[AuditContext], bool]:
+    """The test of requirement ``name``; an unknown name raises
+    :class:`~auditkit.errors.ConfigError` naming ``declared_by`` (a check id) when given, the
+    known names and the closest one."""
+    try:
+        return REQUIREMENTS[name]
+    except KeyError:
+        who = f"Check {declared_by!r} declares" if declared_by else "Asked for"
+        raise ConfigError(
+            f"{who} an unknown requirement {name!r}; expected one of "
+            f"{', '.join(REQUIREMENTS)}.{did_you_mean(name, REQUIREMENTS)} Declare requirements "
+            "by these names (auditkit._context.REQUIREMENTS)."
+        ) from None

@@ -4,13 +4,18 @@ plain words, one finding per distinct fact, and the evidence statement (group co
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 from auditkit.checks._fairness_tables import coverage_rows, fmt
+from auditkit.checks._findings import Cites, FindingSpec
 from auditkit.reports import Finding, Severity, Status, Table
 
-__all__ = ["ASSUMED", "coverage_finding", "direction", "distinct_outcomes", "threshold_finding"]
+__all__ = ["ASSUMED", "COVERAGE", "coverage_finding", "direction", "distinct_outcomes",
+           "threshold_finding", "threshold_spec"]
+
+COVERAGE = FindingSpec("fairness.group_coverage", "Groups with enough evidence to judge",
+                       ("group-coverage",), Severity.MEDIUM, pass_severity=Severity.INFO,
+                       problem_status=Status.WARN)
 
 ASSUMED = ("Assumed: [data] favourable_label is not set; the positive class was treated as "
            "favourable.")
@@ -107,18 +112,30 @@ def _interval_sentence(result: Any, name: str, mode: str) -> str:
 
 
 def _name(g: Any) -> str | None:
-    return g if isinstance(g, str) and g else None
+    """A group's display form (an intersection's parts joined by " × "), or None for none."""
+    from auditkit.fairness import group_text
+
+    return group_text(g) if isinstance(g, (str, tuple)) and g else None
 
 
 def _other(d: dict[str, Any]) -> str | None:
+    """The group at the other extreme from the disadvantaged one."""
     dis = _name(d.get("disadvantaged_group"))
     if dis is None:
         return _name(d["max_group"])
-    return _name(d["min_group"] if d["max_group"] == dis else d["max_group"])
+    return _name(d["min_group"] if _name(d["max_group"]) == dis else d["max_group"])
+
+
+def threshold_spec(disparity: str) -> FindingSpec:
+    """The finding of one disparity's thresholds: ``fairness.<disparity>``, citing the outcome-
+    or error-disparity provisions; ``fail`` is high, any other status medium. Its title names
+    the thresholds it decides."""
+    return FindingSpec(f"fairness.{disparity}", disparity.replace("_", " ").capitalize(),
+                       (_topic(disparity),), Severity.MEDIUM)
 
 
 def threshold_finding(outcomes: list[Any], result: Any, *, configured_fav: Any, mode: str,
-                      fail_on_insufficient: bool, cite: Callable[[str], tuple[str, ...]]) -> Finding:
+                      fail_on_insufficient: bool, scope: Cites) -> Finding:
     """One finding for one fact: the thresholds in ``outcomes`` evaluate the same quantity."""
     worst = max(outcomes, key=lambda o: _RANK[o.status])
     o = outcomes[0]
@@ -160,10 +177,9 @@ def threshold_finding(outcomes: list[Any], result: Any, *, configured_fav: Any, 
             for x in o.details]
     title = " and ".join(f"{x.threshold.disparity.replace('_', ' ')} {x.threshold.op} "
                          f"{x.threshold.value:g}" for x in outcomes)
-    return Finding(
-        check_id=f"fairness.{name}", title=title[0].upper() + title[1:], status=status,
-        severity=Severity.HIGH if status == Status.FAIL else Severity.MEDIUM,
-        summary=" ".join(p for p in parts if p),
+    return threshold_spec(name).make(
+        scope, status, " ".join(p for p in parts if p), title=title[0].upper() + title[1:],
+        severity=Severity.HIGH if status == Status.FAIL else None,
         metrics={"value": o.value, "ci_low": o.ci_low, "ci_high": o.ci_high,
                  "threshold": o.threshold.value, "grouping": o.grouping, "mode": mode,
                  "also_decides": ", ".join(str(x.threshold) for x in outcomes[1:]) or None,
@@ -173,7 +189,6 @@ def threshold_finding(outcomes: list[Any], result: Any, *, configured_fav: Any, 
         tables=(Table(f"{name} by grouping",
                       ["grouping", "status", "value", "ci_low", "ci_high", "disadvantaged group",
                        "other extreme", "groups compared", "groups left out"], rows),),
-        regulations=cite(_topic(name)),
         remediation=None if status == Status.PASS else _REMEDIATION,
     )
 
@@ -184,7 +199,7 @@ def _topic(disparity: str) -> str:
 
 
 def coverage_finding(result: Any, disparities: list[str], *, suppress: bool,
-                     cite: Callable[[str], tuple[str, ...]]) -> Finding:
+                     scope: Cites) -> Finding:
     """The evidence statement: which groups were left out of which disparity, and why."""
     rows = coverage_rows(result, disparities, suppress)
     missing = [g for g in result.by_group.index if "<missing>" in str(g[1])]
@@ -208,14 +223,11 @@ def coverage_finding(result: Any, disparities: list[str], *, suppress: bool,
     table = Table("Groups left out of the thresholds' disparities",
                   ["grouping", "disparity", "group", "rate", "denominator", "bar", "why"], rows,
                   placement="appendix" if len(rows) > 12 else "body") if rows else None
-    return Finding(
-        check_id="fairness.group_coverage", title="Groups with enough evidence to judge",
-        status=Status.WARN if rows else Status.PASS,
-        severity=Severity.MEDIUM if rows else Severity.INFO, summary=summary,
+    return COVERAGE.judge(
+        scope, problem=bool(rows), summary=summary,
         metrics={"groups": len(result.by_group), "left_out_pairs": len(rows),
                  "left_out_groups": len(pairs), "missing_value_groups": len(missing),
                  "min_denominator": result.min_denominator,
                  "min_group_size": result.min_group_size},
         tables=(table,) if table is not None else (),
-        regulations=cite("group-coverage"),
     )

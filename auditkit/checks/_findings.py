@@ -73,7 +73,8 @@ class FindingSpec:
     problem_status:
         Status :meth:`judge` gives a problem (``FAIL`` or ``WARN``).
     remediation:
-        What to do; shown with the finding.
+        What to do; attached when the finding reports a problem (``FAIL`` or ``WARN``). A pass
+        carries none unless :meth:`make` is given one.
     """
 
     check_id: str
@@ -98,7 +99,10 @@ class FindingSpec:
         remediation: str | None = None,
     ) -> Finding:
         """The finding with this status; ``severity``, ``title`` and ``remediation`` override
-        the declared ones for this one finding."""
+        the declared ones for this one finding. The declared remediation goes only on a
+        ``FAIL`` or ``WARN``."""
+        if remediation is None and Status(status) in (Status.FAIL, Status.WARN):
+            remediation = self.remediation
         return Finding(
             check_id=self.check_id,
             title=title if title is not None else self.title,
@@ -109,7 +113,7 @@ class FindingSpec:
             tables=tuple(tables),
             figures=tuple(figures),
             regulations=ctx.cite(*self.topics) if self.topics else (),
-            remediation=remediation if remediation is not None else self.remediation,
+            remediation=remediation,
         )
 
     def judge(self, ctx: Cites, *, problem: bool, summary: str, **rest: Any) -> Finding:

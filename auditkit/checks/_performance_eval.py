@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from auditkit.checks import _performance_stats as st
+from auditkit.errors import ConfigError, DataError
 
 __all__ = [
     "Gap",
@@ -55,7 +56,7 @@ def _label(v: Any) -> str:
 def _positive(y: np.ndarray, pos_label: Any) -> np.ndarray:
     classes = pd.unique(pd.Series(y).dropna())
     if len(classes) > 2:
-        raise ValueError(
+        raise DataError(
             f"The label column has {len(classes)} distinct values; performance by group needs a "
             "binary label. Audit a one-vs-rest label, or disable [checks.performance]."
         )
@@ -63,7 +64,7 @@ def _positive(y: np.ndarray, pos_label: Any) -> np.ndarray:
         if set(classes.tolist()) <= {0, 1} or set(classes.tolist()) <= {-1, 1}:
             pos_label = 1
         else:
-            raise ValueError(
+            raise ConfigError(
                 "The label column is not 0/1, and [data] positive_label is not set; set it to "
                 "the class the score measures (the score is the probability or risk of it)."
             )
@@ -76,7 +77,7 @@ def score_kind(score: np.ndarray, requested: str, column: str) -> str:
     inside = bool(score.size) and score.min() >= 0.0 and score.max() <= 1.0
     integer = bool(np.all(score == np.round(score)))
     if requested == "probability" and not inside:
-        raise ValueError(
+        raise ConfigError(
             f"[checks.performance] score_kind = 'probability', but the score column {column!r} "
             "has values outside [0, 1]; a score outside [0, 1] is not a probability. Set "
             "score_kind = 'ordinal' (or 'auto')."
@@ -92,7 +93,8 @@ def prepare(y: np.ndarray, score: np.ndarray, frame: pd.DataFrame, *, pos_label:
     s = np.asarray(score, dtype=float)
     keep = np.isfinite(s)
     if not keep.any():
-        raise ValueError(f"The score column {score_column!r} has no finite value to judge.")
+        raise DataError(f"The score column {score_column!r} has no finite value to judge; check "
+                        "that it holds numbers, or name another in [data] score.")
     positive = _positive(np.asarray(y)[keep], pos_label)
     s = s[keep]
     sub = frame.loc[keep]

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from auditkit.errors import ConfigError
+from auditkit.hints import did_you_mean
 from auditkit.reports import Table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,10 +50,11 @@ def _attribute(ctx: AuditContext, options: Any, frame: pd.DataFrame) -> str:
     positive-prediction rate between groups of at least ``min_group_size`` rows."""
     if options.mitigation_attribute is not None:
         if options.mitigation_attribute not in frame.columns:
-            raise ValueError(
+            columns = [str(c) for c in frame.columns]
+            raise ConfigError(
                 f"[checks.performance] mitigation_attribute = {options.mitigation_attribute!r} "
-                f"is not a protected attribute; name one of {', '.join(map(str, frame.columns))} "
-                "([data] protected)."
+                f"is not a protected attribute; name one of {', '.join(columns)} "
+                f"([data] protected).{did_you_mean(options.mitigation_attribute, columns)}"
             )
         return options.mitigation_attribute
     pred = pd.Series(np.asarray(ctx.y_pred()) == 1, index=frame.index)

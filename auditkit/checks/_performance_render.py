@@ -177,13 +177,18 @@ def reliability_figure(data: PerfData, layout: Layout) -> Figure | None:
             drawn += 1
         ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean score in bin", title=name)
-        ax.set_ylabel("observed positive rate")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=6, loc="upper left")
+        _rate_axis(ax)
     return _figure(fig, drawn, "Reliability curves by group",
                    alt="For each protected attribute, the observed positive rate against the mean "
                        "score in ten equal-width score bins, one line per group; the dashed "
                        f"diagonal is perfect calibration. Bins under {floor} rows are not drawn.")
+
+
+def _rate_axis(ax: Any) -> None:
+    """Label a panel's y axis (the observed positive rate) and add its groups' legend."""
+    ax.set_ylabel("observed positive rate")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6, loc="upper left")
 
 
 def _figure(fig: Any, drawn: int, title: str, *, alt: str) -> Figure | None:
@@ -219,9 +224,7 @@ def level_figure(cells: list[LevelCell], data: PerfData, layout: Layout) -> Figu
                       rotation=0 if len(ticks) <= 10 and max(map(len, data.level_labels)) <= 3
                       else 45)
         ax.set(ylim=(0, 1), xlabel="score level", title=name)
-        ax.set_ylabel("observed positive rate")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=6, loc="upper left")
+        _rate_axis(ax)
     return _figure(fig, drawn, "Observed outcome rate by score level and group",
                    alt="For each protected attribute, the share of actual positives at each score "
                        "level, one line per group with Wilson intervals; cells under "

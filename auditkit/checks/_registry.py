@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from auditkit._context import requirement_test
+from auditkit.errors import ConfigError
+from auditkit.hints import did_you_mean
 from auditkit.reports import Artifact, Figure, Finding, Table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,14 +33,10 @@ __all__ = [
     "CheckOptions",
     "CheckResult",
     "CheckSpec",
-    "DemoHook",
     "get_check",
     "iter_checks",
     "register_check",
 ]
-
-# Requirements a check can declare; the runner turns a missing one into `not_applicable`.
-REQUIREMENTS = ("label", "prediction", "score", "protected", "model", "features")
 
 SECTION_ORDER = (
     "dataset",
@@ -69,9 +68,6 @@ class CheckResult:
     artifacts: list[Artifact] = field(default_factory=list)
 
 
-DemoHook = Callable[[Any], dict[str, Any]]
-
-
 @dataclass(frozen=True)
 class CheckSpec:
     """Declaration of one check.
@@ -90,12 +86,10 @@ class CheckSpec:
     run:
         ``run(ctx, options) -> CheckResult``.
     requires:
-        Names from :data:`REQUIREMENTS` the check cannot run without.
+        Names from :data:`auditkit._context.REQUIREMENTS` the check cannot run without (the
+        runner turns a missing one into ``not_applicable``).
     regulations:
         Every catalogue id this check may cite (tests check them against the catalogue).
-    demo:
-        Optional hook ``demo(demo_ctx) -> dict`` that prepares whatever the check needs for
-        ``auditkit demo`` and returns the options table written to the demo's ``audit.toml``.
     default_enabled:
         Whether the check runs when ``audit.toml`` has no ``[checks.<id>]`` table.
     order:
@@ -110,22 +104,18 @@ class CheckSpec:
     run: Callable[[AuditContext, Any], CheckResult]
     requires: tuple[str, ...] = ()
     regulations: tuple[str, ...] = ()
-    demo: DemoHook | None = None
     default_enabled: bool = True
     order: int = 100
     description: str = ""
 
     def __post_init__(self) -> None:
-        unknown = [r for r in self.requires if r not in REQUIREMENTS]
-        if unknown:
-            raise ValueError(
-                f"Check {self.id!r} declares unknown requirements {unknown}; "
-                f"expected names from {list(REQUIREMENTS)}."
-            )
+        for name in self.requires:
+            requirement_test(name, declared_by=self.id)  # refuses an unknown name
         if self.section not in SECTION_ORDER:
-            raise ValueError(
+            raise ConfigError(
                 f"Check {self.id!r} names section {self.section!r}; expected one of "
-                f"{list(SECTION_ORDER)}."
+                f"{', '.join(SECTION_ORDER)}.{did_you_mean(self.section, SECTION_ORDER)} Use "
+                "one of these section ids in its CheckSpec."
             )
 
 
@@ -136,8 +126,9 @@ _DISCOVERED = False
 def register_check(spec: CheckSpec, *, force: bool = False) -> CheckSpec:
     """Add ``spec`` to the registry; refuses to replace an existing id unless ``force``."""
     if spec.id in _REGISTRY and not force and _REGISTRY[spec.id] is not spec:
-        raise ValueError(
-            f"A check with id {spec.id!r} is already registered; pass force=True to replace it."
+        raise ConfigError(
+            f"A check with id {spec.id!r} is already registered; give the new check another id, "
+            "or pass force=True to replace it."
         )
     _REGISTRY[spec.id] = spec
     return spec
@@ -163,13 +154,13 @@ def iter_checks() -> list[CheckSpec]:
 
 
 def get_check(check_id: str) -> CheckSpec:
+    """The registered check ``check_id``; an unknown id raises
+    :class:`~auditkit.errors.ConfigError` with the known ids and the closest one."""
     _discover()
     try:
         return _REGISTRY[check_id]
     except KeyError:
-        from auditkit.errors import suggest
-
-        raise KeyError(
-            f"No check named {check_id!r}.{suggest(check_id, _REGISTRY)} "
-            f"Known checks: {', '.join(sorted(_REGISTRY))}."
+        raise ConfigError(
+            f"No check named {check_id!r}.{did_you_mean(check_id, _REGISTRY)} "
+            f"Known checks: {', '.join(sorted(_REGISTRY))}; name one of them."
         ) from None

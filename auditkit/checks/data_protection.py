@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from auditkit.checks._findings import FindingSpec, rounded
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
 from auditkit.reports import Finding, Severity, Status, Table
 from auditkit.reports.catalogue import get_catalogue
@@ -37,6 +38,33 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: The topics this check cites provisions on (in the audit's scope: ``ctx.cite``).
 TOPICS = ("personal-data", "special-category", "data-minimisation", "de-identification")
+
+INVENTORY = FindingSpec(
+    "data_protection.inventory", "Personal data held in the dataset",
+    topics=("personal-data",), severity=Severity.INFO,
+)
+SPECIAL = FindingSpec(
+    "data_protection.special_categories", "Special categories and sensitive personal information",
+    topics=("special-category",), severity=Severity.HIGH, problem_status=Status.WARN,
+    remediation="Record the Art. 9(2) exception that allows processing these columns, or drop "
+    "them; mask or tokenise sensitive identifiers before the data reaches training.",
+)
+MINIMISATION = FindingSpec(
+    "data_protection.minimisation", "Data minimisation of direct identifiers",
+    topics=("data-minimisation",), severity=Severity.MEDIUM, pass_severity=Severity.INFO,
+    problem_status=Status.WARN,
+    remediation="Write a masking policy (docs/masking.md) that drops, redacts, generalises or "
+    "pseudonymises these columns before training, and name it in [checks.data_protection].",
+)
+PSEUDONYMISATION = FindingSpec(
+    "data_protection.pseudonymisation", "Pseudonymised columns remain personal data",
+    topics=("de-identification",), severity=Severity.INFO,
+)
+K_ANONYMITY = FindingSpec(
+    "data_protection.k_anonymity", "Re-identification risk on quasi-identifiers",
+    topics=("de-identification",), severity=Severity.MEDIUM, pass_severity=Severity.INFO,
+    problem_status=Status.WARN,
+)
 
 
 class DataProtectionOptions(CheckOptions):
@@ -66,7 +94,7 @@ class DataProtectionOptions(CheckOptions):
 
 
 def _risk_rows(label: str, r: Any) -> list[Any]:
-    return [label, r.k_achieved, r.n_classes, r.records_below_k, round(r.share_below_k, 4),
+    return [label, r.k_achieved, r.n_classes, r.records_below_k, rounded(r.share_below_k),
             r.unique_records, r.l_achieved if r.l_achieved is not None else "-"]
 
 
@@ -103,21 +131,15 @@ def _inventory_finding(ctx: AuditContext, pc: PersonalDataClassification) -> Fin
     for c in pc:
         for e in c.entities:
             entities[e] = entities.get(e, 0) + 1
-    return Finding(
-        check_id="data_protection.inventory",
-        title="Personal data held in the dataset",
-        status=Status.PASS,
-        severity=Severity.INFO,
-        summary=(
-            f"{n} of {len(pc)} columns hold personal data: "
-            f"{counts['identifier_columns']} with direct identifiers, credentials or financial "
-            f"data, {counts['quasi_identifier_columns']} quasi-identifier(s), "
-            f"{counts['special_category_columns']} special-category column(s), "
-            f"{counts['protected_attribute_columns']} protected attribute(s)."
-        ),
+    return INVENTORY.make(
+        ctx, Status.PASS,
+        f"{n} of {len(pc)} columns hold personal data: "
+        f"{counts['identifier_columns']} with direct identifiers, credentials or financial "
+        f"data, {counts['quasi_identifier_columns']} quasi-identifier(s), "
+        f"{counts['special_category_columns']} special-category column(s), "
+        f"{counts['protected_attribute_columns']} protected attribute(s).",
         metrics={**counts, **{f"entity.{e}": k for e, k in sorted(entities.items())}},
         tables=(table,),
-        regulations=ctx.cite("personal-data"),
     )
 
 
@@ -134,19 +156,12 @@ def _special_finding(ctx: AuditContext, pc: PersonalDataClassification) -> Findi
     if not_art9:
         summary += (f" Protected attribute(s) {', '.join(not_art9)} are personal data but not "
                     "an Art. 9 special category.")
-    return Finding(
-        check_id="data_protection.special_categories",
-        title="Special categories and sensitive personal information",
-        status=Status.WARN if (special or sensitive_pi) else Status.PASS,
-        severity=Severity.HIGH if special else (Severity.MEDIUM if sensitive_pi else Severity.INFO),
-        summary=summary,
+    # Art. 9 data is the graver problem; CCPA sensitive information alone is a medium one.
+    severity = Severity.HIGH if special else Severity.MEDIUM if sensitive_pi else Severity.INFO
+    return SPECIAL.judge(
+        ctx, problem=bool(special or sensitive_pi), summary=summary, severity=severity,
         metrics={"special_category_columns": len(special),
                  "sensitive_pi_columns": len(sensitive_pi)},
-        regulations=ctx.cite("special-category"),
-        remediation=(
-            "Record the Art. 9(2) exception that allows processing these columns, or drop them; "
-            "mask or tokenise sensitive identifiers before the data reaches training."
-        ) if (special or sensitive_pi) else None,
     )
 
 
@@ -183,11 +198,8 @@ def _minimisation_finding(
     else:
         treated = {c.column for c in result.summary.changes if c.operator != "keep"}
         untreated = [c for c in identifiers if c not in treated]
-    return Finding(
-        check_id="data_protection.minimisation",
-        title="Data minimisation of direct identifiers",
-        status=Status.WARN if untreated else Status.PASS,
-        severity=Severity.MEDIUM if untreated else Severity.INFO,
+    return MINIMISATION.judge(
+        ctx, problem=bool(untreated),
         summary=(
             (f"{len(untreated)} column(s) with direct identifiers are not treated by "
              + ("the masking policy" if result is not None else "any masking policy")
@@ -197,11 +209,6 @@ def _minimisation_finding(
         ),
         metrics={"identifier_columns": len(identifiers), "untreated": len(untreated),
                  "policy_applied": result is not None},
-        regulations=ctx.cite("data-minimisation"),
-        remediation=(
-            "Write a masking policy (docs/masking.md) that drops, redacts, generalises or "
-            "pseudonymises these columns before training, and name it in [checks.data_protection]."
-        ) if untreated else None,
     )
 
 
@@ -209,18 +216,12 @@ def _pseudonymisation_finding(ctx: AuditContext, result: Any) -> Finding | None:
     keyed = [c.column for c in result.summary.changes if c.operator in ("pseudonymize", "tokenize")]
     if not keyed:
         return None
-    return Finding(
-        check_id="data_protection.pseudonymisation",
-        title="Pseudonymised columns remain personal data",
-        status=Status.PASS,
-        severity=Severity.INFO,
-        summary=(
-            f"{len(keyed)} column(s) are pseudonymised with keyed HMAC or AES-SIV tokens "
-            f"({', '.join(keyed)}). Whoever holds the key ring can re-link them: keep it "
-            "apart from the data; the output is pseudonymised, not anonymous."
-        ),
+    return PSEUDONYMISATION.make(
+        ctx, Status.PASS,
+        f"{len(keyed)} column(s) are pseudonymised with keyed HMAC or AES-SIV tokens "
+        f"({', '.join(keyed)}). Whoever holds the key ring can re-link them: keep it apart from "
+        "the data; the output is pseudonymised, not anonymous.",
         metrics={"pseudonymised_columns": len(keyed)},
-        regulations=ctx.cite("de-identification"),
     )
 
 
@@ -294,15 +295,8 @@ def _k_anonymity_finding(
         metrics["l_before"] = before.l_achieved
     if after is not None and after.l_achieved is not None:
         metrics["l_after"] = after.l_achieved
-    return Finding(
-        check_id="data_protection.k_anonymity",
-        title="Re-identification risk on quasi-identifiers",
-        status=Status.PASS if ok else Status.WARN,
-        severity=Severity.INFO if ok else Severity.MEDIUM,
-        summary=summary,
-        metrics=metrics,
-        tables=(risk_table,),
-        regulations=ctx.cite("de-identification"),
+    return K_ANONYMITY.judge(
+        ctx, problem=not ok, summary=summary, metrics=metrics, tables=(risk_table,),
         remediation=remediation,
     )
 
@@ -337,36 +331,6 @@ def run(ctx: AuditContext, options: DataProtectionOptions) -> CheckResult:
     )
 
 
-def demo(demo_ctx: Any) -> dict[str, Any]:
-    """Write a masking policy for the demo's personal columns; return the check's options."""
-    from auditkit.atomic import atomic_write_text
-    from auditkit.privacy.masking import Policy, Rule
-
-    personal = set(getattr(demo_ctx, "personal", []) or [])
-    wanted = [
-        Rule.of("name", "replace"),
-        Rule.of("email", "replace"),
-        Rule.of("phone", "mask", keep_last=2),
-        Rule.of("ssn", "drop"),
-        Rule.of("card_number", "mask", keep_last=4),
-        Rule.of("street_address", "drop"),
-        Rule.of("zip", "generalise", to="prefix", keep=3),
-        Rule.of("date_of_birth", "generalise", to="year"),
-    ]
-    cols = set(demo_ctx.data.columns)
-    rules = tuple(r for r in wanted if r.column in cols and (not personal or r.column in personal))
-    qi = [c for c in ("zip", "date_of_birth", "sex") if c in cols]
-    sensitive = "race" if "race" in cols else None
-    policy = Policy(rules=rules, quasi_identifiers=tuple(qi), sensitive=sensitive, k=5)
-    path = demo_ctx.out_dir / "masking_policy.toml"
-    atomic_write_text(path, "# Masking policy written by 'auditkit demo' (docs/masking.md).\n"
-                      + policy.to_toml())
-    options: dict[str, Any] = {"policy": path.name, "quasi_identifiers": qi, "k": 5}
-    if sensitive:
-        options["sensitive"] = sensitive
-    return options
-
-
 register_check(CheckSpec(
     id="data_protection",
     section="data_protection",
@@ -375,7 +339,6 @@ register_check(CheckSpec(
     options=DataProtectionOptions,
     run=run,
     regulations=get_catalogue().on_topics(TOPICS),
-    demo=demo,
     order=10,
     description="PII discovery (inventory, counts only), the masking policy's effect, and "
     "k-anonymity / l-diversity before and after masking.",

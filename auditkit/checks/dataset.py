@@ -21,19 +21,56 @@ Personal data is counted and judged from the audit's one classification
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from auditkit.checks._findings import Cites, FindingSpec, rounded
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
 from auditkit.reports import Finding, Severity, Status, Table
 from auditkit.reports.catalogue import get_catalogue
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
     from auditkit._context import AuditContext
 
 
 #: The topics this check cites provisions on (in the audit's scope: ``ctx.cite``).
 TOPICS = ("records", "group-coverage", "data-minimisation", "special-category",
           "outcome-disparity")
+#: The special-category provisions cited when a protected feature is Art. 9 data.
+ART9 = frozenset({"gdpr-art-9-1", "gdpr-art-22-4"})
+
+PROFILE = FindingSpec(
+    "dataset.profile", "Scope: the dataset audited", topics=("records",), severity=Severity.INFO,
+)
+MISSING = FindingSpec(
+    "dataset.missing_values", "Completeness of the columns the audit relies on",
+    topics=("group-coverage",), severity=Severity.MEDIUM, pass_severity=Severity.INFO,
+    problem_status=Status.WARN,
+    remediation="Find out why values are missing and whether the gaps fall on some groups more "
+    "than others before relying on group metrics.",
+)
+PROTECTED_MISSING = FindingSpec(
+    "dataset.protected_missing", "Missing values in protected attributes",
+    topics=("group-coverage",), severity=Severity.LOW, problem_status=Status.WARN,
+)
+LABEL_BALANCE = FindingSpec(
+    "dataset.label_balance", "Balance of the label",
+    topics=("group-coverage",), severity=Severity.LOW, problem_status=Status.WARN,
+)
+IDENTIFIERS = FindingSpec(
+    "dataset.identifiers_in_features", "Direct identifiers among the model's inputs",
+    topics=("data-minimisation",), severity=Severity.HIGH, problem_status=Status.FAIL,
+    remediation="Drop, generalise or pseudonymise these columns before training (see "
+    "'auditkit mask').",
+)
+PROTECTED_FEATURES = FindingSpec(
+    "dataset.protected_in_features", "Protected attributes among the model's inputs",
+    topics=("outcome-disparity",), severity=Severity.MEDIUM, problem_status=Status.WARN,
+    remediation="Document the legal basis for using them (for special-category data, the "
+    "Art. 9(2) exception), or remove them and check for proxies.",
+)
 
 
 class DatasetOptions(CheckOptions):
@@ -61,15 +98,10 @@ def _roles(ctx: AuditContext) -> dict[str, list[str]]:
     return roles
 
 
-def run(ctx: AuditContext, options: DatasetOptions) -> CheckResult:
-    df = ctx.data
-    n_rows, n_cols = df.shape
-    roles = _roles(ctx)
-    n_personal = len(ctx.personal_data.personal_columns)
-    missing = df.isna().sum()
+def _columns_table(df: pd.DataFrame, roles: dict[str, list[str]], missing: pd.Series) -> Table:
+    n_rows = len(df)
     dtypes = df.dtypes.astype(str)
-
-    columns_table = Table(
+    return Table(
         "Columns and their roles",
         ["column", "type", "roles", "missing", "missing share", "distinct values"],
         [
@@ -78,7 +110,7 @@ def run(ctx: AuditContext, options: DatasetOptions) -> CheckResult:
                 dtypes[col],
                 ", ".join(roles.get(str(col), [])) or "-",
                 int(missing[col]),
-                round(float(missing[col]) / n_rows, 4),
+                rounded(float(missing[col]) / n_rows),
                 # Distinct counts are aggregate; for personal columns they reveal no value.
                 int(df[col].nunique(dropna=True)),
             ]
@@ -86,116 +118,127 @@ def run(ctx: AuditContext, options: DatasetOptions) -> CheckResult:
         ],
         note="Counts only; no values of personal-data columns are shown anywhere in this report.",
     )
-    findings: list[Finding] = [
-        Finding(
-            check_id="dataset.profile",
-            title="Scope: the dataset audited",
-            status=Status.PASS,
-            severity=Severity.INFO,
-            summary=(
-                f"{n_rows:,} rows and {n_cols} columns; {n_personal} column(s) hold "
-                f"personal data, {len(ctx.protected)} protected attribute(s), "
-                f"{len(ctx.features)} model feature(s)."
-            ),
-            metrics={
-                "rows": n_rows,
-                "columns": n_cols,
-                "personal_columns": n_personal,
-                "protected_attributes": len(ctx.protected),
-                "model_features": len(ctx.features),
-            },
-            tables=(columns_table,),
-            regulations=ctx.cite("records"),
-        )
-    ]
 
-    role_cols = [c for c in df.columns
-                 if any(r != "personal data" for r in roles.get(str(c), ()))]
-    high = [(str(c), float(missing[c]) / n_rows) for c in role_cols if missing[c] / n_rows > options.max_missing_share]
-    findings.append(
-        Finding(
-            check_id="dataset.missing_values",
-            title="Completeness of the columns the audit relies on",
-            status=Status.WARN if high else Status.PASS,
-            severity=Severity.MEDIUM if high else Severity.INFO,
-            summary=(
-                f"{len(high)} column(s) miss more than {options.max_missing_share:.0%} of values: "
-                + ", ".join(f"{c} ({s:.1%})" for c, s in high)
-                if high
-                else f"Every label, prediction, protected and feature column is at least "
-                f"{1 - options.max_missing_share:.0%} complete."
-            ),
-            metrics={"columns_over_limit": len(high), "limit": options.max_missing_share},
-            regulations=ctx.cite("group-coverage"),
-            remediation="Find out why values are missing and whether the gaps fall on some groups "
-            "more than others before relying on group metrics." if high else None,
-        )
+
+def _profile_finding(ctx: AuditContext, table: Table) -> Finding:
+    """The scope statement: rows, columns and how many hold each role."""
+    n_rows, n_cols = ctx.data.shape
+    n_personal = len(ctx.personal_data.personal_columns)
+    return PROFILE.make(
+        ctx, Status.PASS,
+        f"{n_rows:,} rows and {n_cols} columns; {n_personal} column(s) hold personal data, "
+        f"{len(ctx.protected)} protected attribute(s), {len(ctx.features)} model feature(s).",
+        metrics={
+            "rows": n_rows,
+            "columns": n_cols,
+            "personal_columns": n_personal,
+            "protected_attributes": len(ctx.protected),
+            "model_features": len(ctx.features),
+        },
+        tables=(table,),
     )
 
+
+def _missing_finding(
+    ctx: Cites, roles: dict[str, list[str]], missing: pd.Series, n_rows: int, limit: float
+) -> Finding:
+    """``warn`` when a column with a role other than "personal data" misses more than
+    ``limit`` of its values."""
+    role_cols = [c for c in missing.index
+                 if any(r != "personal data" for r in roles.get(str(c), ()))]
+    high = [(str(c), float(missing[c]) / n_rows) for c in role_cols
+            if missing[c] / n_rows > limit]
+    summary = (
+        f"{len(high)} column(s) miss more than {limit:.0%} of values: "
+        + ", ".join(f"{c} ({s:.1%})" for c, s in high)
+        if high
+        else f"Every label, prediction, protected and feature column is at least "
+        f"{1 - limit:.0%} complete."
+    )
+    return MISSING.judge(
+        ctx, problem=bool(high), summary=summary,
+        metrics={"columns_over_limit": len(high), "limit": limit},
+    )
+
+
+def _protected_missing_finding(
+    ctx: Cites, protected: list[str], missing: pd.Series
+) -> Finding:
+    """Missing values in protected attributes (kept as their own group, never dropped)."""
+    gaps = [(c, int(missing[c])) for c in protected if missing[c] > 0]
+    summary = (
+        "Missing values in " + ", ".join(f"{c} ({n:,} rows)" for c, n in gaps)
+        + " are kept as their own group in the fairness analysis, not dropped."
+        if gaps
+        else "Every protected attribute is recorded for every row."
+    )
+    return PROTECTED_MISSING.judge(
+        ctx, problem=bool(gaps), summary=summary, metrics={f"missing.{c}": n for c, n in gaps}
+    )
+
+
+def _label_balance_finding(ctx: Cites, labels: pd.Series, min_share: float) -> Finding:
+    """``warn`` when the label has one value, or one rarer than ``min_share`` of rows."""
+    shares = labels.value_counts(normalize=True, dropna=False)
+    rare = float(shares.min()) if len(shares) else 0.0
+    table = Table(
+        "Label distribution", ["label", "rows", "share"],
+        [[str(k), int(round(v * len(labels))), rounded(v)] for k, v in shares.items()],
+    )
+    return LABEL_BALANCE.judge(
+        ctx, problem=rare < min_share or len(shares) < 2,
+        summary=f"{len(shares)} label value(s); the rarest makes up {rare:.1%} of rows.",
+        metrics={"classes": len(shares), "rarest_share": rare},
+        tables=(table,),
+    )
+
+
+def _identifiers_finding(ctx: AuditContext) -> Finding:
+    """``fail`` when a model input holds identifying personal data."""
+    ids = sorted(set(ctx.features) & ctx.personal_data.identifying_columns)
+    return IDENTIFIERS.judge(
+        ctx, problem=bool(ids),
+        summary=(
+            f"The model takes column(s) {', '.join(ids)}, whose values identify people, as input."
+            if ids
+            else "None of the model's inputs holds identifying personal data (names, ids, "
+            "contacts, ZIP codes, dates of birth, columns declared personal)."
+        ),
+        metrics={"identifier_features": len(ids)},
+    )
+
+
+def run(ctx: AuditContext, options: DatasetOptions) -> CheckResult:
+    df = ctx.data
+    n_rows, n_cols = df.shape
+    roles = _roles(ctx)
+    missing = df.isna().sum()
+    findings: list[Finding] = [
+        _profile_finding(ctx, _columns_table(df, roles, missing)),
+        _missing_finding(ctx, roles, missing, n_rows, options.max_missing_share),
+    ]
     if ctx.protected:
-        gaps = [(c, int(missing[c])) for c in ctx.protected if missing[c] > 0]
-        findings.append(
-            Finding(
-                check_id="dataset.protected_missing",
-                title="Missing values in protected attributes",
-                status=Status.WARN if gaps else Status.PASS,
-                severity=Severity.LOW,
-                summary=(
-                    "Missing values in " + ", ".join(f"{c} ({n:,} rows)" for c, n in gaps)
-                    + " are kept as their own group in the fairness analysis, not dropped."
-                    if gaps
-                    else "Every protected attribute is recorded for every row."
-                ),
-                metrics={f"missing.{c}": n for c, n in gaps},
-                regulations=ctx.cite("group-coverage"),
-            )
-        )
-
+        findings.append(_protected_missing_finding(ctx, list(ctx.protected), missing))
     if ctx.label is not None:
-        y = df[ctx.label]
-        shares = y.value_counts(normalize=True, dropna=False)
-        rare = float(shares.min()) if len(shares) else 0.0
-        findings.append(
-            Finding(
-                check_id="dataset.label_balance",
-                title="Balance of the label",
-                status=Status.WARN if rare < options.min_class_share or len(shares) < 2 else Status.PASS,
-                severity=Severity.LOW,
-                summary=f"{len(shares)} label value(s); the rarest makes up {rare:.1%} of rows.",
-                metrics={"classes": len(shares), "rarest_share": rare},
-                tables=(Table("Label distribution", ["label", "rows", "share"],
-                              [[str(k), int(round(v * n_rows)), round(float(v), 4)] for k, v in shares.items()]),),
-                regulations=ctx.cite("group-coverage"),
-            )
-        )
-
+        findings.append(_label_balance_finding(ctx, df[ctx.label], options.min_class_share))
     if ctx.features:
-        ids = sorted(set(ctx.features) & ctx.personal_data.identifying_columns)
-        findings.append(
-            Finding(
-                check_id="dataset.identifiers_in_features",
-                title="Direct identifiers among the model's inputs",
-                status=Status.FAIL if ids else Status.PASS,
-                severity=Severity.HIGH,
-                summary=(
-                    f"The model takes column(s) {', '.join(ids)}, whose values identify people, "
-                    "as input."
-                    if ids
-                    else "None of the model's inputs holds identifying personal data (names, "
-                    "ids, contacts, ZIP codes, dates of birth, columns declared personal)."
-                ),
-                metrics={"identifier_features": len(ids)},
-                regulations=ctx.cite("data-minimisation"),
-                remediation="Drop, generalise or pseudonymise these columns before training "
-                "(see 'auditkit mask')." if ids else None,
-            )
-        )
-        findings.append(_protected_in_features(ctx))
-
+        findings += [_identifiers_finding(ctx), _protected_in_features(ctx)]
     return CheckResult(
         findings=findings,
         summary=f"The audit covers {n_rows:,} records with {n_cols} columns.",
     )
+
+
+@dataclass(frozen=True)
+class _LedByArt9:
+    """Cites as ``ctx`` does, led by GDPR Art. 9(1) and Art. 22(4) (those of them in the
+    audit's scope): the provisions on using special-category data as a model input."""
+
+    ctx: Cites
+
+    def cite(self, *topics: str) -> tuple[str, ...]:
+        art9 = (r for r in self.ctx.cite("special-category") if r in ART9)
+        return (*art9, *self.ctx.cite(*topics))
 
 
 def _protected_in_features(ctx: AuditContext) -> Finding:
@@ -203,7 +246,6 @@ def _protected_in_features(ctx: AuditContext) -> Finding:
     pc = ctx.personal_data
     prot = sorted(set(ctx.features) & set(ctx.protected))
     special = [c for c in prot if c in pc and pc[c].special_category]
-    regulations = ctx.cite("outcome-disparity")
     summary = (
         "No protected attribute is a direct model input (proxies are examined in the "
         "transparency section)."
@@ -214,18 +256,9 @@ def _protected_in_features(ctx: AuditContext) -> Finding:
         kinds = "; ".join(f"{c}: {', '.join(pc[c].special_kinds) or 'special category'}"
                           for c in special)
         summary += f" Of these, GDPR Art. 9(1) special-category data: {kinds}."
-        art9 = {"gdpr-art-9-1", "gdpr-art-22-4"}
-        regulations = (*(r for r in ctx.cite("special-category") if r in art9), *regulations)
-    return Finding(
-        check_id="dataset.protected_in_features",
-        title="Protected attributes among the model's inputs",
-        status=Status.WARN if prot else Status.PASS,
-        severity=Severity.MEDIUM,
-        summary=summary,
+    return PROTECTED_FEATURES.judge(
+        _LedByArt9(ctx) if special else ctx, problem=bool(prot), summary=summary,
         metrics={"protected_features": len(prot), "special_category_features": len(special)},
-        regulations=regulations,
-        remediation="Document the legal basis for using them (for special-category data, the "
-        "Art. 9(2) exception), or remove them and check for proxies." if prot else None,
     )
 
 

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator
 
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
+from auditkit.errors import ConfigError
+from auditkit.hints import did_you_mean
 from auditkit.reports import Finding, Status
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,6 +51,8 @@ _ERRORS = ("gdpr-art-5-1-a", "gdpr-recital-71", "euaiact-art-10-2-f", "euaiact-a
 _COVERAGE = ("euaiact-art-10-2-g", "euaiact-art-10-2-h", "euaiact-art-10-3", "nist-ai-rmf-map-2-3",
              "nist-ai-rmf-measure-2-11", "nyc-rcny-5-301-d")
 REGULATIONS = tuple(dict.fromkeys(_OUTCOME + _ERRORS + _COVERAGE))
+#: How a threshold is decided: on the point value, or on its interval (``[checks.fairness] mode``).
+MODES = ("point", "ci")
 
 
 class FairnessOptions(CheckOptions):
@@ -60,7 +64,7 @@ class FairnessOptions(CheckOptions):
     n_boot: int = Field(default=1000, ge=0, le=100_000)
     min_group_size: int = Field(default=30, ge=0)
     min_denominator: int = Field(default=30, ge=1)
-    reference_group: dict[str, str] = {}
+    reference_group: dict[str, str | list[str]] = {}
     intersectional: bool = True
     groupings: list[str] | None = None
     fail_on_insufficient_evidence: bool = False
@@ -78,8 +82,9 @@ class FairnessOptions(CheckOptions):
     @field_validator("mode")
     @classmethod
     def _mode(cls, v: str) -> str:
-        if v not in ("point", "ci"):
-            raise ValueError(f"mode must be 'point' or 'ci'; got {v!r}")
+        if v not in MODES:
+            raise ConfigError(f"mode must be 'point' or 'ci'; got {v!r}.{did_you_mean(v, MODES)} "
+                              "Set [checks.fairness] mode to one of them.")
         return v
 
 
@@ -132,7 +137,7 @@ def _threshold_findings(ctx: AuditContext, options: FairnessOptions, result: Any
         f = threshold_finding(group, result, configured_fav=ctx.config.data.favourable_label,
                               mode=config.mode,
                               fail_on_insufficient=options.fail_on_insufficient_evidence,
-                              cite=ctx.cite)
+                              scope=ctx)
         seen[f.check_id] = seen.get(f.check_id, 0) + 1
         if seen[f.check_id] > 1:  # the same disparity under two thresholds
             from dataclasses import replace
@@ -154,7 +159,7 @@ def run(ctx: AuditContext, options: FairnessOptions) -> CheckResult:
                        **config.audit_kwargs())
     findings = _threshold_findings(ctx, options, result, config)
     findings.append(coverage_finding(result, [t.disparity for t in config.thresholds],
-                                     suppress=options.suppress_small, cite=ctx.cite))
+                                     suppress=options.suppress_small, scope=ctx))
     figure = selection_chart(result, options.suppress_small)
     fails = sum(f.status == Status.FAIL for f in findings)
     fav = ctx.config.data.favourable_label
@@ -169,22 +174,6 @@ def run(ctx: AuditContext, options: FairnessOptions) -> CheckResult:
                        figures=[figure] if figure is not None else [])
 
 
-def demo(ctx: Any) -> dict[str, Any]:
-    """The demo's policy: the four-fifths rule and a 0.1 equalized-odds budget.
-
-    The demo data's planted disparity (race groups and women penalised) makes the
-    demographic-parity / impact-ratio finding fail.
-    """
-    return {
-        "thresholds": ["demographic_parity_ratio >= 0.8", "impact_ratio >= 0.8",
-                       "equalized_odds_difference <= 0.1"],
-        "mode": "ci",
-        "n_boot": 1000,
-        "min_group_size": 30,
-        "min_denominator": 30,
-    }
-
-
 SPEC = register_check(
     CheckSpec(
         id="fairness",
@@ -195,7 +184,6 @@ SPEC = register_check(
         run=run,
         requires=("label", "prediction", "protected"),
         regulations=REGULATIONS,
-        demo=demo,
         order=10,
         description="Rates by protected group and intersection with Wilson intervals, judged on "
         "groups whose denominators clear the evidence bar; disparities against thresholds "

@@ -30,7 +30,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
+from auditkit.checks._findings import Cites, FindingSpec
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
+from auditkit.errors import ConfigError
+from auditkit.hints import did_you_mean
 from auditkit.reports import Finding, Severity, Status, Table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,6 +56,10 @@ _REMEDIATION = (
     "features, consider recalibrating the score per deployment population (and re-audit), and "
     "do not let one score threshold stand for the same risk in every group until the gap is "
     "explained.")
+AUC_GAP = FindingSpec("performance.auc_gap", "AUC gap between groups", ("error-disparity",),
+                      remediation=_REMEDIATION)
+CALIBRATION = FindingSpec("performance.calibration", "Calibration gap between groups",
+                          ("error-disparity",), remediation=_REMEDIATION)
 
 
 class PerformanceOptions(CheckOptions):
@@ -80,18 +87,23 @@ class PerformanceOptions(CheckOptions):
     def _method(cls, v: str) -> str:
         from auditkit.fairness import MITIGATION_METHODS as METHODS
 
-        if v not in METHODS:
-            raise ValueError(f"must be one of {', '.join(METHODS)}; got {v!r}")
-        return v
+        return _one_of(v, METHODS, "mitigation_method")
 
     @field_validator("mitigation_constraint")
     @classmethod
     def _constraint(cls, v: str) -> str:
         from auditkit.fairness import MITIGATION_CONSTRAINTS as CONSTRAINTS
 
-        if v not in CONSTRAINTS:
-            raise ValueError(f"must be one of {', '.join(CONSTRAINTS)}; got {v!r}")
-        return v
+        return _one_of(v, CONSTRAINTS, "mitigation_constraint")
+
+
+def _one_of(value: str, options: tuple[str, ...], key: str) -> str:
+    """``value`` when it is one of ``options``, else :class:`ConfigError` naming ``key``."""
+    if value not in options:
+        raise ConfigError(
+            f"must be one of {', '.join(options)}; got {value!r}.{did_you_mean(value, options)} "
+            f"Set [checks.performance] {key} to one of them.")
+    return value
 
 
 def _reasons(layout: Layout) -> Any:
@@ -146,19 +158,18 @@ def _left_out_sentence(gaps: list[Gap], what: str) -> str:
             "with their counts, and no verdict rests on them.")
 
 
-def _finding(cid: str, title: str, gap: Gap | None, summary: str, metrics: dict[str, Any],
-             tables: list[Table | None], regulations: tuple[str, ...]) -> Finding:
+def _finding(spec: FindingSpec, scope: Cites, gap: Gap | None, summary: str, *,
+             title: str, metrics: dict[str, Any], tables: list[Table | None]) -> Finding:
+    """The gap's finding, with the status the gap was decided with (none: insufficient
+    evidence): ``fail`` high, ``warn`` and insufficient evidence medium, ``pass`` info."""
     status = _STATUS[gap.status] if gap is not None else Status.INSUFFICIENT_EVIDENCE
     severity = {Status.FAIL: Severity.HIGH, Status.WARN: Severity.MEDIUM,
                 Status.INSUFFICIENT_EVIDENCE: Severity.MEDIUM}.get(status, Severity.INFO)
-    return Finding(check_id=cid, title=title, status=status, severity=severity, summary=summary,
-                   metrics=metrics, tables=tuple(t for t in tables if t is not None),
-                   regulations=regulations,
-                   remediation=_REMEDIATION if status in (Status.FAIL, Status.WARN) else None)
+    return spec.make(scope, status, summary, title=title, severity=severity, metrics=metrics,
+                     tables=[t for t in tables if t is not None])
 
 
-def _auc_finding(gaps: list[Gap], options: PerformanceOptions, pos: Any,
-                 regulations: tuple[str, ...]) -> Finding:
+def _auc_finding(gaps: list[Gap], options: PerformanceOptions, pos: Any, scope: Cites) -> Finding:
     from auditkit.checks._performance_eval import worst
     from auditkit.checks._performance_render import fmt
 
@@ -183,13 +194,15 @@ def _auc_finding(gaps: list[Gap], options: PerformanceOptions, pos: Any,
                "grouping": None if g is None else g.grouping,
                "min_denominator": options.min_denominator,
                "groups_left_out": sum(len(x.excluded) for x in gaps)}
-    return _finding("performance.auc_gap", f"AUC gap between groups <= {budget:g}", g, text, metrics,
-                    [_gap_table("AUC gap by grouping", gaps, ("highest AUC", "lowest AUC"), False),
-                     _excluded_table("Groups left out of the AUC gap", gaps, False)], regulations)
+    return _finding(AUC_GAP, scope, g, text, title=f"AUC gap between groups <= {budget:g}",
+                    metrics=metrics,
+                    tables=[_gap_table("AUC gap by grouping", gaps, ("highest AUC", "lowest AUC"),
+                                       False),
+                            _excluded_table("Groups left out of the AUC gap", gaps, False)])
 
 
 def _calibration_finding(gaps: list[Gap], data: PerfData, options: PerformanceOptions,
-                         regulations: tuple[str, ...]) -> Finding:
+                         scope: Cites) -> Finding:
     from auditkit.checks._performance_eval import worst
     from auditkit.checks._performance_render import fmt
 
@@ -234,11 +247,12 @@ def _calibration_finding(gaps: list[Gap], data: PerfData, options: PerformanceOp
     names = ("highest rate", "lowest rate") if ordinal else ("worst ECE", "best ECE")
     title = (f"Outcome rate at equal score, gap between groups <= {budget:g}" if ordinal
              else f"Calibration (ECE) gap between groups <= {budget:g}")
-    return _finding("performance.calibration", title, g, text, metrics,
-                    [_gap_table("Calibration gap by " + ("grouping and score level" if ordinal
-                                                         else "grouping"), gaps, names, ordinal),
-                     _excluded_table("Groups left out of the calibration gap", gaps, ordinal)],
-                    regulations)
+    return _finding(CALIBRATION, scope, g, text, title=title, metrics=metrics,
+                    tables=[_gap_table("Calibration gap by " + ("grouping and score level"
+                                                                if ordinal else "grouping"),
+                                       gaps, names, ordinal),
+                            _excluded_table("Groups left out of the calibration gap", gaps,
+                                            ordinal)])
 
 
 def _positive_label(ctx: AuditContext) -> Any:
@@ -283,9 +297,8 @@ def run(ctx: AuditContext, options: PerformanceOptions) -> CheckResult:
             calib = ev.ece_gaps(perf, budget=options.max_calibration_gap,
                                 ci=options.ci, reason=reason)
             figure = rd.reliability_figure(data, layout)
-    regulations = ctx.cite("error-disparity")
-    findings = [_auc_finding(auc, options, _positive_label(ctx), regulations),
-                _calibration_finding(calib, data, options, regulations)]
+    findings = [_auc_finding(auc, options, _positive_label(ctx), ctx),
+                _calibration_finding(calib, data, options, ctx)]
     summary = (f"Score {'(ordinal, not read as a probability) ' if data.kind == 'ordinal' else ''}"
                f"judged by group for {len(data.singles)} protected attribute(s)"
                f"{' and their intersections' if len(data.groupings) > len(data.singles) else ''}; "
@@ -303,12 +316,6 @@ def run(ctx: AuditContext, options: PerformanceOptions) -> CheckResult:
                        figures=[figure] if figure is not None else [])
 
 
-def demo(ctx: Any) -> dict[str, Any]:
-    """The demo's settings: default budgets, and the mitigation trade-off shown."""
-    return {"max_auc_gap": 0.05, "min_denominator": 30, "n_boot": 300, "mitigation": True,
-            "mitigation_attribute": "race"}
-
-
 SPEC = register_check(
     CheckSpec(
         id="performance",
@@ -319,7 +326,6 @@ SPEC = register_check(
         run=run,
         requires=("label", "score", "protected"),
         regulations=REGULATIONS,
-        demo=demo,
         order=10,
         description="ROC AUC and calibration of the score by protected group (ECE and "
         "reliability curves for probabilities, outcome rate per score level for ordinal scores), "

@@ -29,24 +29,32 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
+from auditkit.checks._proxy_findings import BIAS_TOPICS, protected_findings
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
 from auditkit.checks._transparency_findings import (
-    BIAS_TOPICS,
+    EXPLAIN_TOPICS,
+    IMPORTANCE,
     LOCAL_TOPICS,
     TRUST_TOPICS,
-    _figure,
-    _r,
-    local_findings,
-    protected_findings,
-    stability_findings,
+    agreement_finding,
+    efficiency_finding,
+    importance_finding,
+    local_finding,
+    method_finding,
+    stability_finding,
+    summary_figure,
+    unknown_individuals_finding,
 )
-from auditkit.reports import Figure, Finding, Severity, Status, Table
+from auditkit.errors import ConfigError
+from auditkit.hints import did_you_mean
+from auditkit.reports import Figure, Finding
 from auditkit.reports.catalogue import get_catalogue
 
 if TYPE_CHECKING:  # pragma: no cover
-    from auditkit._context import AuditContext
+    import pandas as pd
 
-EXPLAIN_TOPICS = ("transparency",)
+    from auditkit._context import AuditContext
+    from auditkit.explain import TransparencyReport
 
 
 class TransparencyOptions(CheckOptions):
@@ -78,18 +86,17 @@ class TransparencyOptions(CheckOptions):
 
         names = ("auto", *available_methods())
         if value not in names:
-            import difflib
-
-            close = difflib.get_close_matches(value, names, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"method must be one of {', '.join(names)}; got {value!r}.{hint}")
+            raise ConfigError(
+                f"method must be one of {', '.join(names)}; got {value!r}."
+                + did_you_mean(value, names)
+            )
         return value
 
     @field_validator("stability_repeats")
     @classmethod
     def _repeats(cls, value: int) -> int:
         if value == 1:
-            raise ValueError("stability_repeats must be 0 (skip the study) or at least 2; got 1.")
+            raise ConfigError("stability_repeats must be 0 (skip the study) or at least 2; got 1.")
         return value
 
 
@@ -116,36 +123,33 @@ def _ids(ctx: AuditContext) -> tuple[Any, str]:
     return None, "by row index"
 
 
-def run(ctx: AuditContext, options: TransparencyOptions) -> CheckResult:
+def _named_individuals(
+    ctx: AuditContext, X: pd.DataFrame, named: list[str | int], ids: Any
+) -> tuple[list[Any] | None, list[Finding]]:
+    """The individuals the options name, or ``None`` (pick automatically), with an ``error``
+    finding when some of them are not in the data."""
     from auditkit import explain
 
-    X = ctx.feature_frame()
-    personal = set(ctx.personal_columns)
-    ids, naming = _ids(ctx)
-    protected = ctx.data[list(ctx.protected)] if ctx.protected else None
-    individuals: list[Any] | None = list(options.individuals) or None
-    findings: list[Finding] = []
-    if individuals is not None:
-        try:
-            explain.resolve_individuals(X, individuals, ids)
-        except explain.ExplainInputError as exc:
-            findings.append(
-                Finding(
-                    check_id="transparency.individuals",
-                    title="Individuals named for local explanations",
-                    status=Status.ERROR,
-                    severity=Severity.MEDIUM,
-                    summary=f"{exc} Individuals were picked automatically instead.",
-                    regulations=ctx.cite(*LOCAL_TOPICS),
-                    remediation="Name individuals that are in the audited data, by "
-                    + ("identifier." if ids is not None else "row index."),
-                )
-            )
-            individuals = None
+    if not named:
+        return None, []
+    try:
+        explain.resolve_individuals(X, list(named), ids)
+    except explain.ExplainInputError as exc:
+        return None, [unknown_individuals_finding(ctx, exc, by_identifier=ids is not None)]
+    return list(named), []
 
+
+def _explain(
+    ctx: AuditContext, options: TransparencyOptions, X: pd.DataFrame,
+    individuals: list[Any] | None, ids: Any,
+) -> tuple[TransparencyReport, float]:
+    """:func:`auditkit.explain.audit` with the check's options, and the seconds it took."""
+    from auditkit import explain
+
+    protected = ctx.data[list(ctx.protected)] if ctx.protected else None
     started = time.perf_counter()
     with ctx.step("Explaining the model (SHAP, LIME, stability, proxies)"):
-        rep = explain.audit(
+        report = explain.audit(
             ctx.model,
             X,
             protected=protected,
@@ -169,163 +173,56 @@ def run(ctx: AuditContext, options: TransparencyOptions) -> CheckResult:
             efficiency_tolerance=options.efficiency_tolerance,
             random_state=ctx.random_state,
         )
-    seconds = time.perf_counter() - started
-    res = rep.result
-    choice = res.choice
+    return report, time.perf_counter() - started
 
-    findings.append(
-        Finding(
-            check_id="transparency.method",
-            title="How the model was explained",
-            status=Status.PASS,
-            severity=Severity.INFO,
-            summary=(
-                f"{choice.method} explainer ({choice.engine}): {choice.reason} Explained output: "
-                f"{choice.output}, on the {choice.space}. {res.sampling.describe()}. "
-                f"The whole section took {seconds:.1f} s."
-            ),
-            metrics={
-                "explainer": choice.method,
-                "rows_total": res.sampling.rows_total,
-                "rows_explained": res.sampling.rows_explained,
-                "seconds": round(seconds, 2),
-                **{f"seconds.{k}": round(v, 2) for k, v in rep.seconds.items()},
-            },
-            regulations=ctx.cite(*EXPLAIN_TOPICS),
-        )
-    )
 
-    imp = res.importance.to_frame()
-    top = imp.iloc[0] if len(imp) else None
-    imp_table = Table(
-        "Global importance: mean |SHAP value| per feature",
-        [
-            "rank",
-            "feature",
-            "mean |SHAP|",
-            f"{res.importance.confidence:.0%} CI low",
-            f"{res.importance.confidence:.0%} CI high",
-            "share",
-            "mean SHAP",
-        ],
-        [
-            [
-                int(r.rank),
-                r.feature,
-                _r(r.mean_abs_shap),
-                _r(r.ci_low),
-                _r(r.ci_high),
-                _r(r.share),
-                _r(r.mean_shap),
-            ]
-            for r in imp.itertuples()
-        ],
-        note=f"Bootstrap over the {len(res.values):,} explained rows ({res.importance.n_bootstrap} "
-        f"resamples). SHAP values are in units of the {choice.output}.",
-    )
+def _findings(
+    ctx: AuditContext, report: TransparencyReport, seconds: float, options: TransparencyOptions,
+    naming: str,
+) -> list[Finding]:
+    """The findings on the explanation, in report order (the importance finding third)."""
+    res = report.result
+    hidden = sorted(ctx.personal_columns)
+    findings = [
+        method_finding(ctx, report, seconds),
+        importance_finding(ctx, res, plots=options.plots),
+        efficiency_finding(ctx, res.efficiency),
+    ]
+    if report.local:
+        findings.append(local_finding(
+            ctx, report.local, naming=naming, hidden=hidden,
+            min_fidelity=options.min_lime_fidelity, plots=options.plots,
+        ))
+        if report.agreement is not None:
+            findings.append(agreement_finding(ctx, report.agreement))
+    if report.stability is not None:
+        findings.append(stability_finding(ctx, report.stability))
+    findings.extend(protected_findings(ctx, report.proxies))
+    return findings
+
+
+def run(ctx: AuditContext, options: TransparencyOptions) -> CheckResult:
+    X = ctx.feature_frame()
+    ids, naming = _ids(ctx)
+    individuals, findings = _named_individuals(ctx, X, options.individuals, ids)
+    report, seconds = _explain(ctx, options, X, individuals, ids)
+    findings.extend(_findings(ctx, report, seconds, options, naming))
     figures: list[Figure] = []
     if options.plots:
-        figures.append(
-            _figure(
-                "Global importance",
-                explain.plot_importance(res),
-                "Bar chart of mean absolute SHAP value per feature with bootstrap intervals; "
-                + ", ".join(f"{r.feature} {r.share:.0%}" for r in imp.head(5).itertuples()),
-            )
-        )
-    findings.append(
-        Finding(
-            check_id="transparency.global_importance",
-            title="What the model relies on overall",
-            status=Status.PASS,
-            severity=Severity.INFO,
-            summary=(
-                f"The most influential feature is {top.feature} ({top.share:.0%} of total mean "
-                f"|SHAP|); the top {min(3, len(imp))} together carry "
-                f"{imp.share.head(3).sum():.0%}."
-                if top is not None
-                else "No features."
-            ),
-            metrics={f"share.{r.feature}": _r(r.share) for r in imp.itertuples()},
-            tables=(imp_table,),
-            figures=tuple(figures),
-            regulations=ctx.cite(*EXPLAIN_TOPICS),
-        )
-    )
-
-    eff = res.efficiency
-    findings.append(
-        Finding(
-            check_id="transparency.efficiency",
-            title="Explanations account for the whole output (efficiency)",
-            status=Status.PASS if eff.passed else Status.FAIL,
-            severity=Severity.HIGH,
-            summary=(
-                f"On all {eff.rows_checked:,} explained rows the SHAP values add up to the model "
-                f"output minus the base value (largest gap {eff.max_abs_error:.2e}, tolerance "
-                f"{eff.tolerance:.1e})."
-                if eff.passed
-                else f"On {eff.rows_violating:,} of {eff.rows_checked:,} explained rows the SHAP "
-                f"values do not add up to the model output minus the base value (largest gap "
-                f"{eff.max_abs_error:.3g}, tolerance {eff.tolerance:.1e}): these explanations "
-                f"misstate what drives the output."
-            ),
-            metrics={
-                "max_abs_error": eff.max_abs_error,
-                "mean_abs_error": eff.mean_abs_error,
-                "tolerance": eff.tolerance,
-                "rows_violating": eff.rows_violating,
-                "exact_engine": eff.exact,
-            },
-            regulations=ctx.cite(*TRUST_TOPICS),
-            remediation=None
-            if eff.passed
-            else (
-                "Use an exact engine (method='tree' with no background, or 'permutation'), or "
-                "report the approximation error alongside the explanations."
-            ),
-        )
-    )
-
-    findings.extend(local_findings(rep, options, personal, naming, ctx.cite))
-    findings.extend(stability_findings(rep, ctx.cite))
-    findings.extend(protected_findings(rep, ctx.cite))
-
-    section_figures: list[Figure] = []
-    if options.plots:
-        section_figures.append(
-            _figure(
-                "How each feature moves the output",
-                explain.plot_summary(res, hide_values=sorted(personal)),
-                "Beeswarm-like summary: one dot per explained row at its SHAP value per feature.",
-            )
-        )
+        figures.append(summary_figure(report.result, sorted(ctx.personal_columns)))
+        importance = next(f for f in findings if f.check_id == IMPORTANCE.check_id)
         path = ctx.artifact_path("transparency-importance.svg")
-        path.write_text(
-            figures[0].svg if figures else explain.plot_importance(res), encoding="utf-8"
-        )
+        path.write_text(importance.figures[0].svg, encoding="utf-8")
         ctx.add_artifact(path, "figure", note="Global importance bar chart")
     return CheckResult(
         findings=findings,
         summary=(
-            f"Explained with {choice.method} SHAP on {res.sampling.rows_explained:,} rows; "
-            f"{len(rep.local)} individual(s) explained with SHAP and LIME."
+            f"Explained with {report.result.choice.method} SHAP on "
+            f"{report.result.sampling.rows_explained:,} rows; {len(report.local)} individual(s) "
+            f"explained with SHAP and LIME."
         ),
-        figures=section_figures,
+        figures=figures,
     )
-
-
-def demo(demo_ctx: Any) -> dict[str, Any]:
-    """Options for ``auditkit demo``: sampled rows keep the section to a few seconds on 2 cores
-    (about 2 s for the default 20,000-row demo on a busy machine)."""
-    return {
-        "sample_rows": 1500,
-        "n_bootstrap": 200,
-        "n_individuals": 3,
-        "lime_samples": 1500,
-        "stability_repeats": 5,
-        "stability_rows": 500,
-    }
 
 
 SPEC = register_check(
@@ -340,7 +237,6 @@ SPEC = register_check(
         regulations=get_catalogue().on_topics(
             (*EXPLAIN_TOPICS, *LOCAL_TOPICS, *TRUST_TOPICS, *BIAS_TOPICS)
         ),
-        demo=demo,
         order=10,
         description="Global and local SHAP explanations with LIME cross-checks, efficiency, "
         "stability, and reliance on protected attributes and their proxies.",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from auditkit.checks.security import DEMO_PASSPHRASE_ENV, SPEC, demo
+from auditkit.checks.security import SPEC
 from auditkit.privacy.crypto import KeyRing, encrypt_file
 
 ENV = "TEST_SECURITY_RING_PASSPHRASE"
@@ -133,28 +132,6 @@ def test_loose_ring_permissions_fail(ring_dir, base_config, write_config):
     assert kr.status.value == "fail" and "0644" in kr.summary
 
 
-def test_demo_hook_creates_real_evidence(small_data, tmp_path, monkeypatch):
-    monkeypatch.delenv(DEMO_PASSPHRASE_ENV, raising=False)
-    src, _ = small_data
-    shutil.copy(src / "data.csv", tmp_path / "applications.csv")
-
-    class Ctx:
-        out_dir = tmp_path
-        data_path = tmp_path / "applications.csv"
-
-    options = demo(Ctx())
-    assert os.environ[DEMO_PASSPHRASE_ENV]
-    ring = KeyRing.load(tmp_path / options["keyring"], passphrase=os.environ[DEMO_PASSPHRASE_ENV])
-    assert len(ring.key_ids) == 2
-    from auditkit.privacy.crypto import decrypt_file, file_info
-
-    enc = tmp_path / options["artifacts"][0]
-    assert file_info(enc).key_id == ring.primary_id  # rewrapped after the rotation
-    decrypt_file(enc, tmp_path / "back.csv", ring)
-    assert (tmp_path / "back.csv").read_bytes() == (tmp_path / "applications.csv").read_bytes()
-    SPEC.options.model_validate(options)
-
-
 def test_regulations_declared():
     assert set(SPEC.regulations) == {
         "gdpr-art-32-1-a",
@@ -178,3 +155,27 @@ def test_files_written_by_earlier_checks_are_inventoried(audit_dir, base_config,
     assert art.status.value == "warn" and "masked.csv" in art.summary
     rows = {r[1]: r for r in result.tables[0].rows}
     assert rows["masked.csv"][0] == "masked-data" and rows["masked.csv"][2] == "no"
+
+
+@pytest.mark.parametrize("problems,expected", [
+    ({}, ("pass", "info")),
+    ({"exposed": True}, ("fail", "high")),
+    ({"weak_kdf": True}, ("warn", "medium")),
+    ({"opened": False}, ("warn", "low")),
+    ({"exposed": True, "opened": False}, ("fail", "high")),
+    ({"weak_kdf": True, "too_old": True}, ("warn", "low")),  # a later problem sets the severity
+])
+def test_key_ring_verdict_known_answers(problems, expected):
+    from auditkit.checks.security import _ring_verdict
+
+    flags = {"exposed": False, "weak_kdf": False, "too_old": False, "opened": True, **problems}
+    status, severity = _ring_verdict(**flags)
+    assert (status.value, severity.value) == expected
+
+
+def test_security_findings_cite_by_id_only_within_scope():
+    from auditkit.checks.security import REGS_INTEGRITY, _InScope
+
+    scope = _InScope(frozenset({"gdpr-art-32-1-a", "ccpa-1798-150-a-1"}))
+    assert scope.cite(*REGS_INTEGRITY) == ("gdpr-art-32-1-a",)
+    assert scope.cite() == ()

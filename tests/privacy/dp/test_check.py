@@ -98,10 +98,13 @@ def test_not_configured_is_not_applicable(tmp_path):
 
 
 def test_missing_or_corrupt_files_raise_user_errors(tmp_path):
-    from auditkit.errors import is_user_error
+    from auditkit.errors import ConfigError, is_user_error
 
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match=r"nope\.json.*\[checks\.private_training\]"):
         _run(tmp_path, ledger="nope.json")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"No budget ledger \(\*\.json\) in .*empty"):
+        _run(tmp_path, ledger="empty")
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(Exception) as exc:
         _run(tmp_path, ledger="bad.json")
@@ -112,7 +115,7 @@ def test_spec_is_registered_with_catalogue_ids():
     from auditkit.checks._registry import get_check
 
     spec = get_check("private_training")
-    assert spec.section == "private_training" and spec.demo is not None
+    assert spec.section == "private_training"
     for reg in ("gdpr-art-25-1", "gdpr-art-32-1-a", "gdpr-recital-26",
                 "nist-ai-rmf-measure-2-10", "euaiact-art-15-5"):
         assert reg in spec.regulations
@@ -131,25 +134,14 @@ def test_importing_privacy_dp_and_the_check_is_light(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_hook_trains_attacks_and_returns_options(tmp_path):
-    from auditkit.checks.private_training import PrivateTrainingOptions, demo, run
-    from auditkit.demo import (
-        FEATURES,
-        LABEL,
-        PERSONAL,
-        PREDICTION,
-        PROTECTED,
-        SCORE,
-        DemoContext,
-        generate_applications,
-    )
+def test_demo_setup_trains_attacks_and_returns_options(tmp_path):
+    from auditkit.checks.private_training import PrivateTrainingOptions, run
+    from auditkit.demo import CHECK_SETUP, DemoContext, generate_applications
 
     df = generate_applications(4000, 7)
-    ctx = DemoContext(out_dir=tmp_path, data=df, data_path=tmp_path / "a.csv", model=None,
-                      model_path=tmp_path / "m", features=list(FEATURES), label=LABEL,
-                      prediction=PREDICTION, score=SCORE, protected=list(PROTECTED),
-                      personal=list(PERSONAL), random_state=7)
-    opts = demo(ctx)
+    ctx = DemoContext.for_applications(tmp_path, df, data_path=tmp_path / "a.csv",
+                                       model_path=tmp_path / "m", random_state=7)
+    opts = CHECK_SETUP["private_training"](ctx)
     doc = json.loads((tmp_path / "dp" / "attack.json").read_text())
     base, dp = doc["results"]
     assert base["claimed_epsilon"] is None and dp["claimed_epsilon"] <= 3.0
