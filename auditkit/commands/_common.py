@@ -15,7 +15,8 @@ from rich.console import Console
 
 T = TypeVar("T")
 
-__all__ = ["console", "err_console", "progress_tracker", "report_exception", "state"]
+__all__ = ["console", "err_console", "escape", "progress_tracker", "report_exception", "state",
+           "sweep_leftovers"]
 
 
 @dataclass
@@ -44,10 +45,10 @@ def report_exception(exc: BaseException) -> int:
     from auditkit.errors import ExitCode, PersonalDataLeakError
 
     if is_user_error(exc):
-        err.print(f"[bold red]error:[/] {_escape(str(exc))}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return ExitCode.USAGE
     if isinstance(exc, PersonalDataLeakError):  # its message names columns, never values
-        err.print(f"[bold red]error:[/] {_escape(str(exc))}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return ExitCode.INCOMPLETE
     # An unexpected exception's text can quote whatever it was handed (a library quoting a row):
     # only its type is shown unless --debug asks for everything.
@@ -58,10 +59,26 @@ def report_exception(exc: BaseException) -> int:
     return ExitCode.INCOMPLETE
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """``text`` with Rich markup escaped, to print a message that may hold brackets."""
     from rich.markup import escape
 
     return escape(text)
+
+
+def sweep_leftovers(*paths: Path) -> None:
+    """Remove what killed auditkit writers left beside ``paths`` (see ``sweep_stale``); say so."""
+    from auditkit.atomic import sweep_stale
+
+    for directory in dict.fromkeys(p.parent for p in paths):
+        removed = sweep_stale(directory)
+        if removed:
+            err_console().print(
+                f"Removed {len(removed)} temporary file(s) left in '{directory}' by an "
+                "interrupted auditkit command.",
+                highlight=False,
+                markup=False,
+            )
 
 
 @contextmanager

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         Writes applications.csv, model.skops and audit.toml under --out, runs the audit and
         writes the reports to OUT/report/. Exits 0 when the demo ran, whatever it found.
         """
-        from auditkit.commands._run import parse_list
+        from auditkit.commands._comma_list import parse_list
         from auditkit.commands._summary import print_summary
         from auditkit.demo import run_demo
 

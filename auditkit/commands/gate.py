@@ -102,11 +102,12 @@ def _load(path: Path) -> tuple[GateConfig, AuditConfig | None, list[str]]:
 
 
 def _column(df, name: str, option: str):
-    from auditkit.errors import DataError, suggest
+    from auditkit.errors import DataError
+    from auditkit.hints import did_you_mean
 
     if name not in df.columns:
         raise DataError(
-            f"The {option} column {name!r} is not in the predictions file.{suggest(name, df.columns)} "
+            f"The {option} column {name!r} is not in the predictions file.{did_you_mean(name, df.columns)} "
             f"Columns: {', '.join(map(str, df.columns))}."
         )
     return df[name]
@@ -145,6 +146,7 @@ def _gate(predictions, label, pred, sensitive, score, config, mode, pos_label, j
     import dataclasses
 
     from auditkit._io import load_table
+    from auditkit.commands._comma_list import parse_list
     from auditkit.errors import DataError
     from auditkit.fairness import audit, evaluate_gate
 
@@ -159,7 +161,7 @@ def _gate(predictions, label, pred, sensitive, score, config, mode, pos_label, j
     label = _role(label, data.label if data else None, "--label", "label")
     pred = _role(pred, data.prediction if data else None, "--pred", "prediction")
     sensitive = sensitive or (",".join(data.protected) if data else "")
-    attrs = [s.strip() for s in sensitive.split(",") if s.strip()]
+    attrs = parse_list(sensitive) or []
     if not attrs:
         raise DataError("--sensitive names no column; pass e.g. --sensitive sex,race "
                         "(or list [data] protected in the audit.toml given with --config).")
@@ -266,7 +268,7 @@ def _say_defaults(cfg: GateConfig, defaults: list[str], source: Path) -> None:
     if "thresholds" not in defaults:
         return
     listing = ", ".join(str(t) for t in cfg.thresholds)
-    _common.err_console().print(_escape(
+    _common.err_console().print(_common.escape(
         f"{source.name} sets no fairness thresholds ([checks.fairness] thresholds); "
         f"applying auditkit run's defaults: {listing}."), soft_wrap=True)
 
@@ -303,15 +305,9 @@ def _print_table(report) -> None:
     con.print(table)
     for o in report.outcomes:
         if o.status != "pass":
-            con.print(f"[{_STYLE[o.status]}]{o.status}[/]: {_escape(o.message)}")
+            con.print(f"[{_STYLE[o.status]}]{o.status}[/]: {_common.escape(o.message)}")
     verdict = "[green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
     con.print(f"Fairness gate {verdict}")
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 def register(app: typer.Typer) -> None:

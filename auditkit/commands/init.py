@@ -29,13 +29,7 @@ def register(app: typer.Typer) -> None:
         con = _common.console()
         err = _common.err_console()
         for line in result.warnings:
-            err.print(f"[yellow]warning[/]: {_escape(line)}")
+            err.print(f"[yellow]warning[/]: {_common.escape(line)}")
         con.print(f"Wrote {result.path}. Check the lines marked '# guess:', then run: "
                   f"auditkit run {result.path}", soft_wrap=True)
         return 0
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from auditkit.commands._keyring import DEFAULT_PASSPHRASE_ENV
+
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit.privacy.dp import BudgetLedger
-
-_PASS_ENV = "AUDITKIT_KEYRING_PASSPHRASE"
 
 LedgerArg = Annotated[
     Path,
@@ -62,9 +62,9 @@ def _open(path: Path, keyring: Path | None, passphrase_env: str) -> BudgetLedger
         )
     ring = None
     if keyring is not None:
-        from auditkit.commands.keys import _open_ring
+        from auditkit.commands._keyring import open_ring
 
-        ring = _open_ring(keyring, passphrase_env)
+        ring = open_ring(keyring, passphrase_env)
     return BudgetLedger.from_file(path, keyring=ring)
 
 
@@ -72,12 +72,12 @@ def _fmt_eps(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def _run_rows(led: BudgetLedger, data: dict[str, Any]) -> list[list[str]]:
+def _run_rows(budget_ledger: BudgetLedger) -> list[list[str]]:
     rows = []
-    for run in led.runs():
+    for run in budget_ledger.runs():
         rec = run.record
         if run.status == "running":
-            eps = led.counted_epsilon(run)
+            eps = budget_ledger.counted_epsilon(run)
             shown, status = f"{eps:.4g} (counted at planned steps)", "running"
         else:
             shown = _fmt_eps(run.epsilon)
@@ -100,28 +100,28 @@ def _table(rows: list[list[str]]) -> list[str]:
     return out
 
 
-def _auth_line(led: BudgetLedger, data: dict[str, Any]) -> str:
-    if led.authenticated:
+def _auth_line(budget_ledger: BudgetLedger, data: dict[str, Any]) -> str:
+    if budget_ledger.authenticated:
         return "authenticated: its MAC verified under the key ring"
     if "mac" in data:
         return "carries a MAC, not verified here (pass --keyring to verify it)"
     return "unauthenticated (no MAC): anyone who can write the file can change it"
 
 
-def list_lines(led: BudgetLedger) -> list[str]:
+def list_lines(budget_ledger: BudgetLedger) -> list[str]:
     """The text of ``auditkit ledger list`` (key material is never part of it)."""
-    data = led.load()
+    data = budget_ledger.load()
     if data is None:  # pragma: no cover - _open checked the file exists
-        return [f"No budget ledger at {led.path}."]
-    summary = led.summary()
+        return [f"No budget ledger at {budget_ledger.path}."]
+    summary = budget_ledger.summary()
     cap = summary["max_epsilon"]
     lines = [
-        f"Budget ledger {led.path}: dataset {summary['dataset_id']!r}, accountant "
+        f"Budget ledger {budget_ledger.path}: dataset {summary['dataset_id']!r}, accountant "
         f"{summary['accountant']}, δ = {summary['delta']:.3g}, cap "
-        + (f"ε = {cap:g}" if cap is not None else "none") + f"; {_auth_line(led, data)}.",
+        + (f"ε = {cap:g}" if cap is not None else "none") + f"; {_auth_line(budget_ledger, data)}.",
         "",
     ]
-    rows = _run_rows(led, data)
+    rows = _run_rows(budget_ledger)
     lines += _table(rows) if rows else ["No runs recorded."]
     lines.append("")
     lines.append(
@@ -138,7 +138,55 @@ def list_lines(led: BudgetLedger) -> list[str]:
     return lines
 
 
+def ledger_list(
+    ledger: LedgerArg,
+    keyring: KeyringOpt = None,
+    passphrase_env: PassEnvOpt = DEFAULT_PASSPHRASE_ENV,
+) -> int:
+    """List the runs: id, status, ε, steps taken, planned and counted, dates; the total ε."""
+    budget_ledger = _open(ledger, keyring, passphrase_env)
+    for line in list_lines(budget_ledger):
+        typer.echo(line)
+    return 0
+
+
+def ledger_settle(
+    ledger: LedgerArg,
+    run_id: Annotated[str, typer.Argument(help="The run to settle (see `ledger list`).",
+                                          show_default=False)],
+    reason: Annotated[str, typer.Option("--reason", help="Why the run is settled; "
+                                        "recorded in the ledger.", show_default=False)],
+    steps: Annotated[int | None, typer.Option(
+        "--steps", min=0, help="Steps the run actually took (default: the steps it "
+        "recorded; 0 if it never trained).", show_default=False)] = None,
+    keyring: KeyringOpt = None,
+    passphrase_env: PassEnvOpt = DEFAULT_PASSPHRASE_ENV,
+) -> int:
+    """Settle a run left 'running' at the steps it took; the run record is kept."""
+    from auditkit.privacy.errors import PrivacyInputError
+
+    budget_ledger = _open(ledger, keyring, passphrase_env)
+    data = budget_ledger.load() or {}
+    if "mac" in data and not budget_ledger.authenticated:
+        raise PrivacyInputError(
+            f"The budget ledger {budget_ledger.path} is authenticated (it carries a MAC): settle "
+            "it with the key ring it was written with, --keyring PATH (its passphrase in "
+            f"${passphrase_env})."
+        )
+    before = budget_ledger.total_epsilon()
+    run = budget_ledger.settle(run_id, reason=reason, steps=steps)
+    after = budget_ledger.total_epsilon()
+    typer.echo(
+        f"Settled run {run.run_id} at {run.counted_steps} step(s) (it had been counted at "
+        f"{run.planned_steps}); its ε is {_fmt_eps(run.epsilon)}. The ledger's total ε went "
+        f"from {before:.4g} to {after:.4g}. The run record is kept; the settlement is a new "
+        "entry of the ledger."
+    )
+    return 0
+
+
 def register(app: typer.Typer) -> None:
+    """Add the ``ledger`` group (``list``, ``settle``) to ``app``."""
     ledger_app = typer.Typer(
         name="ledger",
         help="List the runs of a differential-privacy budget ledger and settle a run left "
@@ -146,50 +194,5 @@ def register(app: typer.Typer) -> None:
         no_args_is_help=True,
     )
     app.add_typer(ledger_app, name="ledger")
-
-    @ledger_app.command("list")
-    def ledger_list(
-        ledger: LedgerArg,
-        keyring: KeyringOpt = None,
-        passphrase_env: PassEnvOpt = _PASS_ENV,
-    ) -> int:
-        """List the runs: id, status, ε, steps taken, planned and counted, dates; the total ε."""
-        led = _open(ledger, keyring, passphrase_env)
-        for line in list_lines(led):
-            typer.echo(line)
-        return 0
-
-    @ledger_app.command("settle")
-    def ledger_settle(
-        ledger: LedgerArg,
-        run_id: Annotated[str, typer.Argument(help="The run to settle (see `ledger list`).",
-                                              show_default=False)],
-        reason: Annotated[str, typer.Option("--reason", help="Why the run is settled; "
-                                            "recorded in the ledger.", show_default=False)],
-        steps: Annotated[int | None, typer.Option(
-            "--steps", min=0, help="Steps the run actually took (default: the steps it "
-            "recorded; 0 if it never trained).", show_default=False)] = None,
-        keyring: KeyringOpt = None,
-        passphrase_env: PassEnvOpt = _PASS_ENV,
-    ) -> int:
-        """Settle a run left 'running' at the steps it took; the run record is kept."""
-        from auditkit.privacy.errors import PrivacyInputError
-
-        led = _open(ledger, keyring, passphrase_env)
-        data = led.load() or {}
-        if "mac" in data and not led.authenticated:
-            raise PrivacyInputError(
-                f"The budget ledger {led.path} is authenticated (it carries a MAC): settle it "
-                "with the key ring it was written with, --keyring PATH (its passphrase in "
-                f"${passphrase_env})."
-            )
-        before = led.total_epsilon()
-        run = led.settle(run_id, reason=reason, steps=steps)
-        after = led.total_epsilon()
-        typer.echo(
-            f"Settled run {run.run_id} at {run.counted_steps} step(s) (it had been counted at "
-            f"{run.planned_steps}); its ε is {_fmt_eps(run.epsilon)}. The ledger's total ε went "
-            f"from {before:.4g} to {after:.4g}. The run record is kept; the settlement is a new "
-            "entry of the ledger."
-        )
-        return 0
+    ledger_app.command("list")(ledger_list)
+    ledger_app.command("settle")(ledger_settle)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from auditkit.commands import _common
-from auditkit.commands._run import parse_list
+from auditkit.commands._comma_list import parse_list
 
 
 def _formats_help() -> str:

@@ -71,22 +71,22 @@ def test_bad_inputs_exit_2_with_one_message(cli, audit_dir: Path, mutate, expect
     _no_traceback(proc)
 
 
-def test_unknown_key_exit_2_with_suggestion(cli, audit_dir: Path, base_config, write_config) -> None:
+@pytest.mark.parametrize(
+    ("table", "key", "value", "expected"),
+    [
+        ("data", "lable", "approved", "Did you mean 'label'?"),
+        ("report", "formats", "html", "[report] key 'formats'"),
+    ],
+    ids=["unknown-key-suggests", "wrong-type"],
+)
+def test_config_mistakes_exit_2_with_one_message(
+    cli, audit_dir: Path, base_config, write_config, table, key, value, expected
+) -> None:
     cfg = base_config()
-    cfg["data"]["lable"] = "approved"
+    cfg[table][key] = value
     write_config(audit_dir, cfg)
     proc = cli("run", str(audit_dir / "audit.toml"))
-    assert proc.returncode == 2
-    assert "Did you mean 'label'?" in proc.stderr
-    _no_traceback(proc)
-
-
-def test_wrong_type_exit_2(cli, audit_dir: Path, base_config, write_config) -> None:
-    cfg = base_config()
-    cfg["report"]["formats"] = "html"
-    write_config(audit_dir, cfg)
-    proc = cli("run", str(audit_dir / "audit.toml"))
-    assert proc.returncode == 2 and "[report] key 'formats'" in proc.stderr
+    assert proc.returncode == 2 and expected in proc.stderr
     _no_traceback(proc)
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from auditkit.demo import PERSONAL, generate_applications
+from auditkit.demo import CHECK_SETUP, PERSONAL, DemoContext, generate_applications
+from auditkit.demo._setup import DEMO_PASSPHRASE, DEMO_PASSPHRASE_ENV
 from auditkit.reports._json import validate_report_json
 
 
@@ -50,7 +55,7 @@ def test_demo_writes_every_report_and_every_area(demo_run: Path) -> None:
 
     sections = {s["id"]: s for s in doc["sections"]}
     for spec in iter_checks():
-        if spec.demo is not None or spec.id == "dataset":
+        if spec.id in CHECK_SETUP or spec.id == "dataset":
             assert spec.section in sections, f"the demo shows no {spec.section} section"
     errors = [f["check_id"] for s in doc["sections"] for f in s["findings"] if f["status"] == "error"]
     assert errors == [], f"checks crashed in the demo: {errors}"
@@ -78,3 +83,85 @@ def test_demo_transparency_flags_region_as_a_proxy_for_race(demo_run: Path) -> N
     proxies = findings["transparency.proxies"]
     assert proxies["status"] == "warn"
     assert "region stands in for race" in proxies["summary"]
+
+
+# -- each check's demo set-up (auditkit.demo.CHECK_SETUP) -----------------------------------------
+
+
+def _demo_context(small_data, out_dir: Path) -> DemoContext:
+    src, df = small_data
+    shutil.copy(src / "data.csv", out_dir / "applications.csv")
+    return DemoContext.for_applications(out_dir, df, data_path=out_dir / "applications.csv",
+                                        model_path=src / "model.skops")
+
+
+@pytest.mark.parametrize("check_id", sorted(set(CHECK_SETUP) - {"private_training"}))
+def test_each_setup_returns_options_its_check_accepts(check_id, small_data, tmp_path, monkeypatch):
+    from auditkit.checks._registry import get_check
+
+    monkeypatch.delenv(DEMO_PASSPHRASE_ENV, raising=False)
+    options = CHECK_SETUP[check_id](_demo_context(small_data, tmp_path))
+    get_check(check_id).options.model_validate(options)
+    assert json.loads(json.dumps(options)) == options  # what audit.toml holds
+
+
+def test_every_setup_names_a_registered_check() -> None:
+    from auditkit.checks._registry import iter_checks
+
+    assert set(CHECK_SETUP) <= {spec.id for spec in iter_checks()}
+
+
+def test_security_setup_creates_real_evidence(small_data, tmp_path, monkeypatch):
+    from auditkit.privacy.crypto import KeyRing, decrypt_file, file_info
+
+    monkeypatch.delenv(DEMO_PASSPHRASE_ENV, raising=False)
+    options = CHECK_SETUP["security"](_demo_context(small_data, tmp_path))
+    assert os.environ[DEMO_PASSPHRASE_ENV] == DEMO_PASSPHRASE
+    ring = KeyRing.load(tmp_path / options["keyring"], passphrase=os.environ[DEMO_PASSPHRASE_ENV])
+    assert len(ring.key_ids) == 2
+    enc = tmp_path / options["artifacts"][0]
+    assert file_info(enc).key_id == ring.primary_id  # rewrapped after the rotation
+    decrypt_file(enc, tmp_path / "back.csv", ring)
+    assert (tmp_path / "back.csv").read_bytes() == (tmp_path / "applications.csv").read_bytes()
+
+
+def test_data_protection_setup_masks_only_the_declared_personal_columns(small_data, tmp_path):
+    from auditkit.privacy.masking import load_policy
+
+    ctx = dataclasses.replace(_demo_context(small_data, tmp_path), personal=["email", "zip"])
+    options = CHECK_SETUP["data_protection"](ctx)
+    policy = load_policy(tmp_path / options["policy"])
+    assert sorted(rule.column for rule in policy.rules) == ["email", "zip"]
+    assert options["quasi_identifiers"] == ["zip", "date_of_birth", "sex"]
+    assert options["sensitive"] == "race" and options["k"] == 5
+
+
+def test_demo_config_lists_the_checks_in_report_order(demo_run: Path) -> None:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
+    from auditkit.checks._registry import iter_checks
+
+    config = tomllib.loads((demo_run / "audit.toml").read_text())
+    assert list(config["checks"]) == [s.id for s in iter_checks() if s.id in CHECK_SETUP]
+    assert config["checks"]["security"]["passphrase_env"] == DEMO_PASSPHRASE_ENV
+
+
+def test_the_demo_passphrase_lives_only_in_the_demo_package() -> None:
+    package = Path(__file__).resolve().parents[2] / "auditkit"
+    if not package.is_dir():
+        pytest.skip("reads the source tree; run it from the checkout")
+    holders = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py")
+                     if DEMO_PASSPHRASE in p.read_text(encoding="utf-8"))
+    assert holders == ["demo/_setup.py"]
+
+
+def test_fit_and_score_predicts_approval_at_half() -> None:
+    from auditkit.demo._model import fit_and_score
+
+    df = generate_applications(600, seed=2)
+    fit_and_score(df, random_state=0, score="p_approved", prediction="decision")
+    assert df["p_approved"].between(0, 1).all()
+    assert (df["decision"] == (df["p_approved"] >= 0.5).astype(int)).all()
