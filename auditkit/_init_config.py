@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditkit._formats import AUTO, DATA_FORMATS, choice_problem
 from auditkit._init_guess import MAX_GROUPS, Guesses, guess_roles
 from auditkit._io import CsvLayout, detect_format, load_table, sniff_format, sniff_layout
-from auditkit.errors import ConfigError, DataError, OutputError, suggest
+from auditkit.errors import ConfigError, DataError, OutputError
+from auditkit.hints import did_you_mean
 
 __all__ = ["DOC_LINKS", "InitResult", "render_config", "write_config"]
 
@@ -29,7 +31,6 @@ DOC_LINKS = {
     "model": "docs/reports.md#loading-the-audited-model",
     "gate": "docs/fairness.md#the-gate",
 }
-_FORMATS = ("auto", "csv", "parquet")
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,14 @@ def _toml_value(value: Any) -> str:
 
 
 def _resolve_format(path: Path, fmt: str) -> tuple[str, str]:
-    if fmt not in _FORMATS:
-        raise ConfigError(f"--format must be one of {', '.join(_FORMATS)}; got {fmt!r}.{suggest(fmt, _FORMATS)}")
-    if fmt != "auto":
+    problem = choice_problem(fmt, DATA_FORMATS)
+    if problem:
+        raise ConfigError(f"--format {problem}.")
+    if fmt != AUTO:
         return fmt, "from --format"
+    passes = " or ".join(f"--format {f.name}" for f in DATA_FORMATS)
     try:
-        return detect_format(path, hint="Pass --format csv or --format parquet."), ""
+        return detect_format(path, hint=f"Pass {passes}."), ""
     except DataError:
         sniffed = sniff_format(path)
         if sniffed is None:
@@ -238,11 +241,11 @@ def _check_scope(domain: str | None, jurisdictions: list[str] | None) -> None:
     from auditkit.config import DOMAINS, JURISDICTIONS
 
     if domain is not None and domain not in DOMAINS:
-        raise ConfigError(f"--domain must be one of {', '.join(DOMAINS)}; got {domain!r}.{suggest(domain, DOMAINS)}")
+        raise ConfigError(f"--domain must be one of {', '.join(DOMAINS)}; got {domain!r}.{did_you_mean(domain, DOMAINS)}")
     for j in jurisdictions or []:
         if j not in JURISDICTIONS:
             raise ConfigError(f"--jurisdictions names {j!r}, expected some of {', '.join(JURISDICTIONS)}."
-                              f"{suggest(j, JURISDICTIONS)} Separate them with commas: EU,US.")
+                              f"{did_you_mean(j, JURISDICTIONS)} Separate them with commas: EU,US.")
 
 
 def write_config(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditkit._formats import AUTO, DATA_FORMATS, format_from_suffix, suffix_list
 from auditkit.errors import DataError
 from auditkit.privacy.errors import DecryptionError, PrivacyInputError
 from auditkit.privacy.tabular import DuplicateColumns, TableFile
@@ -20,27 +22,23 @@ __all__ = [
     "sniff_layout",
 ]
 
-_CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
-_PARQUET_SUFFIXES = {".parquet", ".pq"}
-
-
-def detect_format(path: Path, fmt: str = "auto", *, hint: str = "") -> str:
-    """``csv`` or ``parquet``, from ``fmt`` or the file's suffix (``.enc`` is skipped).
+def detect_format(path: Path, fmt: str = AUTO, *, hint: str = "") -> str:
+    """A name of :data:`auditkit._formats.DATA_FORMATS` (``csv``, ``parquet``), from ``fmt`` or
+    the file's suffix (``.enc`` is skipped).
 
     ``hint`` is what the caller's user can do when the name does not tell (default: set
     ``[data] format`` in audit.toml).
     """
-    if fmt != "auto":
+    if fmt != AUTO:
         return fmt
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".enc"]
-    suffix = suffixes[-1] if suffixes else ""
-    if suffix in _CSV_SUFFIXES:
-        return "csv"
-    if suffix in _PARQUET_SUFFIXES:
-        return "parquet"
+    found = format_from_suffix(DATA_FORMATS, path, skip=(".enc",))
+    if found is not None:
+        return found.name
+    names = " or ".join(f'"{f.name}"' for f in DATA_FORMATS)
     raise DataError(
-        f"Cannot tell the format of the file '{path}' from its name; expected a .csv or "
-        ".parquet file. " + (hint or "Set [data] format = \"csv\" or \"parquet\" in audit.toml.")
+        f"Cannot tell the format of the file '{path}' from its name; expected a "
+        f"{suffix_list(DATA_FORMATS)} file. "
+        + (hint or f"Set [data] format = {names} in audit.toml.")
     )
 
 
@@ -135,21 +133,46 @@ def load_table(
         damaged, or is encrypted and cannot be decrypted. The message names lines, rows and
         columns, never a value.
     """
+    p = Path(path)
+    _check_readable(p, what)
+    kind = detect_format(p, fmt)
+    layout = _Layout(header, skip_lines, what)
+    return _read_file(p, kind, layout, _Wanted(string_columns or [], nrows), keys, base_dir)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How to read the file: CSV header and leading lines, and what it is to the caller."""
+
+    header: bool
+    skip_lines: int
+    what: str
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """What the caller wants of the data: columns kept as text, and how many rows."""
+
+    string_columns: list[str]
+    nrows: int | None
+
+
+def _read_file(p: Path, kind: str, layout: _Layout, wanted: _Wanted,
+               keys: KeysConfig | None, base_dir: str | Path | None) -> LoadedTable:
+    """Open ``p`` (decrypting it while it is read when it is encrypted) and read it checked;
+    every refusal becomes a :class:`DataError` naming positions and counts only."""
     import contextlib
 
     from auditkit.privacy.crypto import is_encrypted
 
-    p = Path(path)
-    _check_readable(p, what)
-    kind = detect_format(p, fmt)
     with contextlib.ExitStack() as opened:
         source: Any = p
         if is_encrypted(p):
             source = opened.enter_context(_open_encrypted(p, keys, base_dir))
         try:
-            table = TableFile(source, kind, name=str(p), what=what, header=header,
-                              skip_lines=skip_lines, allow_duplicate_names=True)
-            return _read_checked(table, string_columns or [], nrows)
+            table = TableFile(source, kind, name=str(p), what=layout.what, header=layout.header,
+                              skip_lines=layout.skip_lines, allow_duplicate_names=True)
+            return _read_checked(table, wanted.string_columns, wanted.nrows)
         except PrivacyInputError as exc:  # written by TableFile: positions and counts only
             raise DataError(str(exc)) from None
         except DecryptionError:
@@ -171,10 +194,7 @@ def _read_checked(table: TableFile, string_columns: list[str], nrows: int | None
         names = [_csv_name(n, i) if table.header else n for i, n in enumerate(names)]
     duplicates = DuplicateColumns.find(names)
     with table.reading():
-        if table.format == "csv":
-            df = _parse_csv(table, names, string_columns, nrows)
-        else:
-            df = _parse_parquet(table, names, nrows, by_position=bool(duplicates))
+        df = PARSERS[table.format](table, names, string_columns, nrows, bool(duplicates))
     if df.shape[0] == 0:
         raise table.no_rows(len(names))
     if table.format == "csv":
@@ -199,8 +219,9 @@ def _csv_name(name: str, index: int) -> str:
 
 
 def _parse_csv(table: TableFile, names: list[str], string_columns: list[str],
-               nrows: int | None) -> pd.DataFrame:
-    """The CSV parsed by pandas, its columns named by position (``0`` .. ``N-1``)."""
+               nrows: int | None, by_position: bool) -> pd.DataFrame:
+    """The CSV parsed by pandas, its columns named by position (``0`` .. ``N-1``) whatever
+    ``by_position`` says (the caller names them)."""
     import pandas as pd
 
     source = table.source
@@ -213,10 +234,11 @@ def _parse_csv(table: TableFile, names: list[str], string_columns: list[str],
                        nrows=nrows, skiprows=table.skip_lines or None, skipinitialspace=True)
 
 
-def _parse_parquet(table: TableFile, names: list[str], nrows: int | None,
-                   by_position: bool) -> pd.DataFrame:
-    """The Parquet file as pandas reads it; with ``by_position`` (repeated names, which
-    pandas' own reader refuses) its columns are named ``0`` .. ``N-1`` instead."""
+def _parse_parquet(table: TableFile, names: list[str], string_columns: list[str],
+                   nrows: int | None, by_position: bool) -> pd.DataFrame:
+    """The Parquet file as pandas reads it (its own types: ``string_columns`` is not needed);
+    with ``by_position`` (repeated names, which pandas' own reader refuses) its columns are
+    named ``0`` .. ``N-1`` instead."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -237,6 +259,13 @@ def _parse_parquet(table: TableFile, names: list[str], nrows: int | None,
     return data.rename_columns([str(i) for i in range(len(names))]).to_pandas(
         ignore_metadata=True).set_axis(range(len(names)), axis=1)
 
+
+#: The parser of each format of :data:`auditkit._formats.DATA_FORMATS`, by name: ``(table,
+#: names, string_columns, nrows, by_position) -> DataFrame``.
+PARSERS: dict[str, Callable[[TableFile, list[str], list[str], int | None, bool], pd.DataFrame]] = {
+    "csv": _parse_csv,
+    "parquet": _parse_parquet,
+}
 
 _SPACES = " \t"
 

@@ -9,9 +9,18 @@ model".
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from auditkit._formats import (
+    AUTO,
+    MODEL_FORMATS,
+    FileFormat,
+    format_from_suffix,
+    format_named,
+    suffix_list,
+)
 from auditkit.errors import ModelError
 
 __all__ = ["load_model"]
@@ -314,7 +323,7 @@ def _predictor_ok(pred: Any, bound: int | None, cats: tuple[Any, ...]) -> bool:
 
 def load_model(
     path: str | Path,
-    fmt: str = "auto",
+    fmt: str = AUTO,
     *,
     trust_model: bool = False,
     trusted_types: list[str] | None = None,
@@ -327,7 +336,8 @@ def load_model(
     path:
         The model file: ``.skops``, or ``.pkl``/``.pickle``/``.joblib`` (with ``trust_model``).
     fmt:
-        ``"auto"`` (from the suffix), ``"skops"``, ``"pickle"`` or ``"joblib"``.
+        ``"auto"`` (from the suffix) or a name of :data:`auditkit._formats.MODEL_FORMATS`:
+        ``"skops"``, ``"pickle"`` or ``"joblib"``.
     trust_model:
         Allow pickle and joblib, which run any code the file holds. Only for files you made.
     trusted_types:
@@ -351,9 +361,29 @@ def load_model(
     --------
     >>> model = load_model("model.skops", trusted_types=["numpy.log1p"])  # doctest: +SKIP
     """
+    p = Path(path)
+    _check_arguments(trusted_types, sha256)
+    kind = _model_format(p, fmt)
+    if kind.runs_code and not trust_model:
+        raise ModelError(
+            f"Refusing to load '{p}' as {kind.name}: unpickling runs arbitrary code from the file. "
+            "Save the model with skops instead, or, if you trust this file, set "
+            "[model] trust_model = true in audit.toml."
+        )
+    data = _model_bytes(p, sha256)
+    model = LOADERS[kind.name](p, data, list(trusted_types or []))
+    if not hasattr(model, "predict"):
+        raise ModelError(
+            f"The object in '{p}' has no predict method ({type(model).__name__}); expected a "
+            "fitted scikit-learn style model."
+        )
+    return model
+
+
+def _check_arguments(trusted_types: list[str] | None, sha256: str | None) -> None:
+    """Refuse a bad ``trusted_types`` list or ``sha256`` pin before the file is touched."""
     from auditkit._trusted_types import trusted_types_problem
 
-    p = Path(path)
     problem = trusted_types_problem(list(trusted_types or []))
     if problem:
         raise ModelError(f"[model] trusted_types {problem}.")
@@ -365,50 +395,56 @@ def load_model(
             "[model] sha256 must be the model file's SHA-256 as 64 hexadecimal characters "
             "(the first field of 'sha256sum <model file>')."
         )
+
+
+def _model_format(p: Path, fmt: str) -> FileFormat:
+    """The format of the model file: ``fmt``, else the one its suffix names."""
     if not p.exists():
         raise ModelError(f"The model file '{p}' does not exist. Check [model] path in audit.toml.")
     if p.is_dir():
         raise ModelError(f"The model path '{p}' is a directory; expected a model file.")
-    kind = fmt
-    if kind == "auto":
-        suffix = p.suffix.lower()
-        kind = {".skops": "skops", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib"}.get(
-            suffix, ""
-        )
-        if not kind:
-            raise ModelError(
-                f"Cannot tell the format of model '{p}' from its name; expected .skops, .pkl or "
-                ".joblib. Set [model] format in audit.toml."
-            )
-    if kind != "skops" and not trust_model:
+    if fmt != AUTO:
+        return format_named(MODEL_FORMATS, fmt)
+    found = format_from_suffix(MODEL_FORMATS, p)
+    if found is None:
         raise ModelError(
-            f"Refusing to load '{p}' as {kind}: unpickling runs arbitrary code from the file. "
-            "Save the model with skops instead, or, if you trust this file, set "
-            "[model] trust_model = true in audit.toml."
+            f"Cannot tell the format of model '{p}' from its name; expected "
+            f"{suffix_list(MODEL_FORMATS)}. Set [model] format in audit.toml."
         )
-    data = _model_bytes(p, sha256)
-    if kind == "skops":
-        model = _skops_load(p, data, list(trusted_types or []))
-    else:
-        try:
-            if kind == "joblib":
-                import io
+    return found
 
-                import joblib
 
-                model = joblib.load(io.BytesIO(data))
-            else:
-                import pickle
-
-                model = pickle.loads(data)  # noqa: S301 - explicitly trusted by the user
-        except Exception as exc:  # unpickling can raise anything
-            raise ModelError(
-                f"The model file '{p}' cannot be loaded as {kind} ({exc.__class__.__name__}). "
-                "Check that it is a model saved with that format."
-            ) from None
-    if not hasattr(model, "predict"):
+def _unpickled(p: Path, kind: str, read: Callable[[], Any]) -> Any:
+    """What ``read`` unpickles from ``p``; any failure named as a :class:`ModelError`."""
+    try:
+        return read()
+    except Exception as exc:  # unpickling can raise anything
         raise ModelError(
-            f"The object in '{p}' has no predict method ({type(model).__name__}); expected a "
-            "fitted scikit-learn style model."
-        )
-    return model
+            f"The model file '{p}' cannot be loaded as {kind} ({exc.__class__.__name__}). "
+            "Check that it is a model saved with that format."
+        ) from None
+
+
+def _pickle_load(p: Path, data: bytes, trusted_types: list[str]) -> Any:
+    """A pickle file: runs any code it holds (the caller checked ``trust_model``)."""
+    import pickle
+
+    return _unpickled(p, "pickle", lambda: pickle.loads(data))  # noqa: S301 - trusted by the user
+
+
+def _joblib_load(p: Path, data: bytes, trusted_types: list[str]) -> Any:
+    """A joblib file: runs any code it holds (the caller checked ``trust_model``)."""
+    import io
+
+    import joblib
+
+    return _unpickled(p, "joblib", lambda: joblib.load(io.BytesIO(data)))
+
+
+#: The loader of each format of :data:`auditkit._formats.MODEL_FORMATS`, by name:
+#: ``(path, bytes, trusted_types) -> model``.
+LOADERS: dict[str, Callable[[Path, bytes, list[str]], Any]] = {
+    "skops": _skops_load,
+    "pickle": _pickle_load,
+    "joblib": _joblib_load,
+}

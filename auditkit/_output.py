@@ -147,7 +147,10 @@ class ReportDir:
     def final_path(self, path: Path) -> Path:
         """Where ``path`` (under the staging directory) will be once committed."""
         if self._staged_at is None:
-            raise RuntimeError("final_path() needs begin() first")
+            raise OutputError(
+                f"ReportDir.final_path() was called for '{path}' before begin(): the staging "
+                "directory does not exist yet. Call begin() first."
+            )
         p = Path(path)
         try:
             return self.out / p.resolve().relative_to(self._staged_at)

@@ -42,6 +42,8 @@ from auditkit._label_shapes import (
     looks_like_person,
     looks_like_person_labels,
 )
+from auditkit.errors import UnknownColumnError
+from auditkit.hints import did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -242,7 +244,11 @@ class PersonalDataClassification:
         try:
             return self._by_name[column]
         except KeyError:
-            raise KeyError(f"The classification has no column {column!r}.") from None
+            raise UnknownColumnError(
+                f"The classification has no column {column!r}.{did_you_mean(column, self._by_name)}"
+                " Classify it first: name it in [data] personal or [data] protected, or scan a "
+                "frame that has it."
+            ) from None
 
     def __iter__(self) -> Iterator[PersonalColumn]:
         return iter(self.columns)

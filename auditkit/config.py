@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -24,7 +24,9 @@ from pydantic import (
     model_validator,
 )
 
-from auditkit.errors import ConfigError, suggest
+from auditkit._formats import DATA_FORMATS, MODEL_FORMATS, FileFormat, choice_problem
+from auditkit.errors import ConfigError
+from auditkit.hints import did_you_mean
 from auditkit.reports.catalogue import DOMAINS, JURISDICTIONS
 
 if sys.version_info >= (3, 11):
@@ -59,6 +61,14 @@ class _Model(BaseModel):
 # provisions they select.
 
 
+def _known_choice(value: str, formats: tuple[FileFormat, ...]) -> str:
+    """``value`` when it is ``auto`` or the name of one of ``formats``; else a ConfigError."""
+    problem = choice_problem(value, formats)
+    if problem:
+        raise ConfigError(problem)
+    return value
+
+
 class AuditMeta(_Model):
     """``[audit]``: what is being audited, for the report's cover, and the audit's legal scope.
 
@@ -84,8 +94,8 @@ class AuditMeta(_Model):
     @classmethod
     def _known_domain(cls, v: str) -> str:
         if v not in DOMAINS:
-            raise ValueError(
-                f"names unknown domain {v!r}.{suggest(v, DOMAINS)} Expected one of: "
+            raise ConfigError(
+                f"names unknown domain {v!r}.{did_you_mean(v, DOMAINS)} Expected one of: "
                 f"{', '.join(DOMAINS)}"
             )
         return v
@@ -95,19 +105,19 @@ class AuditMeta(_Model):
     def _known_jurisdictions(cls, v: list[str]) -> list[str]:
         for j in v:
             if j not in JURISDICTIONS:
-                raise ValueError(
-                    f"names unknown jurisdiction {j!r}.{suggest(j, JURISDICTIONS)} Expected some "
+                raise ConfigError(
+                    f"names unknown jurisdiction {j!r}.{did_you_mean(j, JURISDICTIONS)} Expected some "
                     f"of: {', '.join(JURISDICTIONS)}"
                 )
         if not v:
-            raise ValueError(f"is empty; name at least one of: {', '.join(JURISDICTIONS)}")
+            raise ConfigError(f"is empty; name at least one of: {', '.join(JURISDICTIONS)}")
         return list(dict.fromkeys(v))
 
     @field_validator("action_due")
     @classmethod
     def _iso_date(cls, v: str) -> str:
         if v and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
-            raise ValueError(f"must be a date as YYYY-MM-DD (e.g. 2027-03-31); got {v!r}")
+            raise ConfigError(f"must be a date as YYYY-MM-DD (e.g. 2027-03-31); got {v!r}")
         return v
 
 
@@ -148,7 +158,8 @@ class DataConfig(_Model):
     """
 
     path: str
-    format: Literal["auto", "csv", "parquet"] = "auto"
+    #: ``auto`` (from the file's name) or a name of :data:`auditkit._formats.DATA_FORMATS`.
+    format: str = "auto"
     #: CSV only: ``false`` when the first row is data (columns are then ``column_1``..), and
     #: the lines before the first row to skip (a note such as UCI's "|1x3 Cross validator").
     header: bool = True
@@ -162,12 +173,17 @@ class DataConfig(_Model):
     positive_label: str | int | float | bool | None = None
     favourable_label: str | int | float | bool | None = None
 
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, v: str) -> str:
+        return _known_choice(v, DATA_FORMATS)
+
     @field_validator("protected", "personal")
     @classmethod
     def _unique(cls, v: list[str]) -> list[str]:
         dupes = sorted({c for c in v if v.count(c) > 1})
         if dupes:
-            raise ValueError(f"lists {dupes} more than once; name each column once")
+            raise ConfigError(f"lists {dupes} more than once; name each column once")
         return v
 
 
@@ -181,11 +197,17 @@ class ModelConfig(_Model):
     """
 
     path: str | None = None
-    format: Literal["auto", "skops", "pickle", "joblib"] = "auto"
+    #: ``auto`` (from the file's name) or a name of :data:`auditkit._formats.MODEL_FORMATS`.
+    format: str = "auto"
     trust_model: bool = False
     trusted_types: list[str] = Field(default_factory=list)
     sha256: str | None = None
     features: list[str] = Field(default_factory=list)
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, v: str) -> str:
+        return _known_choice(v, MODEL_FORMATS)
 
     @field_validator("trusted_types")
     @classmethod
@@ -194,7 +216,7 @@ class ModelConfig(_Model):
 
         problem = trusted_types_problem(list(v))
         if problem:
-            raise ValueError(problem)
+            raise ConfigError(problem)
         return v
 
     @field_validator("sha256")
@@ -203,7 +225,7 @@ class ModelConfig(_Model):
         if v is None:
             return v
         if len(v) != 64 or any(c not in "0123456789abcdefABCDEF" for c in v):
-            raise ValueError(
+            raise ConfigError(
                 "must be the model file's SHA-256 as 64 hexadecimal characters (the first "
                 "field of 'sha256sum model.skops'); remove the key to load the file unpinned"
             )
@@ -225,7 +247,7 @@ class KeysConfig(_Model):
     @model_validator(mode="after")
     def _sign_needs_a_key(self) -> KeysConfig:
         if self.sign and not (self.signing_key or self.keyring):
-            raise ValueError(
+            raise ConfigError(
                 "sign = true needs a key: set signing_key (an Ed25519 PEM file) or keyring"
             )
         return self
@@ -245,13 +267,13 @@ class ReportConfig(_Model):
     @classmethod
     def _plain_name(cls, v: str) -> str:
         if not _BASENAME.fullmatch(v) or v in (".", ".."):
-            raise ValueError(
+            raise ConfigError(
                 f"must be a plain file name (letters, digits, '.', '_', '-'; at most 100 "
                 f"characters; not starting with '.'); got {v!r}. Reports are written as "
                 "<out>/<basename>.<format>: choose the directory with [report] out"
             )
         if v == "manifest":
-            raise ValueError(
+            raise ConfigError(
                 "'manifest' is reserved for the signed manifest (manifest.json, manifest.sig); "
                 "choose another basename"
             )
@@ -262,7 +284,7 @@ class ReportConfig(_Model):
     def _known_formats(cls, v: list[str]) -> list[str]:
         problem = format_problem(v)
         if problem:
-            raise ValueError(problem)
+            raise ConfigError(problem)
         return list(dict.fromkeys(v))
 
 
@@ -275,7 +297,7 @@ def format_problem(formats: list[str]) -> str | None:
         return f"is empty; name at least one of: {', '.join(known)}"
     for fmt in formats:
         if fmt not in known:
-            return f"names unknown format {fmt!r}.{suggest(fmt, known)} Expected some of: {', '.join(known)}"
+            return f"names unknown format {fmt!r}.{did_you_mean(fmt, known)} Expected some of: {', '.join(known)}"
     return None
 
 
@@ -339,7 +361,7 @@ def _format_error(source: str, err: dict[str, Any], valid: list[str] | None = No
     where = _where(loc)
     if kind == "extra_forbidden":
         options = valid if valid is not None else _section_fields(loc)
-        hint = suggest(loc[-1], options) if loc else ""
+        hint = did_you_mean(loc[-1], options) if loc else ""
         listing = f" Valid keys: {', '.join(options)}." if options else ""
         return f"{source}: unknown {where}.{hint}{listing} Remove or rename it."
     if kind == "missing":
@@ -367,7 +389,7 @@ def parse_config(raw: dict[str, Any], *, source: str = "audit.toml") -> AuditCon
     for check_id, table in cfg.checks.items():
         if check_id not in specs:
             raise ConfigError(
-                f"{source}: unknown check [checks.{check_id}].{suggest(check_id, specs)} "
+                f"{source}: unknown check [checks.{check_id}].{did_you_mean(check_id, specs)} "
                 f"Known checks: {', '.join(specs)}."
             )
         if not isinstance(table, dict):

@@ -7,6 +7,7 @@ with status 2; ``--debug`` adds the traceback.
 - :class:`AuditkitError` — base class; also a ``ValueError``.
 - :class:`ConfigError` — ``audit.toml`` is unreadable, not TOML, or fails validation.
 - :class:`DataError` — the dataset is missing, unreadable, empty, or lacks a named column.
+- :class:`UnknownColumnError` — a lookup by column name found nothing (also a ``KeyError``).
 - :class:`ModelError` — the model file is missing, of the wrong kind, or untrusted pickle.
 - :class:`OutputError` — the output directory cannot be written.
 - :class:`PersonalDataLeakError` — the findings model (what every format is rendered from) held
@@ -20,8 +21,6 @@ The domain packages keep their own vocabularies (``auditkit.privacy.errors``, ``
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from enum import IntEnum
 
 __all__ = [
@@ -29,11 +28,11 @@ __all__ = [
     "ExitCode",
     "ConfigError",
     "DataError",
+    "UnknownColumnError",
     "ModelError",
     "OutputError",
     "PersonalDataLeakError",
     "is_user_error",
-    "suggest",
 ]
 
 
@@ -71,6 +70,13 @@ class DataError(AuditkitError):
     """The dataset cannot be used as configured."""
 
 
+class UnknownColumnError(DataError, KeyError):
+    """A lookup by column name found nothing. Also a ``KeyError`` (mapping-style lookups); its
+    message reads as a sentence, not the quoted repr a plain ``KeyError`` prints."""
+
+    __str__ = BaseException.__str__
+
+
 class ModelError(AuditkitError):
     """The model cannot be loaded as configured."""
 
@@ -85,12 +91,6 @@ class PersonalDataLeakError(RuntimeError):
     Not a user error: it means a check emitted a value it must not. The message names the
     columns and the places (section, finding, table, row, column), never the values.
     """
-
-
-def suggest(name: str, options: Iterable[str]) -> str:
-    """`` Did you mean 'x'?`` for the closest option, or an empty string."""
-    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 # (module, class) pairs of the domain packages' user-error types.

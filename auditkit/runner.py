@@ -30,8 +30,8 @@ from auditkit.errors import (
     ExitCode,
     ModelError,
     PersonalDataLeakError,
-    suggest,
 )
+from auditkit.hints import did_you_mean
 from auditkit.reports import (
     Artifact,
     Finding,
@@ -99,7 +99,7 @@ def _require_columns(df: Any, cfg: AuditConfig, source: Path) -> None:
             listing = ", ".join(have[:40]) + (" ..." if len(have) > 40 else "")
             raise DataError(
                 f"{where} names column {col!r}, which the dataset '{source.name}' does not have."
-                f"{suggest(col, have)} Its columns are: {listing}."
+                f"{did_you_mean(col, have)} Its columns are: {listing}."
             )
 
 
@@ -109,7 +109,7 @@ def build_context(
     """Load data and model and resolve column roles."""
     data_path = (base_dir / cfg.data.path) if not Path(cfg.data.path).is_absolute() else Path(cfg.data.path)
     inputs: list[Artifact] = []
-    with _step(track, "Reading dataset"):
+    with _ProgressPhase(track, "Reading dataset"):
         string_cols = list(dict.fromkeys([*cfg.data.personal, *([cfg.data.id_column] if cfg.data.id_column else [])]))
         loaded = load_table(data_path, cfg.data.format, string_columns=string_cols,
                             keys=cfg.keys, base_dir=base_dir, header=cfg.data.header,
@@ -122,7 +122,7 @@ def build_context(
     features = list(cfg.model.features)
     if cfg.model.path:
         model_path = base_dir / cfg.model.path if not Path(cfg.model.path).is_absolute() else Path(cfg.model.path)
-        with _step(track, "Loading model"):
+        with _ProgressPhase(track, "Loading model"):
             model = load_model(
                 model_path, cfg.model.format, trust_model=cfg.model.trust_model,
                 trusted_types=cfg.model.trusted_types, sha256=cfg.model.sha256,
@@ -142,7 +142,7 @@ def build_context(
                     f"The model expects columns {missing} that the dataset lacks. Check that "
                     "[data] path is the data the model was trained on."
                 )
-    with _step(track, "Classifying personal data"):
+    with _ProgressPhase(track, "Classifying personal data"):
         # One classification for scope, data protection and security; the scan reads as many
         # rows as [checks.data_protection] sample_rows says.
         personal = classify_personal_data(
@@ -169,7 +169,10 @@ def build_context(
     return ctx, inputs
 
 
-class _step:
+class _ProgressPhase:
+    """One phase of the run shown as a one-step task by ``track`` (the CLI's progress bar):
+    started on entering the ``with`` block, completed when it ends without an exception."""
+
     def __init__(self, track: Track, description: str) -> None:
         self._it = iter(track([None], description=description, total=1))
 
@@ -312,7 +315,7 @@ def run_audit(
         for check_id in only:
             if check_id not in known:
                 raise ConfigError(
-                    f"--only names unknown check {check_id!r}.{suggest(check_id, known)} "
+                    f"--only names unknown check {check_id!r}.{did_you_mean(check_id, known)} "
                     f"Known checks: {', '.join(sorted(known))}."
                 )
     report_dir = ReportDir(out, _input_paths(cfg, base_dir, config_path))
@@ -383,14 +386,14 @@ def _run_into(
         config=cfg.model_dump(mode="json"),
         limitations=(*LIMITATIONS, *ctx.data_notes),
     )
-    with _step(track, "Writing reports"):
+    with _ProgressPhase(track, "Writing reports"):
         written = write_reports(
             report, stage, fmts, basename=cfg.report.basename, check=_leak_check(ctx.guard)
         )
     if cfg.keys.signing_key or cfg.keys.sign:
         from auditkit.reports.signing import MANIFEST_NAME, SIGNATURE_NAME
 
-        with _step(track, "Signing the manifest"):
+        with _ProgressPhase(track, "Signing the manifest"):
             marker = report_dir.mark(also=(MANIFEST_NAME, SIGNATURE_NAME))
             files = [*written.values(), *(Path(a.path) for a in staged if a.path), marker]
             written["manifest"] = _sign(cfg, base_dir, config_path, stage, files)

@@ -10,7 +10,9 @@ The whole workflow is :func:`audit`; its parts are usable alone:
   for named individuals; :func:`agreement` compares the two.
 - :func:`stability` repeats the explanation over seeds and background samples.
 - :func:`proxies` finds features that stand in for protected attributes and carry attribution.
-- :func:`plot_importance`, :func:`plot_summary`, :func:`plot_waterfall` draw SVG or PNG.
+- :func:`plot_importance`, :func:`plot_summary`, :func:`plot_waterfall` draw SVG text;
+  :func:`importance_chart`, :func:`summary_chart`, :func:`waterfall_chart` return a
+  :class:`Chart`, rendered with ``.svg()`` or ``.png()``.
 
 ``from auditkit import explain`` is cheap: shap, lime, matplotlib and torch are imported only inside the
 functions that use them. Errors: see :mod:`auditkit.explain.errors`.
@@ -26,7 +28,15 @@ from auditkit.explain._local import (
     explain_individuals,
     resolve_individuals,
 )
-from auditkit.explain._plots import plot_importance, plot_summary, plot_waterfall
+from auditkit.explain._plots import (
+    Chart,
+    importance_chart,
+    plot_importance,
+    plot_summary,
+    plot_waterfall,
+    summary_chart,
+    waterfall_chart,
+)
 from auditkit.explain._proxies import ProxyFinding, ProxyReport, association, cramers_v, proxies
 from auditkit.explain._result import (
     EfficiencyCheck,
@@ -41,6 +51,7 @@ from auditkit.explain.errors import ExplainError, ExplainerUnavailableError, Exp
 __all__ = [
     "Agreement",
     "AgreementReport",
+    "Chart",
     "EfficiencyCheck",
     "ExplainError",
     "ExplainInputError",
@@ -64,6 +75,7 @@ __all__ = [
     "cramers_v",
     "explain",
     "explain_individuals",
+    "importance_chart",
     "pick_individuals",
     "plot_importance",
     "plot_summary",
@@ -72,4 +84,6 @@ __all__ = [
     "register_explainer",
     "resolve_individuals",
     "stability",
+    "summary_chart",
+    "waterfall_chart",
 ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,7 @@ def pick_individuals(result: ExplanationResult, n: int) -> list[Any]:
     """Row labels worth explaining when none are named: the decision closest to the boundary
     (the most contestable), the highest and the lowest output, then evenly spaced quantiles."""
     f = result.output
-    labels = list(result.data.index)
+    labels = result.row_labels
     boundary = _boundary(result.choice.output)
     centre = boundary if boundary is not None else float(np.median(f))
     order = np.argsort(f, kind="stable")
@@ -97,84 +98,91 @@ def audit(
     Each stability repeat explains ``stability_sample`` rows, capped at the engine's default
     sample (2,000 for trees) or half of it for the model-agnostic engines (50 for permutation).
     """
+    n_individuals, stability_repeats = _checked_counts(n_individuals, stability_repeats)
+    clock = _Stopwatch()
+    options = {"method": method, "target_class": target_class}
+    with clock("global"):
+        mex = ModelExplainer(model, X, background=background, random_state=random_state, **options)
+        result = mex.explain(sample=sample, n_bootstrap=n_bootstrap, confidence=confidence,
+                             efficiency_tolerance=efficiency_tolerance)
+    local: list[LocalExplanation] = []
+    agree = None
+    chosen = _individuals_to_explain(result, mex, individuals, ids, n_individuals)
+    if len(chosen):
+        with clock("local"):
+            local = explain_individuals(None, None, chosen, ids=ids, explainer=mex,
+                                        lime_samples=lime_samples, random_state=random_state)
+        with clock("agreement"):
+            agree = agreement(local, top_k=top_k, min_spearman=min_spearman,
+                              min_overlap=min_overlap)
+    stab = None
+    if stability_repeats:
+        with clock("stability"):
+            stab = stability(model, mex.frame, repeats=stability_repeats,
+                             sample=_stability_sample(mex, stability_sample), top_k=top_k,
+                             max_rank_spread=max_rank_spread, background=background,
+                             random_state=random_state, **options)
+    prox = None
+    if protected is not None and protected.shape[1] > 0:
+        with clock("proxies"):
+            prox = proxies(mex.frame, _aligned(protected, mex.frame), result,
+                           association_threshold=association_threshold,
+                           share_threshold=share_threshold, random_state=random_state)
+    return TransparencyReport(result, tuple(local), agree, stab, prox, clock.seconds)
+
+
+def _checked_counts(n_individuals: int, stability_repeats: int) -> tuple[int, int]:
+    """``n_individuals`` (0 or more) and ``stability_repeats`` (0 to skip, else at least 2)."""
     n_individuals = _check_int("n_individuals", n_individuals, 0, "audit")
     stability_repeats = _check_int("stability_repeats", stability_repeats, 0, "audit")
     if stability_repeats == 1:
         raise ExplainInputError(
             "The 'stability_repeats' parameter of audit must be 0 (skip) or at least 2; got 1."
         )
-    seconds: dict[str, float] = {}
-    options = {"method": method, "target_class": target_class}
-    t0 = time.perf_counter()
-    mex = ModelExplainer(model, X, background=background, random_state=random_state, **options)
-    result = mex.explain(
-        sample=sample,
-        n_bootstrap=n_bootstrap,
-        confidence=confidence,
-        efficiency_tolerance=efficiency_tolerance,
-    )
-    seconds["global"] = time.perf_counter() - t0
+    return n_individuals, stability_repeats
 
-    t0 = time.perf_counter()
-    local: list[LocalExplanation] = []
-    agree = None
-    if individuals is None:
-        picked = pick_individuals(result, n_individuals)
-        if ids is not None:
-            aligned = ids.reindex(mex.frame.index)
-            individuals = [aligned[label] for label in picked]
-        else:
-            individuals = picked
-    if len(individuals):
-        local = explain_individuals(
-            None,
-            None,
-            individuals,
-            ids=ids,
-            explainer=mex,
-            lime_samples=lime_samples,
-            random_state=random_state,
-        )
-        seconds["local"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        agree = agreement(local, top_k=top_k, min_spearman=min_spearman, min_overlap=min_overlap)
-        seconds["agreement"] = time.perf_counter() - t0
 
-    stab = None
-    if stability_repeats:
-        t0 = time.perf_counter()
-        # Never more rows per repeat than the engine's default (half of it for model-agnostic ones):
-        # the study needs several repeats, not large ones.
-        per_repeat = mex.spec.default_sample
-        if not mex.spec.model_specific:
-            per_repeat //= 2
-        if stability_sample is not None:
-            per_repeat = min(int(stability_sample), per_repeat)
-        stab = stability(
-            model,
-            mex.frame,
-            repeats=stability_repeats,
-            sample=per_repeat,
-            top_k=top_k,
-            max_rank_spread=max_rank_spread,
-            background=background,
-            random_state=random_state,
-            **options,
-        )
-        seconds["stability"] = time.perf_counter() - t0
+class _Stopwatch:
+    """Seconds taken by each named phase: ``with clock("global"): ...`` records
+    ``clock.seconds["global"]`` when the block ends without an exception."""
 
-    prox = None
-    if protected is not None and protected.shape[1] > 0:
-        t0 = time.perf_counter()
-        prox = proxies(
-            mex.frame,
-            protected.reindex(mex.frame.index)
-            if len(protected) == len(mex.frame) and protected.index.equals(mex.frame.index)
-            else protected,
-            result,
-            association_threshold=association_threshold,
-            share_threshold=share_threshold,
-            random_state=random_state,
-        )
-        seconds["proxies"] = time.perf_counter() - t0
-    return TransparencyReport(result, tuple(local), agree, stab, prox, seconds)
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.seconds[phase] = time.perf_counter() - started
+
+
+def _individuals_to_explain(result: ExplanationResult, mex: ModelExplainer,
+                            individuals: Sequence[Any] | None, ids: pd.Series | None,
+                            n: int) -> Sequence[Any]:
+    """The individuals named, else ``n`` picked by :func:`pick_individuals` (as identifiers
+    when ``ids`` is given, else as row labels)."""
+    if individuals is not None:
+        return individuals
+    picked = pick_individuals(result, n)
+    if ids is None:
+        return picked
+    aligned = ids.reindex(mex.frame.index)
+    return [aligned[label] for label in picked]
+
+
+def _stability_sample(mex: ModelExplainer, stability_sample: int | None) -> int:
+    """Rows per stability repeat: never more than the engine's default (half of it for the
+    model-agnostic engines), since the study needs several repeats, not large ones."""
+    per_repeat = mex.spec.default_sample
+    if not mex.spec.model_specific:
+        per_repeat //= 2
+    if stability_sample is not None:
+        per_repeat = min(int(stability_sample), per_repeat)
+    return per_repeat
+
+
+def _aligned(protected: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """``protected`` in the explained frame's row order when both hold the same rows."""
+    if len(protected) == len(frame) and protected.index.equals(frame.index):
+        return protected.reindex(frame.index)
+    return protected

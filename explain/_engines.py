@@ -11,7 +11,6 @@ compares the engine against the model rather than against itself.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from auditkit.explain.errors import ExplainInputError
+from auditkit.hints import did_you_mean
 
 __all__ = [
     "Engine",
@@ -121,8 +121,9 @@ _REGISTRY: dict[str, ExplainerSpec] = {}
 def register_explainer(spec: ExplainerSpec, *, force: bool = False) -> ExplainerSpec:
     """Add an explainer; refuses to replace an existing name unless ``force=True``."""
     if spec.name in _REGISTRY and not force and _REGISTRY[spec.name] is not spec:
-        raise ValueError(
-            f"An explainer named {spec.name!r} is already registered; pass force=True to replace it."
+        raise ExplainInputError(
+            f"An explainer named {spec.name!r} is already registered; choose another name, or "
+            "pass force=True to replace it."
         )
     _REGISTRY[spec.name] = spec
     return spec
@@ -137,8 +138,7 @@ def get_explainer(name: str) -> ExplainerSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY) + ["auto"], n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, [*_REGISTRY, "auto"])
         raise ExplainInputError(
             f"The 'method' parameter of explain must be 'auto' or one of "
             f"{', '.join(repr(n) for n in _REGISTRY)}; got {name!r}.{hint}"

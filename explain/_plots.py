@@ -1,9 +1,13 @@
 """Plots for reports: global importance bar, beeswarm-like summary, per-individual waterfall.
 
 matplotlib is imported inside each function and drives a bare ``Figure`` with the Agg/SVG
-canvases, so nothing needs a display and no global pyplot state is touched. Every function
-returns the SVG text (``fmt="svg"``) or PNG bytes (``fmt="png"``) and also writes ``path`` when
-given. SVG output is deterministic (no date, fixed id salt) and keeps text as text.
+canvases, so nothing needs a display and no global pyplot state is touched.
+
+Each plot has one return type. ``plot_importance``, ``plot_summary`` and ``plot_waterfall``
+return the SVG text (and write it to ``path`` when given). ``importance_chart``,
+``summary_chart`` and ``waterfall_chart`` take the same arguments and return a :class:`Chart`,
+rendered with :meth:`Chart.svg` (text) or :meth:`Chart.png` (bytes). SVG output is
+deterministic (no date, fixed id salt) and keeps text as text.
 """
 
 from __future__ import annotations
@@ -17,9 +21,16 @@ import numpy as np
 
 from auditkit.explain._local import LocalExplanation
 from auditkit.explain._result import ExplanationResult, GlobalImportance
-from auditkit.explain.errors import ExplainInputError
 
-__all__ = ["plot_importance", "plot_summary", "plot_waterfall"]
+__all__ = [
+    "Chart",
+    "importance_chart",
+    "plot_importance",
+    "plot_summary",
+    "plot_waterfall",
+    "summary_chart",
+    "waterfall_chart",
+]
 
 _BLUE, _RED, _GREY = "#1f6fb4", "#c8553d", "#8a8a8a"
 
@@ -30,39 +41,56 @@ def _new_figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def _render(fig: Any, fmt: str, path: str | Path | None) -> str | bytes:
-    if fmt not in ("svg", "png"):
-        raise ExplainInputError(
-            f"The 'fmt' parameter of the plot functions must be 'svg' or 'png'; got {fmt!r}."
-        )
-    import matplotlib
+class Chart:
+    """A drawn plot, not yet rendered: :meth:`svg` gives text, :meth:`png` gives bytes."""
 
-    buf = io.BytesIO()
-    with matplotlib.rc_context({"svg.hashsalt": "auditkit", "svg.fonttype": "none"}):
-        if fmt == "svg":
-            from matplotlib.backends.backend_svg import FigureCanvasSVG
+    def __init__(self, figure: Any) -> None:
+        self.figure = figure
 
-            FigureCanvasSVG(fig)
-            fig.savefig(buf, format="svg", metadata={"Date": None})
-        else:
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
+    def __repr__(self) -> str:
+        return f"Chart({self.figure.get_axes()[0].get_title()!r})"
 
-            FigureCanvasAgg(fig)
-            fig.savefig(buf, format="png", metadata={"Software": None})
-    data = buf.getvalue()
-    if path is not None:
-        Path(path).write_bytes(data)
-    return data.decode("utf-8") if fmt == "svg" else data
+    def svg(self, path: str | Path | None = None) -> str:
+        """The chart as SVG text (deterministic: no date, fixed id salt), also written to
+        ``path`` when given."""
+        from matplotlib.backends.backend_svg import FigureCanvasSVG
+
+        return self._render(FigureCanvasSVG, "svg", {"Date": None}, path).decode("utf-8")
+
+    def png(self, path: str | Path | None = None) -> bytes:
+        """The chart as PNG bytes, also written to ``path`` when given."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        return self._render(FigureCanvasAgg, "png", {"Software": None}, path)
+
+    def _render(self, canvas: Any, fmt: str, metadata: dict[str, Any],
+                path: str | Path | None) -> bytes:
+        import matplotlib
+
+        buf = io.BytesIO()
+        with matplotlib.rc_context({"svg.hashsalt": "auditkit", "svg.fonttype": "none"}):
+            canvas(self.figure)
+            self.figure.savefig(buf, format=fmt, metadata=metadata)
+        data = buf.getvalue()
+        if path is not None:
+            Path(path).write_bytes(data)
+        return data
 
 
 def plot_importance(
     result: ExplanationResult | GlobalImportance,
     *,
-    fmt: str = "svg",
     path: str | Path | None = None,
     top: int = 20,
     title: str | None = None,
-) -> str | bytes:
+) -> str:
+    """:func:`importance_chart` as SVG text, also written to ``path`` when given."""
+    return importance_chart(result, top=top, title=title).svg(path)
+
+
+def importance_chart(
+    result: ExplanationResult | GlobalImportance, *, top: int = 20, title: str | None = None
+) -> Chart:
     """Horizontal bars of mean |SHAP| per feature with the bootstrap interval as error bars."""
     imp = result.importance if isinstance(result, ExplanationResult) else result
     order = np.argsort(-imp.mean_abs, kind="stable")[:top][::-1]
@@ -87,7 +115,7 @@ def plot_importance(
     else:
         ax.set_title(title or "Global importance", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
-    return _render(fig, fmt, path)
+    return Chart(fig)
 
 
 def _colour_values(column: Any) -> np.ndarray:
@@ -103,13 +131,25 @@ def _colour_values(column: Any) -> np.ndarray:
 def plot_summary(
     result: ExplanationResult,
     *,
-    fmt: str = "svg",
     path: str | Path | None = None,
     top: int = 15,
     max_points: int = 600,
     hide_values: Sequence[str] = (),
     random_state: int = 0,
-) -> str | bytes:
+) -> str:
+    """:func:`summary_chart` as SVG text, also written to ``path`` when given."""
+    return summary_chart(result, top=top, max_points=max_points, hide_values=hide_values,
+                         random_state=random_state).svg(path)
+
+
+def summary_chart(
+    result: ExplanationResult,
+    *,
+    top: int = 15,
+    max_points: int = 600,
+    hide_values: Sequence[str] = (),
+    random_state: int = 0,
+) -> Chart:
     """Beeswarm-like summary: one row per feature, one dot per explained row at its SHAP value,
     coloured from low (blue) to high (red) feature value; non-numeric and withheld features grey."""
     n = len(result.values)
@@ -168,18 +208,28 @@ def plot_summary(
         "How each feature moves the output (blue: low value, red: high value)", fontsize=10
     )
     ax.spines[["top", "right"]].set_visible(False)
-    return _render(fig, fmt, path)
+    return Chart(fig)
 
 
 def plot_waterfall(
     local: LocalExplanation,
     *,
-    fmt: str = "svg",
     path: str | Path | None = None,
     top: int = 10,
     hide_values: Sequence[str] = (),
     label: str | None = None,
-) -> str | bytes:
+) -> str:
+    """:func:`waterfall_chart` as SVG text, also written to ``path`` when given."""
+    return waterfall_chart(local, top=top, hide_values=hide_values, label=label).svg(path)
+
+
+def waterfall_chart(
+    local: LocalExplanation,
+    *,
+    top: int = 10,
+    hide_values: Sequence[str] = (),
+    label: str | None = None,
+) -> Chart:
     """From the base value to this individual's output, one step per feature (largest first;
     the rest pooled). Feature values named in ``hide_values`` are not shown."""
     shap = local.shap
@@ -213,4 +263,4 @@ def plot_waterfall(
     )
     ax.set_xlabel(local.output_name)
     ax.spines[["top", "right"]].set_visible(False)
-    return _render(fig, fmt, path)
+    return Chart(fig)

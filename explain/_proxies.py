@@ -9,7 +9,7 @@ information, on a row sample, after binning numeric columns into quantiles.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,6 +215,20 @@ def proxies(
     share_threshold:
         Share of total mean |SHAP| at or above which a feature counts as relied upon.
     """
+    _check_proxy_inputs(features, protected, association_threshold, share_threshold)
+    shares = _shares(importance)
+    feats, prot = _row_sample(features, protected, max_rows, random_state)
+    rule = _ProxyRule(association_threshold, share_threshold)
+    pairs = _pairs(feats, prot, shares, rule, bins)
+    pairs.sort(
+        key=lambda p: (not p.flagged, -p.cramers_v * max(p.share, 1e-12), p.feature, p.protected)
+    )
+    return ProxyReport(tuple(pairs), association_threshold, share_threshold, len(feats))
+
+
+def _check_proxy_inputs(features: object, protected: object,
+                        association_threshold: float | None, share_threshold: float) -> None:
+    """Refuse inputs :func:`proxies` cannot use, naming the parameter."""
     if not isinstance(features, pd.DataFrame) or not isinstance(protected, pd.DataFrame):
         raise ExplainInputError(
             "The 'features' and 'protected' parameters of proxies must be DataFrames with the "
@@ -238,14 +252,36 @@ def proxies(
             raise ExplainInputError(
                 f"The {name!r} parameter of proxies must be between 0 and 1; got {value!r}."
             )
-    shares = _shares(importance)
-    order = sorted(shares, key=lambda f: -shares[f])
-    rank = {f: i + 1 for i, f in enumerate(order)}
+
+
+def _row_sample(features: pd.DataFrame, protected: pd.DataFrame, max_rows: int | None,
+                random_state: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both frames renumbered from 0 and, beyond ``max_rows``, the same random rows of each."""
     feats = features.reset_index(drop=True)
     prot = protected.reset_index(drop=True)
     if max_rows is not None and len(feats) > max_rows:
         idx = np.random.default_rng(random_state).choice(len(feats), size=max_rows, replace=False)
         feats, prot = feats.iloc[np.sort(idx)], prot.iloc[np.sort(idx)]
+    return feats, prot
+
+
+@dataclass(frozen=True)
+class _ProxyRule:
+    """When a pair is flagged: its Cramér's V reaches ``association`` (``None``: a medium effect
+    for its table's shape) and its feature's attribution share reaches ``share``."""
+
+    association: float | None
+    share: float
+
+    def threshold(self, table: np.ndarray) -> float:
+        return medium_effect_v(table) if self.association is None else self.association
+
+
+def _pairs(feats: pd.DataFrame, prot: pd.DataFrame, shares: dict[str, float],
+           rule: _ProxyRule, bins: int) -> list[ProxyFinding]:
+    """One :class:`ProxyFinding` per (feature, protected attribute), in column order."""
+    order = sorted(shares, key=lambda f: -shares[f])
+    rank = {f: i + 1 for i, f in enumerate(order)}
     prot_codes = {str(c): _codes(prot[c], bins) for c in prot.columns}
     pairs: list[ProxyFinding] = []
     for col in feats.columns:
@@ -255,33 +291,9 @@ def proxies(
         for pname, pcodes in prot_codes.items():
             direct = fname == pname
             table = _table(fcodes, pcodes)
-            threshold = (
-                medium_effect_v(table) if association_threshold is None else association_threshold
-            )
-            if direct:
-                v, nmi = 1.0, 1.0
-            else:
-                v, nmi = cramers_v(table), _nmi(table)
-            flagged = share >= share_threshold and (direct or v >= threshold)
-            pairs.append(
-                ProxyFinding(
-                    fname,
-                    pname,
-                    v,
-                    nmi,
-                    threshold,
-                    share,
-                    rank.get(fname, len(rank) + 1),
-                    direct,
-                    flagged,
-                )
-            )
-    pairs.sort(
-        key=lambda p: (not p.flagged, -p.cramers_v * max(p.share, 1e-12), p.feature, p.protected)
-    )
-    return ProxyReport(tuple(pairs), association_threshold, share_threshold, len(feats))
-
-
-def protected_in(features: Sequence[str], protected: Sequence[str]) -> list[str]:
-    """Protected attributes that are also model features."""
-    return [p for p in protected if p in set(features)]
+            threshold = rule.threshold(table)
+            v, nmi = (1.0, 1.0) if direct else (cramers_v(table), _nmi(table))
+            flagged = share >= rule.share and (direct or v >= threshold)
+            pairs.append(ProxyFinding(fname, pname, v, nmi, threshold, share,
+                                      rank.get(fname, len(rank) + 1), direct, flagged))
+    return pairs

@@ -88,3 +88,44 @@ def test_config_is_not_mutated_by_validation(base_config) -> None:
     before = repr(raw)
     parse_config(raw)
     assert repr(raw) == before
+
+
+@pytest.mark.parametrize(("table", "given", "close"), [
+    ("data", "cvs", "csv"), ("data", "parquett", "parquet"),
+    ("model", "pikle", "pickle"), ("model", "skop", "skops"),
+])
+def test_unknown_file_format_names_the_choices_from_the_registry(base_config, table, given,
+                                                                 close) -> None:
+    from auditkit._formats import DATA_FORMATS, MODEL_FORMATS, choices
+
+    raw = base_config()
+    raw.setdefault(table, {})["format"] = given
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw, source="a.toml")
+    msg = str(exc.value)
+    assert f"[{table}] key 'format'" in msg and f"Did you mean {close!r}?" in msg
+    for name in choices(DATA_FORMATS if table == "data" else MODEL_FORMATS):
+        assert name in msg
+
+
+def test_every_registered_format_is_accepted(base_config) -> None:
+    from auditkit._formats import DATA_FORMATS, MODEL_FORMATS, choices
+
+    for name in choices(DATA_FORMATS):
+        assert parse_config(base_config(data={"format": name})).data.format == name
+    for name in choices(MODEL_FORMATS):
+        raw = base_config()
+        raw["model"] = {"format": name}
+        assert parse_config(raw).model.format == name
+
+
+def test_validators_raise_the_package_error() -> None:
+    """The models' own validators raise ConfigError (a ValueError, which pydantic wraps)."""
+    from pydantic import ValidationError
+
+    from auditkit.config import AuditMeta
+
+    with pytest.raises(ValidationError) as exc:
+        AuditMeta(domain="credt")
+    assert "Did you mean 'credit'?" in str(exc.value)
+    assert issubclass(ConfigError, ValueError)

@@ -185,3 +185,16 @@ def test_labels_give_art9_away_when_the_name_does_not(labels, art9) -> None:
     pc = classify_personal_data(df, protected=["column_9"])
     assert ("column_9" in pc.special_category_columns) == art9
     assert "column_9" in pc.personal_columns
+
+
+def test_an_unclassified_column_is_a_data_error_that_quotes_no_value() -> None:
+    from auditkit.errors import DataError
+
+    frame = pd.DataFrame({"surname": ["Zebedee-Quayle", "Smithers"], "age": [31, 47]})
+    pc = PersonalDataClassification.classify(frame, sample_rows=None)
+    assert pc["surname"].column == "surname"
+    with pytest.raises(DataError) as exc:
+        pc["surnme"]
+    assert "Did you mean 'surname'?" in str(exc.value)
+    assert isinstance(exc.value, KeyError) and str(exc.value).startswith("The classification")
+    assert "Zebedee" not in str(exc.value) and "Smithers" not in str(exc.value)

@@ -299,3 +299,66 @@ def test_output_that_would_replace_an_input_is_refused(audit_dir: Path, base_con
     with pytest.raises(OutputError, match="holds the audit's input"):
         run_audit(audit_dir / "audit.toml", only=["dataset"])
     assert _digest(audit_dir / "report.html") == before
+
+
+def test_a_progress_phase_completes_only_when_its_block_succeeds() -> None:
+    """Each phase is a one-step task for ``track``: started on entry, completed on a clean exit,
+    left unfinished when the block raises."""
+    from auditkit.runner import _ProgressPhase
+
+    steps: list[tuple[str, str]] = []
+
+    def track(items, description, total):
+        steps.append((description, "start"))
+        for item in items:
+            yield item
+            steps.append((description, "done"))
+
+    with _ProgressPhase(track, "Reading dataset"):
+        assert steps == [("Reading dataset", "start")]
+    assert steps[-1] == ("Reading dataset", "done")
+    with pytest.raises(DataError), _ProgressPhase(track, "Loading model"):
+        raise DataError("x")
+    assert steps[-1] == ("Loading model", "start")
+
+
+def test_final_path_before_begin_is_an_output_error(tmp_path: Path) -> None:
+    from auditkit._output import ReportDir
+
+    with pytest.raises(OutputError, match="before begin"):
+        ReportDir(tmp_path / "out", []).final_path(tmp_path / "x.json")
+
+
+def test_requirements_are_one_table_read_by_the_registry_and_the_context(audit_dir: Path) -> None:
+    """A check may declare exactly the names of ``REQUIREMENTS``; ``has`` answers from the same
+    table, and an unknown name is a ConfigError with the closest name, wherever it is met."""
+    import pandas as pd
+
+    from auditkit._context import REQUIREMENTS, AuditContext
+    from auditkit.checks._registry import get_check
+    from auditkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"'t' declares an unknown requirement 'lable'.*"
+                                          r"Did you mean 'label'\?"):
+        CheckSpec(id="t", section="dataset", section_title="s", title="t", options=CheckOptions,
+                  run=lambda ctx, o: CheckResult(), requires=("lable",))
+    ctx = AuditContext(config=None, base_dir=audit_dir, out_dir=audit_dir,  # type: ignore[arg-type]
+                       data=pd.DataFrame({"y": [0, 1]}), label="y")
+    assert {name: ctx.has(name) for name in REQUIREMENTS} == {
+        "label": True, "prediction": False, "score": False, "protected": False, "model": False,
+        "features": False}
+    with pytest.raises(ConfigError, match=r"Did you mean 'score'\?"):
+        ctx.has("scor")
+    with pytest.raises(ConfigError, match=r"\[model\] features"):
+        ctx.feature_frame()
+    with pytest.raises(ConfigError, match=r"Did you mean 'fairness'\?"):
+        get_check("fairnes")
+
+
+def test_a_second_check_with_one_id_is_refused(temp_check) -> None:
+    from auditkit.errors import ConfigError
+
+    temp_check("twice", lambda ctx, o: CheckResult())
+    with pytest.raises(ConfigError, match="already registered.*force=True"):
+        register_check(CheckSpec(id="twice", section="dataset", section_title="s", title="t",
+                                 options=CheckOptions, run=lambda ctx, o: CheckResult()))

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auditkit._formats import DATA_FORMATS
 from auditkit._io import load_table
 from auditkit.cli import main
 from auditkit.errors import DataError
@@ -261,3 +262,33 @@ def test_declared_text_column_is_stripped_and_keeps_its_zeros(tmp_path):
     df = load_table(tmp_path / "t.csv", string_columns=["zip"]).frame
     assert df["zip"].iloc[0] == "007" and df["zip"].iloc[3] == "0100"
     assert df["zip"].iloc[1:3].isna().all()
+
+
+# -- the format registry: one list of data formats, read by the reader ------------------------
+
+
+def test_every_data_format_has_a_parser_and_nothing_else_does() -> None:
+    from auditkit._io import PARSERS
+
+    assert set(PARSERS) == {f.name for f in DATA_FORMATS}
+
+
+@given(st.sampled_from([s for f in DATA_FORMATS for s in f.suffixes]), st.booleans(),
+       st.booleans())
+def test_every_registered_suffix_names_its_format(suffix: str, upper: bool, encrypted: bool) -> None:
+    from auditkit._io import detect_format
+
+    name = "data.v2" + (suffix.upper() if upper else suffix) + (".enc" if encrypted else "")
+    want = next(f.name for f in DATA_FORMATS if suffix in f.suffixes)
+    assert detect_format(Path(name)) == want
+    assert detect_format(Path(name), "csv") == "csv"  # a named format wins over the suffix
+
+
+def test_an_unknown_suffix_lists_every_registered_one() -> None:
+    from auditkit._io import detect_format
+
+    with pytest.raises(DataError) as exc:
+        detect_format(Path("data.xlsx"))
+    for f in DATA_FORMATS:
+        assert all(s in str(exc.value) for s in f.suffixes)
+        assert f'"{f.name}"' in str(exc.value)

@@ -84,7 +84,7 @@ def test_efficiency_violation_is_reported(numeric_data) -> None:
 
 @pytest.mark.slow
 def test_gradient_explainer_on_torch_module_is_approximately_efficient(numeric_data) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     X, _ = numeric_data
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
@@ -95,7 +95,7 @@ def test_gradient_explainer_on_torch_module_is_approximately_efficient(numeric_d
 
 
 def test_gradient_explainer_is_exact_for_a_linear_module(numeric_data) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     X, _ = numeric_data
     lin = torch.nn.Linear(4, 1)
     with torch.no_grad():

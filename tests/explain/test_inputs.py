@@ -142,5 +142,6 @@ def test_messages_never_repeat_data_values(mixed_data) -> None:
 
 def test_register_explainer_refuses_silent_overwrite() -> None:
     spec = explain.ExplainerSpec("tree", "x", build=lambda req: None)
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(explain.ExplainInputError, match="already registered") as caught:
         explain.register_explainer(spec)
+    assert isinstance(caught.value, ValueError)  # callers that caught ValueError still do

@@ -37,12 +37,27 @@ def test_svg_plots_are_well_formed_and_deterministic(explained) -> None:
 
 
 def test_png_and_path(explained, tmp_path) -> None:
-    res, _ = explained
-    target = tmp_path / "imp.png"
-    png = explain.plot_importance(res, fmt="png", path=target)
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and target.read_bytes() == png
-    with pytest.raises(explain.ExplainInputError, match="'svg' or 'png'"):
-        explain.plot_importance(res, fmt="gif")
+    res, loc = explained
+    for name, chart in (("imp", explain.importance_chart(res)),
+                        ("sum", explain.summary_chart(res)),
+                        ("wf", explain.waterfall_chart(loc))):
+        target = tmp_path / f"{name}.png"
+        png = chart.png(target)
+        assert isinstance(png, bytes)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and target.read_bytes() == png
+
+
+def test_each_plot_has_one_return_type(explained, tmp_path) -> None:
+    """The plot functions return SVG text whatever they are given; a chart renders the same
+    SVG as the plot function, and writes what it returns."""
+    res, loc = explained
+    target = tmp_path / "imp.svg"
+    svg = explain.plot_importance(res, path=target)
+    assert isinstance(svg, str) and target.read_text(encoding="utf-8") == svg
+    assert explain.importance_chart(res).svg() == svg
+    assert explain.waterfall_chart(loc, top=3).svg() == explain.plot_waterfall(loc, top=3)
+    with pytest.raises(TypeError):
+        explain.plot_importance(res, fmt="png")  # type: ignore[call-arg]
 
 
 def test_waterfall_withholds_values(explained) -> None:
