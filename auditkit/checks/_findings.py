@@ -75,6 +75,10 @@ class FindingSpec:
     remediation:
         What to do; attached when the finding reports a problem (``FAIL`` or ``WARN``). A pass
         carries none unless :meth:`make` is given one.
+    provisions:
+        When given, the finding cites only these catalogue ids among the in-scope provisions
+        of its ``topics`` (a finding that rests on two of a topic's ten provisions), in this
+        order.
     """
 
     check_id: str
@@ -84,6 +88,7 @@ class FindingSpec:
     pass_severity: Severity | None = None
     problem_status: Status = Status.FAIL
     remediation: str | None = None
+    provisions: tuple[str, ...] = ()
 
     def make(
         self,
@@ -112,9 +117,16 @@ class FindingSpec:
             metrics=dict(metrics or {}),
             tables=tuple(tables),
             figures=tuple(figures),
-            regulations=ctx.cite(*self.topics) if self.topics else (),
+            regulations=self.cited(ctx),
             remediation=remediation,
         )
+
+    def cited(self, ctx: Cites) -> tuple[str, ...]:
+        """The catalogue ids the finding cites in ``ctx``'s scope."""
+        in_scope = ctx.cite(*self.topics) if self.topics else ()
+        if not self.provisions:
+            return in_scope
+        return tuple(i for i in self.provisions if i in in_scope)
 
     def judge(self, ctx: Cites, *, problem: bool, summary: str, **rest: Any) -> Finding:
         """``problem_status`` at the declared severity when ``problem``, else a pass (at

@@ -38,15 +38,18 @@ __all__ = [
     "register_check",
 ]
 
-SECTION_ORDER = (
-    "dataset",
-    "data_protection",
-    "security",
-    "fairness",
-    "performance",
-    "transparency",
-    "private_training",
-)
+# The report's sections, in report order, with their titles: the one list the registry, the
+# runner and the demo read.
+SECTIONS: dict[str, str] = {
+    "dataset": "Scope and data",
+    "data_protection": "Data protection",
+    "security": "Security: encryption at rest",
+    "fairness": "Fairness",
+    "performance": "Performance by group",
+    "transparency": "Transparency and explanations",
+    "private_training": "Private training",
+}
+SECTION_ORDER = tuple(SECTIONS)
 
 
 class CheckOptions(BaseModel):
@@ -77,14 +80,15 @@ class CheckSpec:
     id:
         The key of its table in ``audit.toml`` (``[checks.<id>]``) and the prefix of the ids of
         its findings.
-    section:
-        Report section id (one of :data:`SECTION_ORDER`).
-    section_title:
-        Human title of that section.
+    title:
+        What the check audits, in a few words.
     options:
         pydantic model (subclass of :class:`CheckOptions`) validating ``[checks.<id>]``.
     run:
         ``run(ctx, options) -> CheckResult``.
+    section:
+        Report section id, a key of :data:`SECTIONS` (whose value is the section's title);
+        by default the check's id.
     requires:
         Names from :data:`auditkit._context.REQUIREMENTS` the check cannot run without (the
         runner turns a missing one into ``not_applicable``).
@@ -97,11 +101,10 @@ class CheckSpec:
     """
 
     id: str
-    section: str
-    section_title: str
     title: str
     options: type[CheckOptions]
     run: Callable[[AuditContext, Any], CheckResult]
+    section: str = ""
     requires: tuple[str, ...] = ()
     regulations: tuple[str, ...] = ()
     default_enabled: bool = True
@@ -109,6 +112,8 @@ class CheckSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
+        if not self.section:
+            object.__setattr__(self, "section", self.id)
         for name in self.requires:
             requirement_test(name, declared_by=self.id)  # refuses an unknown name
         if self.section not in SECTION_ORDER:
@@ -117,6 +122,11 @@ class CheckSpec:
                 f"{', '.join(SECTION_ORDER)}.{did_you_mean(self.section, SECTION_ORDER)} Use "
                 "one of these section ids in its CheckSpec."
             )
+
+    @property
+    def section_title(self) -> str:
+        """The title of the check's report section (:data:`SECTIONS`)."""
+        return SECTIONS[self.section]
 
 
 _REGISTRY: dict[str, CheckSpec] = {}

@@ -331,15 +331,10 @@ def run(ctx: AuditContext, options: DataProtectionOptions) -> CheckResult:
     )
 
 
-register_check(CheckSpec(
-    id="data_protection",
-    section="data_protection",
-    section_title="Data protection",
-    title="Personal data, masking and re-identification risk",
-    options=DataProtectionOptions,
-    run=run,
+SPEC = register_check(CheckSpec(
+    "data_protection", "Personal data, masking and re-identification risk",
+    DataProtectionOptions, run, order=10,
     regulations=get_catalogue().on_topics(TOPICS),
-    order=10,
     description="PII discovery (inventory, counts only), the masking policy's effect, and "
     "k-anonymity / l-diversity before and after masking.",
 ))

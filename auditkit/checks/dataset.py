@@ -262,17 +262,9 @@ def _protected_in_features(ctx: AuditContext) -> Finding:
     )
 
 
-SPEC = register_check(
-    CheckSpec(
-        id="dataset",
-        section="dataset",
-        section_title="Scope and data",
-        title="Dataset profile",
-        options=DatasetOptions,
-        run=run,
-        regulations=get_catalogue().on_topics(TOPICS),
-        order=0,
-        description="Rows, columns and roles; completeness; identifiers and protected "
-        "attributes used as model inputs.",
-    )
-)
+SPEC = register_check(CheckSpec(
+    "dataset", "Dataset profile", DatasetOptions, run, order=0,
+    regulations=get_catalogue().on_topics(TOPICS),
+    description="Rows, columns and roles; completeness; identifiers and protected "
+    "attributes used as model inputs.",
+))

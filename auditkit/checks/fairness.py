@@ -174,19 +174,11 @@ def run(ctx: AuditContext, options: FairnessOptions) -> CheckResult:
                        figures=[figure] if figure is not None else [])
 
 
-SPEC = register_check(
-    CheckSpec(
-        id="fairness",
-        section="fairness",
-        section_title="Fairness",
-        title="Group fairness",
-        options=FairnessOptions,
-        run=run,
-        requires=("label", "prediction", "protected"),
-        regulations=REGULATIONS,
-        order=10,
-        description="Rates by protected group and intersection with Wilson intervals, judged on "
-        "groups whose denominators clear the evidence bar; disparities against thresholds "
-        "(four-fifths rule on the favourable outcome, equalized odds) with the direction of harm.",
-    )
-)
+SPEC = register_check(CheckSpec(
+    "fairness", "Group fairness", FairnessOptions, run,
+    requires=("label", "prediction", "protected"), order=10,
+    regulations=REGULATIONS,
+    description="Rates by protected group and intersection with Wilson intervals, judged on "
+    "groups whose denominators clear the evidence bar; disparities against thresholds "
+    "(four-fifths rule on the favourable outcome, equalized odds) with the direction of harm.",
+))

@@ -316,19 +316,11 @@ def run(ctx: AuditContext, options: PerformanceOptions) -> CheckResult:
                        figures=[figure] if figure is not None else [])
 
 
-SPEC = register_check(
-    CheckSpec(
-        id="performance",
-        section="performance",
-        section_title="Performance by group",
-        title="Performance by group",
-        options=PerformanceOptions,
-        run=run,
-        requires=("label", "score", "protected"),
-        regulations=REGULATIONS,
-        order=10,
-        description="ROC AUC and calibration of the score by protected group (ECE and "
-        "reliability curves for probabilities, outcome rate per score level for ordinal scores), "
-        "judged on groups with enough positives and negatives; optional mitigation trade-off.",
-    )
-)
+SPEC = register_check(CheckSpec(
+    "performance", "Performance by group", PerformanceOptions, run,
+    requires=("label", "score", "protected"), order=10,
+    regulations=REGULATIONS,
+    description="ROC AUC and calibration of the score by protected group (ECE and "
+    "reliability curves for probabilities, outcome rate per score level for ordinal scores), "
+    "judged on groups with enough positives and negatives; optional mitigation trade-off.",
+))

@@ -411,18 +411,11 @@ def run(ctx: AuditContext, options: PrivateTrainingOptions) -> CheckResult:
     )
 
 
-SPEC = register_check(
-    CheckSpec(
-        id="private_training",
-        section="private_training",
-        section_title="Private training",
-        title="Differentially private training: budget and empirical privacy",
-        options=PrivateTrainingOptions,
-        run=run,
-        requires=(),
-        regulations=get_catalogue().on_topics((*BUDGET_TOPICS, *NOISE_TOPICS, *ATTACK_TOPICS, *DEID_TOPICS)),
-        order=10,
-        description="The DP budget ledger (ε, δ, accountant, noise, sample rate, steps, clipping, "
-        "budget used and remaining) and a membership-inference attack on the trained models.",
-    )
-)
+SPEC = register_check(CheckSpec(
+    "private_training", "Differentially private training: budget and empirical privacy",
+    PrivateTrainingOptions, run, order=10,
+    regulations=get_catalogue().on_topics(
+        (*BUDGET_TOPICS, *NOISE_TOPICS, *ATTACK_TOPICS, *DEID_TOPICS)),
+    description="The DP budget ledger (ε, δ, accountant, noise, sample rate, steps, clipping, "
+    "budget used and remaining) and a membership-inference attack on the trained models.",
+))

@@ -46,7 +46,7 @@ from auditkit.checks._artifact_inventory import (
     open_keyring,
     take_inventory,
 )
-from auditkit.checks._findings import FindingSpec
+from auditkit.checks._findings import Cites, FindingSpec
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
 from auditkit.reports import Finding, Severity, Status, Table
 
@@ -55,8 +55,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from auditkit.privacy.crypto import KeyRing
 
 # The provisions each finding bears on. The catalogue's "security" topic spans more than any one
-# finding does, so security findings name their provisions by id (``FindingSpec.topics`` holds
-# ids here) and :class:`_InScope` keeps those in the audit's scope.
+# finding does, so each finding cites its own provisions of that topic (``FindingSpec.provisions``),
+# those the audit's scope covers.
+SECURITY = ("security",)
 REGS_ENCRYPTION = ("gdpr-art-32-1-a", "gdpr-art-34-3-a", "ccpa-1798-150-a-1")
 REGS_INTEGRITY = ("gdpr-art-5-1-f", "gdpr-art-32-1-a")
 REGS_CONFIDENTIALITY = (*REGS_ENCRYPTION, "gdpr-art-5-1-f")
@@ -81,13 +82,18 @@ class SecurityOptions(CheckOptions):
 
 @dataclass(frozen=True)
 class _InScope:
-    """The security provisions in the audit's scope (``ctx.cite("security")``); cites by
-    provision id, keeping those in scope (the ``Cites`` security findings are made with)."""
+    """The audit's legal scope as the security findings use it: :meth:`cite` as the context
+    does, and :attr:`ids`, the security provisions that apply (for sentences naming them)."""
 
+    ctx: Cites
     ids: frozenset[str]
 
-    def cite(self, *ids: str) -> tuple[str, ...]:
-        return tuple(i for i in ids if i in self.ids)
+    @classmethod
+    def of(cls, ctx: Cites) -> _InScope:
+        return cls(ctx, frozenset(ctx.cite(*SECURITY)))
+
+    def cite(self, *topics: str) -> tuple[str, ...]:
+        return self.ctx.cite(*topics)
 
 
 @dataclass(frozen=True)
@@ -100,44 +106,46 @@ class _StoredFindings:
     @classmethod
     def of(cls, check_id: str, what: str) -> _StoredFindings:
         return cls(
-            FindingSpec(check_id, f"The {what} does not authenticate", REGS_INTEGRITY,
-                        Severity.HIGH,
+            FindingSpec(check_id, f"The {what} does not authenticate", SECURITY, Severity.HIGH,
+                        provisions=REGS_INTEGRITY,
                         remediation="Restore the file from a trusted copy and investigate the "
                         "change."),
-            FindingSpec(check_id, f"The {what} is encrypted at rest", REGS_ENCRYPTION,
-                        Severity.INFO),
+            FindingSpec(check_id, f"The {what} is encrypted at rest", SECURITY, Severity.INFO,
+                        provisions=REGS_ENCRYPTION),
         )
 
 
 DATASET = _StoredFindings.of("security.dataset_at_rest", "dataset")
 MODEL = _StoredFindings.of("security.model_at_rest", "model")
 PERSONAL_IN_CLEAR = FindingSpec(
-    "security.dataset_at_rest", "The dataset holds personal data in clear", REGS_CONFIDENTIALITY,
-    Severity.MEDIUM,
+    "security.dataset_at_rest", "The dataset holds personal data in clear", SECURITY,
+    Severity.MEDIUM, provisions=REGS_CONFIDENTIALITY,
 )
 DATASET_WITHOUT_PERSONAL = FindingSpec(
     "security.dataset_at_rest", "The dataset is stored in clear, without personal-data columns",
-    REGS_ENCRYPTION, Severity.INFO,
+    SECURITY, Severity.INFO, provisions=REGS_ENCRYPTION,
 )
 MODEL_IN_CLEAR = FindingSpec("security.model_at_rest", "The model is stored in clear",
-                             REGS_ENCRYPTION, Severity.LOW)
-NO_KEY_RING = FindingSpec("security.key_ring", "No key ring is configured", REGS_ENCRYPTION,
-                          Severity.INFO)
+                             SECURITY, Severity.LOW, provisions=REGS_ENCRYPTION)
+NO_KEY_RING = FindingSpec("security.key_ring", "No key ring is configured", SECURITY,
+                          Severity.INFO, provisions=REGS_ENCRYPTION)
 _NO_KEY_RING_REMEDIATION = ("Create one with `auditkit keys init`, encrypt the dataset with "
                             "`auditkit encrypt`, and name the ring in [keys] keyring.")
 KEY_RING_MISSING = FindingSpec(
-    "security.key_ring", "The key ring file is missing or unreadable", REGS_INTEGRITY,
-    Severity.HIGH,
+    "security.key_ring", "The key ring file is missing or unreadable", SECURITY, Severity.HIGH,
+    provisions=REGS_INTEGRITY,
     remediation="Restore the key ring from its backup, or fix the path in audit.toml.",
 )
-KEY_RING = FindingSpec("security.key_ring", "Key ring protection", REGS_INTEGRITY, Severity.INFO)
+KEY_RING = FindingSpec("security.key_ring", "Key ring protection", SECURITY, Severity.INFO,
+                       provisions=REGS_INTEGRITY)
 ARTIFACTS = FindingSpec(
-    "security.artifacts_at_rest", "Other artifacts at rest", REGS_CONFIDENTIALITY, Severity.INFO,
+    "security.artifacts_at_rest", "Other artifacts at rest", SECURITY, Severity.INFO,
+    provisions=REGS_CONFIDENTIALITY,
     remediation="Encrypt each with `auditkit encrypt`; restore any that fail from a trusted copy.",
 )
 REPORTS = FindingSpec(
     "security.reports_at_rest", "Reports are written in clear, without personal data",
-    ("gdpr-art-5-1-f",), Severity.INFO,
+    SECURITY, Severity.INFO, provisions=("gdpr-art-5-1-f",),
 )
 _REPORTS_REMEDIATION = "To store them encrypted: auditkit encrypt report.html report.html.enc"
 _REPORTS_SUMMARY = (
@@ -365,7 +373,7 @@ def run(ctx: AuditContext, options: SecurityOptions) -> CheckResult:
                               options.passphrase_env or keys.passphrase_env)
     with ctx.step("Inspecting artifacts at rest"):
         inventory = take_inventory(ctx, access, options.artifacts, options.verify)
-    scope = _InScope(frozenset(ctx.cite("security")))
+    scope = _InScope.of(ctx)
     findings = [_dataset_finding(inventory.dataset, ctx.personal_data.personal_columns,
                                  options.require_encryption, base, scope)]
     if inventory.model is not None:
@@ -384,17 +392,9 @@ def run(ctx: AuditContext, options: SecurityOptions) -> CheckResult:
                        tables=[_inventory_table(inventory, ctx.out_dir, base, access.state)])
 
 
-SPEC = register_check(
-    CheckSpec(
-        id="security",
-        section="security",
-        section_title="Security: encryption at rest",
-        title="Encryption at rest",
-        options=SecurityOptions,
-        run=run,
-        regulations=("gdpr-art-32-1-a", "gdpr-art-34-3-a", "ccpa-1798-150-a-1", "gdpr-art-5-1-f"),
-        order=0,
-        description="Which artifacts (dataset, model, key ring, reports) are encrypted at rest, "
-        "with what algorithm, under which key id; key ring protection and key age.",
-    )
-)
+SPEC = register_check(CheckSpec(
+    "security", "Encryption at rest", SecurityOptions, run, order=0,
+    regulations=("gdpr-art-32-1-a", "gdpr-art-34-3-a", "ccpa-1798-150-a-1", "gdpr-art-5-1-f"),
+    description="Which artifacts (dataset, model, key ring, reports) are encrypted at rest, "
+    "with what algorithm, under which key id; key ring protection and key age.",
+))

@@ -225,20 +225,11 @@ def run(ctx: AuditContext, options: TransparencyOptions) -> CheckResult:
     )
 
 
-SPEC = register_check(
-    CheckSpec(
-        id="transparency",
-        section="transparency",
-        section_title="Transparency and explanations",
-        title="Model explanations (SHAP and LIME)",
-        options=TransparencyOptions,
-        run=run,
-        requires=("model", "features"),
-        regulations=get_catalogue().on_topics(
-            (*EXPLAIN_TOPICS, *LOCAL_TOPICS, *TRUST_TOPICS, *BIAS_TOPICS)
-        ),
-        order=10,
-        description="Global and local SHAP explanations with LIME cross-checks, efficiency, "
-        "stability, and reliance on protected attributes and their proxies.",
-    )
-)
+SPEC = register_check(CheckSpec(
+    "transparency", "Model explanations (SHAP and LIME)", TransparencyOptions, run,
+    requires=("model", "features"), order=10,
+    regulations=get_catalogue().on_topics(
+        (*EXPLAIN_TOPICS, *LOCAL_TOPICS, *TRUST_TOPICS, *BIAS_TOPICS)),
+    description="Global and local SHAP explanations with LIME cross-checks, efficiency, "
+    "stability, and reliance on protected attributes and their proxies.",
+))

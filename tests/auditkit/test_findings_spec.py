@@ -69,3 +69,10 @@ def test_rounded_leaves_non_numbers_alone(value: object) -> None:
 def test_rounded_finite_is_round(x: float, digits: int) -> None:
     assert rounded(x, digits) == round(x, digits)
     assert rounded(np.float64(x), digits) == round(x, digits)
+
+
+def test_provisions_narrow_the_topic_to_the_findings_own_ids_in_scope() -> None:
+    spec = FindingSpec("a.b", "T", topics=("t1",), provisions=("id-x", "id-t1", "id-y"))
+    # the topic's in-scope provisions are ("id-t1",): only that one of the three is cited
+    assert spec.make(_Scope(), Status.FAIL, "s").regulations == ("id-t1",)
+    assert FindingSpec("a.b", "T", provisions=("id-t1",)).cited(_Scope()) == ()

@@ -31,7 +31,7 @@ def temp_check():
     added: list[str] = []
 
     def add(check_id: str, run, **kw) -> CheckSpec:
-        spec = CheckSpec(id=check_id, section=kw.pop("section", "dataset"), section_title="Scope and data",
+        spec = CheckSpec(id=check_id, section=kw.pop("section", "dataset"),
                          title=check_id, options=CheckOptions, run=run, **kw)
         register_check(spec)
         added.append(check_id)
@@ -340,7 +340,7 @@ def test_requirements_are_one_table_read_by_the_registry_and_the_context(audit_d
 
     with pytest.raises(ConfigError, match=r"'t' declares an unknown requirement 'lable'.*"
                                           r"Did you mean 'label'\?"):
-        CheckSpec(id="t", section="dataset", section_title="s", title="t", options=CheckOptions,
+        CheckSpec(id="t", section="dataset", title="t", options=CheckOptions,
                   run=lambda ctx, o: CheckResult(), requires=("lable",))
     ctx = AuditContext(config=None, base_dir=audit_dir, out_dir=audit_dir,  # type: ignore[arg-type]
                        data=pd.DataFrame({"y": [0, 1]}), label="y")
@@ -360,5 +360,5 @@ def test_a_second_check_with_one_id_is_refused(temp_check) -> None:
 
     temp_check("twice", lambda ctx, o: CheckResult())
     with pytest.raises(ConfigError, match="already registered.*force=True"):
-        register_check(CheckSpec(id="twice", section="dataset", section_title="s", title="t",
+        register_check(CheckSpec(id="twice", section="dataset", title="t",
                                  options=CheckOptions, run=lambda ctx, o: CheckResult()))

@@ -9,6 +9,7 @@ import pytest
 
 from auditkit.checks.security import SPEC
 from auditkit.privacy.crypto import KeyRing, encrypt_file
+from auditkit.reports import Status
 
 ENV = "TEST_SECURITY_RING_PASSPHRASE"
 PASS = "security check test passphrase"
@@ -173,9 +174,21 @@ def test_key_ring_verdict_known_answers(problems, expected):
     assert (status.value, severity.value) == expected
 
 
-def test_security_findings_cite_by_id_only_within_scope():
-    from auditkit.checks.security import REGS_INTEGRITY, _InScope
+class _SecurityScope:
+    """Cites two of the security topic's provisions, as an audit scoped to them would."""
 
-    scope = _InScope(frozenset({"gdpr-art-32-1-a", "ccpa-1798-150-a-1"}))
-    assert scope.cite(*REGS_INTEGRITY) == ("gdpr-art-32-1-a",)
-    assert scope.cite() == ()
+    def cite(self, *topics: str) -> tuple[str, ...]:
+        return ("ccpa-1798-150-a-1", "gdpr-art-32-1-a") if topics == ("security",) else ()
+
+
+@pytest.mark.parametrize("spec_name", ["KEY_RING", "KEY_RING_MISSING", "PERSONAL_IN_CLEAR",
+                                       "MODEL_IN_CLEAR", "REPORTS", "ARTIFACTS"])
+def test_security_findings_cite_their_own_provisions_within_scope(spec_name: str):
+    from auditkit.checks import security
+
+    spec = getattr(security, spec_name)
+    scope = security._InScope.of(_SecurityScope())
+    assert scope.ids == {"ccpa-1798-150-a-1", "gdpr-art-32-1-a"}
+    cited = spec.make(scope, Status.PASS, "s").regulations
+    # only the finding's own provisions, in its order, and only those in scope
+    assert cited == tuple(i for i in spec.provisions if i in scope.ids)

@@ -103,7 +103,7 @@ def planted():
     added: list[str] = []
 
     def add(where: str, value: str) -> None:
-        register_check(CheckSpec(id="plant", section="dataset", section_title="Scope and data",
+        register_check(CheckSpec(id="plant", section="dataset",
                                  title="Planted", options=CheckOptions,
                                  run=_planting(where, value)))
         added.append("plant")
