@@ -13,7 +13,7 @@ exact name before skops constructs anything, without importing any module the fi
 2. Any other name must be in :data:`TRUSTED_TYPES` or listed exactly by the user.
 
 The allow list itself, and how it is derived from the installed libraries, is
-:mod:`auditkit._allow_list` (``python -m auditkit._allow_list`` prints it for review).
+:mod:`auditkit._allow_list` (``python -m auditkit._allow_list_review`` prints it for review).
 """
 
 from __future__ import annotations
