@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auditkit.fairness import _gate_formats as _formats
 from auditkit.fairness._metrics import group_text
 from auditkit.fairness._thresholds import Threshold, parse_thresholds
 from auditkit.fairness.errors import FairnessInputError, UnfairError
@@ -200,30 +201,22 @@ class GateReport:
     def exit_code(self) -> int:
         return 0 if self.passed else 1
 
-    # The CI formats live in _gate_formats (it imports this module, hence the late imports).
+    # The CI formats are written by _gate_formats.
     def to_junit(self, suite: str = "auditkit.fairness") -> str:
         """JUnit XML: one test case per threshold; failures carry the offending groups."""
-        from auditkit.fairness._gate_formats import to_junit
-
-        return to_junit(self, suite)
+        return _formats.to_junit(self, suite)
 
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON (non-finite numbers as ``null``)."""
-        from auditkit.fairness._gate_formats import to_json
-
-        return to_json(self)
+        return _formats.to_json(self)
 
     def to_markdown(self) -> str:
         """A Markdown table for a CI job summary or a pull-request comment."""
-        from auditkit.fairness._gate_formats import to_markdown
-
-        return to_markdown(self)
+        return _formats.to_markdown(self)
 
     def github_annotations(self) -> list[str]:
         """GitHub Actions workflow commands (``::error``/``::warning``), one per threshold."""
-        from auditkit.fairness._gate_formats import github_annotations
-
-        return github_annotations(self)
+        return _formats.github_annotations(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -426,7 +419,5 @@ def assert_fair(
     result = audit(y_true, y_pred, sensitive_features, **audit_kwargs)
     report = evaluate_gate(result, config)
     if not report.passed:
-        from auditkit.fairness._gate_formats import offenders_table
-
-        raise UnfairError("Fairness thresholds failed:\n" + offenders_table(report))
+        raise UnfairError("Fairness thresholds failed:\n" + _formats.offenders_table(report))
     return report

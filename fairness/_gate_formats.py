@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
-from auditkit.fairness._gate import GateReport
 from auditkit.fairness._metrics import group_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from auditkit.fairness._gate import GateReport
 
 __all__ = ["github_annotations", "offenders_table", "to_json", "to_junit", "to_markdown"]
 
@@ -47,7 +51,8 @@ def to_junit(report: GateReport, suite: str = "auditkit.fairness") -> str:
         case = ET.SubElement(ts, "testcase", classname=suite, name=o.name)
         if id(o) in failed:
             node = ET.SubElement(case, "failure", message=o.message, type=o.status)
-            node.text = offenders_table(GateReport((o,), report.mode, report.ci, True, report.n_rows))
+            node.text = offenders_table(dataclasses.replace(
+                report, outcomes=(o,), fail_on_insufficient_evidence=True))
         elif o.status == "insufficient_evidence":
             ET.SubElement(case, "skipped", message=o.message)
         out = ET.SubElement(case, "system-out")
