@@ -37,8 +37,6 @@ __all__ = [
     "TO_ASSIGN",
     "Action",
     "AuditFacts",
-    "Narrative",
-    "build_narrative",
     "facts_from_context",
     "key_findings",
     "recommended_actions",
@@ -116,15 +114,6 @@ class Action:
     finding: Finding
     owner: str
     due: str
-
-
-@dataclass(frozen=True)
-class Narrative:
-    """The narrative sections (executive summary first) and the cover facts they add."""
-
-    sections: tuple[Section, ...]
-    metadata: Mapping[str, str]
-    risk: str
 
 
 def facts_from_context(
@@ -349,31 +338,3 @@ def executive_summary(
         tables=_summary_tables(cfg, facts, key, actions), kind="narrative",
     )
     return section, rating
-
-
-def build_narrative(
-    cfg: AuditConfig, facts: AuditFacts, sections: Sequence[Section]
-) -> Narrative:
-    """The executive summary, the DPIA and the model card of an audit.
-
-    Parameters
-    ----------
-    cfg:
-        The audit's configuration.
-    facts:
-        What may be said of the data and model (:func:`facts_from_context`).
-    sections:
-        The area sections the checks produced.
-
-    Returns
-    -------
-    Narrative
-        ``sections``: executive summary, DPIA, model card (kind ``narrative``); ``metadata``:
-        the cover's ``risk_rating``.
-    """
-    from auditkit._narrative_parts import dpia_section, model_card_section
-
-    findings = [f for s in sections for f in s.findings]
-    summary, rating = executive_summary(cfg, facts, findings)
-    parts = (summary, dpia_section(cfg, facts, findings), model_card_section(cfg, facts, sections))
-    return Narrative(parts, {"risk_rating": rating}, rating)

@@ -17,7 +17,8 @@ from auditkit import __version__
 from auditkit._context import AuditContext, _no_track
 from auditkit._io import load_table
 from auditkit._models import load_model
-from auditkit._narrative import build_narrative, facts_from_context
+from auditkit._narrative import facts_from_context
+from auditkit._narrative_report import build_narrative
 from auditkit._output import ReportDir
 from auditkit._personal import classify_personal_data
 from auditkit._redact import PersonalValueIndex

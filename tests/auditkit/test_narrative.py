@@ -16,11 +16,11 @@ from auditkit._narrative import (
     OPEN,
     TO_ASSIGN,
     AuditFacts,
-    build_narrative,
     key_findings,
     recommended_actions,
     risk_rating,
 )
+from auditkit._narrative_report import build_narrative
 from auditkit._redact import PersonalValueIndex
 from auditkit.config import AuditConfig
 from auditkit.reports import Finding, Report, Section, Severity, Status, Table, render
