@@ -8,8 +8,6 @@ traceback. Only typer, rich and the standard library are imported to build the h
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import sys
 from collections.abc import Sequence
 
@@ -17,6 +15,7 @@ import typer
 
 from auditkit import __version__
 from auditkit.commands import _common
+from auditkit.registry import import_submodules
 
 __all__ = ["app", "main"]
 
@@ -61,9 +60,8 @@ def _load_commands() -> None:
         return
     import auditkit.commands as pkg
 
-    for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"auditkit.commands.{mod.name}").register(app)
+    for module in import_submodules(pkg):
+        module.register(app)
     _loaded = True
 
 

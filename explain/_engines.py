@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from auditkit.explain.errors import ExplainInputError
-from auditkit.hints import did_you_mean
+from auditkit.registry import Registry
 
 __all__ = [
     "Engine",
@@ -115,34 +115,25 @@ class ExplainerSpec:
     default_sample: int = 2000
 
 
-_REGISTRY: dict[str, ExplainerSpec] = {}
+_REGISTRY: Registry[ExplainerSpec] = Registry(
+    "explainer", ExplainInputError, parameter="'method' parameter of explain", also=("auto",)
+)
 
 
 def register_explainer(spec: ExplainerSpec, *, force: bool = False) -> ExplainerSpec:
     """Add an explainer; refuses to replace an existing name unless ``force=True``."""
-    if spec.name in _REGISTRY and not force and _REGISTRY[spec.name] is not spec:
-        raise ExplainInputError(
-            f"An explainer named {spec.name!r} is already registered; choose another name, or "
-            "pass force=True to replace it."
-        )
-    _REGISTRY[spec.name] = spec
-    return spec
+    return _REGISTRY.add(spec.name, spec, force=force)
 
 
 def available_methods() -> tuple[str, ...]:
     """Names accepted by ``method=`` (plus ``"auto"``), in the order ``auto`` tries them."""
-    return tuple(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get_explainer(name: str) -> ExplainerSpec:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        hint = did_you_mean(name, [*_REGISTRY, "auto"])
-        raise ExplainInputError(
-            f"The 'method' parameter of explain must be 'auto' or one of "
-            f"{', '.join(repr(n) for n in _REGISTRY)}; got {name!r}.{hint}"
-        ) from None
+    """The explainer registered as ``name``; an unknown name raises
+    :class:`~auditkit.explain.errors.ExplainInputError` with the accepted ones and the closest."""
+    return _REGISTRY.lookup(name)
 
 
 # -- model outputs -------------------------------------------------------------------------

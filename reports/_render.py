@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditkit.atomic import atomic_write_bytes
-from auditkit.hints import did_you_mean
+from auditkit.registry import Registry
 from auditkit.reports._model import Report
 from auditkit.reports.errors import ReportInputError
 
@@ -45,17 +45,12 @@ class Renderer:
         return getattr(importlib.import_module(module), func)
 
 
-_RENDERERS: dict[str, Renderer] = {}
+_RENDERERS: Registry[Renderer] = Registry("report format", ReportInputError)
 
 
 def register_renderer(renderer: Renderer, *, force: bool = False) -> Renderer:
-    if renderer.name in _RENDERERS and not force:
-        raise ReportInputError(
-            f"A renderer named {renderer.name!r} is already registered; pass force=True to "
-            "replace it."
-        )
-    _RENDERERS[renderer.name] = renderer
-    return renderer
+    """Add an output format; refuses to replace an existing name unless ``force=True``."""
+    return _RENDERERS.add(renderer.name, renderer, force=force)
 
 
 def available_formats() -> list[str]:
@@ -63,13 +58,9 @@ def available_formats() -> list[str]:
 
 
 def get_renderer(name: str) -> Renderer:
-    try:
-        return _RENDERERS[name]
-    except KeyError:
-        raise ReportInputError(
-            f"Unknown report format {name!r}.{did_you_mean(name, _RENDERERS)} Expected one of: "
-            f"{', '.join(_RENDERERS)}."
-        ) from None
+    """The format registered as ``name``; an unknown name raises
+    :class:`~auditkit.reports.errors.ReportInputError` with the known ones and the closest."""
+    return _RENDERERS.lookup(name)
 
 
 def render(report: Report, fmt: str) -> bytes:

@@ -13,8 +13,6 @@ module level: the CLI imports this package to build its help.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from auditkit._context import requirement_test
 from auditkit.errors import ConfigError
 from auditkit.hints import did_you_mean
+from auditkit.registry import Registry, import_submodules
 from auditkit.reports import Artifact, Figure, Finding, Table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -129,19 +128,13 @@ class CheckSpec:
         return SECTIONS[self.section]
 
 
-_REGISTRY: dict[str, CheckSpec] = {}
+_REGISTRY: Registry[CheckSpec] = Registry("check", ConfigError)
 _DISCOVERED = False
 
 
 def register_check(spec: CheckSpec, *, force: bool = False) -> CheckSpec:
     """Add ``spec`` to the registry; refuses to replace an existing id unless ``force``."""
-    if spec.id in _REGISTRY and not force and _REGISTRY[spec.id] is not spec:
-        raise ConfigError(
-            f"A check with id {spec.id!r} is already registered; give the new check another id, "
-            "or pass force=True to replace it."
-        )
-    _REGISTRY[spec.id] = spec
-    return spec
+    return _REGISTRY.add(spec.id, spec, force=force)
 
 
 def _discover() -> None:
@@ -150,9 +143,7 @@ def _discover() -> None:
         return
     import auditkit.checks as pkg
 
-    for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"auditkit.checks.{mod.name}")
+    import_submodules(pkg)
     _DISCOVERED = True
 
 
@@ -167,10 +158,4 @@ def get_check(check_id: str) -> CheckSpec:
     """The registered check ``check_id``; an unknown id raises
     :class:`~auditkit.errors.ConfigError` with the known ids and the closest one."""
     _discover()
-    try:
-        return _REGISTRY[check_id]
-    except KeyError:
-        raise ConfigError(
-            f"No check named {check_id!r}.{did_you_mean(check_id, _REGISTRY)} "
-            f"Known checks: {', '.join(sorted(_REGISTRY))}; name one of them."
-        ) from None
+    return _REGISTRY.lookup(check_id)

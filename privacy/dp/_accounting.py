@@ -34,13 +34,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from auditkit.hints import did_you_mean
 from auditkit.privacy.dp._memory import (
     ACCOUNTANT_MEMORY_LIMIT,
     MEMORY_ESTIMATES,
     memory_limit,
 )
 from auditkit.privacy.errors import PrivacyInputError
+from auditkit.registry import Registry
 
 __all__ = [
     "ACCOUNTANTS",
@@ -93,12 +93,14 @@ def _pld_eps(history: History, delta: float) -> float:
     return float(acc.get_epsilon(delta))
 
 
-ACCOUNTANTS: dict[str, Callable[[History, float], float]] = {
-    "prv": _opacus_eps("prv"),
-    "rdp": _opacus_eps("rdp"),
-    "gdp": _opacus_eps("gdp"),
-    "pld": _pld_eps,
-}
+ACCOUNTANTS: Registry[Callable[[History, float], float]] = Registry(
+    "accountant", PrivacyInputError, parameter="'accountant' parameter"
+)
+"""The privacy accountants by name: ``fn(history, delta) -> epsilon``."""
+for _mechanism in ("prv", "rdp", "gdp"):
+    ACCOUNTANTS.add(_mechanism, _opacus_eps(_mechanism))
+ACCOUNTANTS.add("pld", _pld_eps)
+del _mechanism
 
 
 def register_accountant(
@@ -113,12 +115,7 @@ def register_accountant(
     ``memory(history, delta) -> bytes`` estimates its peak memory when that grows with the
     history; above :data:`ACCOUNTANT_MEMORY_LIMIT` the RDP accountant answers instead.
     """
-    if name in ACCOUNTANTS and not force:
-        raise PrivacyInputError(
-            f"An accountant named {name!r} is already registered; pass force=True to replace "
-            "it, or register the accountant under another name."
-        )
-    ACCOUNTANTS[name] = fn
+    ACCOUNTANTS.add(name, fn, force=force)
     MEMORY_ESTIMATES.pop(name, None)
     if memory is not None:
         MEMORY_ESTIMATES[name] = memory
@@ -126,11 +123,7 @@ def register_accountant(
 
 def check_accountant(name: str) -> str:
     """``name`` if it names a registered accountant; refused, with the closest name, if not."""
-    if name not in ACCOUNTANTS:
-        raise PrivacyInputError(
-            f"The 'accountant' parameter must be one of {sorted(ACCOUNTANTS)}; got {name!r}."
-            f"{did_you_mean(name, ACCOUNTANTS)}"
-        )
+    ACCOUNTANTS.lookup(name)
     return name
 
 

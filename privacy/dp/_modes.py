@@ -32,6 +32,7 @@ from auditkit.privacy.dp._wiring import (
     wire_per_sample,
 )
 from auditkit.privacy.errors import PrivacyInputError
+from auditkit.registry import Registry
 
 __all__ = [
     "MODES",
@@ -189,7 +190,12 @@ class ClippingMode:
         )
 
 
-MODES: dict[str, ClippingMode] = {}
+MODES: Registry[ClippingMode] = Registry(
+    "clipping mode",
+    PrivacyInputError,
+    parameter="'mode' parameter of make_private",
+    also=("auto",),
+)
 """The clipping modes by name, fastest first (``mode="auto"`` chooses among the built-in ones)."""
 
 AUTO = "auto"
@@ -203,12 +209,7 @@ def register_mode(mode: ClippingMode, *, force: bool = False) -> None:
             f"The clipping mode name {mode.name!r} is reserved ('auto' and the aliases "
             f"{sorted(_ALIASES)}); register the mode under another name."
         )
-    if mode.name in MODES and not force:
-        raise PrivacyInputError(
-            f"A clipping mode named {mode.name!r} is already registered; pass force=True to "
-            "replace it, or register the mode under another name."
-        )
-    MODES[mode.name] = mode
+    MODES.add(mode.name, mode, force=force)
 
 
 for _mode in (
@@ -284,15 +285,10 @@ def apply_fix(model) -> tuple[object, list[tuple[str, str, str]]]:
 def select_mode(model, requested: str = "auto") -> ModeDecision:
     """Decide the clipping mode for ``model`` (layers must already be valid for Opacus)."""
     name = _ALIASES.get(requested, requested)
-    if name not in MODES and name != AUTO:
-        raise PrivacyInputError(
-            f"The 'mode' parameter of make_private must be 'auto' or one of {list(MODES)}; got "
-            f"{requested!r}.{did_you_mean(requested, [*MODES, AUTO])}"
-        )
-    survey = LayerSurvey.of(model)
-    if name != AUTO:
-        return MODES[name].requested(survey)
-    return _choose_automatically(survey)
+    if name == AUTO:
+        return _choose_automatically(LayerSurvey.of(model))
+    mode = MODES.lookup(name)
+    return mode.requested(LayerSurvey.of(model))
 
 
 def _choose_automatically(survey: LayerSurvey) -> ModeDecision:

@@ -13,13 +13,13 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from auditkit.hints import did_you_mean
 from auditkit.privacy.errors import PrivacyInputError
 from auditkit.privacy.masking._operator_contract import Operator
+from auditkit.registry import Registry
 
 __all__ = ["OPERATOR_ALIASES", "get_operator", "operator_names", "register_operator"]
 
-_REGISTRY: dict[str, type[Operator]] = {}
+_REGISTRY: Registry[type[Operator]] = Registry("masking operator", PrivacyInputError)
 
 #: Other spellings a policy may use for a built-in operator.
 OPERATOR_ALIASES: Mapping[str, str] = {
@@ -39,26 +39,14 @@ def register_operator(cls: type[Operator] | None = None, *, force: bool = False)
             raise PrivacyInputError(
                 f"Operator {c.name!r} must declare Params as a frozen dataclass."
             )
-        if c.name in _REGISTRY and _REGISTRY[c.name] is not c and not force:
-            raise PrivacyInputError(
-                f"An operator named {c.name!r} is already registered; pass force=True to "
-                "replace it or choose another name."
-            )
-        _REGISTRY[c.name] = c
-        return c
+        return _REGISTRY.add(c.name, c, force=force)
 
     return add(cls) if cls is not None else add
 
 
 def get_operator(name: str) -> Operator:
     """An instance of the operator registered as ``name`` (or one of its aliases)."""
-    try:
-        return _REGISTRY[OPERATOR_ALIASES.get(name, name)]()
-    except KeyError:
-        raise PrivacyInputError(
-            f"Unknown masking operator {name!r}.{did_you_mean(name, _REGISTRY)} Known "
-            f"operators: {', '.join(sorted(_REGISTRY))}."
-        ) from None
+    return _REGISTRY.lookup(OPERATOR_ALIASES.get(name, name))()
 
 
 def operator_names() -> tuple[str, ...]:

@@ -21,9 +21,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from auditkit.hints import did_you_mean
 from auditkit.privacy.errors import PrivacyInputError
 from auditkit.privacy.masking import validators as v
+from auditkit.registry import Registry
 
 __all__ = [
     "CATEGORIES",
@@ -129,18 +129,12 @@ class Recogniser:
         return getattr(self.validator, "__name__", type(self.validator).__name__)
 
 
-_REGISTRY: dict[str, Recogniser] = {}
+_REGISTRY: Registry[Recogniser] = Registry("recogniser", PrivacyInputError)
 
 
 def register_recogniser(rec: Recogniser, *, force: bool = False) -> Recogniser:
     """Add ``rec`` to the registry; refuses to replace an existing name unless ``force``."""
-    if rec.name in _REGISTRY and not force and _REGISTRY[rec.name] != rec:
-        raise PrivacyInputError(
-            f"A recogniser named {rec.name!r} is already registered; pass force=True to "
-            "replace it or choose another name."
-        )
-    _REGISTRY[rec.name] = rec
-    return rec
+    return _REGISTRY.add(rec.name, rec, force=force)
 
 
 def unregister_recogniser(name: str) -> None:
@@ -150,13 +144,7 @@ def unregister_recogniser(name: str) -> None:
 
 def get_recogniser(name: str) -> Recogniser:
     """The recogniser registered as ``name``."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise PrivacyInputError(
-            f"No recogniser named {name!r}.{did_you_mean(name, _REGISTRY)} Known: "
-            f"{', '.join(sorted(_REGISTRY))}."
-        ) from None
+    return _REGISTRY.lookup(name)
 
 
 def iter_recognisers() -> list[Recogniser]:

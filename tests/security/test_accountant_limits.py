@@ -12,6 +12,8 @@ import math
 import tracemalloc
 import warnings
 
+import dp_accounting  # noqa: F401 - the test command installs it: missing, the run fails (never skips)
+import opacus  # noqa: F401 - the test command installs it: missing, the run fails (never skips)
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,10 +21,6 @@ from hypothesis import strategies as st
 from auditkit.privacy.dp import AccountantFallbackWarning, BudgetLedger, _memory
 from auditkit.privacy.dp import _accounting as acc
 from auditkit.privacy.errors import PrivacyInputError
-
-# Installed by the test command (.[all,test]): a missing one must fail the run, not skip it.
-import dp_accounting  # noqa: F401,E402
-import opacus  # noqa: F401,E402
 
 ISSUE = [(0.5, 0.2, 20_000)]
 HEAVY = [
@@ -35,7 +33,7 @@ HEAVY = [
 
 
 @pytest.fixture
-def tripwire(monkeypatch):
+def tripwire():
     """Replace PRV and PLD by functions that fail the test if called with an over-limit history."""
     calls = []
 
@@ -48,9 +46,8 @@ def tripwire(monkeypatch):
 
         return fn
 
-    for name in ("prv", "pld"):
-        monkeypatch.setitem(acc.ACCOUNTANTS, name, guard(name))
-    return calls
+    with acc.ACCOUNTANTS.replaced("prv", guard("prv")), acc.ACCOUNTANTS.replaced("pld", guard("pld")):
+        yield calls
 
 
 def _peak(fn):
@@ -120,10 +117,10 @@ def test_noise_search_and_cap_search_respect_the_limit(tripwire, monkeypatch):
         ran.append(need)
         return acc.ACCOUNTANTS["rdp"](h, d) * 0.9
 
-    monkeypatch.setitem(acc.ACCOUNTANTS, "prv", prv)
-    sigma = acc.noise_for_epsilon(8.0, 1e-5, 0.2, 5_000, "prv")
-    assert acc.epsilon_used([(sigma, 0.2, 5_000)], 1e-5, "prv")[0] <= 8.0
-    k = acc.max_steps_within(8.0, 1e-5, sigma, 0.2, "prv")
+    with acc.ACCOUNTANTS.replaced("prv", prv):
+        sigma = acc.noise_for_epsilon(8.0, 1e-5, 0.2, 5_000, "prv")
+        assert acc.epsilon_used([(sigma, 0.2, 5_000)], 1e-5, "prv")[0] <= 8.0
+        k = acc.max_steps_within(8.0, 1e-5, sigma, 0.2, "prv")
     assert k >= 5_000
     assert ran  # the search did use the tight accountant where it fitted
 
