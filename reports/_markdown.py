@@ -14,6 +14,7 @@ the HTML report.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from auditkit.reports._model import Report, Status
@@ -288,6 +289,18 @@ def _md_limitations(out: list[str], v: ReportView, compact: bool, max_rows: int)
     add("")
 
 
+def _recorded(
+    out: list[str], heading: str, columns: list[str], rows: Sequence[Sequence[Any]], empty: str
+) -> None:
+    """An appendix subsection: its heading, then its table, or ``empty`` when there are no rows."""
+    out += [f"### {heading}", ""]
+    if rows:
+        out.extend(_table(columns, [list(row) for row in rows]))
+    else:
+        out.append(f"*{empty}*")
+    out.append("")
+
+
 def _md_appendix(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
     """The appendix: evidence tables, configuration, environment, artifacts."""
     add = out.append
@@ -310,32 +323,23 @@ def _md_appendix(out: list[str], v: ReportView, compact: bool, max_rows: int) ->
         add("")
         out.extend(_fence(clean_text(v.config_text), "json"))
         add("")
-        add("### Environment")
-        add("")
-        if v.environment:
-            out.extend(_table(["Key", "Value"], [[k, val] for k, val in v.environment]))
-        else:
-            add("*No environment was recorded.*")
-        add("")
-        add("### Package versions")
-        add("")
-        if v.packages:
-            out.extend(_table(["Package", "Version"], [[n, ver] for n, ver in v.packages]))
-        else:
-            add("*No package versions were recorded.*")
-        add("")
-    add("### Artifacts")
-    add("")
-    if v.report.artifacts:
-        out.extend(
-            _table(
-                ["Name", "Kind", "Size (bytes)", "SHA-256", "Note"],
-                [[a.name, a.kind, a.size, a.sha256, a.note or ""] for a in v.report.artifacts],
-            )
+        _recorded(
+            out, "Environment", ["Key", "Value"], v.environment, "No environment was recorded."
         )
-    else:
-        add("*No artifacts were recorded.*")
-    add("")
+        _recorded(
+            out,
+            "Package versions",
+            ["Package", "Version"],
+            v.packages,
+            "No package versions were recorded.",
+        )
+    _recorded(
+        out,
+        "Artifacts",
+        ["Name", "Kind", "Size (bytes)", "SHA-256", "Note"],
+        [(a.name, a.kind, a.size, a.sha256, a.note or "") for a in v.report.artifacts],
+        "No artifacts were recorded.",
+    )
     add(f"<sub>Schema version {md_line(v.report.schema_version)}. Not legal advice.</sub>")
     add("")
 

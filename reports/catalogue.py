@@ -24,7 +24,6 @@ renderers look the ids up here.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -42,12 +41,8 @@ from auditkit.reports._legal_scope import (
     _unknown,
     implied_jurisdictions,
 )
+from auditkit.reports._toml import tomllib
 from auditkit.reports.errors import ReportInputError, UnknownProvisionError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
     "ALLOWED_HOSTS",

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import stat
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,12 +39,8 @@ from auditkit.reports._keys import (
     public_key_pem,
     raw_public,
 )
+from auditkit.reports._toml import tomllib
 from auditkit.reports.errors import ReportInputError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 if TYPE_CHECKING:  # pragma: no cover
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey

@@ -184,3 +184,29 @@ def test_html_headers_break_only_between_words() -> None:
     for selector, body in th_rules:
         assert "anywhere" not in body and "break-all" not in body, selector
         assert "hyphens: auto" not in body, selector
+
+
+def test_markdown_recorded_subsections_say_when_nothing_was_recorded() -> None:
+    from auditkit.reports import Artifact
+    from auditkit.reports._markdown import render_markdown_text
+
+    empty = render_markdown_text(Report(metadata={"title": "T"}))
+    for heading, line in (
+        ("### Environment", "*No environment was recorded.*"),
+        ("### Package versions", "*No package versions were recorded.*"),
+        ("### Artifacts", "*No artifacts were recorded.*"),
+    ):
+        assert f"{heading}\n\n{line}\n" in empty
+
+    full = render_markdown_text(Report(
+        metadata={"title": "T"},
+        environment={"python": "3.11.7", "packages": {"numpy": "2.0.1"}},
+        artifacts=[Artifact("data.csv", "data", "ab" * 32, 12)],
+    ))
+    assert "### Environment\n\n| Key | Value |\n| --- | --- |\n| python | 3.11.7 |\n" in full
+    assert "### Package versions\n\n| Package | Version |\n| --- | --- |\n| numpy | 2.0.1 |\n" in full
+    assert (
+        "### Artifacts\n\n| Name | Kind | Size (bytes) | SHA-256 | Note |\n"
+        "| --- | --- | --- | --- | --- |\n| data.csv | data | 12 | " + "ab" * 32 + " |   |\n"
+    ) in full
+    assert "No environment was recorded" not in full and "No artifacts" not in full

@@ -12,16 +12,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pypdf
 import pytest
+import weasyprint  # noqa: F401 - the test command installs it: missing, the run fails (never skips)
 
-# Installed by the test command (.[all,test]): a missing one must fail the run, not skip it.
-import pypdf  # noqa: E402
-import weasyprint  # noqa: F401,E402
+from auditkit.reports._pdf import render_pdf
+from auditkit.reports._render import get_renderer
 
-from auditkit.reports._pdf import render_pdf  # noqa: E402
-from auditkit.reports._render import get_renderer  # noqa: E402
-
-from .conftest import build_report  # noqa: E402
+from .conftest import build_report
 
 
 def _norm(text: str) -> str:
@@ -123,8 +121,6 @@ _HEADINGS = {"h1", "h2", "h3", "h4"}
 def _layout(html: str):
     """The WeasyPrint layout of ``html`` (pages of boxes), fetching nothing."""
     import logging
-
-    import weasyprint
 
     from auditkit.reports._pdf import _make_fetcher
 
