@@ -1,12 +1,14 @@
-"""Helpers shared by the benchmark scripts: describing the machine and saving results."""
+"""Helpers shared by the benchmark scripts: describing the machine, timing, saving results."""
 
 from __future__ import annotations
 
 import os
 import platform
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["emit", "machine"]
+__all__ = ["emit", "machine", "seconds"]
 
 
 def _cpu_model() -> str:
@@ -35,6 +37,16 @@ def machine(*, memory: bool = False, load: bool = True) -> str:
         except OSError:
             pass
     return f"{_cpu_model()}, {os.cpu_count()} CPUs{mem}; {platform.system()} {platform.release()}{load_s}"
+
+
+def seconds(fn: Callable[[], object], repeat: int) -> list[float]:
+    """Wall-clock seconds of each of ``repeat`` calls of ``fn``; summarise with min or median."""
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
 
 
 def emit(text: str, out: Path, *, save: bool = True) -> None:

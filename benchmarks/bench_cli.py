@@ -16,15 +16,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _common import seconds  # noqa: E402
 
 
 def wall(cmd: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(seconds(lambda: subprocess.run(cmd, check=True, capture_output=True), runs))
 
 
 def main() -> None:

@@ -25,16 +25,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import emit, machine  # noqa: E402
+from _common import emit, machine, seconds  # noqa: E402
 
 
 def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return min(seconds(fn, repeat))
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -45,19 +45,8 @@ class AgreementReport:
         return [a for a in self.rows if not a.agrees]
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            [
-                {
-                    "individual": a.individual,
-                    "spearman": a.spearman,
-                    "top_k_overlap": a.top_k_overlap,
-                    "sign_agreement": a.sign_agreement,
-                    "k": a.k,
-                    "agrees": a.agrees,
-                }
-                for a in self.rows
-            ]
-        )
+        """One row per individual, one column per :class:`Agreement` field, in field order."""
+        return pd.DataFrame([asdict(a) for a in self.rows])
 
 
 def rank_agreement(a: np.ndarray, b: np.ndarray, k: int) -> tuple[float, float, float]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 
+import lime  # noqa: F401 - the test command installs it: missing, the run fails (never skips)
 import pytest
+import shap  # noqa: F401 - the test command installs it: missing, the run fails (never skips)
 
-# Installed by the test command (.[all,test]): a missing one must fail the run, not skip it.
-import lime  # noqa: F401,E402
-import shap  # noqa: F401,E402
-
-from auditkit.checks._registry import get_check  # noqa: E402
-from auditkit.runner import run_audit  # noqa: E402
+from auditkit.checks._registry import get_check
+from auditkit.runner import run_audit
 
 FAST = {
     "sample_rows": 300,

@@ -158,3 +158,16 @@ def test_linear_efficiency_for_any_coefficients(beta, intercept) -> None:
     np.testing.assert_allclose(
         res.values, (X.to_numpy() - X.to_numpy().mean(axis=0)) * model.coef_, atol=1e-8
     )
+
+
+def test_agreement_frame_has_one_column_per_field_in_order() -> None:
+    from dataclasses import fields
+
+    from auditkit.explain._agreement import Agreement, AgreementReport
+
+    rows = (Agreement("P1", 0.9, 1.0, 1.0, 3, True), Agreement("P2", -0.2, 1 / 3, 0.5, 3, False))
+    frame = AgreementReport(rows, top_k=3, min_spearman=0.5, min_overlap=0.5).to_frame()
+    assert list(frame.columns) == [f.name for f in fields(Agreement)]
+    assert frame.to_dict("records")[1] == {"individual": "P2", "spearman": -0.2,
+                                          "top_k_overlap": 1 / 3, "sign_agreement": 0.5,
+                                          "k": 3, "agrees": False}

@@ -9,7 +9,6 @@ tests fail.
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
 import math
@@ -25,6 +24,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from tests.security.conftest import literal_assignments
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "crypto.md"
 PASSPHRASE = "format spec passphrase"
 
@@ -33,13 +34,7 @@ def _doc_constants() -> dict[str, Any]:
     text = DOC.read_text(encoding="utf-8")
     m = re.search(r"<!-- format-constants:[^>]*-->\s*```python\n(.*?)```", text, re.DOTALL)
     assert m, "docs/crypto.md lost its format-constants block"
-    out: dict[str, Any] = {}
-    for node in ast.parse(m.group(1)).body:
-        assert isinstance(node, ast.Assign) and len(node.targets) == 1
-        name = node.targets[0]
-        assert isinstance(name, ast.Name)
-        out[name.id] = ast.literal_eval(node.value)
-    return out
+    return literal_assignments(m.group(1))
 
 
 C = _doc_constants()

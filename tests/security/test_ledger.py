@@ -16,6 +16,7 @@ import re
 import tempfile
 from pathlib import Path
 
+import opacus  # noqa: F401 - installed by the test command (the RDP accountant these ledgers compose with)
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -24,9 +25,6 @@ from auditkit.privacy.crypto import KeyRing
 from auditkit.privacy.dp import BudgetLedger
 from auditkit.privacy.dp._ledger_format import canonical_bytes, normalise_dataset_id
 from auditkit.privacy.errors import PrivacyInputError
-
-# Installed by the test command (.[all,test]): a missing one must fail the run, not skip it.
-import opacus  # noqa: F401,E402  (the RDP accountant these ledgers compose with)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "dp.md"
 HYP = settings(max_examples=60, deadline=None,

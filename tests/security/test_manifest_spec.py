@@ -8,7 +8,6 @@ the key id, the signature encoding), these tests fail. The docs' own by-hand sni
 
 from __future__ import annotations
 
-import ast
 import base64
 import hashlib
 import json
@@ -24,6 +23,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.security.conftest import literal_assignments
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reports.md"
 
 
@@ -36,17 +37,7 @@ def _block(marker: str) -> str:
     return m.group(1)
 
 
-def _doc_constants() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for node in ast.parse(_block("format-constants")).body:
-        assert isinstance(node, ast.Assign) and len(node.targets) == 1
-        name = node.targets[0]
-        assert isinstance(name, ast.Name)
-        out[name.id] = ast.literal_eval(node.value)
-    return out
-
-
-C = _doc_constants()
+C = literal_assignments(_block("format-constants"))
 
 
 def stranger_verify(out: Path, trusted_raw: bytes) -> dict[str, Any]:

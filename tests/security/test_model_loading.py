@@ -25,7 +25,6 @@ import tempfile
 import uuid
 import zipfile
 from collections.abc import Callable
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,10 +45,10 @@ from auditkit._trusted_types import (
     denied,
     is_exact_type_name,
 )
-from auditkit.cli import main
 from auditkit.config import ModelConfig, parse_config
 from auditkit.demo import FEATURES, LABEL, build_model, generate_applications
 from auditkit.errors import ConfigError, ModelError
+from tests.security.conftest import run_main
 
 # -- building crafted files -------------------------------------------------------------------
 
@@ -340,13 +339,6 @@ def test_load_model_refuses_crafted_file(payload: Payload, listed: bool, workdir
     assert not marker.exists()
 
 
-def _run(*args: str) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue() + err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def data_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "data.csv"
@@ -372,7 +364,7 @@ def test_run_refuses_crafted_file(payload: Payload, listed: bool, workdir: Path,
     (workdir / "model.skops").write_bytes(payload.build(marker, workdir))
     trusted = sio.get_untrusted_types(file=workdir / "model.skops") if listed else []
     cfg = _audit(workdir, data_csv, trusted_types=trusted)
-    code, text = _run("run", str(cfg), "--quiet")
+    code, text = run_main("run", str(cfg), "--quiet")
     assert code == 2, text
     lines = [line for line in text.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in text
@@ -575,7 +567,7 @@ def test_sha256_mismatch_exits_2_with_one_line(small_model: Path, workdir: Path,
                                                data_csv: Path) -> None:
     (workdir / "model.skops").write_bytes(sio.dumps(_fitted_lr()))
     pinned = hashlib.sha256(small_model.read_bytes()).hexdigest()
-    code, text = _run("run", str(_audit(workdir, data_csv, sha256=pinned)), "--quiet")
+    code, text = run_main("run", str(_audit(workdir, data_csv, sha256=pinned)), "--quiet")
     assert code == 2, text
     lines = [line for line in text.splitlines() if line.strip()]
     assert len(lines) == 1 and pinned[:12] in text and "model.skops" in text
@@ -593,7 +585,7 @@ def test_malformed_sha256_is_refused(value: str, workdir: Path, data_csv: Path,
     with pytest.raises(ModelError, match="64 hexadecimal"):
         load_model(small_model, sha256=value)
     (workdir / "model.skops").write_bytes(small_model.read_bytes())
-    code, text = _run("run", str(_audit(workdir, data_csv, sha256=value)), "--quiet")
+    code, text = run_main("run", str(_audit(workdir, data_csv, sha256=value)), "--quiet")
     assert code == 2 and len([x for x in text.splitlines() if x.strip()]) == 1, text
 
 

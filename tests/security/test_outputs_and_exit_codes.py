@@ -16,16 +16,16 @@ import io
 import json
 import os
 import shutil
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import redirect_stderr
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tomli_w
 
-from auditkit.cli import main
 from auditkit.demo import LABEL, PERSONAL, PROTECTED, generate_applications
 from auditkit.errors import ExitCode
+from tests.security.conftest import run_main
 
 ROWS = 300
 
@@ -67,13 +67,6 @@ def audit(tmp_path: Path, data_csv: Path):
     return make
 
 
-def _run(*args: str) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue() + err.getvalue()
-
-
 def _tree(root: Path) -> dict[str, str]:
     """Every file below ``root`` (hidden ones too) with its digest."""
     return {
@@ -100,7 +93,7 @@ def _tree(root: Path) -> dict[str, str]:
 def test_bad_input_is_refused_before_any_check_runs(audit, overrides, expected) -> None:
     d, cfg = audit(**overrides)
     before = _tree(d)
-    code, text = _run("run", str(cfg), "--quiet")
+    code, text = run_main("run", str(cfg), "--quiet")
     assert code == expected, text
     assert text.count("error:") == 1 and "Traceback" not in text
     assert _tree(d) == before  # nothing written, inputs untouched
@@ -113,7 +106,7 @@ def test_a_check_that_errors_makes_the_run_incomplete(audit, tmp_path: Path) -> 
     df = __import__("pandas").read_csv(d / "data.csv")
     df[LABEL] = np.nan
     df.to_csv(d / "data.csv", index=False)
-    code, text = _run("run", str(cfg), "--quiet", "--format", "json")
+    code, text = run_main("run", str(cfg), "--quiet", "--format", "json")
     assert code == ExitCode.INCOMPLETE, text
     doc = json.loads((d / "out" / "report.json").read_text())
     statuses = [f["status"] for s in doc["sections"] for f in s["findings"]]
@@ -161,7 +154,7 @@ def test_an_internal_error_never_exits_0_or_1_and_quotes_nothing() -> None:
 def test_basename_must_be_a_plain_file_name(audit, basename) -> None:
     d, cfg = audit(report={"basename": basename})
     parent = _tree(d.parent) if d.parent != Path("/") else None
-    code, text = _run("run", str(cfg), "--quiet")
+    code, text = run_main("run", str(cfg), "--quiet")
     assert code == ExitCode.USAGE, text
     assert "basename" in text
     if parent is not None:
@@ -178,7 +171,7 @@ def test_an_output_directory_holding_an_input_is_refused(audit, out) -> None:
                                              data={"path": "data-dir/report.json",
                                                    "format": "csv"})))
     before = _tree(d)
-    code, text = _run("run", str(cfg), "--quiet")
+    code, text = run_main("run", str(cfg), "--quiet")
     assert code == ExitCode.USAGE, text
     assert "input" in text
     assert _tree(d) == before
@@ -191,7 +184,7 @@ def test_the_input_named_like_a_report_is_never_replaced(audit) -> None:
     cfg.write_text(tomli_w.dumps(_config(data={"path": "x.md", "format": "csv"},
                                          report={"out": ".", "basename": "x"})))
     before = _tree(d)
-    code, _ = _run("run", str(cfg), "--quiet")
+    code, _ = run_main("run", str(cfg), "--quiet")
     assert code == ExitCode.USAGE
     assert _tree(d) == before
 
@@ -200,16 +193,16 @@ def test_an_output_directory_with_foreign_files_is_refused(audit) -> None:
     d, cfg = audit()
     (d / "out").mkdir()
     (d / "out" / "notes.txt").write_text("mine")
-    code, text = _run("run", str(cfg), "--quiet")
+    code, text = run_main("run", str(cfg), "--quiet")
     assert code == ExitCode.USAGE and "did not write" in text
     assert (d / "out" / "notes.txt").read_text() == "mine"
 
 
 def test_a_file_added_to_a_previous_report_directory_is_protected(audit) -> None:
     d, cfg = audit()
-    assert _run("run", str(cfg), "--quiet", "--only", "dataset")[0] == ExitCode.OK
+    assert run_main("run", str(cfg), "--quiet", "--only", "dataset")[0] == ExitCode.OK
     (d / "out" / "ledger.json").write_text("{}")
-    code, text = _run("run", str(cfg), "--quiet", "--only", "dataset")
+    code, text = run_main("run", str(cfg), "--quiet", "--only", "dataset")
     assert code == ExitCode.USAGE and "did not write" in text
     assert (d / "out" / "ledger.json").read_text() == "{}"
 
@@ -217,10 +210,10 @@ def test_a_file_added_to_a_previous_report_directory_is_protected(audit) -> None
 # -- all or nothing ---------------------------------------------------------------------------
 def test_a_rerun_replaces_the_whole_set(audit) -> None:
     d, cfg = audit()
-    assert _run("run", str(cfg), "--quiet", "--only", "dataset")[0] == ExitCode.OK
+    assert run_main("run", str(cfg), "--quiet", "--only", "dataset")[0] == ExitCode.OK
     first = set(_tree(d / "out"))
     assert {"report.json", "report.md", "report.html", ".auditkit-report"} <= first
-    code, _ = _run("run", str(cfg), "--quiet", "--only", "dataset", "--format", "json")
+    code, _ = run_main("run", str(cfg), "--quiet", "--only", "dataset", "--format", "json")
     assert code == ExitCode.OK
     assert set(_tree(d / "out")) == {"report.json", ".auditkit-report"}
     assert sorted(p.name for p in d.iterdir()) == ["audit.toml", "data.csv", "out"]
@@ -231,7 +224,7 @@ def test_failed_signing_leaves_the_previous_report_untouched(audit, failure) -> 
     from auditkit.reports.signing import generate_signing_key
 
     d, cfg = audit()
-    assert _run("run", str(cfg), "--quiet", "--only", "dataset")[0] == ExitCode.OK
+    assert run_main("run", str(cfg), "--quiet", "--only", "dataset")[0] == ExitCode.OK
     previous = _tree(d / "out")
     if failure == "missing-key":
         keys = {"signing_key": "absent.pem"}
@@ -246,7 +239,7 @@ def test_failed_signing_leaves_the_previous_report_untouched(audit, failure) -> 
     cfg.write_text(tomli_w.dumps(_config(keys=keys)))
     os.environ.pop("AUDITKIT_TEST_ABSENT", None)
     beside = sorted(p.name for p in d.iterdir())
-    code, text = _run("run", str(cfg), "--quiet", "--only", "dataset")
+    code, text = run_main("run", str(cfg), "--quiet", "--only", "dataset")
     assert code == ExitCode.USAGE, text
     assert _tree(d / "out") == previous  # no unsigned or mixed set
     assert sorted(p.name for p in d.iterdir()) == beside  # no staging residue

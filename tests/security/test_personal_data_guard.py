@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pandas as pd
@@ -29,18 +27,11 @@ from auditkit.checks._registry import (
     CheckSpec,
     register_check,
 )
-from auditkit.cli import main
 from auditkit.errors import ExitCode
 from auditkit.reports import Figure, Finding, Report, Section, Severity, Status, Table
+from tests.security.conftest import run_main
 
 ROWS = 1500
-
-
-def _run(*args: str) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue() + err.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +63,7 @@ def test_compas_with_ordinary_word_surnames_produces_its_report(compas) -> None:
     d, df = compas
     ordinary = {"little", "long", "white", "young", "brown", "black", "green", "king", "hill"}
     assert ordinary & set(df["last"].str.lower()), "the sample must hold word-like surnames"
-    code, text = _run("run", str(_compas_config(d)), "--quiet", "--only", "dataset,fairness")
+    code, text = run_main("run", str(_compas_config(d)), "--quiet", "--only", "dataset,fairness")
     assert code in (ExitCode.OK, ExitCode.FAILED), text
     written = {p.name for p in (d / "out").iterdir()}
     assert {"report.json", "report.md", "report.html"} <= written
@@ -126,7 +117,7 @@ def test_a_planted_value_blocks_every_format(compas, planted, tmp_path, formats,
     planted(where, value)
     (tmp_path / "compas.csv").write_bytes((d / "compas.csv").read_bytes())
     cfg = _compas_config(tmp_path, formats=formats)
-    code, text = _run("run", str(cfg), "--quiet", "--only", "plant")
+    code, text = run_main("run", str(cfg), "--quiet", "--only", "plant")
     assert code == ExitCode.INCOMPLETE, text
     assert f"column {column!r}" in text and "section 'dataset'" in text
     assert value not in text
@@ -139,7 +130,7 @@ def test_protected_category_labels_are_not_identifiers(compas, tmp_path) -> None
     d, _ = compas
     (tmp_path / "compas.csv").write_bytes((d / "compas.csv").read_bytes())
     cfg = _compas_config(tmp_path, personal=("name", "first", "last", "dob", "sex", "race"))
-    code, out = _run("run", str(cfg), "--quiet", "--only", "fairness", "--format", "json")
+    code, out = run_main("run", str(cfg), "--quiet", "--only", "fairness", "--format", "json")
     assert code in (ExitCode.OK, ExitCode.FAILED), out
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert "African-American" in json.dumps(report)

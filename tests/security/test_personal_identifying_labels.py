@@ -11,9 +11,7 @@ role, even one or two values), not shaped like ids. Every consumer (fairness, pe
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +29,9 @@ from auditkit._personal import (
     labels_to_pseudonymise,
 )
 from auditkit._redact import PersonalValueIndex
-from auditkit.cli import main
 from auditkit.config import parse_config
 from auditkit.errors import ExitCode
+from tests.security.conftest import run_main
 
 FIRST = ["Alice", "Bartholomew", "Cornelius", "Desdemona", "Evangeline", "Ferdinand"]
 LAST = ["Johnson", "Smithers", "Okafor", "Whitfield", "Tanaka", "Haddad"]
@@ -73,13 +71,6 @@ def _frame(columns: dict[str, list[str]], n: int = 400, seed: int = 0) -> pd.Dat
     for c, values in columns.items():  # every label occurs
         out[c][: len(values)] = values
     return pd.DataFrame(out)
-
-
-def _run(*args: str) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue() + err.getvalue()
 
 
 def _raw_labels_in(text: str, column: str, values: list[str]) -> list[str]:
@@ -213,7 +204,7 @@ def _config(tmp_path: Path, protected: list[str], personal: list[str]) -> Path:
 def test_report_never_shows_identifying_protected_labels(tmp_path: Path, personal) -> None:
     _, protected = _dataset(tmp_path)
     cfg = _config(tmp_path, list(protected), personal)
-    code, text = _run("run", str(cfg), "--quiet", "--only", "fairness,performance")
+    code, text = run_main("run", str(cfg), "--quiet", "--only", "fairness,performance")
     assert code in (ExitCode.OK, ExitCode.FAILED), text
     written = text + "".join(p.read_text() for p in (tmp_path / "out").glob("report.*"))
     for column, values in protected.items():
@@ -229,8 +220,8 @@ def test_gate_with_config_never_shows_identifying_labels(tmp_path: Path, column,
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
-    code, text = _run("gate", "data.csv", "--config", "audit.toml", "--mode", "point",
-                      "--junit", "g.xml", "--json", "g.json")
+    code, text = run_main("gate", "data.csv", "--config", "audit.toml", "--mode", "point",
+                          "--junit", "g.xml", "--json", "g.json")
     assert code in (ExitCode.OK, ExitCode.FAILED), text
     written = text + "".join((tmp_path / n).read_text() for n in ("g.xml", "g.json", "summary.md"))
     assert not _raw_labels_in(written, column, protected[column])

@@ -8,10 +8,8 @@ JSON, JUnit and GitHub annotations. Category labels ("Female", "25-34") are show
 
 from __future__ import annotations
 
-import io
 import json
 import re
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +18,11 @@ import pytest
 import tomli_w
 
 from auditkit._personal import labels_to_pseudonymise, pseudonymise_labels
-from auditkit.cli import main
 from auditkit.errors import ExitCode
+from tests.security.conftest import run_main
 
 NAMES = ["Alice Johnson", "Bob Martinez", "Carla Nguyen", "Dmitri Okafor", "Elena Rossi",
          "Farid Haddad", "Grace Whitfield", "Hiro Tanaka"]
-
-
-def _run(*args: str, env: dict | None = None) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue() + err.getvalue()
 
 
 def _frame(kind: str, n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -74,8 +65,8 @@ def test_gate_never_prints_personal_labels(tmp_path: Path, kind: str, monkeypatc
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pyproject.toml").write_text(
         '[tool.auditkit.fairness]\nthresholds = ["demographic_parity_ratio >= 0.8"]\n')
-    code, text = _run("gate", "preds.csv", "--label", "y", "--pred", "yhat", "--sensitive", "grouping",
-                      "--junit", "g.xml", "--json", "g.json", "--mode", "point")
+    code, text = run_main("gate", "preds.csv", "--label", "y", "--pred", "yhat", "--sensitive", "grouping",
+                          "--junit", "g.xml", "--json", "g.json", "--mode", "point")
     assert code in (ExitCode.OK, ExitCode.FAILED), text
     written = text + "".join((tmp_path / n).read_text() for n in ("g.xml", "g.json", "summary.md"))
     for label in set(df["grouping"]):
@@ -92,7 +83,7 @@ def test_audit_report_shows_pseudonyms_for_name_labels(tmp_path: Path) -> None:
            "report": {"out": "out", "formats": ["json", "md", "html"]},
            "checks": {"fairness": {"n_boot": 20, "min_group_size": 5}}}
     (tmp_path / "audit.toml").write_text(tomli_w.dumps(cfg))
-    code, text = _run("run", str(tmp_path / "audit.toml"), "--quiet", "--only", "fairness")
+    code, text = run_main("run", str(tmp_path / "audit.toml"), "--quiet", "--only", "fairness")
     assert code in (ExitCode.OK, ExitCode.FAILED), text
     written = "".join(p.read_text() for p in (tmp_path / "out").glob("report.*"))
     for name in NAMES:

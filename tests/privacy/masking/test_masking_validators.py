@@ -16,19 +16,14 @@ def _luhn_digit(body: str) -> str:
     raise AssertionError("no check digit")
 
 
-@pytest.mark.parametrize("number", [
-    "4111111111111111", "5500 0000 0000 0004", "3400-000000-00009", "6011000000000004",
-    "4111-1111-1111-1111", "378282246310005",
+@pytest.mark.parametrize("number,ok", [
+    ("4111111111111111", True), ("5500 0000 0000 0004", True), ("3400-000000-00009", True),
+    ("6011000000000004", True), ("4111-1111-1111-1111", True), ("378282246310005", True),
+    ("4111111111111112", False), ("1234567890", False), ("0000000000000000", False),
+    ("4111 1111 1111 11111 1111", False),
 ])
-def test_known_valid_cards(number):
-    assert v.valid_credit_card(number)
-
-
-@pytest.mark.parametrize("number", [
-    "4111111111111112", "1234567890", "0000000000000000", "4111 1111 1111 11111 1111",
-])
-def test_known_invalid_cards(number):
-    assert not v.valid_credit_card(number)
+def test_card_numbers(number, ok):
+    assert v.valid_credit_card(number) is ok
 
 
 @given(st.text(alphabet="0123456789", min_size=11, max_size=18))
@@ -61,19 +56,14 @@ def test_ssn_rules_match_brute_force_definition(area, group, serial):
     assert v.valid_us_ssn(s) is expected
 
 
-@pytest.mark.parametrize("iban", [
-    "GB82WEST12345698765432", "GB82 WEST 1234 5698 7654 32", "DE89370400440532013000",
-    "FR1420041010050500013M02606", "gb82west12345698765432",
+@pytest.mark.parametrize("iban,ok", [
+    ("GB82WEST12345698765432", True), ("GB82 WEST 1234 5698 7654 32", True),
+    ("DE89370400440532013000", True), ("FR1420041010050500013M02606", True),
+    ("gb82west12345698765432", True), ("GB82WEST12345698765433", False),
+    ("GB82WEST1234569876543", False), ("XX00", False), ("DE89370400440532013001", False),
 ])
-def test_known_valid_ibans(iban):
-    assert v.valid_iban(iban)
-
-
-@pytest.mark.parametrize("iban", [
-    "GB82WEST12345698765433", "GB82WEST1234569876543", "XX00", "DE89370400440532013001",
-])
-def test_known_invalid_ibans(iban):
-    assert not v.valid_iban(iban)
+def test_ibans(iban, ok):
+    assert v.valid_iban(iban) is ok
 
 
 @given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=18, max_size=18))
