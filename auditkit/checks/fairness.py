@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from auditkit._context import AuditContext
 
 # Every provision ctx.cite() may return for this check's topics, in any scope (the catalogue
-# test checks they exist; tests/fairness/test_check.py that they cover the topics).
+# test checks they exist; tests/auditkit/checks/test_fairness_demo.py that they cover the topics).
 _OUTCOME = ("gdpr-art-5-1-a", "gdpr-art-22-3", "gdpr-recital-71", "euaiact-art-10-2-f",
             "euaiact-art-10-2-g", "ecoa-15-usc-1691-a", "reg-b-1002-4-a", "reg-b-1002-6-a",
             "reg-b-1002-9-a", "fha-42-usc-3604", "fha-42-usc-3605", "hud-24-cfr-100-500",

@@ -13,7 +13,9 @@ from torch.utils.data import DataLoader
 
 from auditkit.privacy.dp import fit, make_private, membership_inference, save_attack_results
 
-from .conftest import mlp, toy_data
+# The DP tests' small data and model, and their per-test settings (one torch thread, Opacus's
+# known warnings silenced), shared rather than copied.
+from tests.privacy.dp.conftest import _one_thread, _quiet_opacus, mlp, toy_data  # noqa: F401
 
 
 def _ctx(tmp_path):
