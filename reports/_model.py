@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -371,18 +371,14 @@ class Artifact:
         return cls(name=name or p.name, kind=kind, sha256=digest, size=size, path=str(p), note=note)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "sha256": self.sha256,
-            "size": self.size,
-            "path": self.path,
-            "note": self.note,
-        }
+        """Every field by its name (the report JSON's ``artifacts`` entries)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Artifact:
-        return cls(d["name"], d["kind"], d["sha256"], d["size"], d.get("path"), d.get("note"))
+        """The inverse of :meth:`to_dict`; the optional fields may be absent."""
+        return cls(**{f.name: d[f.name] if f.default is MISSING else d.get(f.name, f.default)
+                      for f in fields(cls)})
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> tuple[str, int]:

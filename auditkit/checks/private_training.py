@@ -352,7 +352,7 @@ def _attack_finding(ctx: AuditContext, options: PrivateTrainingOptions) -> tuple
 def _deid_finding(ctx: AuditContext, ledgers: list[_LedgerRead], attacks: list[Any],
                   options: PrivateTrainingOptions) -> Finding:
     """``private_training.deidentification``: ``pass`` only at small ε with a consistent attack."""
-    eps = max((led.summary["epsilon_total"] for led in ledgers), default=None)
+    eps = max((ledger.summary["epsilon_total"] for ledger in ledgers), default=None)
     private_attacks = [a for a in attacks if a.claimed_epsilon is not None]
     consistent = all(a.epsilon_lower_bound <= a.claimed_epsilon for a in private_attacks)
     metrics = {"epsilon": rounded(eps), "deidentification_epsilon": options.deidentification_epsilon}
@@ -402,8 +402,8 @@ def run(ctx: AuditContext, options: PrivateTrainingOptions) -> CheckResult:
         attack, attacks = _attack_finding(ctx, options)
         findings.append(attack)
     findings.append(_deid_finding(ctx, ledgers, attacks, options))
-    eps = ", ".join(f"{led.summary['dataset_id']}: ε={led.summary['epsilon_total']:.3f}"
-                    for led in ledgers)
+    eps = ", ".join(f"{ledger.summary['dataset_id']}: ε={ledger.summary['epsilon_total']:.3f}"
+                    for ledger in ledgers)
     return CheckResult(
         findings=findings,
         summary=(f"Privacy budget spent ({eps}). " if eps else "")

@@ -20,13 +20,13 @@ class _DecryptingRaw(io.RawIOBase):
         super().__init__()
         self._fh = _open_src(path, "encrypted")
         try:
-            self._r = _SegmentReader(self._fh, ring, str(path))
-            self._buf = bytearray(self._r.seg)
+            self._segments = _SegmentReader(self._fh, ring, str(path))
+            self._buf = bytearray(self._segments.seg)
             self._cached = -1
             self._cached_len = 0
             self._pos = 0
             # Authenticate the final segment now, so truncation or appended bytes fail at open.
-            self._load(self._r.n_segments - 1)
+            self._load(self._segments.n_segments - 1)
         except BaseException:
             self._fh.close()
             raise
@@ -34,7 +34,7 @@ class _DecryptingRaw(io.RawIOBase):
     def _load(self, index: int) -> None:
         if index != self._cached:
             self._cached = -1
-            view = self._r.read_segment(index, self._buf)
+            view = self._segments.read_segment(index, self._buf)
             if view.obj is not self._buf:
                 self._buf[: len(view)] = view
             self._cached_len = len(view)
@@ -55,7 +55,7 @@ class _DecryptingRaw(io.RawIOBase):
         elif whence == io.SEEK_CUR:
             pos = self._pos + offset
         elif whence == io.SEEK_END:
-            pos = self._r.size + offset
+            pos = self._segments.size + offset
         else:
             raise PrivacyInputError(
                 f"The 'whence' argument of seek on a decrypted stream must be 0 (SEEK_SET), "
@@ -77,8 +77,8 @@ class _DecryptingRaw(io.RawIOBase):
             )
         mv = memoryview(b).cast("B")
         done = 0
-        while done < len(mv) and self._pos < self._r.size:
-            index, off = divmod(self._pos, self._r.seg)
+        while done < len(mv) and self._pos < self._segments.size:
+            index, off = divmod(self._pos, self._segments.seg)
             self._load(index)
             k = min(len(mv) - done, self._cached_len - off)
             mv[done : done + k] = memoryview(self._buf)[off : off + k]
@@ -94,7 +94,7 @@ class _DecryptingRaw(io.RawIOBase):
 
     @property
     def size(self) -> int:
-        return self._r.size
+        return self._segments.size
 
 
 def open_decrypted(path: str | os.PathLike[str], ring: KeyRing) -> io.BufferedReader:

@@ -13,7 +13,7 @@ uses). Opacus is imported only when a mode is wired.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 __all__ = [
@@ -39,14 +39,9 @@ class NoiseSettings:
 
     def optimizer_kwargs(self) -> dict[str, Any]:
         """The settings as keyword arguments of an Opacus ``DPOptimizer``."""
-        return {
-            "noise_multiplier": self.noise_multiplier,
-            "max_grad_norm": self.max_grad_norm,
-            "expected_batch_size": self.expected_batch_size,
-            "loss_reduction": self.loss_reduction,
-            "generator": self.generator,
-            "secure_mode": self.secure_mode,
-        }
+        # Every field is one keyword argument, by the same name (the generator is passed as it
+        # is: dataclasses.asdict would deep-copy it).
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
