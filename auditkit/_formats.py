@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditkit.hints import did_you_mean
+from auditkit.privacy.tabular import TABLE_FORMATS
 
 __all__ = [
     "AUTO",
@@ -57,9 +58,10 @@ class FileFormat:
     runs_code: bool = False
 
 
-DATA_FORMATS: tuple[FileFormat, ...] = (
-    FileFormat("csv", (".csv", ".tsv", ".txt")),
-    FileFormat("parquet", (".parquet", ".pq")),
+#: The table formats of :data:`auditkit.privacy.tabular.TABLE_FORMATS`, the one list (the
+#: masking streams read the same formats).
+DATA_FORMATS: tuple[FileFormat, ...] = tuple(
+    FileFormat(name, suffixes) for name, suffixes in TABLE_FORMATS.items()
 )
 MODEL_FORMATS: tuple[FileFormat, ...] = (
     FileFormat("skops", (".skops",)),

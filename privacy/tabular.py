@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from auditkit.hints import did_you_mean
 from auditkit.privacy._tabular_diagnosis import (
     diagnose,
     from_library,
@@ -51,11 +52,44 @@ from auditkit.privacy._tabular_diagnosis import (
 )
 from auditkit.privacy.errors import PrivacyError, PrivacyInputError
 
-__all__ = ["DuplicateColumns", "TableFile", "delimiter_for"]
+__all__ = ["TABLE_FORMATS", "DuplicateColumns", "TableFile", "delimiter_for", "table_format"]
+
+#: The table formats read here, each with the lower-case file suffixes that identify it (the
+#: first the usual one). The one list: the masking streams and the runner's reader
+#: (``auditkit._formats.DATA_FORMATS``) are built from it.
+TABLE_FORMATS: dict[str, tuple[str, ...]] = {
+    "csv": (".csv", ".tsv", ".txt"),
+    "parquet": (".parquet", ".pq"),
+}
 
 # Not parser failures: these keep their own type and message.
 _PASS_THROUGH = (PrivacyError, FileNotFoundError, PermissionError, IsADirectoryError,
                  MemoryError)
+
+
+def table_format(path: str | os.PathLike[str], given: str | None = None, what: str = "input") -> str:
+    """The name in :data:`TABLE_FORMATS` of ``path``'s format: ``given`` when set (checked),
+    else told from the file's suffix; a refusal names the file and what to do.
+
+    >>> table_format("scores.TSV"), table_format("x.bin", "parquet")
+    ('csv', 'parquet')
+    """
+    names = " or ".join(repr(n) for n in TABLE_FORMATS)
+    if given is not None:
+        if given not in TABLE_FORMATS:
+            raise PrivacyInputError(
+                f"The {what} format must be {names}; got {given!r}.{did_you_mean(given, TABLE_FORMATS)}"
+            )
+        return given
+    suffix = Path(path).suffix.lower()
+    for name, suffixes in TABLE_FORMATS.items():
+        if suffix in suffixes:
+            return name
+    known = ", ".join(s for suffixes in TABLE_FORMATS.values() for s in suffixes)
+    raise PrivacyInputError(
+        f"Cannot tell the format of {what} {Path(path).name!r} from its extension; use one of "
+        f"{known}, or pass the format explicitly ({names})."
+    )
 
 
 def delimiter_for(path: str | os.PathLike[str]) -> str:
@@ -144,8 +178,8 @@ class TableFile:
     allow_duplicate_names: bool = False
 
     def __post_init__(self) -> None:
-        if self.format not in ("csv", "parquet"):
-            raise PrivacyInputError(f"The table format must be 'csv' or 'parquet'; got {self.format!r}.")
+        if self.format not in TABLE_FORMATS:
+            table_format(self.name or "table", self.format, "table")  # refuses, naming the choices
         if not isinstance(self.skip_lines, int) or not 0 <= self.skip_lines <= 10_000:
             raise PrivacyInputError("The lines to skip must be a whole number from 0 to 10000; "
                                     f"got {self.skip_lines!r}.")

@@ -26,32 +26,13 @@ from auditkit.privacy.errors import PrivacyInputError
 from auditkit.privacy.masking._mask import Masker, MaskSummary, _risk_after_columns
 from auditkit.privacy.masking._policy import Policy, load_policy
 from auditkit.privacy.masking._risk import ClassCounts
-from auditkit.privacy.tabular import TableFile
+from auditkit.privacy.tabular import TableFile, table_format
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit.privacy.crypto import KeyRing
     from auditkit.privacy.masking._inventory import Inventory
 
 __all__ = ["mask_dask", "mask_file", "read_frame", "scan_dask", "scan_file"]
-
-_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-
-
-def _format(path: Path, given: str | None, what: str) -> str:
-    if given is not None:
-        if given not in ("csv", "parquet"):
-            raise PrivacyInputError(
-                f"The {what} format must be 'csv' or 'parquet'; got {given!r}."
-            )
-        return given
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise PrivacyInputError(
-            f"Cannot tell the format of {what} {path.name!r} from its extension; use .csv or "
-            ".parquet, or pass the format explicitly."
-        )
-    return fmt
-
 
 def _table(path: Path, fmt: str) -> TableFile:
     """The file as a table whose parser failures are described, never quoted."""
@@ -110,7 +91,7 @@ def read_frame(path: str | os.PathLike[str], *, nrows: int | None = None,
         or is damaged; the message names lines, rows and columns, never a value.
     """
     p = _check_input(path)
-    fmt = _format(p, format, "input")
+    fmt = table_format(p, format, "input")
     table = _table(p, fmt)
     table.sniff()
     names = table.columns()
@@ -144,7 +125,7 @@ def scan_file(path: str | os.PathLike[str], *, sample_rows: int = 20_000,
     df = read_frame(path, nrows=sample_rows, format=format)
     if len(df) == 0:
         p = Path(path)
-        table = _table(p, _format(p, format, "input"))
+        table = _table(p, table_format(p, format, "input"))
         raise table.no_rows(len(table.columns()))
     return scan(df, sample_rows=None, **kwargs)
 
@@ -196,8 +177,8 @@ def mask_file(
             f"{chunk_rows!r}."
         )
     d = _check_output(Path(dst), s, overwrite)
-    in_fmt = _format(s, input_format, "input")
-    out_fmt = _format(d, output_format, "output")
+    in_fmt = table_format(s, input_format, "input")
+    out_fmt = table_format(d, output_format, "output")
     columns = _checked_header(s, in_fmt, pol)  # before any row is read
     inventory = None
     if _needs_inventory(pol):

@@ -292,3 +292,29 @@ def test_an_unknown_suffix_lists_every_registered_one() -> None:
     for f in DATA_FORMATS:
         assert all(s in str(exc.value) for s in f.suffixes)
         assert f'"{f.name}"' in str(exc.value)
+
+
+# -- the one list of table formats (auditkit.privacy.tabular.TABLE_FORMATS) ----------------------
+@pytest.mark.parametrize("name", ["data.csv", "DATA.TSV", "x.txt", "a.b.parquet", "t.PQ"])
+def test_table_format_from_every_suffix(name: str) -> None:
+    from auditkit.privacy.tabular import TABLE_FORMATS, table_format
+
+    fmt = table_format(name)
+    assert name.lower().rsplit(".", 1)[-1] in {s.lstrip(".") for s in TABLE_FORMATS[fmt]}
+
+
+def test_table_format_refusals_name_the_file_and_the_choices() -> None:
+    from auditkit.privacy.errors import PrivacyInputError
+    from auditkit.privacy.tabular import table_format
+
+    with pytest.raises(PrivacyInputError, match=r"'scores\.xlsx'.*\.csv, \.tsv, \.txt, \.parquet, \.pq"):
+        table_format("scores.xlsx")
+    with pytest.raises(PrivacyInputError, match=r"'csv' or 'parquet'; got 'parket'\. Did you mean 'parquet'\?"):
+        table_format("x.csv", "parket")
+
+
+def test_the_runner_and_the_masking_streams_read_one_list_of_formats() -> None:
+    from auditkit._formats import DATA_FORMATS
+    from auditkit.privacy.tabular import TABLE_FORMATS
+
+    assert {f.name: f.suffixes for f in DATA_FORMATS} == TABLE_FORMATS
