@@ -11,7 +11,6 @@ table and key, what was expected, and the closest valid key when a name is missp
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +27,7 @@ from auditkit._formats import DATA_FORMATS, MODEL_FORMATS, FileFormat, choice_pr
 from auditkit.errors import ConfigError
 from auditkit.hints import did_you_mean
 from auditkit.reports.catalogue import DOMAINS, JURISDICTIONS
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from auditkit.toml_files import read_toml
 
 __all__ = [
     "AuditConfig",
@@ -417,19 +412,6 @@ def load_config(path: str | Path) -> AuditConfig:
         validation.
     """
     p = Path(path)
-    if not p.exists():
-        raise ConfigError(
-            f"Config file '{p}' does not exist. Pass the path of an audit.toml, or create one "
-            "with 'auditkit init DATA_FILE'."
-        )
-    if p.is_dir():
-        raise ConfigError(f"Config path '{p}' is a directory; expected an audit.toml file.")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Config file '{p}' cannot be read ({exc.__class__.__name__}).") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"Config file '{p}' is not valid TOML: {exc}. Fix the syntax there.") from None
+    raw = read_toml(p, error=ConfigError, what="config file",
+                    fix="Pass the path of an audit.toml, or create one with 'auditkit init DATA_FILE'.")
     return parse_config(raw, source=str(p))

@@ -35,6 +35,7 @@ from auditkit.fairness._metrics import group_text
 from auditkit.fairness._thresholds import Threshold, parse_thresholds
 from auditkit.fairness.errors import FairnessInputError, UnfairError
 from auditkit.hints import did_you_mean
+from auditkit.toml_files import read_toml
 
 __all__ = [
     "GateConfig",
@@ -123,21 +124,10 @@ def load_thresholds(path: str | Path | None = None) -> GateConfig:
     ``pyproject.toml``: the ``[tool.auditkit.fairness]`` table. ``audit.toml``: the
     ``[checks.fairness]`` table. With no path, ``./pyproject.toml`` is read.
     """
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-
     p = Path(path) if path is not None else Path("pyproject.toml")
-    if not p.is_file():
-        raise FairnessInputError(
-            f"The gate configuration file {str(p)!r} does not exist. Pass --config with a "
-            "pyproject.toml ([tool.auditkit.fairness]) or an audit.toml ([checks.fairness])."
-        )
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise FairnessInputError(f"{str(p)!r} is not valid TOML: {exc}.") from None
+    data = read_toml(p, error=FairnessInputError, what="gate configuration file",
+                     fix="Pass --config with a pyproject.toml ([tool.auditkit.fairness]) or an "
+                         "audit.toml ([checks.fairness]).")
     table = data.get("tool", {}).get("auditkit", {}).get("fairness")
     source = f"[tool.auditkit.fairness] table of {p.name}"
     if table is None:

@@ -41,8 +41,8 @@ from auditkit.reports._legal_scope import (
     _unknown,
     implied_jurisdictions,
 )
-from auditkit.reports._toml import tomllib
 from auditkit.reports.errors import ReportInputError, UnknownProvisionError
+from auditkit.toml_files import read_toml
 
 __all__ = [
     "ALLOWED_HOSTS",
@@ -284,17 +284,8 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     field, an unknown status, a URL that is not https on an official portal.
     """
     source = Path(path) if path is not None else DEFAULT_PATH
-    try:
-        raw = tomllib.loads(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ReportInputError(
-            f"Cannot read the regulation catalogue {source}: {exc.strerror}. "
-            "Reinstall auditkit or pass the path of a readable catalogue."
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ReportInputError(
-            f"The regulation catalogue {source} is not valid TOML: {exc}."
-        ) from None
+    raw = read_toml(source, error=ReportInputError, what="regulation catalogue",
+                    fix="Reinstall auditkit or pass the path of a readable catalogue.")
 
     laws = []
     for key, entry in raw.get("laws", {}).items():

@@ -39,8 +39,8 @@ from auditkit.reports._keys import (
     public_key_pem,
     raw_public,
 )
-from auditkit.reports._toml import tomllib
 from auditkit.reports.errors import ReportInputError
+from auditkit.toml_files import read_toml_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -209,15 +209,11 @@ class TrustStore:
                 f"The trust store {p} is larger than {MAX_STORE_BYTES} bytes; a trust store "
                 "holds a few public keys. Give the right file."
             )
-        try:
-            text = p.read_bytes().decode("utf-8")
-        except UnicodeDecodeError:
-            raise ReportInputError(
-                f"The trust store {p} is not UTF-8 text; it must be TOML."
-            ) from None
-        except OSError as exc:
-            raise ReportInputError(f"Cannot read the trust store {p}: {exc.strerror}.") from None
-        store._parse(text)
+        store._parse(*read_toml_text(
+            p, error=ReportInputError, what="trust store",
+            fix="Give the path of a readable one, or re-create it with `auditkit keys trust`.",
+            fix_syntax="Fix the file or re-create it with `auditkit keys trust`.",
+        ))
         return store
 
     @classmethod
@@ -230,16 +226,8 @@ class TrustStore:
         named = bool(os.environ.get(TRUST_STORE_ENV))
         return cls.load(default_trust_store_path(), missing_ok=not named)
 
-    def _parse(self, text: str) -> None:
+    def _parse(self, text: str, raw: dict[str, Any]) -> None:
         where_file = f"The trust store {self.path}"
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            at = re.search(r"line \d+, column \d+", str(exc))
-            raise ReportInputError(
-                f"{where_file} is not valid TOML ({at.group(0) if at else 'syntax error'}); fix "
-                "the file or re-create it with `auditkit keys trust`."
-            ) from None
         for key in raw:
             if key not in _TOP_FIELDS:
                 raise ReportInputError(

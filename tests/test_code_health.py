@@ -6,8 +6,8 @@
   (a lazy import is still a dependency; only ``if TYPE_CHECKING:`` blocks are left out);
 - no ``raise`` of a builtin exception: every error a caller can meet is one of the package's
   own (``errors.py``), whose message names the input, the expectation and the fix. The
-  stdlib-only leaves (:mod:`auditkit.atomic`, :mod:`auditkit.hints`), which may import no error
-  vocabulary, are the exception.
+  leaves (:mod:`auditkit.atomic`, :mod:`auditkit.hints`, :mod:`auditkit.registry`,
+  :mod:`auditkit.toml_files`), which may import no error vocabulary, are the exception.
 
 These read the checkout's sources; against an installed wheel they skip.
 """
@@ -27,7 +27,7 @@ MAX_MODULE_LINES = 500
 LONG_FUNCTION = 80
 MAX_LONG_FUNCTIONS = 8
 MAX_FUNCTION_LINES = 150
-STDLIB_LEAVES = {"auditkit/atomic.py", "auditkit/hints.py", "auditkit/registry.py"}
+LEAVES = {"auditkit/atomic.py", "auditkit/hints.py", "auditkit/registry.py", "auditkit/toml_files.py"}
 # Raising these is the protocol, not an error report.
 PROTOCOL = {"NotImplementedError", "StopIteration", "StopAsyncIteration", "KeyboardInterrupt",
             "SystemExit", "GeneratorExit"}
@@ -174,7 +174,7 @@ def test_no_import_circles() -> None:
 def test_no_builtin_exception_is_raised() -> None:
     bad = []
     for p in _sources().values():
-        if _rel(p) in STDLIB_LEAVES:
+        if _rel(p) in LEAVES:
             continue
         for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Raise) and node.exc is not None:

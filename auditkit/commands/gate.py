@@ -33,9 +33,7 @@ def _find_config(explicit: Path | None) -> Path:
     from auditkit.errors import ConfigError
 
     if explicit is not None:
-        if not explicit.is_file():
-            raise ConfigError(f"The gate configuration '{explicit}' does not exist.")
-        return explicit
+        return explicit  # _load refuses a missing or unreadable one
     py = Path("pyproject.toml")
     if py.is_file() and "[tool.auditkit.fairness]" in py.read_text(encoding="utf-8", errors="replace"):
         return py
@@ -77,20 +75,14 @@ def gate_config_from(cfg: AuditConfig, *, source: str = "audit.toml") -> tuple[G
 
 def _load(path: Path) -> tuple[GateConfig, AuditConfig | None, list[str]]:
     """Gate configuration from a pyproject.toml table or an audit.toml read as ``run`` reads it."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-
     from auditkit.config import load_config, parse_config
     from auditkit.errors import ConfigError
     from auditkit.fairness import load_thresholds
+    from auditkit.toml_files import read_toml
 
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"The gate configuration '{path}' cannot be read as TOML "
-                          f"({exc.__class__.__name__}). Fix the file or pass another --config.") from None
+    raw = read_toml(path, error=ConfigError, what="gate configuration file",
+                    fix="Pass --config with a pyproject.toml ([tool.auditkit.fairness]) or an "
+                        "audit.toml ([checks.fairness]).")
     if "fairness" in raw.get("tool", {}).get("auditkit", {}):
         return load_thresholds(path), None, []
     if "data" in raw:

@@ -112,4 +112,4 @@ def open_decrypted(path: str | os.PathLike[str], ring: KeyRing) -> io.BufferedRe
     """
     _check_ring(ring, "open_decrypted")
     raw = _DecryptingRaw(path, ring)
-    return io.BufferedReader(raw, buffer_size=raw._r.seg)
+    return io.BufferedReader(raw, buffer_size=raw._segments.seg)

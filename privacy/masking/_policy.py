@@ -31,7 +31,6 @@ caller's mapping is never modified; rules are frozen.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,14 +43,10 @@ from auditkit.privacy.masking._operator_registry import (
     get_operator,
     operator_names,
 )
+from auditkit.toml_files import read_toml
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit.privacy.crypto import KeyRing
-
-if sys.version_info >= (3, 11):  # pragma: no cover
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = ["Policy", "Rule", "load_policy"]
 
@@ -300,17 +295,8 @@ class Policy:
     def from_toml(cls, path: str | os.PathLike[str]) -> Policy:
         """Read and validate a TOML policy file."""
         p = Path(path)
-        if not p.is_file():
-            raise PrivacyInputError(
-                f"The masking policy file {str(p)!r} does not exist. Write one (see "
-                "docs/masking.md) or pass the right path."
-            )
-        try:
-            doc = tomllib.loads(p.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise PrivacyInputError(
-                f"The masking policy file {str(p)!r} is not valid TOML ({exc}). Fix the syntax."
-            ) from None
+        doc = read_toml(p, error=PrivacyInputError, what="masking policy file",
+                        fix="Write one (see docs/masking.md) or pass the right path.")
         return cls.from_dict(doc, base_dir=p.parent, source=f"policy file {p.name!r}")
 
 

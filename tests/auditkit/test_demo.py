@@ -137,14 +137,10 @@ def test_data_protection_setup_masks_only_the_declared_personal_columns(small_da
 
 
 def test_demo_config_lists_the_checks_in_report_order(demo_run: Path) -> None:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-
     from auditkit.checks._registry import iter_checks
+    from auditkit.toml_files import loads
 
-    config = tomllib.loads((demo_run / "audit.toml").read_text())
+    config = loads((demo_run / "audit.toml").read_text())
     assert list(config["checks"]) == [s.id for s in iter_checks() if s.id in CHECK_SETUP]
     assert config["checks"]["security"]["passphrase_env"] == DEMO_PASSPHRASE_ENV
 
