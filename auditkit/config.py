@@ -367,7 +367,10 @@ def _format_error(source: str, err: dict[str, Any], valid: list[str] | None = No
         got_text = got_text[:77] + "..."
     msg = err.get("msg", "is invalid")
     msg = msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
-    return f"{source}: {where} {msg[0].lower() + msg[1:]}; got {got_text}."
+    msg = msg[0].lower() + msg[1:]
+    if "got " in msg:  # our validators name the value already (and often what to do)
+        return f"{source}: {where} {msg}" + ("" if msg.endswith((".", "?")) else ".")
+    return f"{source}: {where} {msg}; got {got_text}."
 
 
 def parse_config(raw: dict[str, Any], *, source: str = "audit.toml") -> AuditConfig:

@@ -6,6 +6,7 @@ with status 2; ``--debug`` adds the traceback.
 
 - :class:`AuditkitError` — base class; also a ``ValueError``.
 - :class:`ConfigError` — ``audit.toml`` is unreadable, not TOML, or fails validation.
+- :class:`UnknownCheckError` — no check is registered under an id (also a ``KeyError``).
 - :class:`DataError` — the dataset is missing, unreadable, empty, or lacks a named column.
 - :class:`UnknownColumnError` — a lookup by column name found nothing (also a ``KeyError``).
 - :class:`ModelError` — the model file is missing, of the wrong kind, or untrusted pickle.
@@ -27,6 +28,7 @@ __all__ = [
     "AuditkitError",
     "ExitCode",
     "ConfigError",
+    "UnknownCheckError",
     "DataError",
     "UnknownColumnError",
     "ModelError",
@@ -64,6 +66,13 @@ class AuditkitError(ValueError):
 
 class ConfigError(AuditkitError):
     """The audit configuration is unreadable or invalid."""
+
+
+class UnknownCheckError(ConfigError, KeyError):
+    """No check is registered under this id. Also a ``KeyError`` (a lookup by name); its
+    message reads as a sentence, not the quoted repr a plain ``KeyError`` prints."""
+
+    __str__ = BaseException.__str__
 
 
 class DataError(AuditkitError):

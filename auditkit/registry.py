@@ -48,6 +48,9 @@ class Registry(MutableMapping[str, T]):
     parameter:
         When names arrive through one parameter (``"'mode' parameter of make_private"``), the
         unknown-name message is phrased as that parameter's constraint.
+    unknown_error:
+        The class :meth:`lookup` raises for an unknown name, when it differs from ``error``
+        (e.g. one that is also a ``KeyError``, as a mapping lookup's would be).
     also:
         Names the caller accepts besides the registered ones (e.g. ``"auto"``): listed first in
         the unknown-name message and offered by its hint. They are not items.
@@ -65,9 +68,11 @@ class Registry(MutableMapping[str, T]):
         *,
         parameter: str | None = None,
         also: Sequence[str] = (),
+        unknown_error: type[Exception] | None = None,
     ) -> None:
         self.kind = kind
         self.error = error
+        self.unknown_error = unknown_error or error
         self.parameter = parameter
         self.also = tuple(also)
         self._items: dict[str, T] = {}
@@ -131,7 +136,7 @@ class Registry(MutableMapping[str, T]):
         try:
             return self._items[name]
         except KeyError:
-            raise self.error(self.unknown(name)) from None
+            raise self.unknown_error(self.unknown(name)) from None
 
     def unknown(self, name: object) -> str:
         """The message refusing ``name``: what was given, what exists, the closest, what to do."""

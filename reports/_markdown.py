@@ -14,7 +14,7 @@ the HTML report.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from auditkit.reports._model import Report, Status
@@ -140,11 +140,20 @@ def _anchor_link(fv: FindingView) -> str:
     return md_line(fv.finding.title)
 
 
+def _writers(out: list[str]) -> tuple[Callable[[str], None], Callable[..., None]]:
+    """``add`` appends one line; ``para`` appends lines and the blank line that ends a Markdown
+    block (a heading, a paragraph, a list)."""
+
+    def para(*lines: str) -> None:
+        out.extend((*lines, ""))
+
+    return out.append, para
+
+
 def _md_cover(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
     """The title, overall status, cover facts, fingerprints and the notice."""
-    add = out.append
-    add(f"# {md_line(v.title, 200)}")
-    add("")
+    add, para = _writers(out)
+    para(f"# {md_line(v.title, 200)}")
     add(
         f"**Overall status: {_badge(v.status)}**: "
         + ", ".join(f"{v.counts[s.value]} {s.label.lower()}" for s in v.statuses)
@@ -153,8 +162,7 @@ def _md_cover(out: list[str], v: ReportView, compact: bool, max_rows: int) -> No
     out.extend(_table(["Cover", ""], [[label, value] for label, value in v.cover]))
     add("")
     if v.fingerprints:
-        add("**Fingerprints**")
-        add("")
+        para("**Fingerprints**")
         out.extend(
             _table(
                 ["Input", "File", "SHA-256", "Size (bytes)"],
@@ -162,15 +170,13 @@ def _md_cover(out: list[str], v: ReportView, compact: bool, max_rows: int) -> No
             )
         )
         add("")
-    add(f"> **Not legal advice.** {v.not_legal_advice}")
-    add("")
+    para(f"> **Not legal advice.** {v.not_legal_advice}")
 
 
 def _md_summary(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
     """The executive summary: the narrative when there is one, then the status per area."""
-    add = out.append
-    add(f"## {md_line(v.summary_narrative.section.title) if v.summary_narrative else 'Executive summary'}")
-    add("")
+    add, para = _writers(out)
+    para(f"## {md_line(v.summary_narrative.section.title) if v.summary_narrative else 'Executive summary'}")
     if v.summary_narrative:
         _narrative_body(out, v.summary_narrative, max_rows)
     out.extend(
@@ -190,8 +196,7 @@ def _md_summary(out: list[str], v: ReportView, compact: bool, max_rows: int) -> 
         if fv.status in (Status.FAIL, Status.ERROR, Status.WARN, Status.INSUFFICIENT_EVIDENCE)
     ]
     if attention and not v.summary_narrative:
-        add("**Findings that need attention**")
-        add("")
+        para("**Findings that need attention**")
         for fv in attention:
             add(f"- {_badge(fv.status)} {_anchor_link(fv)} ({_code(fv.finding.check_id)})")
         add("")
@@ -199,14 +204,12 @@ def _md_summary(out: list[str], v: ReportView, compact: bool, max_rows: int) -> 
 
 def _md_scope(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
     """Scope and method."""
-    add = out.append
-    add("## Scope and method")
-    add("")
+    add, para = _writers(out)
+    para("## Scope and method")
     out.extend(_table(["Scope", ""], [[k, val] for k, val in v.scope]))
     add("")
     for p in v.method:  # our own text, already Markdown
-        add(p)
-        add("")
+        para(p)
     if v.other_metadata:
         out.extend(_table(["Other details", ""], [[k, val] for k, val in v.other_metadata]))
         add("")
@@ -214,43 +217,36 @@ def _md_scope(out: list[str], v: ReportView, compact: bool, max_rows: int) -> No
 
 def _md_areas(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
     """One section per area, each finding in it."""
-    add = out.append
+    add, para = _writers(out)
     for s in v.sections:
-        add(f"## {md_line(s.section.title, 200)}: {_badge(s.status)}")
-        add("")
+        para(f"## {md_line(s.section.title, 200)}: {_badge(s.status)}")
         if s.section.summary:
-            add(md_text(s.section.summary))
-            add("")
+            para(md_text(s.section.summary))
         for tv in s.tables:
             _table_view(out, tv, max_rows)
         for fig in s.section.figures:
-            add(f"*Figure: {md_line(fig.title, 200)} (in the HTML report).*")
-            add("")
+            para(f"*Figure: {md_line(fig.title, 200)} (in the HTML report).*")
         if not s.findings:
-            add("*No findings in this area.*")
-            add("")
+            para("*No findings in this area.*")
         for fv in s.findings:
             _md_finding(out, fv, compact, max_rows)
 
 
 def _md_narratives(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
     """The narrative sections after the areas (DPIA, model card); named only when compact."""
-    add = out.append
+    add, para = _writers(out)
     for n in v.narratives:
-        add(f"## {md_line(n.section.title, 200)}")
-        add("")
+        para(f"## {md_line(n.section.title, 200)}")
         if compact:
-            add("*In the full reports.*")
-            add("")
+            para("*In the full reports.*")
             continue
         _narrative_body(out, n, max_rows)
 
 
 def _md_index(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
     """The regulation index (findings by number when compact)."""
-    add = out.append
-    add("## Regulation index")
-    add("")
+    add, para = _writers(out)
+    para("## Regulation index")
     add(
         "Each provision cited by a finding, with the findings that bear on it. A citation shows "
         "relevance, not a conclusion that the provision is met or breached."
@@ -279,11 +275,9 @@ def _md_index(out: list[str], v: ReportView, compact: bool, max_rows: int) -> No
 
 def _md_limitations(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
     """The limitations."""
-    add = out.append
-    add("## Limitations")
-    add("")
-    add(f"**{v.not_legal_advice}**")
-    add("")
+    add, para = _writers(out)
+    para("## Limitations")
+    para(f"**{v.not_legal_advice}**")
     for item in v.limitations:
         add(f"- {md_text(item).replace(chr(10), ' ')}")
     add("")
@@ -303,24 +297,18 @@ def _recorded(
 
 def _md_appendix(out: list[str], v: ReportView, compact: bool, max_rows: int) -> None:
     """The appendix: evidence tables, configuration, environment, artifacts."""
-    add = out.append
-    add("## Appendix")
-    add("")
+    add, para = _writers(out)
+    para("## Appendix")
     if v.appendix_tables:
-        add("### Evidence tables")
-        add("")
+        para("### Evidence tables")
         for at in v.appendix_tables:
-            add(f"#### Table {at.number}: {md_line(at.table.title, 200)}")
-            add("")
-            add(f"*From {md_line(at.source_title, 200)}.*")
-            add("")
+            para(f"#### Table {at.number}: {md_line(at.table.title, 200)}")
+            para(f"*From {md_line(at.source_title, 200)}.*")
             _evidence_table(out, at.table, max_rows)
     if compact:
-        add("*Configuration, environment and package versions are in the full reports.*")
-        add("")
+        para("*Configuration, environment and package versions are in the full reports.*")
     else:
-        add("### Configuration")
-        add("")
+        para("### Configuration")
         out.extend(_fence(clean_text(v.config_text), "json"))
         add("")
         _recorded(
@@ -340,16 +328,14 @@ def _md_appendix(out: list[str], v: ReportView, compact: bool, max_rows: int) ->
         [(a.name, a.kind, a.size, a.sha256, a.note or "") for a in v.report.artifacts],
         "No artifacts were recorded.",
     )
-    add(f"<sub>Schema version {md_line(v.report.schema_version)}. Not legal advice.</sub>")
-    add("")
+    para(f"<sub>Schema version {md_line(v.report.schema_version)}. Not legal advice.</sub>")
 
 
 def _md_finding(out: list[str], fv: FindingView, compact: bool, max_rows: int) -> None:
     """One finding: in full, or briefly when it repeats another's fact."""
-    add = out.append
+    add, para = _writers(out)
     f = fv.finding
-    add(f"### {md_line(f.title, 200)}")
-    add("")
+    para(f"### {md_line(f.title, 200)}")
     add(f"{fv.number} · {_badge(f.status)} · severity **{f.severity.value}** · "
         f"{_code(f.check_id)}")
     add("")
@@ -362,33 +348,27 @@ def _md_finding(out: list[str], fv: FindingView, compact: bool, max_rows: int) -
     if fv.same_fact:
         also = ", ".join(f"{md_line(d.finding.title)} ({_code(d.finding.check_id)})"
                          for d in fv.same_fact)
-        add(f"*Also reported as {also}: the same value between the same groups.*")
-        add("")
+        para(f"*Also reported as {also}: the same value between the same groups.*")
     if f.summary:
-        add(md_text(f.summary))
-        add("")
+        para(md_text(f.summary))
     if f.metrics:
         out.extend(_table(["Metric", "Value"], [[k, val] for k, val in f.metrics.items()]))
         add("")
     for tv in fv.tables:
         _table_view(out, tv, max_rows)
     for fig in f.figures:
-        add(f"*Figure: {md_line(fig.title, 200)} (in the HTML report).*")
-        add("")
+        para(f"*Figure: {md_line(fig.title, 200)} (in the HTML report).*")
     if fv.all_regulations and compact:  # citations only; the index has the rest
         cites = "; ".join(md_line(r.citation if r.known else r.id)
                           for r in fv.all_regulations)
-        add(f"**Regulation references:** {cites}.")
-        add("")
+        para(f"**Regulation references:** {cites}.")
     elif fv.all_regulations:
-        add("**Regulation references**")
-        add("")
+        para("**Regulation references**")
         for ref in fv.all_regulations:
             add(f"- {_reg(ref)}")
         add("")
     if f.remediation:
-        add(f"**Remediation:** {md_text(f.remediation)}")
-        add("")
+        para(f"**Remediation:** {md_text(f.remediation)}")
 
 
 def render_markdown_text(

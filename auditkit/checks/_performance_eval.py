@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ import pandas as pd
 
 from auditkit.checks import _performance_stats as st
 from auditkit.errors import ConfigError, DataError
+from auditkit.fairness import GroupLabel
 
 __all__ = [
     "Gap",
@@ -32,12 +34,38 @@ _RANK = {"pass": 0, "insufficient_evidence": 1, "warn": 2, "fail": 3}
 
 
 @dataclass(frozen=True)
+class RowGroups:
+    """The groups of one grouping: each row's group as a code into ``labels``. A label is a
+    string for one attribute and a tuple of per-attribute labels for an intersection (the
+    fairness result's :data:`auditkit.fairness.GroupLabel`), never text joined with a separator
+    that a label could itself contain."""
+
+    codes: np.ndarray
+    labels: tuple[GroupLabel, ...]
+
+    @classmethod
+    def of(cls, *columns: np.ndarray) -> RowGroups:
+        """The groups of the rows by one column of labels, or by several (an intersection)."""
+        if len(columns) == 1:
+            codes, uniques = pd.factorize(columns[0], sort=True)
+            return cls(codes, tuple(uniques.tolist()))
+        index = pd.MultiIndex.from_arrays(list(columns))
+        codes, uniques = pd.factorize(index, sort=True)
+        return cls(codes, tuple(tuple(u) for u in uniques))
+
+    def each(self) -> Iterator[tuple[GroupLabel, np.ndarray]]:
+        """``(label, row mask)`` of every group, in label order."""
+        for code, label in enumerate(self.labels):
+            yield label, self.codes == code
+
+
+@dataclass(frozen=True)
 class PerfData:
     """The rows the check judges: outcome, score and group labels (already pseudonymised)."""
 
     positive: np.ndarray
     score: np.ndarray
-    groupings: dict[str, np.ndarray]
+    groupings: dict[str, RowGroups]
     singles: tuple[str, ...]
     kind: str
     dropped: int
@@ -100,14 +128,11 @@ def prepare(y: np.ndarray, score: np.ndarray, frame: pd.DataFrame, *, pos_label:
     sub = frame.loc[keep]
     singles = tuple(str(c) for c in sub.columns)
     labels = {str(c): np.array([_label(v) for v in sub[c].to_numpy()], dtype=object) for c in sub.columns}
-    groupings = dict(labels)
+    groupings = {name: RowGroups.of(column) for name, column in labels.items()}
     if intersectional:
         for r in range(2, len(singles) + 1):
             for combo in itertools.combinations(singles, r):
-                joined = labels[combo[0]].copy()
-                for c in combo[1:]:
-                    joined = joined + ", " + labels[c]
-                groupings[" × ".join(combo)] = joined
+                groupings[" × ".join(combo)] = RowGroups.of(*(labels[c] for c in combo))
     kind = score_kind(s, requested_kind, score_column)
     levels, level_labels = (None, ())
     if kind == "ordinal":
@@ -126,7 +151,7 @@ class GroupPerf:
     resampling ``ece`` is the plain ECE with no interval."""
 
     grouping: str
-    group: str
+    group: GroupLabel
     rows: int
     auc: st.AucEstimate
     ece: float = math.nan
@@ -155,9 +180,8 @@ def group_performance(data: PerfData, *, bar: int, ci: float, n_boot: int,
                       rng: np.random.Generator) -> list[GroupPerf]:
     """Every group of every grouping (groupings in order, groups sorted by label)."""
     out = []
-    for name, labels in data.groupings.items():
-        for group in sorted(set(labels.tolist())):
-            mask = labels == group
+    for name, groups in data.groupings.items():
+        for group, mask in groups.each():
             y, s = data.positive[mask], data.score[mask]
             auc = st.auc_delong(y, s, ci)
             extra: dict[str, Any] = {}
@@ -178,8 +202,8 @@ class Gap:
     value: float
     ci_low: float
     ci_high: float
-    high_group: str
-    low_group: str
+    high_group: GroupLabel
+    low_group: GroupLabel
     n_groups: int
     status: str
     excluded: tuple[tuple[str, str], ...] = ()
@@ -256,7 +280,7 @@ class LevelCell:
     """One group at one score level: rows, positive outcomes, the rate and its Wilson interval."""
 
     grouping: str
-    group: str
+    group: GroupLabel
     level: int
     n: int
     positives: int
@@ -270,9 +294,7 @@ def level_cells(data: PerfData, ci: float) -> list[LevelCell]:
     assert data.levels is not None
     out = []
     for name in data.singles:
-        labels = data.groupings[name]
-        for group in sorted(set(labels.tolist())):
-            mask = labels == group
+        for group, mask in data.groupings[name].each():
             n = np.bincount(data.levels[mask], minlength=len(data.level_labels))
             x = np.bincount(data.levels[mask], weights=data.positive[mask].astype(float),
                             minlength=len(data.level_labels))

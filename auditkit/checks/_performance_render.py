@@ -162,9 +162,7 @@ def reliability_figure(data: PerfData, layout: Layout) -> Figure | None:
     fig, axes = _axes(len(data.singles))
     drawn = 0
     for ax, name in zip(axes, data.singles, strict=True):
-        labels = data.groupings[name]
-        for group in sorted(set(labels.tolist())):
-            m = labels == group
+        for group, m in data.groupings[name].each():
             if m.sum() < floor:
                 continue
             n = np.bincount(bins[m], minlength=10)

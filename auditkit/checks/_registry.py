@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from auditkit._context import requirement_test
-from auditkit.errors import ConfigError
+from auditkit.errors import ConfigError, UnknownCheckError
 from auditkit.hints import did_you_mean
 from auditkit.registry import Registry, import_submodules
 from auditkit.reports import Artifact, Figure, Finding, Table
@@ -128,7 +128,7 @@ class CheckSpec:
         return SECTIONS[self.section]
 
 
-_REGISTRY: Registry[CheckSpec] = Registry("check", ConfigError)
+_REGISTRY: Registry[CheckSpec] = Registry("check", ConfigError, unknown_error=UnknownCheckError)
 _DISCOVERED = False
 
 
@@ -156,6 +156,7 @@ def iter_checks() -> list[CheckSpec]:
 
 def get_check(check_id: str) -> CheckSpec:
     """The registered check ``check_id``; an unknown id raises
-    :class:`~auditkit.errors.ConfigError` with the known ids and the closest one."""
+    :class:`~auditkit.errors.UnknownCheckError` (a ``ConfigError`` and a ``KeyError``) with
+    the known ids and the closest one."""
     _discover()
     return _REGISTRY.lookup(check_id)

@@ -83,7 +83,7 @@ class FairnessOptions(CheckOptions):
     @classmethod
     def _mode(cls, v: str) -> str:
         if v not in MODES:
-            raise ConfigError(f"mode must be 'point' or 'ci'; got {v!r}.{did_you_mean(v, MODES)} "
+            raise ConfigError(f"must be 'point' or 'ci'; got {v!r}.{did_you_mean(v, MODES)} "
                               "Set [checks.fairness] mode to one of them.")
         return v
 

@@ -33,6 +33,7 @@ from pydantic import Field, field_validator
 from auditkit.checks._findings import Cites, FindingSpec
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
 from auditkit.errors import ConfigError
+from auditkit.fairness import group_text
 from auditkit.hints import did_you_mean
 from auditkit.reports import Finding, Severity, Status, Table
 
@@ -184,8 +185,9 @@ def _auc_finding(gaps: list[Gap], options: PerformanceOptions, pos: Any, scope: 
     else:
         verdict = {"pass": "within", "warn": "not shown to be within",
                    "fail": "over"}[g.status]
-        text = (f"AUC differs most by {g.grouping}: {g.high_group} has the highest AUC and "
-                f"{g.low_group} the lowest (the score ranks {g.low_group} least well); gap "
+        high, low = group_text(g.high_group), group_text(g.low_group)
+        text = (f"AUC differs most by {g.grouping}: {high} has the highest AUC and "
+                f"{low} the lowest (the score ranks {low} least well); gap "
                 f"{fmt(g.value)} [{fmt(g.ci_low)}, {fmt(g.ci_high)}], {verdict} the budget of "
                 f"{budget:g}.")
     text += " " + lead.strip() + _left_out_sentence(gaps, "positives or negatives")
@@ -224,8 +226,8 @@ def _calibration_finding(gaps: list[Gap], data: PerfData, options: PerformanceOp
     elif ordinal:
         d = g.details
         text = (f"At equal score, outcome rates differ most at level {g.level} by {g.grouping}: "
-                f"{g.high_group} {fmt(d['high_rate'])} (n={d['high_n']}) against {g.low_group} "
-                f"{fmt(d['low_rate'])} (n={d['low_n']}); difference {fmt(g.value)} "
+                f"{group_text(g.high_group)} {fmt(d['high_rate'])} (n={d['high_n']}) against "
+                f"{group_text(g.low_group)} {fmt(d['low_rate'])} (n={d['low_n']}); difference {fmt(g.value)} "
                 f"[{fmt(g.ci_low)}, {fmt(g.ci_high)}], against a budget of "
                 f"{budget:g}. The same score does not mean the same outcome rate for these groups."
                 if g.status != "pass" else
@@ -234,8 +236,9 @@ def _calibration_finding(gaps: list[Gap], data: PerfData, options: PerformanceOp
                 f"the budget of {budget:g}.")
     else:
         verdict = {"pass": "within", "warn": "not shown to be within", "fail": "over"}[g.status]
-        text = (f"Calibration error differs most by {g.grouping}: {g.high_group} is the least well "
-                f"calibrated and {g.low_group} the best; gap {fmt(g.value)} [{fmt(g.ci_low)}, "
+        high, low = group_text(g.high_group), group_text(g.low_group)
+        text = (f"Calibration error differs most by {g.grouping}: {high} is the least well "
+                f"calibrated and {low} the best; gap {fmt(g.value)} [{fmt(g.ci_low)}, "
                 f"{fmt(g.ci_high)}], {verdict} the budget of {budget:g}.")
     text += " " + lead.strip() + _left_out_sentence(gaps, "rows")
     metrics = {"value": None if g is None else g.value, "ci_low": None if g is None else g.ci_low,

@@ -87,8 +87,9 @@ class TransparencyOptions(CheckOptions):
         names = ("auto", *available_methods())
         if value not in names:
             raise ConfigError(
-                f"method must be one of {', '.join(names)}; got {value!r}."
+                f"must be one of {', '.join(names)}; got {value!r}."
                 + did_you_mean(value, names)
+                + " Set [checks.transparency] method to one of them."
             )
         return value
 

@@ -111,3 +111,16 @@ def test_import_submodules_imports_the_public_modules_in_name_order() -> None:
     names = [m.__name__.rsplit(".", 1)[1] for m in modules]
     assert names == sorted(names) and names and not any(n.startswith("_") for n in names)
     assert all(isinstance(m, types.ModuleType) and hasattr(m, "register") for m in modules)
+
+
+def test_lookup_may_raise_its_own_class() -> None:
+    class Unknown(OwnError, KeyError):
+        pass
+
+    reg: Registry[int] = Registry("widget", OwnError, unknown_error=Unknown)
+    reg.add("w", 1)
+    with pytest.raises(Unknown):
+        reg.lookup("x")
+    with pytest.raises(OwnError) as refused:
+        reg.add("w", 2)
+    assert not isinstance(refused.value, KeyError)

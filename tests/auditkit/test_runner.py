@@ -351,8 +351,10 @@ def test_requirements_are_one_table_read_by_the_registry_and_the_context(audit_d
         ctx.has("scor")
     with pytest.raises(ConfigError, match=r"\[model\] features"):
         ctx.feature_frame()
-    with pytest.raises(ConfigError, match=r"Did you mean 'fairness'\?"):
+    with pytest.raises(ConfigError, match=r"Did you mean 'fairness'\?") as unknown:
         get_check("fairnes")
+    # a lookup by name: also a KeyError, printed as a sentence
+    assert isinstance(unknown.value, KeyError) and str(unknown.value).startswith("No check named")
 
 
 def test_a_second_check_with_one_id_is_refused(temp_check) -> None:

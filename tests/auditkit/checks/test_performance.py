@@ -324,3 +324,17 @@ def test_end_to_end_with_the_model_and_mitigation(audit_dir, base_config, write_
     trade = next(t for t in section.tables if t.title.startswith("Mitigation trade-off"))
     assert trade.rows[0][0] == "accuracy" and {r[1] for r in trade.rows[1:]} == {"race"}
     assert any(f.title == "Reliability curves by group" for f in section.figures)
+
+
+def test_intersection_groups_are_tuples_that_no_separator_can_merge() -> None:
+    """"x, p" × "q" and "x" × "p, q" joined with ", " would both read "x, p, q"."""
+    from auditkit.checks._performance_eval import RowGroups
+
+    a = np.array(["x, p", "x", "x, p", "x"], dtype=object)
+    b = np.array(["q", "p, q", "q", "p, q"], dtype=object)
+    groups = RowGroups.of(a, b)
+    assert groups.labels == (("x", "p, q"), ("x, p", "q"))
+    masks = dict(groups.each())
+    assert masks[("x, p", "q")].tolist() == [True, False, True, False]
+    single = RowGroups.of(a)
+    assert single.labels == ("x", "x, p") and dict(single.each())["x"].tolist() == [False, True, False, True]
