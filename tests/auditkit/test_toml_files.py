@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -95,14 +94,24 @@ def test_a_syntax_refusal_quotes_the_position_never_the_content(
     assert content not in str(exc.value)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs file permissions")
-def test_an_unreadable_file_is_refused_with_the_reason(tmp_path: Path) -> None:
+@pytest.mark.parametrize("error", [PermissionError(13, "Permission denied"),
+                                   OSError(5, "Input/output error")])
+def test_an_unreadable_file_is_refused_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError
+) -> None:
+    # The read itself fails (as for a file without read permission, which root could still
+    # read, or a disk error): simulated, so the test runs under any user.
     p = tmp_path / "locked.toml"
     p.write_text("a = 1\n", encoding="utf-8")
-    p.chmod(0)
+
+    def refuse(self: Path) -> bytes:
+        raise error
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
     with pytest.raises(_Refused) as exc:
         _read(p)
-    assert str(exc.value) == f"The test file {str(p)!r} cannot be read (Permission denied). {FIX}"
+    reason = error.strerror
+    assert str(exc.value) == f"The test file {str(p)!r} cannot be read ({reason}). {FIX}"
 
 
 _KEYS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=8)
