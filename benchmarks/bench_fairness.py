@@ -99,7 +99,7 @@ def bench_metrics(n: int) -> list[str]:
     mf = MetricFrame(metrics=fairlearn_metrics(), y_true=y, y_pred=yhat, sensitive_features=sf)
     t_anchor = time.perf_counter() - t0
     theirs = mf.by_group
-    theirs.index = [", ".join(map(str, i)) for i in theirs.index]
+    theirs.index = [tuple(map(str, i)) for i in theirs.index]  # an intersection's label is a tuple
     mine = ours.by_group.xs("sex × race × age", level="grouping")[list(METRICS)]
     assert len(mine) == 40 and set(mine.index) == set(theirs.index)
     worst = float(np.nanmax(np.abs(mine.loc[theirs.index].to_numpy() - theirs[list(METRICS)].to_numpy())))
