@@ -245,19 +245,17 @@ def _worse_status(a: Status, b: Status) -> Status:
 
 def _ring_verdict(*, exposed: bool, weak_kdf: bool, too_old: bool,
                   opened: bool) -> tuple[Status, Severity]:
-    """Status and severity of the key-ring finding from its problems, taken in this order: each
-    problem sets the severity (a file others can read: ``fail``, high; a weak scrypt cost and an
-    old primary key: ``warn``, medium and low), and a ring not opened raises it to low at least."""
+    """Status and severity of the key-ring finding: the worst of its problems' (a file others
+    can read: ``fail``, high; a weak scrypt cost: ``warn``, medium; an old primary key:
+    ``warn``, low; a ring not opened: ``warn``, low). No problem: ``pass``, info."""
+    problems = [(Status.FAIL, Severity.HIGH) if exposed else None,
+                (Status.WARN, Severity.MEDIUM) if weak_kdf else None,
+                (Status.WARN, Severity.LOW) if too_old else None,
+                (Status.WARN, Severity.LOW) if not opened else None]
     status, severity = Status.PASS, Severity.INFO
-    if exposed:
-        status, severity = Status.FAIL, Severity.HIGH
-    if weak_kdf:
-        status, severity = _worse_status(status, Status.WARN), Severity.MEDIUM
-    if too_old:
-        status, severity = _worse_status(status, Status.WARN), Severity.LOW
-    if not opened:
-        status = _worse_status(status, Status.WARN)
-        severity = max(severity, Severity.LOW, key=_SEVERITY_RANK.index)
+    for found in filter(None, problems):
+        status = _worse_status(status, found[0])
+        severity = max(severity, found[1], key=_SEVERITY_RANK.index)
     return status, severity
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from auditkit.checks.security import SPEC
 from auditkit.privacy.crypto import KeyRing, encrypt_file
-from auditkit.reports import Status
+from auditkit.reports import Severity, Status
 
 ENV = "TEST_SECURITY_RING_PASSPHRASE"
 PASS = "security check test passphrase"
@@ -164,7 +165,8 @@ def test_files_written_by_earlier_checks_are_inventoried(audit_dir, base_config,
     ({"weak_kdf": True}, ("warn", "medium")),
     ({"opened": False}, ("warn", "low")),
     ({"exposed": True, "opened": False}, ("fail", "high")),
-    ({"weak_kdf": True, "too_old": True}, ("warn", "low")),  # a later problem sets the severity
+    ({"weak_kdf": True, "too_old": True}, ("warn", "medium")),
+    ({"exposed": True, "too_old": True}, ("fail", "high")),  # an old key never lowers a fail
 ])
 def test_key_ring_verdict_known_answers(problems, expected):
     from auditkit.checks.security import _ring_verdict
@@ -172,6 +174,21 @@ def test_key_ring_verdict_known_answers(problems, expected):
     flags = {"exposed": False, "weak_kdf": False, "too_old": False, "opened": True, **problems}
     status, severity = _ring_verdict(**flags)
     assert (status.value, severity.value) == expected
+
+
+@pytest.mark.parametrize("flags", list(itertools.product([False, True], repeat=4)))
+def test_key_ring_verdict_is_the_worst_of_its_problems(flags):
+    """Over every combination: the status and the severity are each the worst of the problems'
+    (adding a problem never makes the verdict milder)."""
+    from auditkit.checks.security import _SEVERITY_RANK, _ring_verdict
+
+    exposed, weak, old, not_opened = flags
+    status, severity = _ring_verdict(exposed=exposed, weak_kdf=weak, too_old=old,
+                                     opened=not not_opened)
+    sev = [s for s, on in (("high", exposed), ("medium", weak), ("low", old), ("low", not_opened)) if on]
+    expected_sev = max(sev or ["info"], key=lambda v: _SEVERITY_RANK.index(Severity(v)))
+    assert severity.value == expected_sev
+    assert status.value == ("fail" if exposed else "warn" if any(flags) else "pass")
 
 
 class _SecurityScope:
