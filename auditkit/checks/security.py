@@ -174,7 +174,7 @@ def _if_encrypted(findings: _StoredFindings, what: str, item: StoredArtifact, na
                   scope: _InScope) -> Finding | None:
     """The finding of an encrypted ``item`` (authenticated or not); ``None`` when in clear."""
     metrics = {"encrypted": item.encrypted, "key_id": item.key_id if item.encrypted else None}
-    if item.encrypted and item.authenticated.startswith("FAILED"):
+    if item.encrypted and item.failed:  # did not authenticate, or its header is unreadable
         return findings.not_authentic.make(
             scope, Status.FAIL,
             f"The {what} '{name}' is encrypted but failed authentication under the key ring: it "

@@ -209,3 +209,20 @@ def test_security_findings_cite_their_own_provisions_within_scope(spec_name: str
     cited = spec.make(scope, Status.PASS, "s").regulations
     # only the finding's own provisions, in its order, and only those in scope
     assert cited == tuple(i for i in spec.provisions if i in scope.ids)
+
+
+@pytest.mark.parametrize(("authenticated", "status"), [
+    ("yes", "pass"), ("not checked", "pass"), ("FAILED", "fail"), ("failed (bad header)", "fail"),
+])
+def test_an_encrypted_file_passes_only_if_it_did_not_fail(authenticated, status, tmp_path):
+    """A dataset or model whose encrypted header cannot be read fails, as it does among the
+    other artifacts; it is never reported as safely encrypted."""
+    from auditkit.checks import security
+    from auditkit.checks._artifact_inventory import StoredArtifact
+
+    item = StoredArtifact("dataset", tmp_path / "d.csv.enc", exists=True, encrypted=True,
+                          algorithm="AES-256-GCM", key_id="k1", authenticated=authenticated)
+    scope = security._InScope.of(_SecurityScope())
+    for findings, what in ((security.DATASET, "dataset"), (security.MODEL, "model")):
+        found = security._if_encrypted(findings, what, item, "d.csv.enc", scope)
+        assert found is not None and found.status.value == status
