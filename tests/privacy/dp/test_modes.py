@@ -85,3 +85,19 @@ def test_opacus_modes_train(mode):
         p.criterion(p.model(x), y).backward()
         p.optimizer.step()
     assert p.budget.steps == len(p.data_loader)
+
+
+def test_the_docs_table_lists_exactly_the_registered_modes() -> None:
+    """docs/dp.md's table of clipping modes is read against the registry, the one list."""
+    import re
+    from pathlib import Path
+
+    from auditkit.privacy.dp._modes import MODES
+
+    doc = Path(__file__).resolve().parents[3] / "docs" / "dp.md"
+    if not doc.is_file():
+        pytest.skip("reads the checkout's docs")
+    text = doc.read_text(encoding="utf-8")
+    table = text.split("## Clipping modes (`mode=`)", 1)[1].split("\n\n", 2)[1]
+    listed = re.findall(r"^\| `(\w+)` \|", table, re.M)
+    assert listed == list(MODES)
