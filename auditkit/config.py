@@ -368,7 +368,7 @@ def _format_error(source: str, err: dict[str, Any], valid: list[str] | None = No
     msg = err.get("msg", "is invalid")
     msg = msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
     msg = msg[0].lower() + msg[1:]
-    if "got " in msg:  # our validators name the value already (and often what to do)
+    if not isinstance(got, dict) and repr(got) in msg:  # the validator quoted the value itself
         return f"{source}: {where} {msg}" + ("" if msg.endswith((".", "?")) else ".")
     return f"{source}: {where} {msg}; got {got_text}."
 

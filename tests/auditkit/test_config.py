@@ -129,3 +129,36 @@ def test_validators_raise_the_package_error() -> None:
         AuditMeta(domain="credt")
     assert "Did you mean 'credit'?" in str(exc.value)
     assert issubclass(ConfigError, ValueError)
+
+
+@pytest.mark.parametrize(("table", "key", "value"), [
+    ("audit", "action_due", "31/03/2027"),
+    ("audit", "jurisdictions", ["EU", "Mars"]),
+    ("audit", "domain", "credti"),
+    ("data", "format", "cvs"),
+    ("data", "protected", "sex"),
+    ("data", "label", 7),
+    ("checks.fairness", "mode", "pt"),
+    ("checks.fairness", "n_boot", "many"),
+    ("checks.transparency", "method", "shapp"),
+    ("checks.performance", "score_kind", "probabilty"),
+    ("model", "sha256", "abc"),
+])
+def test_a_bad_value_is_named_once_with_its_key(base_config, table: str, key: str, value) -> None:
+    """Whether the validator or the loader quotes it, the value given appears exactly once,
+    after the table and key, and the message is one sentence-ended line."""
+    raw = base_config()
+    head, _, sub = table.partition(".")
+    target = raw.setdefault(head, {})
+    if sub:
+        target = target.setdefault(sub, {})
+    if head == "model":
+        target.setdefault("path", "model.skops")
+    target[key] = value
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw, source="a.toml")
+    msg = str(exc.value)
+    where = f"[{table}] key '{key}'"
+    assert msg.startswith(f"a.toml: {where}"), msg
+    assert msg.count(repr(value)) == 1, msg
+    assert "\n" not in msg and msg.endswith((".", "?")), msg
