@@ -345,7 +345,7 @@ def _classify_column(
     if scanned is not None and getattr(scanned, "personal", False):
         entities = tuple(scanned.entities)  # type: ignore[attr-defined]
         cat = scanned.category  # type: ignore[attr-defined]
-        if cat in _IDENTIFIER_SCAN_CATEGORIES or scanned.text_entities:  # type: ignore[attr-defined]
+        if cat in _IDENTIFIER_SCAN_CATEGORIES or getattr(scanned, "embedded", False):
             categories.add("identifier")
         if cat == "quasi":
             categories.add("quasi_identifier")

@@ -38,16 +38,28 @@ class ColumnInventory:
     Attributes
     ----------
     entity:
-        The entity type the column holds as a whole (``None`` when none reached the
-        threshold; a free-text column reports its embedded entities in ``text_entities``).
+        The entity type the column holds as a whole: the validated majority type (``None``
+        when no type reached its share; see :mod:`auditkit.privacy.masking._scan`).
     share:
         Share of scanned non-null cells confirmed as ``entity``.
     confidence:
         0-1 confidence in ``entity`` (validator share, recogniser score, name hint).
     free_text:
-        Whether the column is prose that may embed entities anywhere.
+        Whether the column is prose (long, several words per cell).
     text_entities:
-        ``(entity, rows)`` pairs: scanned free-text rows holding at least one span of the type.
+        ``(entity, rows)`` pairs: of the ``text_rows`` cells searched for spans, how many hold
+        at least one validated span of each type. Every type found is listed, however few.
+    text_rows:
+        Cells searched for spans (a sample; 0 when the column was not searched: a whole-cell
+        type claimed it, or it holds numbers).
+    text_share:
+        Share of the searched cells that hold at least one validated span of any type.
+    embedded:
+        Whether enough cells hold spans (``text_share`` and the count at or above the scan's
+        thresholds) for the column to count as personal: such a column with no ``entity`` is
+        masked span by span, every entity type in it.
+    candidates:
+        Every whole-cell type that confirmed any cell, with its share, largest first.
     category:
         ``direct``, ``quasi``, ``special``, ``credential``, ``financial`` or ``None``.
     """
@@ -62,21 +74,42 @@ class ColumnInventory:
     text_entities: tuple[tuple[str, int], ...] = ()
     candidates: tuple[EntityShare, ...] = ()
     category: str | None = None
+    text_rows: int = 0
+    text_share: float = 0.0
+    embedded: bool = False
 
     @property
     def personal(self) -> bool:
-        """Whether the column holds personal data (an entity, or entities in its text)."""
-        return self.entity is not None or bool(self.text_entities)
+        """Whether the column holds personal data (a whole-cell type, or enough embedded
+        entities)."""
+        return self.entity is not None or self.embedded
+
+    @property
+    def spans(self) -> bool:
+        """Whether masking treats the column span by span (prose, or cells embedding
+        entities, with no whole-cell type)."""
+        return self.entity is None and (self.free_text or self.embedded)
 
     @property
     def entities(self) -> tuple[str, ...]:
-        """Every entity type found: the column's own and those embedded in its text."""
+        """Every entity type the column counts as holding: its own and, when it is personal by
+        its spans, those embedded in its cells."""
         own = (self.entity,) if self.entity else ()
+        if not self.embedded:
+            return own
         return own + tuple(e for e, _ in self.text_entities if e not in own)
+
+    @property
+    def text_shares(self) -> dict[str, float]:
+        """``{entity: share of the searched cells holding a span of it}``."""
+        if not self.text_rows:
+            return {}
+        return {e: round(n / self.text_rows, 4) for e, n in self.text_entities}
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["text_entities"] = {e: n for e, n in self.text_entities}
+        d["text_shares"] = self.text_shares
         d["candidates"] = [asdict(c) for c in self.candidates]
         d["personal"] = self.personal
         return d
@@ -123,7 +156,7 @@ class Inventory:
         strong = {"direct", "credential", "financial"}
         return tuple(
             c.column for c in self.columns
-            if (c.entity is not None and c.category in strong) or c.text_entities
+            if (c.entity is not None and c.category in strong) or c.embedded
         )
 
     @property
@@ -156,14 +189,18 @@ class Inventory:
         return json.dumps(self.to_dict(), **kwargs)
 
     def to_rows(self) -> list[tuple[Any, ...]]:
-        """Rows for a table: column, entity, share, confidence, free text, category."""
+        """Rows for a table: column, entity, share, confidence, free text, embedded entity
+        types (cells holding one of the cells searched), category. A column personal by its
+        spans shows ``embedded`` as its entity and the share of searched cells holding one."""
         rows = []
         for c in self.columns:
-            embedded = ", ".join(f"{e} ({n})" for e, n in c.text_entities)
+            embedded = ", ".join(f"{e} ({n}/{c.text_rows})" for e, n in c.text_entities)
+            label = c.entity or ("embedded" if c.embedded else
+                                 "free text" if c.free_text else "-")
+            share = c.share if c.entity else c.text_share if c.embedded else 0.0
             rows.append((
-                c.column, c.entity or ("free text" if c.free_text else "-"),
-                round(c.share, 3), round(c.confidence, 3), c.free_text, embedded,
-                c.category or "-",
+                c.column, label, round(share, 3), round(c.confidence, 3), c.free_text,
+                embedded, c.category or "-",
             ))
         return rows
 

@@ -23,7 +23,8 @@ from auditkit.privacy.masking._operator_contract import OperatorContext
 from auditkit.privacy.masking._operator_registry import get_operator
 from auditkit.privacy.masking._policy import Policy, Rule, load_policy
 from auditkit.privacy.masking._risk import ClassCounts, RiskReport
-from auditkit.privacy.masking._spans import _find, text_recognisers
+from auditkit.privacy.masking._scan import scan
+from auditkit.privacy.masking._span_engine import find_spans_batch
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit.privacy.crypto import KeyRing
@@ -37,9 +38,6 @@ KEPT_UNLISTED = 'personal data, not named in the policy, and unlisted = "keep"'
 KEPT_BY_RULE = 'a rule of the policy says operator = "keep"'
 NOT_CLASSIFIED = "not classified: no scan was made (unlisted = \"keep\")"
 IN_CLEAR_REASONS = (NOT_PERSONAL, KEPT_UNLISTED, KEPT_BY_RULE, NOT_CLASSIFIED)
-
-# A cell can only hold a pattern entity if it has a digit, an '@', a URL marker or a colon.
-_TEXT_PREFILTER = r"[0-9@:]|www\.|WWW\."
 
 
 @dataclass(frozen=True)
@@ -180,8 +178,9 @@ class Masker:
         inv = self.inventory
         for r in pol.rules:
             ci = inv[r.column] if inv is not None and r.column in set(c.column for c in inv) else None
-            spans = r.free_text if r.free_text is not None else bool(ci and ci.free_text and
-                                                                     ci.entity is None)
+            # A rule on prose treats its spans; on any other column, whole cells.
+            spans = r.free_text if r.free_text is not None else bool(
+                ci and ci.free_text and ci.entity is None)
             if spans and not get_operator(r.operator).spans:
                 spans = False  # drop/keep/suppress/generalise act on the whole cell
             self._plans[r.column] = _Plan(r, spans, ci.entity if ci else None)
@@ -198,7 +197,8 @@ class Masker:
             scanned = {c.column: c for c in inv} if inv is not None else {}
             for c in unlisted:
                 ci = scanned.get(c)
-                spans = bool(ci is not None and ci.free_text and ci.entity is None)
+                # Prose, or cells embedding entities: every entity span in it.
+                spans = bool(ci is not None and ci.spans)
                 if spans and not get_operator(pol.unlisted).spans:
                     spans = False
                 rule = Rule.of(c, pol.unlisted, free_text=spans or None)
@@ -306,15 +306,15 @@ def _mask_spans(
     arr, mask = text_cells(values)
     if len(arr) == 0:
         return values, 0, ()
-    cand = pc.match_substring_regex(arr, _TEXT_PREFILTER).to_numpy(zero_copy_only=False)
-    idx = np.flatnonzero(cand)
-    trecs = text_recognisers(rule.entities)
-    texts = arr.take(pa.array(idx)).to_pylist() if idx.size else []
+    # Every entity type (pattern recognisers and text finders) unless the rule names some.
+    batch = find_spans_batch(arr, rule.entities)
+    idx = np.flatnonzero(np.diff(batch.offsets))
+    texts = arr.take(pa.array(idx, type=pa.int64())).to_pylist() if idx.size else []
     per_row: list[list[Any]] = []
     pieces: list[str] = []
     ents: list[str] = []
-    for t in texts:
-        spans = _find(t, trecs)
+    for i, t in zip(idx, texts, strict=True):
+        spans = batch.spans(int(i))
         per_row.append(spans)
         for s in spans:
             pieces.append(t[s.start:s.end])
@@ -388,8 +388,6 @@ def mask(
         policy does not name; the summary's ``in_clear`` lists every column left as it was,
         and why.
     """
-    from auditkit.privacy.masking._scan import scan
-
     pol = load_policy(policy)
     if not isinstance(df, pd.DataFrame):
         raise PrivacyInputError(

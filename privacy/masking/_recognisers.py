@@ -23,6 +23,11 @@ from dataclasses import dataclass, field
 
 from auditkit.privacy.errors import PrivacyInputError
 from auditkit.privacy.masking import validators as v
+from auditkit.privacy.masking._digit_context import (
+    not_thing_id_batch,
+    phone_span_ok,
+    thing_id_before,
+)
 from auditkit.registry import Registry
 
 __all__ = [
@@ -175,24 +180,13 @@ _PHONE_SPAN = (
 )
 _PHONE_VALUE = r"^(?:\+|00)?[\d .()/-]{5,22}\d(?:[ ]?(?:x|ext\.?)[ ]?\d{1,5})?$"
 
-_PHONE_LABELS = frozenset({"office", "fax", "mobile", "home", "work", "cell", "ext", "phone",
-                           "tel", "desk", "landline", "or", "and"})
+def _not_a_thing_number(text: str, start: int, end: int) -> bool:
+    """Reject a card or SSN candidate announced as a product, order, parcel or document number
+    (``barcode 4006381333931``, ``part no. 123-45-6789``)."""
+    return not thing_id_before(text, start)
 
 
-_NOT_PHONE_BEFORE = ("licen", "zip", "postal", "post code", "postcode", "passport", "account",
-                     "order", "invoice", "iban", "ssn", "social security")
-
-
-def _phone_in_context(text: str, start: int, end: int) -> bool:
-    """Reject two bare digit groups followed by a word (a street address: ``12 3456 Main St``)
-    and numbers announced as another kind (``licence number 1234567``, ``zip 12345-678``)."""
-    span = text[start:end]
-    if re.fullmatch(r"\d+ \d+", span):  # two bare groups: maybe a house number and a unit
-        m = re.match(r" +([^\W\d_]+)", text[end:end + 24])
-        if m is not None and len(m.group(1)) >= 3 and m.group(1).lower() not in _PHONE_LABELS:
-            return False
-    before = text[max(0, start - 32):start].lower()
-    return not any(word in before for word in _NOT_PHONE_BEFORE)
+_not_a_thing_number.batch = not_thing_id_batch  # type: ignore[attr-defined]
 
 
 _DATE_SPAN = (
@@ -234,7 +228,7 @@ _BUILTINS = (
     Recogniser(
         "credit_card", "CREDIT_CARD", v.valid_credit_card, pattern=_CC_SPAN,
         value_pattern=_CC_VALUE, hints=("card", "cc number", "ccnumber", "pan$", "credit card"),
-        category="financial", score=1.0, priority=85,
+        category="financial", score=1.0, priority=85, span_filter=_not_a_thing_number,
     ),
     Recogniser(
         "iban", "IBAN_CODE", v.valid_iban,
@@ -249,7 +243,7 @@ _BUILTINS = (
         pattern=r"(?<![\d-])\d{3}([- ])\d{2}\1\d{4}(?![\d-])",
         value_pattern=r"^\d{3}[- .]?\d{2}[- .]?\d{4}$",
         hints=("ssn", "social security", "social security number"), score=0.95, priority=80,
-        bare_digits_need_hint=True,
+        bare_digits_need_hint=True, span_filter=_not_a_thing_number,
     ),
     Recogniser(
         "us_ssn_bare", "US_SSN", v.valid_us_ssn, pattern=r"(?<!\d)\d{9}(?!\d)",
@@ -286,7 +280,7 @@ _BUILTINS = (
         value_pattern=_PHONE_VALUE,
         hints=("phone", "telephone", "tel", "mobile", "cell", "fax", "phone number"),
         score=0.75, priority=60, bare_digits_need_hint=True,
-        span_filter=_phone_in_context,
+        span_filter=phone_span_ok,
     ),
     Recogniser(
         "date_of_birth", "DATE_OF_BIRTH", v.valid_date_of_birth, pattern=_DATE_SPAN,

@@ -3,13 +3,19 @@
 :func:`scan` reads a sample of rows, matches every cell against each recogniser's value
 pattern with Arrow's vectorised regex engine, confirms the candidates with the recogniser's
 validator (once per distinct value), weighs column-name hints, and looks for entity spans in
-free-text columns. The result, an :class:`Inventory`, holds counts and shares only: never a
-value.
+the text of every column no whole-cell type claims. The result, an :class:`Inventory`, holds
+counts and shares only: never a value.
+
+A column's type is its validated whole-cell majority (a few outliers cannot relabel it);
+a column no type claims is personal when enough of its cells embed validated spans, of any
+types, and is then masked span by span. The thresholds are the constants below; the
+classification section of docs/masking.md explains them.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
@@ -21,7 +27,8 @@ import pyarrow.compute as pc
 from auditkit.privacy.errors import PrivacyInputError
 from auditkit.privacy.masking._inventory import ColumnInventory, EntityShare, Inventory
 from auditkit.privacy.masking._recognisers import Recogniser, entity_category, iter_recognisers
-from auditkit.privacy.masking._spans import _find, text_recognisers
+from auditkit.privacy.masking._span_engine import find_spans_batch
+from auditkit.privacy.masking._spans import Span, text_recognisers
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -29,8 +36,31 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["column_hints", "scan"]
 
 _MAX_VALIDATE = 500  # distinct candidates validated per recogniser and column (a sample)
-_MAX_TEXT_ROWS = 2_000  # free-text cells searched for spans per column
+_MAX_TEXT_ROWS = 2_000  # cells searched for spans per column (a sample)
 
+#: Share of non-empty cells a validated pattern type must confirm to be a column's type
+#: (``scan``'s ``min_share``): a clear majority; a half-e-mail column is judged by its spans.
+WHOLE_CELL_SHARE = 0.6
+#: The same when the column name hints at the type (``ssn``, ``customer_email``).
+WHOLE_CELL_SHARE_HINTED = 0.5
+#: Share a name-only type (names, addresses, ZIP codes: no validator) needs, with its hint.
+NAME_TYPE_SHARE = 0.5
+#: Qualifying whole-cell types within this share (or one cell) of the largest explain the same
+#: cells: the most specific (highest priority) wins, so an SSN column holding a published
+#: sample number (the SSN validator rejects it, the phone validator does not) stays US_SSN.
+OUTLIER_SHARE = 0.05
+#: Share of searched cells that must hold a validated span for short text (codes, labels,
+#: comments) to count as personal: a stray match among digit-bearing codes is not evidence.
+SPAN_SHARE = 0.05
+#: The same for prose, or when the column name hints at a type found (corroboration).
+SPAN_SHARE_LOW = 0.01
+#: Fewest cells that must hold a span (all cells of a smaller column).
+SPAN_MIN_CELLS = 3
+#: When one format (``_formats``) covers this share of the searched cells, the spans in its
+#: cells count only if at least :data:`FORMAT_CONSISTENT` of them hold a span of one type: a
+#: code that passes a validator by chance (card expiry ``12/2024`` as a phone) is not data.
+FORMAT_SHARE = 0.8
+FORMAT_CONSISTENT = 0.9
 
 # --------------------------------------------------------------------------------------------
 # Column-name hints.
@@ -88,6 +118,8 @@ def _as_strings(series: pd.Series) -> pa.Array:
 
 
 def _is_free_text(values: pa.Array) -> bool:
+    """Prose: long cells of several words, most of whose tokens hold no digit or slash (user
+    agents, log lines and paths are not prose)."""
     if len(values) == 0:
         return False
     lengths = pc.utf8_length(values)
@@ -95,7 +127,11 @@ def _is_free_text(values: pa.Array) -> bool:
     words = pc.count_substring_regex(values, r"\pL{2,}")
     mean_words = pc.mean(words).as_py() or 0.0
     spaces = pc.mean(pc.count_substring_regex(values, r"\s+")).as_py() or 0.0
-    return mean_len >= 24 and mean_words >= 4 and spaces >= 3
+    if not (mean_len >= 24 and mean_words >= 4 and spaces >= 3):
+        return False
+    tokens = pc.count_substring_regex(values, r"\S+")
+    technical = pc.count_substring_regex(values, r"\S*[0-9/\\=_{}<>|]\S*")
+    return (pc.mean(pc.divide(pc.cast(technical, pa.float64()), tokens)).as_py() or 0.0) <= 0.4
 
 
 def _confirmed_share(
@@ -112,7 +148,8 @@ def _confirmed_share(
     if idx.size == 0:
         return 0.0
     if rec.bare_digits_need_hint and not hinted:
-        all_digits = pc.match_substring_regex(uniques.take(pa.array(idx)), r"^\+?\d+$")
+        # Bare digits only: a leading '+' (E.164) declares a phone number.
+        all_digits = pc.match_substring_regex(uniques.take(pa.array(idx)), r"^\d+$")
         idx = idx[~all_digits.to_numpy(zero_copy_only=False)]
         if idx.size == 0:
             return 0.0
@@ -133,41 +170,64 @@ def _confirmed_share(
 
 
 class _Verdict(NamedTuple):
-    """A recogniser whose confirmed share reached its threshold, with its confidence."""
+    """A recogniser whose confirmed share reached its bar, with its confidence."""
 
     rec: Recogniser
     share: float
     confidence: float
+    hinted: bool = False
+
+
+class _Spans(NamedTuple):
+    """What a span search of (a sample of) a column's cells found: counts only."""
+
+    rows: int = 0  # cells searched
+    hits: int = 0  # cells holding at least one counted span
+    entities: tuple[tuple[str, int], ...] = ()  # (entity, cells holding a span of it)
 
 
 def _scan_column(
     name: str, series: pd.Series, n_scanned: int, *, min_share: float, hints: bool,
     rng: np.random.Generator, recs: list[Recogniser],
 ) -> ColumnInventory:
-    """What one column holds: its entity type by pattern and name, or the spans in its text."""
+    """What one column holds: its whole-cell type, or the entity spans in its cells."""
     values = _as_strings(series)
     values = values.filter(pc.greater(pc.utf8_length(values), 0))
     n = len(values)
     if n == 0:
         return ColumnInventory(str(name), n_scanned, 0)
     hinted = column_hints(str(name), recs) if hints else set()
-    candidates, best = _judge(_pattern_shares(values, recs, hinted, rng), min_share)
+    candidates, best = _judge(_pattern_shares(values, recs, hinted, rng), min_share, n)
     free_text = _is_free_text(values)
-    text_entities: tuple[tuple[str, int], ...] = ()
-    if free_text and (best is None or best.rec.needs_hint):
-        text_entities = _text_entities(values, rng)
-        if best is not None and best.rec.category != "special":
-            best = None  # prose under an "address"/"name" header: its spans are what counts
+    found = _Spans()
+    if (best is None and _can_hold_text(series)) or (
+        best is not None and free_text and best.rec.needs_hint
+    ):
+        found = _search_spans(values, rng, recs, hinted, free_text)
+    hinted_entities = {r.entity for r in recs if r.name in hinted}
+    embedded = _embedded(found, free_text or any(e in hinted_entities for e, _ in found.entities))
+    if best is not None and embedded and best.rec.category != "special":
+        best = None  # prose under an "address"/"name" header: its spans are what counts
+    common = {
+        "free_text": free_text, "text_entities": found.entities, "text_rows": found.rows,
+        "text_share": round(found.hits / found.rows, 4) if found.rows else 0.0,
+        "embedded": embedded, "candidates": candidates,
+    }
     if best is None:
-        return ColumnInventory(
-            str(name), n_scanned, n, free_text=free_text, text_entities=text_entities,
-            candidates=candidates, category=_text_category(text_entities),
-        )
+        category = _text_category(found.entities) if embedded else None
+        return ColumnInventory(str(name), n_scanned, n, category=category, **common)
     return ColumnInventory(
         str(name), n_scanned, n, entity=best.rec.entity, share=round(best.share, 4),
-        confidence=round(best.confidence, 4), free_text=free_text, text_entities=text_entities,
-        candidates=candidates, category=best.rec.category,
+        confidence=round(best.confidence, 4), category=best.rec.category, **common,
     )
+
+
+def _can_hold_text(series: pd.Series) -> bool:
+    """Whether a column's cells can embed entity spans (numbers and timestamps cannot)."""
+    from pandas.api import types as t
+
+    d = series.dtype
+    return not (t.is_numeric_dtype(d) or t.is_datetime64_any_dtype(d) or t.is_timedelta64_dtype(d))
 
 
 def _pattern_shares(
@@ -188,39 +248,132 @@ def _pattern_shares(
 
 
 def _judge(
-    shares: list[tuple[Recogniser, float, bool]], min_share: float,
+    shares: list[tuple[Recogniser, float, bool]], min_share: float, n: int = 0,
 ) -> tuple[tuple[EntityShare, ...], _Verdict | None]:
-    """(every candidate, largest share first; the column's entity or ``None``).
+    """(every candidate, largest share first; the column's whole-cell type or ``None``).
 
-    Pattern-validated types beat name-hint types; then the larger share, then the priority.
-    A name-hint type needs a share of 0.5, a pattern type ``min_share``.
+    A type qualifies at its bar (:func:`_whole_cell_bar`). Among those that do, pattern types
+    beat name-only types, a name-hinted type beats an unhinted one, and among the types within
+    :data:`OUTLIER_SHARE` (or one of the ``n`` cells) of the largest share the highest priority
+    wins: a few outliers that a less specific recogniser accepts cannot relabel the column.
     """
     candidates = []
-    best: tuple[tuple[float, float, int], _Verdict] | None = None
+    eligible = []
     for rec, share, hinted in shares:
         conf = min(1.0, rec.score * share + (0.1 if hinted else 0.0))
         candidates.append(EntityShare(rec.entity, round(share, 4), round(conf, 4), hinted))
-        if share < (0.5 if rec.needs_hint else min_share):
-            continue
-        key = (0.0 if rec.needs_hint else 1.0, share, rec.priority)
-        if best is None or key > best[0]:
-            best = (key, _Verdict(rec, share, conf))
+        if share >= _whole_cell_bar(rec, hinted, min_share) - 1e-9:
+            eligible.append(_Verdict(rec, share, conf, hinted))
     candidates.sort(key=lambda c: -c.share)
-    return tuple(candidates), None if best is None else best[1]
+    if not eligible:
+        return tuple(candidates), None
+    tier = max((not v.rec.needs_hint, v.hinted) for v in eligible)
+    pool = [v for v in eligible if (not v.rec.needs_hint, v.hinted) == tier]
+    tolerance = max(OUTLIER_SHARE, 1.0 / n if n else 0.0)
+    top = max(v.share for v in pool)
+    close = [v for v in pool if v.share >= top - tolerance - 1e-9]
+    return tuple(candidates), max(close, key=lambda v: (v.rec.priority, v.share))
 
 
-def _text_entities(values: pa.Array, rng: np.random.Generator) -> tuple[tuple[str, int], ...]:
-    """``(entity, rows)``: how many free-text cells (a sample of them) hold a span of each."""
+def _whole_cell_bar(rec: Recogniser, hinted: bool, min_share: float) -> float:
+    """The share of cells a type must confirm to be a column's type."""
+    if rec.needs_hint:
+        return NAME_TYPE_SHARE
+    return min(min_share, WHOLE_CELL_SHARE_HINTED) if hinted else min_share
+
+
+_BARE_DIGITS = re.compile(r"\d+")
+
+
+def _search_spans(
+    values: pa.Array, rng: np.random.Generator, recs: list[Recogniser], hinted: set[str],
+    prose: bool,
+) -> _Spans:
+    """Which cells (a sample of :data:`_MAX_TEXT_ROWS`) hold a span of which entity types.
+
+    Every type :func:`find_spans` reports counts (new span types need no change here), except
+    spans that are no evidence (:func:`_counts`) or that the column's format explains
+    (:func:`_format_explains`).
+    """
     n = len(values)
     take = values if n <= _MAX_TEXT_ROWS else values.take(
         pa.array(np.sort(rng.choice(n, size=_MAX_TEXT_ROWS, replace=False)))
     )
-    trecs = text_recognisers()
-    found: dict[str, int] = {}
-    for text in take.to_pylist():
-        for ent in {s.entity for s in _find(text, trecs)}:
-            found[ent] = found.get(ent, 0) + 1
-    return tuple(sorted(found.items()))
+    # Every type in prose (pattern recognisers and text finders); elsewhere finder spans do
+    # not count (see _counts), so the finders need not run.
+    batch = find_spans_batch(take, recognisers=None if prose else text_recognisers())
+    formats = _formats(take)
+    has = pa.array(np.flatnonzero(np.diff(batch.offsets)), type=pa.int64())
+    by_name = {r.name: r for r in recs}
+    per_cell = [
+        (fmt, {s.entity for s in batch.spans(i) if _counts(s, text, by_name, hinted, prose)})
+        for i, text, fmt in zip(has.to_pylist(), take.take(has).to_pylist(),
+                                formats.take(has).to_pylist(), strict=True)
+    ]
+    dominant = _dominant_format(formats)
+    if dominant is not None and _format_explains([e for f, e in per_cell if f == dominant[0]],
+                                                 dominant[1]):
+        per_cell = [(f, e) for f, e in per_cell if f != dominant[0]]
+    found = Counter(e for _, ents in per_cell for e in ents)
+    hits = sum(1 for _, ents in per_cell if ents)
+    return _Spans(len(take), hits, tuple(sorted(found.items())))
+
+
+def _formats(values: pa.Array) -> pa.Array:
+    """Each cell's format: a token with a digit becomes ``9``, a word ``a``, spaces one space
+    (``12/2024`` and ``1/2020`` are both ``9/9``; ``Call 212-555-0123`` is ``a 9-9-9``)."""
+    out = pc.replace_substring_regex(values, r"[\pL\pN_]*\pN[\pL\pN_]*", "9")
+    out = pc.replace_substring_regex(out, r"[\pL_]+", "a")
+    return pc.replace_substring_regex(out, r"\s+", " ")
+
+
+def _dominant_format(formats: pa.Array) -> tuple[str, int] | None:
+    """(the format, its cells) when one covers :data:`FORMAT_SHARE` of the cells."""
+    if len(formats) == 0:
+        return None
+    vc = pc.value_counts(formats)
+    counts = vc.field("counts").to_numpy()
+    top = int(np.argmax(counts))
+    if counts[top] < FORMAT_SHARE * len(formats) - 1e-9:
+        return None
+    return vc.field("values")[top].as_py(), int(counts[top])
+
+
+def _format_explains(span_sets: list[set[str]], n_format: int) -> bool:
+    """Whether a column's dominant format, not its data, explains the spans in its cells: fewer
+    than :data:`FORMAT_CONSISTENT` of its ``n_format`` cells hold a span of one type."""
+    tally = Counter(e for ents in span_sets for e in ents)
+    return bool(tally) and max(tally.values()) < FORMAT_CONSISTENT * n_format - 1e-9
+
+
+def _counts(span: Span, text: str, by_name: Mapping[str, Recogniser], hinted: set[str],
+            prose: bool) -> bool:
+    """Whether a span is evidence for the column: not a piece of a longer run of digit groups
+    (``1Z 789 686 82 8979 914 6``); from a text finder (no validator: names and places in
+    prose) only in prose, not in labels (countries, companies, car models); and not a whole
+    cell of bare digits the whole-cell scan would not count (no name hint where needed)."""
+    start, end = span.start, span.end
+    if (start >= 2 and text[start].isdigit() and text[start - 1] == " "
+            and text[start - 2].isdigit()) or (
+            end + 1 < len(text) and text[end - 1].isdigit() and text[end] == " "
+            and text[end + 1].isdigit()):
+        return False
+    rec = by_name.get(span.recogniser)
+    if rec is None:
+        return prose
+    if not rec.bare_digits_need_hint or rec.name in hinted:
+        return True
+    whole = start == 0 and end == len(text)
+    return not (whole and _BARE_DIGITS.fullmatch(text) is not None)
+
+
+def _embedded(found: _Spans, low_bar: bool) -> bool:
+    """Whether enough searched cells hold a span for the column to count as personal."""
+    if found.hits == 0:
+        return False
+    share = SPAN_SHARE_LOW if low_bar else SPAN_SHARE
+    return (found.hits >= min(SPAN_MIN_CELLS, found.rows)
+            and found.hits >= share * found.rows - 1e-9)
 
 
 def _text_category(text_entities: tuple[tuple[str, int], ...]) -> str | None:
@@ -236,7 +389,7 @@ def scan(
     *,
     columns: Iterable[str] | None = None,
     sample_rows: int | None = 20_000,
-    min_share: float = 0.6,
+    min_share: float = WHOLE_CELL_SHARE,
     hints: bool = True,
     seed: int = 0,
     declared: Mapping[str, str] | None = None,
@@ -254,7 +407,9 @@ def scan(
         confidences are then estimates; the inventory says how many rows it read.
     min_share:
         Share of non-null cells that must be confirmed instances for a pattern entity to be
-        the column's type (name-hinted types need 0.5).
+        the column's type (:data:`WHOLE_CELL_SHARE`); with a column-name hint for the type a
+        majority (:data:`WHOLE_CELL_SHARE_HINTED`) suffices. Columns no type claims are
+        searched for entity spans (see the module docstring).
     hints:
         Use column names as evidence (person names, addresses, ZIP codes, dates of birth).
     seed:

@@ -12,17 +12,21 @@ from __future__ import annotations
 import datetime as _dt
 import ipaddress
 import re
-from functools import lru_cache
+from functools import lru_cache, partial
 
 __all__ = [
     "always",
+    "epoch_like",
+    "plausible_phone",
     "valid_age",
     "valid_credit_card",
     "valid_date_of_birth",
     "valid_email",
     "valid_geo_coordinate",
+    "valid_gtin",
     "valid_iban",
     "valid_ip",
+    "valid_isbn",
     "valid_mac",
     "valid_phone",
     "valid_url",
@@ -51,12 +55,21 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+# Issuer prefixes (ISO/IEC 7812 major industry identifier and the networks' IIN ranges) that a
+# payment card number can start with; a digit run starting otherwise (0, 7, most of 1, 2 and 8:
+# barcodes, timestamps, parcel numbers) is not a card even when its Luhn digit happens to fit.
+_CARD_PREFIX = re.compile(
+    r"4|5|6|3[0-9]|1(?=\d{14}$)|(?:2131|1800)(?=\d{11}$)|0604|2(?:2(?:0[0-4]|2[1-9]|[3-9]\d)|[3-6]\d{2}|7(?:[01]\d|20))|8[12]|9"
+)
+
+
 def valid_credit_card(value: str) -> bool:
-    """12-19 digits (separators allowed), not all one digit, Luhn checksum correct."""
+    """12-19 digits (separators allowed), not all one digit, a card issuer's prefix, Luhn
+    checksum correct."""
     digits = _NON_DIGIT.sub("", value)
     if not 12 <= len(digits) <= 19 or len(set(digits)) == 1:
         return False
-    return luhn_ok(digits)
+    return _CARD_PREFIX.match(digits) is not None and luhn_ok(digits)
 
 
 # Sample numbers published in advertising and documentation (the SSA list, Woolworth's wallet).
@@ -158,8 +171,9 @@ def valid_url(value: str) -> bool:
     return "." in host and not host.endswith(".") and re.search(r"[A-Za-z]", host) is not None
 
 
+# National numbers (no country code) are tried in these regions, most common first.
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "CA", "BR", "IL", "AU", "IT", "ES", "NL", "SE",
-                  "CH", "BE", "PT", "RU", "JP")
+                  "CH", "BE", "PT", "RU", "JP", "IE", "AT", "PL", "DK", "NO", "FI", "MX")
 
 
 _NANP = re.compile(
@@ -173,6 +187,27 @@ _DATE_SHAPE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.
 _EXTENSION = re.compile(r"(?i)\s*(?:x|ext\.?|extension)\s*\d+$")
 
 
+def _parsed(core: str, region: str | None):  # -> phonenumbers.PhoneNumber | None
+    import phonenumbers
+
+    try:
+        return phonenumbers.parse(core, region)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def _phone_core(value: str) -> str | None:
+    """``value`` without its extension, ``00`` as ``+``; ``None`` when it cannot be a phone."""
+    v = value.strip()
+    if _DATE_SHAPE.fullmatch(v) or _DECIMAL.fullmatch(v):
+        return None
+    digits = _NON_DIGIT.sub("", v.split("x")[0].split("ext")[0])
+    if not 6 <= len(digits) <= 15 or len(set(digits)) == 1:
+        return None
+    core = _EXTENSION.split(v)[0]
+    return "+" + core[2:] if core.startswith("00") else core
+
+
 @lru_cache(maxsize=65536)
 def valid_phone(value: str) -> bool:
     """A possible phone number for some common region (``phonenumbers``).
@@ -182,26 +217,77 @@ def valid_phone(value: str) -> bool:
     """
     import phonenumbers
 
-    v = value.strip()
-    if _NANP.fullmatch(v):
+    if _NANP.fullmatch(value.strip()):
         return True  # North American numbering plan: area and exchange codes start 2-9
-    if _DATE_SHAPE.fullmatch(v) or _DECIMAL.fullmatch(v):
+    core = _phone_core(value)
+    if core is None:
         return False
-    digits = _NON_DIGIT.sub("", v.split("x")[0].split("ext")[0])
-    if not 6 <= len(digits) <= 15 or len(set(digits)) == 1:
-        return False
-    core = _EXTENSION.split(v)[0]
-    if core.startswith("00"):
-        core = "+" + core[2:]
     regions: tuple[str | None, ...] = (None,) if core.startswith("+") else _PHONE_REGIONS
     for region in regions:
-        try:
-            num = phonenumbers.parse(core, region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_possible_number(num):
+        num = _parsed(core, region)
+        if num is not None and phonenumbers.is_possible_number(num):
             return True
     return False
+
+
+@lru_cache(maxsize=65536)
+def plausible_phone(value: str) -> bool:
+    """A *valid* (not merely possible) phone number: North American (area and exchange codes
+    2-9), international with a country code that ``phonenumbers`` deems valid, or national and
+    valid in one of the common regions. The stricter test for a digit run with no phone word
+    nearby."""
+    import phonenumbers
+
+    if _NANP.fullmatch(value.strip()):
+        return True
+    core = _phone_core(value)
+    if core is None:
+        return False
+    regions: tuple[str | None, ...] = (None,) if core.startswith("+") else _PHONE_REGIONS
+    for region in regions:
+        num = _parsed(core, region)
+        if num is not None and phonenumbers.is_valid_number(num):
+            return True
+    return False
+
+
+def _mod10_weighted(digits: str) -> bool:
+    """GTIN mod-10: weights 3, 1, 3, ... from the rightmost digit but one."""
+    total = sum((3 if i % 2 else 1) * (ord(ch) - 48) for i, ch in enumerate(reversed(digits)))
+    return total % 10 == 0
+
+
+def valid_gtin(value: str) -> bool:
+    """A GTIN (EAN-8, UPC-A, EAN-13/ISBN-13, GTIN-14) with a correct check digit."""
+    digits = _NON_DIGIT.sub("", value)
+    return len(digits) in (8, 12, 13, 14) and len(set(digits)) > 1 and _mod10_weighted(digits)
+
+
+_ISBN10 = re.compile(r"\d{9}[\dXx]")
+
+
+def valid_isbn(value: str) -> bool:
+    """An ISBN-13 (prefix 978/979, GTIN check digit) or ISBN-10 (mod-11 check digit, maybe X)."""
+    s = re.sub(r"[\s-]", "", value)
+    if len(s) == 13:
+        return s[:3] in ("978", "979") and s.isdigit() and _mod10_weighted(s)
+    if not _ISBN10.fullmatch(s):
+        return False
+    total = sum((10 - i) * (10 if ch in "Xx" else ord(ch) - 48) for i, ch in enumerate(s))
+    return total % 11 == 0
+
+
+#: Unix time in seconds from 2001-09-09 (10 digits) to 2040-01-01; milliseconds likewise.
+EPOCH_SECONDS = (1_000_000_000, 2_208_988_800)
+
+
+def epoch_like(digits: str) -> bool:
+    """A bare run of 10 (seconds) or 13 (milliseconds) digits in the plausible Unix-time range."""
+    if len(digits) == 13:
+        digits = digits[:10]
+    elif len(digits) != 10:
+        return False
+    return digits.isdigit() and EPOCH_SECONDS[0] <= int(digits) < EPOCH_SECONDS[1]
 
 
 _DATE_FORMATS = (
@@ -254,3 +340,19 @@ def valid_geo_coordinate(value: str) -> bool:
     if not re.fullmatch(r"-?\d{1,3}\.\d{2,}", v):
         return False
     return -180.0 <= float(v) <= 180.0
+
+
+# --------------------------------------------------------------------------------------------
+# Batch forms: ``f.batch(values) -> list[bool]``, equal to ``[f(x) for x in values]``, used by
+# the span search for a column's candidates (vectorised with Arrow and numpy).
+
+def _attach_batch_forms() -> None:
+    from auditkit.privacy.masking import _batch_validators as b
+
+    pairs = ((valid_credit_card, b.cards), (valid_us_ssn, b.ssns), (valid_ip, b.ips),
+             (valid_email, b.emails), (valid_phone, b.phones), (plausible_phone, b.phones))
+    for scalar, batch in pairs:
+        scalar.batch = partial(batch, scalar=scalar)  # type: ignore[attr-defined]
+
+
+_attach_batch_forms()

@@ -5,10 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditkit.privacy.masking._arrow_text import mask_characters, rebuild, repeated, text_cells
+from auditkit.privacy.errors import PrivacyInputError
+from auditkit.privacy.masking._arrow_text import (
+    mask_characters,
+    rebuild,
+    repeated,
+    replace_spans,
+    text_cells,
+)
 
 cells = st.lists(st.one_of(st.none(), st.text(max_size=12)), max_size=30)
 
@@ -51,3 +59,59 @@ def test_mask_characters_keeps_one_character_per_code_point(values, keep_separat
     assert [len(v) for v in out] == [len(v) for v in values]
     if not keep_separators:
         assert all(set(v) <= {"*"} for v in out)
+
+
+# -- spans replaced in place ------------------------------------------------------------------
+
+def _replace_in_python(values, spans):
+    out = list(values)
+    for i in sorted({r for r, *_ in spans}):
+        row = sorted((s, e, rep) for r, s, e, rep in spans if r == i)
+        text, pos, parts = values[i], 0, []
+        for s, e, rep in row:
+            parts += [text[pos:s], rep]
+            pos = e
+        out[i] = "".join(parts) + text[pos:]
+    return out
+
+
+@st.composite
+def cells_and_spans(draw):
+    values = draw(st.lists(st.one_of(st.none(), st.text(max_size=15)), max_size=12))
+    spans = []
+    for i, v in enumerate(values):
+        if not v:
+            continue
+        cuts = sorted(set(draw(st.lists(st.integers(0, len(v)), max_size=6))))
+        for s, e in zip(cuts[::2], cuts[1::2], strict=False):
+            spans.append((i, s, e, draw(st.text(max_size=4))))
+    return values, draw(st.permutations(spans))
+
+
+@settings(max_examples=150, deadline=None)
+@given(cells_and_spans())
+def test_replace_spans_matches_slicing_in_python(case):
+    values, spans = case
+    arr = pa.array(values, type=pa.string())
+    rows, starts, ends, reps = (list(x) for x in zip(*spans, strict=True)) if spans else \
+        ([], [], [], [])
+    out = replace_spans(arr, rows, starts, ends, reps)
+    assert out.to_pylist() == _replace_in_python(values, spans)
+    out.validate(full=True)
+
+
+def test_replace_spans_known_answers():
+    arr = pa.array(["héllo wörld", None, "", "abc"])
+    out = replace_spans(arr, [3, 0, 0, 3], [1, 6, 0, 3], [1, 11, 5, 3], ["<", "<B>", "<A>", ">"])
+    assert out.to_pylist() == ["<A> <B>", None, "", "a<bc>"]
+
+
+@pytest.mark.parametrize(("rows", "starts", "ends"), [
+    ([0, 0], [0, 2], [3, 4]),  # overlapping
+    ([0], [2], [1]),  # reversed
+    ([1], [0], [4]),  # past the end of the cell
+])
+def test_replace_spans_refuses_bad_spans_without_the_text(rows, starts, ends):
+    with pytest.raises(PrivacyInputError) as info:
+        replace_spans(pa.array(["secret", "abc"]), rows, starts, ends, ["x"] * len(rows))
+    assert "secret" not in str(info.value)

@@ -71,16 +71,23 @@ def test_structured_types_and_shares():
         "social_security_number": ["123-45-6780"] * n,
         "amount": rng.normal(size=n),
         "half_email": [f"u{i}@example.org" if i % 2 else "n/a" for i in range(n)],
+        "half": [f"u{i}@example.org" if i % 2 else "n/a" for i in range(n)],
     })
     inv = scan(df)
     got = {c.column: c.entity for c in inv}
     assert got == {
         "contact": "EMAIL_ADDRESS", "card": "CREDIT_CARD", "client": "IP_ADDRESS",
         "hw": "MAC_ADDRESS", "iban": "IBAN_CODE", "web": "URL",
-        "social_security_number": "US_SSN", "amount": None, "half_email": None,
+        "social_security_number": "US_SSN", "amount": None,
+        # Half e-mails: a majority with the name's hint; without it, below WHOLE_CELL_SHARE,
+        # so the column is judged by its spans (half its cells hold one: personal).
+        "half_email": "EMAIL_ADDRESS", "half": None,
     }
-    cand = {c.entity: c.share for c in inv["half_email"].candidates}
+    cand = {c.entity: c.share for c in inv["half"].candidates}
     assert cand["EMAIL_ADDRESS"] == pytest.approx(0.5)
+    assert inv["half"].embedded and inv["half"].personal and inv["half"].spans
+    assert inv["half"].text_shares == {"EMAIL_ADDRESS": 0.5}
+    assert not inv["amount"].personal and inv["amount"].text_rows == 0  # numbers: no search
 
 
 def test_free_text_column_reports_embedded_entities():

@@ -64,7 +64,9 @@ def test_bare_ssn_needs_context():
 
 def test_dates_and_street_numbers_are_not_phones():
     assert _found("When: 2000-04-16 11:34:35") == []
-    assert _found("The office is at 370 3911 Fourth Avenue") == []
+    assert _found("The office is at 370 3911 Fourth Avenue", entities=["PHONE_NUMBER"]) == []
+    assert _found("The office is at 370 3911 Fourth Avenue") == [
+        ("STREET_ADDRESS", "370 3911 Fourth Avenue")]
     assert _found("call 212-555-0123 today") == [("PHONE_NUMBER", "212-555-0123")]
 
 

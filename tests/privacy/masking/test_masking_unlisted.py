@@ -35,6 +35,10 @@ PERSONAL = {
     "age": ("quasi", [20 + i for i in range(N)]),
     "notes": (None, [f"please call me at 617-555-01{i:02d} or write to p{i}@example.org today"
                      for i in range(N)]),
+    # Short text, a fifth of it holding an e-mail or an SSN: personal by its spans.
+    "remarks": ("direct", [f"mail r{i}@example.org" if i % 10 == 0 else
+                           f"ssn {200 + i:03d}-{10 + i:02d}-{3000 + i:04d}" if i % 10 == 1 else
+                           "ok" for i in range(N)]),
 }
 CLEAR = {"amount": [float(i) * 1.5 for i in range(N)], "product": ["a", "b"] * (N // 2)}
 
@@ -51,6 +55,8 @@ def test_the_fixture_covers_every_category(frame):
         if category is not None:
             assert inv[column].category == category, column
     assert inv["notes"].text_entities
+    assert inv["remarks"].entity is None and not inv["remarks"].free_text
+    assert set(inv["remarks"].entities) == {"EMAIL_ADDRESS", "US_SSN"}
 
 
 @pytest.mark.parametrize("column", sorted(PERSONAL))
@@ -61,6 +67,11 @@ def test_unlisted_redact_redacts_every_personal_category(frame, column):
         assert not out.str.contains("@example.org").any()
         assert not out.str.contains("617-555").any()
         assert out.str.contains("please call me").all()
+    elif column == "remarks":  # short text with embedded entities: both types go
+        assert not out.str.contains("@example.org").any()
+        assert not out.str.contains(r"\d{3}-\d{2}-\d{4}").any()
+        assert (out[frame[column] == "ok"] == "ok").all()
+        assert out.str.startswith("ssn ").sum() == N // 10
     else:
         assert (out == "").all(), column
     assert column not in dict(res.summary.in_clear)
