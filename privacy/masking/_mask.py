@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from auditkit.privacy.errors import PrivacyInputError
-from auditkit.privacy.masking._arrow_text import rebuild, text_cells
+from auditkit.privacy.masking._arrow_text import rebuild, replace_spans, text_cells
 from auditkit.privacy.masking._operator_contract import OperatorContext
 from auditkit.privacy.masking._operator_registry import get_operator
 from auditkit.privacy.masking._policy import Policy, Rule, load_policy
@@ -308,47 +308,22 @@ def _mask_spans(
         return values, 0, ()
     # Every entity type (pattern recognisers and text finders) unless the rule names some.
     batch = find_spans_batch(arr, rule.entities)
-    idx = np.flatnonzero(np.diff(batch.offsets))
-    texts = arr.take(pa.array(idx, type=pa.int64())).to_pylist() if idx.size else []
-    per_row: list[list[Any]] = []
-    pieces: list[str] = []
-    ents: list[str] = []
-    for i, t in zip(idx, texts, strict=True):
-        spans = batch.spans(int(i))
-        per_row.append(spans)
-        for s in spans:
-            pieces.append(t[s.start:s.end])
-            ents.append(s.entity)
-    if not pieces:
+    if len(batch) == 0:
         return values, 0, ()
-    sctx = dataclasses.replace(ctx, entities=np.array(ents, dtype=object))
+    cells = arr.take(pa.array(batch.rows, type=pa.int64())).to_pylist()
+    pieces = [t[s:e] for t, s, e in zip(cells, batch.starts.tolist(), batch.ends.tolist(),
+                                        strict=True)]
+    ents = batch.entities
+    sctx = dataclasses.replace(ctx, entities=ents)
     repl = op.apply(pd.Series(pieces, dtype=object), rule.params, sctx)
     repl_list = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
                  for v in repl.to_numpy(dtype=object)]
-    new_texts = []
-    k = 0
-    changed = 0
-    for t, spans in zip(texts, per_row, strict=True):
-        if not spans:
-            new_texts.append(t)
-            continue
-        parts = []
-        pos = 0
-        for s in spans:
-            parts.append(t[pos:s.start])
-            parts.append(repl_list[k])
-            k += 1
-            pos = s.end
-        parts.append(t[pos:])
-        new_texts.append("".join(parts))
-        changed += 1
-    out = arr.to_numpy(zero_copy_only=False).astype(object)
-    for j, i in enumerate(idx):
-        out[i] = new_texts[j]
-    counts: dict[str, int] = {}
-    for e in ents:
-        counts[e] = counts.get(e, 0) + 1
-    return rebuild(values, out, mask), changed, tuple(sorted(counts.items()))
+    new = replace_spans(arr, batch.rows, batch.starts, batch.ends, repl_list)
+    out = new.to_numpy(zero_copy_only=False).astype(object)
+    changed = int(np.unique(batch.rows).size)
+    kinds, counts = np.unique(ents.astype(str), return_counts=True)
+    return rebuild(values, out, mask), changed, tuple(
+        (str(k), int(c)) for k, c in zip(kinds, counts, strict=True))
 
 
 def _risk_after_columns(policy: Policy, out_columns: Iterable[str]) -> tuple[str, ...]:

@@ -66,6 +66,16 @@ def _ends_with(before: str, cues: tuple[str, ...]) -> bool:
     return _cue_pattern(cues).search(before) is not None
 
 
+def _not_english(toks: list[Tok], english: frozenset[str]) -> bool:
+    """Is the text (probably) not English? A function word of another language, or fewer than
+    half of its lower-case words English ones. A text with no lower-case word (a bare code,
+    a label) is not taken for English either: nothing says the model's training applies."""
+    lower = [t.fold for t in toks if t.kind == "w" and not t.cap and len(t.text) > 1]
+    if any(w in g.FOREIGN_FUNCTION_WORDS for w in lower):
+        return True
+    return not lower or sum(w in english for w in lower) * 2 < len(lower)
+
+
 def _shape(text: str) -> str:
     if text.isupper():
         return "XX" if len(text) > 1 else "X"
@@ -82,7 +92,7 @@ class _Context:
         self.taken = taken if taken is not None else [False] * len(toks)
         self.given, self.surnames, self.places = g.given_names(), g.surnames(), g.places()
         self.english = g.english_words()
-        self.foreign = any(t.fold in g.FOREIGN_FUNCTION_WORDS for t in toks)
+        self.foreign = _not_english(toks, self.english)
         self.lowercase = text.lower() == text
 
     def before(self, i: int) -> str:
@@ -202,8 +212,10 @@ def features(ctx: _Context, k: int, tiers: dict[int, int]) -> list[str]:
         ("place_cue", _ends_with(before, _STRONG_PLACE_CUES)),
         ("name_after", (w := ctx.word(k + 1)) is not None and w.fold in g.NAME_AFTER),
         ("possessive", core != t.fold), ("list_given", _list_of_given(ctx, k)),
-        ("prev_given", (w := ctx.word(k - 1)) is not None and w.cap and _core(w) in ctx.given),
-        ("next_surname", (w := ctx.word(k + 1)) is not None and w.cap and _core(w) in ctx.surnames),
+        ("prev_given", (w := ctx.word(k - 1)) is not None and w.cap and not w.upper
+         and _core(w) in ctx.given),
+        ("next_surname", (w := ctx.word(k + 1)) is not None and w.cap and not w.upper
+         and _core(w) in ctx.surnames),
         ("colon_after", (w := ctx.word(k + 1)) is not None and w.text == ":"),
         ("english", core in ctx.english), ("near_address", _near_address(ctx, k)),
         ("after_article", (w := ctx.word(k - 1)) is not None and w.fold in g.ARTICLES),
@@ -264,14 +276,49 @@ def names_and_places(text: str, toks: list[Tok], taken: list[bool]) -> Iterator[
         label = predict(feats)[0]
         if label == 1 and ctx.foreign and ("sent_start" in feats or "after_article" in feats) \
                 and _OPENING_SUPPORT.isdisjoint(feats) and not _name_beside(ctx, k, cands):
-            label = 0  # outside English, a lone word opening a sentence or after an article
-            #            needs a cue
+            label = 0  # outside English (or with no sentence around it), a lone word opening
+            #            a sentence or after an article needs a cue
         elif label == 2 and tiers.get(k) != 1 and ("place_cue" not in feats
                                                    and "place_prep" not in feats) \
                 and ("sent_start" in feats or ctx.toks[k].upper):
             label = 0  # a small town's name opening a sentence, or an acronym, needs a cue
         labels[k] = _second_look(ctx, k, cands, feats, tiers, label)
+    _whole_names(ctx, cands, labels)
     yield from _merge(toks, labels)
+
+
+def _whole_names(ctx: _Context, cands: list[int], labels: dict[int, int]) -> None:
+    """A name is masked whole: the capitalised word right after a name is its surname when
+    it is a known surname or no common word (``Zoë Smith``, ``Mary O'Brien``), and a known
+    given name right before a name is its first name."""
+    for k in cands:  # in order, so a name grows to the right over several words
+        nxt = _next_word(ctx, k, 1)
+        if labels.get(k) != 1 or nxt is None or labels.get(nxt, 1) == 1:
+            continue
+        t, core = ctx.toks[nxt], _core(ctx.toks[nxt])
+        if t.cap and not t.upper and (core in ctx.surnames or (
+                core not in ctx.english and core not in g.NOT_NAMES
+                and core not in g.ORG_WORDS and core not in g.LABEL_WORDS)):
+            labels[nxt] = 1
+    for k in reversed(cands):
+        prev = _next_word(ctx, k, -1)
+        if labels.get(k) == 1 and prev is not None and labels.get(prev, 1) != 1 \
+                and ctx.toks[prev].cap and _core(ctx.toks[prev]) in ctx.given:
+            labels[prev] = 1
+
+
+def _next_word(ctx: _Context, k: int, step: int) -> int | None:
+    """The index of the word next to ``k`` (across an initial), or ``None``."""
+    j = k + step
+    while ctx.word(j) is not None and _initial_part(ctx.toks[j]):
+        j += step
+    w = ctx.word(j)
+    return j if w is not None and w.kind == "w" and abs(j - k) <= 3 else None
+
+
+def _initial_part(t: Tok) -> bool:
+    """An initial (``N``) or its full stop."""
+    return t.text == "." or (t.kind == "w" and len(t.text) == 1 and t.cap)
 
 
 def _second_look(ctx: _Context, k: int, cands: list[int], feats: list[str],
@@ -305,7 +352,7 @@ def _name_beside(ctx: _Context, k: int, cands: list[int]) -> bool:
     near = set(cands)
     for step in (-1, 1):
         j = k + step
-        while ctx.word(j) is not None and (ctx.toks[j].text == "." or len(ctx.toks[j].text) == 1):
+        while ctx.word(j) is not None and _initial_part(ctx.toks[j]):
             j += step
         if j in near and ctx.toks[j].cap and not ctx.toks[j].upper:
             return True  # a capitalised word, not an acronym (``Zug BA 2528``)

@@ -28,17 +28,13 @@ from auditkit.privacy.masking import (
     split_by_template,
 )
 
-CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "pii" / \
-    "synth_dataset_v2.json"
 PATTERN_ENTITIES = ("CREDIT_CARD", "EMAIL_ADDRESS", "IBAN_CODE", "IP_ADDRESS", "PHONE_NUMBER",
                     "US_SSN")
 
 
 @pytest.fixture(scope="module")
-def corpus():
-    if not CORPUS.is_file():
-        pytest.skip("../shared/datasets/pii is not beside this checkout")
-    return load_labelled_corpus(CORPUS)
+def corpus(shared_datasets):
+    return load_labelled_corpus(shared_datasets / "pii" / "synth_dataset_v2.json")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +44,7 @@ def held_out_scores(corpus):
 
 
 # Measured on the held-out templates when the model was trained (docs/pii_detection.md): person
-# F1 0.823 (precision 0.798, recall 0.849), street-address recall 0.963, place recall 0.899.
+# F1 0.832 (precision 0.814, recall 0.849), street-address recall 0.963, place recall 0.891.
 # The goals are 0.85 / 0.80 / 0.80: the person floors below are the measured figures
 # less a margin, not the goal, which is not met yet.
 @pytest.mark.parametrize(("entity", "measure", "floor"), [
@@ -137,6 +133,45 @@ def test_a_numbered_street_is_an_address(number, name, kind):
 def test_texts_without_names_or_addresses_yield_nothing(text):
     assert [s.entity for s in find_prose_spans(text)
             if s.entity in {"PERSON", "STREET_ADDRESS"}] == []
+
+
+_FIRST = ["James", "Mary", "Zoë", "Ángel", "Søren", "Chloé", "Jürgen", "Siobhán", "Nuño",
+          "Aiko", "Olusegun", "Dagny"]
+_LAST = ["Smith", "Brown", "Rodriguez", "Brontë", "Ångström", "Nguyen", "Kowalski", "Øster",
+         "Müller", "O'Brien", "Okafor", "Lindqvist"]
+
+
+@pytest.mark.parametrize("first", _FIRST)
+@pytest.mark.parametrize("template", ["{}", "Please ask {} to call back.", "Dear {},"])
+def test_a_name_is_masked_whole(first, template):
+    for last in _LAST:
+        name = f"{first} {last}"
+        text = template.format(name)
+        start = text.index(name)
+        covered = set()
+        for s in find_spans(text):
+            if s.entity == "PERSON":
+                covered.update(range(s.start, s.end))
+        assert set(range(start, start + len(name))) <= covered, name
+
+
+def test_decoy_identifiers_are_left_alone():
+    import importlib.util
+
+    path = Path(__file__).with_name("decoy_corpus.py")
+    spec = importlib.util.spec_from_file_location("decoy_corpus_for_prose", path)
+    corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(corpus)
+    sentences = corpus.decoy_sentences(1500, seed=11)
+    altered = any_span = 0
+    for text in sentences:
+        spans = find_spans(text)
+        any_span += bool(spans)
+        altered += any(any(c.isdigit() for c in text[s.start:s.end]) for s in spans)
+    # Measured: no identifier altered; 6.3% of the sentences get a span, nearly all a
+    # capitalised word of another language taken for a name, or a city after a post code.
+    assert altered / len(sentences) <= 0.005
+    assert any_span / len(sentences) <= 0.10
 
 
 def test_lists_of_given_names_are_names():
