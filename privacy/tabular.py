@@ -115,6 +115,15 @@ def _nested_kind(t: Any) -> str | None:
     return "list"
 
 
+def _scrub(exc: BaseException) -> None:
+    """Empty a parser's exception of the data it quotes. ``raise ... from None`` hides it, but
+    it stays reachable as ``__context__`` of the error raised (a decoding error's ``object``
+    holds the file's raw bytes, its ``args`` the text around a bad value)."""
+    if isinstance(exc, UnicodeError) and hasattr(exc, "object"):
+        exc.object = b"" if isinstance(exc.object, bytes) else ""  # type: ignore[attr-defined]
+    exc.args = ()
+
+
 @dataclass(frozen=True)
 class DuplicateColumns:
     """A name the file gives to more than one column.
@@ -307,7 +316,9 @@ class TableFile:
         except _PASS_THROUGH:
             raise
         except Exception as exc:  # parsers raise many types; none may reach the user
-            raise self.failure(exc) from None
+            error = self.failure(exc)
+            _scrub(exc)
+            raise error from None
 
     # -- messages -----------------------------------------------------------------------
 

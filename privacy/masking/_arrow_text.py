@@ -19,25 +19,90 @@ import pyarrow.compute as pc
 
 from auditkit.privacy.errors import PrivacyInputError
 
-__all__ = ["mask_characters", "re2_superset", "rebuild", "repeated", "replace_spans", "text_cells"]
+__all__ = [
+    "arrow_strings", "mask_characters", "object_strings", "re2_superset", "rebuild",
+    "repeated", "replace_spans", "text_cells", "unencodable_cells",
+]
 
 _STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
-def text_cells(values: pd.Series) -> tuple[pa.Array, np.ndarray]:
-    """(Arrow string array of the non-null cells, boolean mask of non-null cells)."""
+def text_cells(values: pd.Series, *, row_offset: int = 0) -> tuple[pa.Array, np.ndarray]:
+    """(Arrow string array of the non-null cells, boolean mask of non-null cells).
+
+    A cell Arrow cannot hold (a lone surrogate) raises :class:`PrivacyInputError` naming the
+    column and the row (counted from ``row_offset``), never the value: see
+    :func:`arrow_strings`.
+    """
     mask = values.notna().to_numpy()
     nonnull = values if mask.all() else values[mask]
+    arr = None
     if pd.api.types.is_string_dtype(nonnull.dtype):
         try:
             arr = pa.array(nonnull, type=pa.string(), from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            arr = pa.array(nonnull.astype(str).to_numpy(dtype=object), type=pa.string())
-    else:
-        arr = pa.array(nonnull.astype(str).to_numpy(dtype=object), type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeError):
+            arr = None  # objects that are not all str, or a cell Arrow cannot hold
+    if arr is None:
+        arr = arrow_strings(object_strings(nonnull), values.name, np.flatnonzero(mask) + row_offset)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     return arr, mask
+
+
+def object_strings(values: pd.Series) -> np.ndarray:
+    """The cells of ``values`` as ``str`` objects (``str(cell)`` for a cell that is not one)."""
+    try:
+        return values.astype(str).to_numpy(dtype=object)
+    except (UnicodeError, pa.ArrowInvalid, pa.ArrowTypeError):
+        pass  # pandas' own string dtype is Arrow's: it cannot hold a lone surrogate either
+    return np.array([v if isinstance(v, str) else str(v) for v in values.to_numpy(dtype=object)],
+                    dtype=object)
+
+
+def arrow_strings(cells: np.ndarray, column: Any, rows: np.ndarray) -> pa.Array:
+    """``cells`` (Python strings) as an Arrow string array.
+
+    A cell that is not valid Unicode (a lone surrogate, left by bytes decoded with
+    ``errors="surrogateescape"``) cannot be stored: one :class:`PrivacyInputError` names the
+    ``column``, the row of the first such cell (``rows[i]`` is the row of ``cells[i]``) and how
+    many there are, never the value, and chains no exception that would carry it.
+    """
+    try:
+        return pa.array(cells, type=pa.string(), from_pandas=True)
+    except (UnicodeError, pa.ArrowInvalid, pa.ArrowTypeError):
+        pass  # raised below, outside this handler: no exception holding a cell is chained
+    error = unencodable_cells(cells, column, rows)
+    if error is not None:
+        raise error
+    return pa.array(cells, type=pa.string(), from_pandas=True)  # another failure: Arrow's own
+
+
+def unencodable_cells(cells: Any, column: Any, rows: Any) -> PrivacyInputError | None:
+    """The error for a column some of whose ``cells`` are not valid Unicode (``None`` when every
+    cell is): it names the column, the row of the first (``rows[i]`` is the row of
+    ``cells[i]``) and their count, never a value, and says what to do. Raise it outside any
+    ``except`` block, so that no exception holding the cell is chained to it."""
+    bad = [i for i, cell in enumerate(cells) if not _encodable(cell)]
+    if not bad:
+        return None
+    return PrivacyInputError(
+        f"Column {str(column)!r} holds text that is not valid Unicode: {len(bad)} cell(s), the "
+        f"first at row {int(np.asarray(rows)[bad[0]])}, contain a lone surrogate (left by bytes "
+        "decoded with errors='surrogateescape', or a broken string), which Arrow cannot store; "
+        "the value is not shown. Clean the column first, e.g. df[col] = "
+        "df[col].str.encode('utf-8', 'replace').str.decode('utf-8'), or read the file with "
+        "encoding_errors='replace'."
+    )
+
+
+def _encodable(cell: Any) -> bool:
+    if not isinstance(cell, str):
+        return True
+    try:
+        cell.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def repeated(value: str, n: int) -> pa.Array:

@@ -9,11 +9,15 @@ readily as phone numbers. :func:`phone_span_ok` decides for a validated candidat
    ``No.``, ``Nr.``, ``n°``, ``#``, ``number is``) rejects it; a phone word within a few words
    (``call``, ``tel``, ``mobile``, ``Telefon``, ``téléphone``, ``teléfono``, ``cellulare``,
    ``WhatsApp``, ...) or a phone label right after it (``office``, ``fax``) accepts it. A bare
-   ``No.``/``#`` with no phone word rejects it.
+   ``No.``/``#`` with no phone word rejects it. A word for a person or a party (``customer``,
+   ``client``, ``patient``, ``account holder``) says whose number it is, not what it is: it is
+   a label only with a noun naming an identifier (``customer number``, ``Kundennummer``,
+   ``client ID``, ``numéro client``).
 2. With no label, shapes that phone numbers do not take reject it: ISBN/GTIN check digits,
-   Unix times, year and page ranges, thousands groupings before a word or a currency, single
-   digit groups (``375-86-0``), lottery draws, a code of capitals before it (``EP 2 821 972``),
-   unbalanced parentheses, two groups before a capitalised word (a house number or postcode).
+   Unix times, year, page and opening-time ranges, thousands groupings before a word or a
+   currency, single digit groups (``375-86-0``), lottery draws, a code of capitals before it
+   (``EP 2 821 972``), unbalanced parentheses, two groups before a capitalised word (a house
+   number or postcode).
 3. What is left must be a *valid* number (:func:`~auditkit.privacy.masking.validators.plausible_phone`):
    a North American number, an international one, or a national one of a common region. A run
    of bare digits with no separators counts only as a North American or trunk-prefixed national
@@ -69,7 +73,8 @@ _THING_WORDS = (
     r"pacco", r"paquete", r"shipments?", r"consignment", r"waybill", r"awb",
     r"serials?", r"s/n", r"serien\w*", r"s[ée]rie", r"parts?", r"teil\w*", r"pi[eè]ce",
     r"models?", r"modell\w*", r"mod[eè]le", r"modelo", r"modello", r"batch(?:es)?",
-    r"charge\w*", r"lots?", r"lotto", r"lote", r"partij", r"sku", r"items?", r"articles?",
+    r"chargen\w*", r"charge(?=[\s-]*(?:nr|nummer)\b)",  # German batch; not "charge (a card)"
+    r"lots?", r"lotto", r"lote", r"partij", r"sku", r"items?", r"articles?",
     r"artikel\w*", r"art[ií]culo", r"articolo", r"artigo", r"products?", r"produkt\w*",
     r"transactions?", r"transaktion\w*", r"voucher", r"coupon", r"gutschein\w*",
     r"versions?", r"versi[oó]n", r"versione", r"versie", r"vers[ãa]o", r"builds?", r"release",
@@ -83,13 +88,37 @@ _THING_WORDS = (
 )
 # Numbers of people's other records: not a phone either (cards and SSNs may follow them).
 _OTHER_ID_WORDS = (
-    r"customers?", r"kunden\w*", r"kund\w*", r"clients?", r"cliente", r"klant\w*", r"accounts?",
-    r"konto\w*", r"compte", r"cuenta", r"references?", r"ref", r"refs", r"r[ée]f[ée]rence",
+    r"accounts?", r"konto\w*", r"compte", r"cuenta", r"references?", r"ref", r"refs",
+    r"r[ée]f[ée]rence",
     r"referenz\w*", r"referencia", r"riferimento", r"referentie", r"refer[êe]ncia", r"referens",
     r"bookings?", r"buchung\w*", r"r[ée]servation", r"reservas?", r"prenotazione",
     r"boeking\w*", r"reservering", r"bokning\w*", r"dossier", r"expediente", r"pratica",
     r"aktenzeichen", r"vorgang\w*", r"licen[cs]e\w*", r"zip", r"postal", r"post ?code",
     r"passport", r"iban", r"ssn", r"social security",
+)
+# People and parties: a name for *whom* a number belongs to, not what it is, so not a label on
+# their own ("call the customer 212 555 0143", "Client 212-555-0143"); with a noun naming an
+# identifier they are one ("customer number", "Kundennummer", "client ID", "numéro client").
+_PERSON_WORDS = (
+    r"customers?", r"kunden?", r"kund", r"clients?", r"clientes?", r"klant(?:en)?",
+    r"patients?", r"patienten?", r"pacientes?", r"pazient[ei]", r"users?", r"benutzer",
+    r"nutzer", r"utilisateurs?", r"usuarios?", r"utent[ei]", r"members?", r"mitglied(?:s|er)?",
+    r"membres?", r"socios?", r"guests?", r"g[äa]ste?", r"passengers?", r"passagiers?",
+    r"subscribers?", r"abonnent\w*", r"abonn[ée]s?", r"employees?", r"mitarbeiter",
+    r"students?", r"account ?holders?", r"card ?holders?", r"karteninhaber\w*", r"titulaire",
+    r"titular", r"persons?",
+)
+_ID_NOUNS = (
+    r"(?:(?:number|nummer|numéro|numero|número|nr|no|num|nos|id|ident\w*|ref\w*|code|c[oó]digo|"
+    r"codice|kenn\w*|key)(?!\w)|#|n[°º])"
+)
+_PERSON_ID = r"(?:" + "|".join(_PERSON_WORDS) + r")[\s._-]*" + _ID_NOUNS
+_ID_OF_PERSON = (  # numéro (de) client, número de cliente, codice cliente
+    r"(?:num[ée]ro|n[úu]mero|nr|no|id|identifiant|code|c[oó]digo|codice|r[ée]f[ée]rence|"
+    r"referencia|riferimento)[\s.°º]*(?:(?:de|du|del|do|da|di|of)\s+)?"
+    r"(?:(?:le|la|el|o|a|the)\s+)?"
+    r"(?:clients?|clientes?|klant|customers?|patients?|pacientes?|paziente|utilisateurs?|"
+    r"usuarios?|utente|membres?|socios?|adh[ée]rents?)(?!\w)"
 )
 _FILLER = (
     r"(?:[\s:#.,°º=()/-]*(?:no|nr|num|number|nummer|numéro|numero|número|n|id|ref|code|is|was|"
@@ -98,10 +127,11 @@ _FILLER = (
 )
 _THING_TAIL = re.compile(r"(?i)\b(?:" + "|".join(_THING_WORDS) + r")(?!\w)" + _FILLER)
 _ANY_ID_TAIL = re.compile(
-    r"(?i)\b(?:" + "|".join(_THING_WORDS + _OTHER_ID_WORDS) + r")(?!\w)" + _FILLER
+    r"(?i)\b(?:(?:" + "|".join(_THING_WORDS + _OTHER_ID_WORDS) + r")(?!\w)|" + _PERSON_ID + "|"
+    + _ID_OF_PERSON + ")" + _FILLER
 )
 _GENERIC_TAIL = re.compile(r"(?i)(?:\b(?:no|nr|num|nos)\.?|#|\bn[°º]|\bn\.)\s*:?\s*$")
-_CODE_BEFORE = re.compile(r"(?:^|[\s(])([A-Z]{2,5})[ ]$")
+_CODE_BEFORE = re.compile(r"(?:^|[\s(])([A-Z]{2,5})[ \u00a0]$")
 _CODE_OK = frozenset({"TEL", "FAX", "GSM", "MOB", "TLF", "TFN", "SMS", "CALL", "PHONE", "CELL"})
 
 
@@ -164,18 +194,22 @@ def _bare_ok(digits: str) -> bool:
 _GROUP = re.compile(r"\d+")
 _COORDINATES = re.compile(r"\d{1,3}\.\d{4,}[ ,]+-?\d{1,3}\.\d{4,}")
 _VERSION = re.compile(r"[1-9]\d?(?:\.\d+){2,}")
-_FRAGMENT_BEFORE = re.compile(r"\d[ .\-/]?$")
-_FRAGMENT_AFTER = re.compile(r"[-/][A-Za-z0-9]")
+_FRAGMENT_BEFORE = re.compile(r"\d[ .\-/\u00a0\u202f\u2013]?$")
+_FRAGMENT_AFTER = re.compile(r"[-/\u2013][A-Za-z0-9]")
 _YEAR_RANGE = re.compile(r"(?:1[5-9]|20)\d\d\s*[-–/]\s*(?:1[5-9]|20)\d\d")
+_TIME_RANGE = re.compile(  # opening hours: 8.30–14.00
+    r"(?:[01]?\d|2[0-4])[.:h][0-5]\d\s*[-–]\s*(?:[01]?\d|2[0-4])[.:h][0-5]\d"
+)
 _PAIR = re.compile(r"(\d{1,4})\s*[-–]\s*(\d{1,4})")
 _THOUSANDS = re.compile(r"\d{1,3}(?:([ \u202f\u00a0.,'])\d{3})(?:\1\d{3})*")
-_WORD_AFTER = re.compile(r"[ \u00a0]*(?:[^\W\d_]|[€$£¥%])")
+_WORD_AFTER = re.compile(r"[ \u00a0\u202f]*(?:[^\W\d_]|[€$£¥%])")
 _DECIMAL_AFTER = re.compile(r"[.,]\d")
 _CURRENCY_BEFORE = re.compile(r"(?:[€$£¥]|\b(?:EUR|USD|GBP|CHF|SEK|NOK|DKK|kr|Fr))\.?\s*$")
 # A word after two bare groups: a street (``370 3911 Fourth Avenue``, ``8116 56 rue``) or a
 # city after a postcode (``3610-114 Lisboa``), unless it joins two numbers (``or``, ``oder``).
 _WORD_AFTER_PAIR = re.compile(
-    r"[ ]+(?!(?:or|and|oder|und|ou|et|o|y|e|of|en|och|og|eller)\b)[^\W\d_]{2,}", re.IGNORECASE
+    r"[ \u00a0\u202f]+(?!(?:or|and|oder|und|ou|et|o|y|e|of|en|och|og|eller)\b)[^\W\d_]{2,}",
+    re.IGNORECASE,
 )
 
 
@@ -184,7 +218,7 @@ def _grouped_ok(text: str, start: int, end: int) -> bool:
     span = text[start:end]
     groups = _GROUP.findall(span)
     if not _balanced(span) or _YEAR_RANGE.fullmatch(span) or _VERSION.fullmatch(span) \
-            or _COORDINATES.fullmatch(span):
+            or _COORDINATES.fullmatch(span) or _TIME_RANGE.fullmatch(span):
         return False
     if sum(map(len, groups)) == 13 and v.valid_isbn(span):
         return False

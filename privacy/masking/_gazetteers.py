@@ -132,7 +132,7 @@ ulitsa prospekt
 
 #: Endings of one-word street names in several languages (``Koskikatu``, ``Brixtonlaan``).
 STREET_ENDINGS = (
-    "straße", "strasse", "str.", "weg", "platz", "allee", "gasse", "damm", "ring", "ufer",
+    "straße", "strasse", "str", "weg", "platz", "allee", "gasse", "damm", "ring", "ufer",
     "straat", "laan", "plein", "gracht", "kade", "dreef", "singel", "steeg",
     "gatan", "vägen", "gränd", "torget", "stigen", "backen", "leden",
     "vej", "gade", "stræde", "allé", "veien", "vegen", "gata", "stien", "stredet",

@@ -41,7 +41,9 @@ class ColumnInventory:
         The entity type the column holds as a whole: the validated majority type (``None``
         when no type reached its share; see :mod:`auditkit.privacy.masking._scan`).
     share:
-        Share of scanned non-null cells confirmed as ``entity``.
+        Share of scanned non-null cells confirmed as ``entity``; for a ``PERSON`` column found
+        by a text finder's full names (no name hint), the share of its distinct values that
+        read as one (see ``FINDER_NAME_SHARE`` in :mod:`auditkit.privacy.masking._scan`).
     confidence:
         0-1 confidence in ``entity`` (validator share, recogniser score, name hint).
     free_text:

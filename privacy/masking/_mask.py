@@ -8,9 +8,10 @@ it returns says what changed, in counts only.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from auditkit.privacy.errors import PrivacyInputError
-from auditkit.privacy.masking._arrow_text import rebuild, replace_spans, text_cells
+from auditkit.privacy.masking._arrow_text import (
+    rebuild,
+    replace_spans,
+    text_cells,
+    unencodable_cells,
+)
 from auditkit.privacy.masking._operator_contract import OperatorContext
 from auditkit.privacy.masking._operator_registry import get_operator
 from auditkit.privacy.masking._policy import Policy, Rule, load_policy
@@ -38,6 +44,8 @@ KEPT_UNLISTED = 'personal data, not named in the policy, and unlisted = "keep"'
 KEPT_BY_RULE = 'a rule of the policy says operator = "keep"'
 NOT_CLASSIFIED = "not classified: no scan was made (unlisted = \"keep\")"
 IN_CLEAR_REASONS = (NOT_PERSONAL, KEPT_UNLISTED, KEPT_BY_RULE, NOT_CLASSIFIED)
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -269,41 +277,60 @@ class Masker:
             ctx = OperatorContext(column=str(col), entity=plan.entity, key_ring=self.key_ring,
                                   counts=self.counts.get(str(col)), row_offset=row_offset)
             if plan.spans:
-                new, cells, spans = _mask_spans(df[col], op, rule, ctx)
+                new, cells, spans = _unicode_checked(
+                    partial(_mask_spans, df[col], op, rule, ctx), df, [col], row_offset)
                 out[col] = new
                 changes.append(ColumnChange(str(col), rule.operator, "spans", plan.entity, cells,
                                             spans))
                 continue
-            new = op.apply(df[col], rule.params, ctx)
+            new = _unicode_checked(partial(op.apply, df[col], rule.params, ctx), df, [col],
+                                   row_offset)
             if new is None:
                 changes.append(ColumnChange(str(col), rule.operator, "dropped", plan.entity,
                                             int(df[col].notna().sum())))
                 continue
             out[col] = new
             changes.append(ColumnChange(str(col), rule.operator, "column", plan.entity,
-                                        _changed(df[col], new)))
+                                        _changed(df[col], new, row_offset)))
         frame = pd.DataFrame(out, index=df.index)
         return frame, MaskSummary(len(df), tuple(changes), self.unmasked,
                                   in_clear=self.in_clear)
 
 
-def _changed(old: pd.Series, new: pd.Series) -> int:
+def _unicode_checked(apply: Callable[[], _T], df: pd.DataFrame, columns: Iterable[Any],
+                     row_offset: int = 0) -> _T:
+    """``apply()``; when it fails on a cell of ``columns`` that is not valid Unicode (a lone
+    surrogate), one :class:`PrivacyInputError` naming the column and row instead of the codec's
+    error, which quotes the whole cell (``exc.object``), chained to nothing."""
+    try:
+        return apply()
+    except UnicodeError:
+        rows = np.arange(len(df)) + row_offset
+        error = next((e for e in (unencodable_cells(df[c].to_numpy(dtype=object), c, rows)
+                                  for c in columns) if e is not None), None)
+        if error is None:
+            raise
+    raise error
+
+
+def _changed(old: pd.Series, new: pd.Series, row_offset: int = 0) -> int:
     """Number of cells whose value (or missingness) differs."""
-    a_null = old.isna().to_numpy()
-    b_null = new.isna().to_numpy()
-    both = ~a_null & ~b_null
-    n = int((a_null != b_null).sum())
+    a, a_mask = text_cells(old, row_offset=row_offset)
+    b, b_mask = text_cells(new, row_offset=row_offset)
+    both = a_mask & b_mask
+    n = int((a_mask != b_mask).sum())
     if not both.any():
         return n
-    a, _ = text_cells(old[both] if not both.all() else old)
-    b, _ = text_cells(new[both] if not both.all() else new)
+    if not both.all():
+        a = a.take(pa.array(np.flatnonzero(both[a_mask]), type=pa.int64()))
+        b = b.take(pa.array(np.flatnonzero(both[b_mask]), type=pa.int64()))
     return n + int(pc.sum(pc.not_equal(a, b)).as_py() or 0)
 
 
 def _mask_spans(
     values: pd.Series, op: Any, rule: Rule, ctx: OperatorContext
 ) -> tuple[pd.Series, int, tuple[tuple[str, int], ...]]:
-    arr, mask = text_cells(values)
+    arr, mask = text_cells(values, row_offset=ctx.row_offset)
     if len(arr) == 0:
         return values, 0, ()
     # Every entity type (pattern recognisers and text finders) unless the rule names some.
@@ -377,7 +404,10 @@ def mask(
                     personal=None if personal is None else tuple(personal))
     frame, summary = masker.apply(df)
     if pol.quasi_identifiers:
-        before = ClassCounts(pol.quasi_identifiers, pol.sensitive).update(df).report(pol.k, pol.l)
+        risk_cols = [*pol.quasi_identifiers, *([pol.sensitive] if pol.sensitive else [])]
+        before = _unicode_checked(
+            lambda: ClassCounts(pol.quasi_identifiers, pol.sensitive).update(df), df, risk_cols
+        ).report(pol.k, pol.l)
         qa = _risk_after_columns(pol, frame.columns)
         sens = pol.sensitive if pol.sensitive in frame.columns else None
         after = ClassCounts(qa, sens).update(frame).report(pol.k, pol.l)

@@ -33,28 +33,31 @@ from auditkit.privacy.masking._spans import Span
 __all__ = ["PROSE_ENTITIES", "find_prose_spans"]
 
 #: The entity types this module reports.
-PROSE_ENTITIES = ("PERSON", "STREET_ADDRESS", "LOCATION", "ZIP_CODE")
+PROSE_ENTITIES = ("PERSON", "STREET_ADDRESS", "LOCATION")
 
 _CUE_TEXT = re.compile(
     r"(?i)\b(?:name|called|named|i'?m|dear|signed|regards|heißt|appelle|llamo|chiamo|naam|"
     r"heter|nome)\b"
 )
 
+_LETTERS = re.compile(r"[^\W\d_]{2}")
 _DIGIT_AND_LETTER = re.compile(r"\d\s+[^\W\d_]{2}|[^\W\d_]{2}\s+\d")
-_SCORE = {"PERSON": 0.7, "STREET_ADDRESS": 0.75, "LOCATION": 0.65, "ZIP_CODE": 0.6}
+_SCORE = {"PERSON": 0.7, "STREET_ADDRESS": 0.75, "LOCATION": 0.65}
 _RECOGNISER = "prose"
 
 
 def find_prose_spans(text: str) -> list[Span]:
-    """Every ``PERSON``, ``STREET_ADDRESS``, ``LOCATION`` and ``ZIP_CODE`` span found in
-    ``text`` by the offline rules, in order of position, without overlaps.
+    """Every ``PERSON``, ``STREET_ADDRESS`` and ``LOCATION`` span found in ``text`` by the
+    offline rules, in order of position, without overlaps (a post code in an address is part
+    of the ``STREET_ADDRESS``).
 
     >>> [(s.entity, s.start, s.end) for s in find_prose_spans("Dear Ana Silva, welcome.")]
     [('PERSON', 5, 14)]
     """
     if not text or (text.lower() == text and _CUE_TEXT.search(text) is None
-                    and _DIGIT_AND_LETTER.search(text) is None):
-        return []
+                    and _DIGIT_AND_LETTER.search(text) is None
+                    and (len(text.split(None, 2)) < 3 or _LETTERS.search(text) is None)):
+        return []  # no capital, no cue, no number by a word, not three words of letters
     return list(_find(text))
 
 

@@ -2,7 +2,7 @@
 
 Yields token ranges ``(entity, i, j)``: the street and unit as ``STREET_ADDRESS``; in the
 lines that follow (city, region, country, post code, separated by line breaks or commas) the
-words as ``LOCATION`` and the numbers as ``ZIP_CODE``.
+words as ``LOCATION`` and the post codes (``80335``, ``NW1 6XE``) as part of the address.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ __all__ = ["addresses"]
 _MAX_STREET_WORDS = 5
 _MAX_TAIL_LINES = 4
 _MAX_TAIL_TOKENS = 7
+_STREET_PREPOSITIONS = frozenset({"Am", "Im", "Unter", "Auf", "Zum", "Zur", "Hinter", "Vor",
+                                  "Beim", "Vom"})
 _MILITARY_POST = frozenset({"fpo", "apo", "dpo"})
 _STREET_CUES = frozenset({"on", "at", "in", "address", "address:", "street"})
 
@@ -93,6 +95,23 @@ def _street(toks: list[Tok], i: int) -> int | None:
     prev = toks[i - 1].fold if i > 0 else ""
     words = sum(t.kind == "w" for t in toks[k:j])
     return j if prev in _STREET_CUES and words >= 2 else None
+
+
+def _preposition_street(toks: list[Tok], i: int) -> int | None:
+    """A German street named with a preposition: ``Am Markt 3``, ``Unter den Linden 77``."""
+    if toks[i].text not in _STREET_PREPOSITIONS:
+        return None
+    j = i + 1
+    if j < len(toks) and toks[j].fold in {"den", "der", "dem"}:
+        j += 1
+    words = 0
+    while j < len(toks) and words < 2 and toks[j].cap and len(toks[j].text) >= 3 \
+            and toks[j].fold not in g.NOT_NAMES:
+        j += 1
+        words += 1
+    if not words or j >= len(toks) or toks[j].kind != "n" or len(toks[j].text) > 4:
+        return None
+    return j + 1
 
 
 def _cued_street(toks: list[Tok], i: int) -> int | None:
@@ -185,10 +204,12 @@ def _tail(toks: list[Tok], k: int) -> Iterator[tuple[str, int, int]]:
     for _ in range(_MAX_TAIL_LINES):
         start = _separator(toks, k)
         j = start
-        while j < n and toks[j].kind in {"w", "n"} and j - start < _MAX_TAIL_TOKENS:
+        while j < n and toks[j].kind in {"w", "n", "c"} and j - start < _MAX_TAIL_TOKENS:
             t = toks[j]
             if t.kind == "w" and not (t.cap or t.fold in g.PARTICLES):
                 return
+            if t.kind == "c" and len(t.text) > 4:
+                return  # a post code's halves are short (``SW1A 2AA``); a longer code is not
             j += 1
         if j == start or (j < n and toks[j].kind not in {"nl", "p"}):
             return
@@ -209,7 +230,7 @@ def _tail_line(toks: list[Tok], i: int, j: int) -> Iterator[tuple[str, int, int]
         elif not word and run is not None:
             yield "LOCATION", run, k
             run = None
-        if k < j and toks[k].kind == "n" and 3 <= len(toks[k].text) <= 10:
+        if k < j and (toks[k].kind == "c" or (toks[k].kind == "n" and 3 <= len(toks[k].text) <= 10)):
             yield "STREET_ADDRESS", k, k + 1  # a post code, part of the postal address
 
 
@@ -223,7 +244,8 @@ def addresses(toks: list[Tok]) -> Iterator[tuple[str, int, int]]:
             i += 1
             continue
         j = _corner(toks, i) or _military(toks, i) or _box(toks, i) or _street(toks, i) \
-            or _unit(toks, i, alone=True) or _cued_street(toks, i)
+            or _unit(toks, i, alone=True) or _cued_street(toks, i) \
+            or _preposition_street(toks, i)
         if j is None:
             i += 1
             continue

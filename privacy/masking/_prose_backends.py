@@ -11,7 +11,9 @@ the model's files (spaCy pipelines may name custom components; GLiNER weights ar
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from auditkit.privacy.errors import PrivacyInputError
@@ -87,10 +89,31 @@ def local_ner_model(
             f"The {backend} backend needs the '{backend}' package; install it "
             f"(pip install {backend}) or use the built-in detector."
         ) from None
-    if backend == "spacy":
-        return _spacy_finder(module.load(folder))
-    model = module.GLiNER.from_pretrained(str(folder), local_files_only=True)
+    with _offline():
+        if backend == "spacy":
+            return _spacy_finder(module.load(folder))
+        model = module.GLiNER.from_pretrained(str(folder), local_files_only=True)
     return _gliner_finder(model, threshold)
+
+
+#: Environment switches that keep Hugging Face libraries from the network (GLiNER builds its
+#: tokenizer from a hub id in its config when the folder lacks the files).
+_OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+@contextmanager
+def _offline() -> Iterator[None]:
+    """Load with the Hugging Face libraries offline; the environment is restored after."""
+    saved = {k: os.environ.get(k) for k in _OFFLINE_ENV}
+    os.environ.update(_OFFLINE_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _mapped(label: str) -> str | None:

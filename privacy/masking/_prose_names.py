@@ -46,6 +46,7 @@ _LOWERCASE_CUES = ("my name is", "name is", "called", "named", "name:", "signed"
                    "call me",
                    "heiße", "je m'appelle", "me llamo", "mi chiamo", "mijn naam is",
                    "jag heter", "meu nome é")
+_LIST_REACH = 6  # list items looked at on each side of a word
 _LIST_JOINS = frozenset({",", "and", "&", "or", "und", "et", "y", "e", "en", "och", "og"})
 _SENTENCE_END = frozenset({".", "!", "?", ":", '"', "“", "”", "(", "-", ">", ";"})
 
@@ -169,7 +170,7 @@ def _list_of_given(ctx: _Context, k: int) -> bool:
     items = [k]
     for step in (-1, 1):
         j = k
-        while True:
+        for _ in range(_LIST_REACH):  # a bounded walk: a long list costs no more per word
             a, b = j + step, j + 2 * step
             w = ctx.word(b)
             if ctx.word(a) is None or w is None or w.kind != "w" or ctx.word(a).fold not in _LIST_JOINS:
@@ -296,21 +297,27 @@ def _whole_names(ctx: _Context, cands: list[int], labels: dict[int, int]) -> Non
         if labels.get(k) != 1 or nxt is None or labels.get(nxt, 1) == 1:
             continue
         t, core = ctx.toks[nxt], _core(ctx.toks[nxt])
-        if t.cap and not t.upper and (core in ctx.surnames or (
+        if (t.cap or ctx.lowercase) and not t.upper and (core in ctx.surnames or (
                 core not in ctx.english and core not in g.NOT_NAMES
                 and core not in g.ORG_WORDS and core not in g.LABEL_WORDS)):
             labels[nxt] = 1
     for k in reversed(cands):
         prev = _next_word(ctx, k, -1)
         if labels.get(k) == 1 and prev is not None and labels.get(prev, 1) != 1 \
-                and ctx.toks[prev].cap and _core(ctx.toks[prev]) in ctx.given:
+                and (ctx.toks[prev].cap or ctx.lowercase) and _given_name(ctx, ctx.toks[prev]):
             labels[prev] = 1
+
+
+def _given_name(ctx: _Context, t: Tok) -> bool:
+    """A known given name, or a hyphenated one made of them (``Jean-Luc``, ``Anna-Lena``)."""
+    core = _core(t)
+    return core in ctx.given or ("-" in core and all(p in ctx.given for p in core.split("-")))
 
 
 def _next_word(ctx: _Context, k: int, step: int) -> int | None:
     """The index of the word next to ``k`` (across an initial), or ``None``."""
     j = k + step
-    while ctx.word(j) is not None and _initial_part(ctx.toks[j]):
+    while ctx.word(j) is not None and _initial_part(ctx.toks[j]) and abs(j - k) <= 4:
         j += step
     w = ctx.word(j)
     return j if w is not None and w.kind == "w" and abs(j - k) <= 3 else None
@@ -352,7 +359,7 @@ def _name_beside(ctx: _Context, k: int, cands: list[int]) -> bool:
     near = set(cands)
     for step in (-1, 1):
         j = k + step
-        while ctx.word(j) is not None and _initial_part(ctx.toks[j]):
+        while ctx.word(j) is not None and _initial_part(ctx.toks[j]) and abs(j - k) <= 4:
             j += step
         if j in near and ctx.toks[j].cap and not ctx.toks[j].upper:
             return True  # a capitalised word, not an acronym (``Zug BA 2528``)

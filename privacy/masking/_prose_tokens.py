@@ -9,8 +9,11 @@ __all__ = ["Tok", "tokens"]
 
 # A number (a house number may end in one letter: ``12A``), a code mixing letters and digits
 # (``ae9964df``, ``S34``: never part of a name or an address), a word, a line break, a sign.
+# A code's first digit must come within 40 characters: an unbounded ``\w*\d`` made the scan
+# quadratic on a long run of letters and underscores with no digit.
 _TOKEN = re.compile(
-    r"(?P<n>\d+(?:[-/]\d+)*[A-Za-z]?)(?!\w)|(?P<c>\w*\d\w*)|(?P<w>[^\W\d_]+(?:['’\-][^\W\d_]+)*)"
+    r"(?P<n>\d+(?:[-/]\d+)*[A-Za-z]?)(?!\w)|(?P<c>[^\W\d]{0,40}\d\w*)"
+    r"|(?P<w>[^\W\d_]+(?:['’\-][^\W\d_]+)*)"
     r"|(?P<nl>\n)|(?P<p>[^\w\s])"
 )
 @dataclass(frozen=True)

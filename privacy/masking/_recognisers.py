@@ -168,17 +168,29 @@ def entity_category(entity: str) -> str:
 # --------------------------------------------------------------------------------------------
 # Built-in recognisers.
 
+# Separators between digit groups: space, no-break and narrow no-break space, hyphen, en dash
+# (maybe spaced) and, for cards, a dot. Written as the characters themselves (not escapes)
+# so that RE2 (the value patterns) and Python read them alike.
+_NBSP = "\u00a0\u202f"
+_CC_SEP = "(?: ?[\u2013-] ?|[ ." + _NBSP + "])"
 _CC_SPAN = (
-    r"(?<![\w+-])(?:\d{12,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})"
-    r"(?![\w-])"
+    r"(?<![\w+.-])(?:\d{12,19}|\d{4}(" + _CC_SEP + r")\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?"
+    r"|\d{4}(" + _CC_SEP + r")\d{6}\2\d{4,5})(?![\w-]|\.\d)"
 )
-_CC_VALUE = r"^(?:\d{12,19}|\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{4}(?:[ -]\d{1,3})?|\d{4}[ -]\d{6}[ -]\d{4,5})$"
+_CC_VALUE = (
+    r"^(?:\d{12,19}|\d{4}" + _CC_SEP + r"\d{4}" + _CC_SEP + r"\d{4}" + _CC_SEP + r"\d{4}(?:"
+    + _CC_SEP + r"\d{1,3})?|\d{4}" + _CC_SEP + r"\d{6}" + _CC_SEP + r"\d{4,5})$"
+)
 
+_PHONE_SEP = "[ ." + _NBSP + "\u2013-]"
 _PHONE_SPAN = (
-    r"(?<![\w+/.:-])(?:(?:\+|00)\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d[\d .()/-]{4,18}\d"
-    r"(?:[ ]?(?:x|ext\.?)[ ]?\d{1,5})?(?![\w/:]|[.-]\d)"
+    r"(?<![\w+/.:-])(?:(?:\+|00)\d{1,3}" + _PHONE_SEP + r"?)?(?:\(\d{1,4}\)" + _PHONE_SEP
+    + r"?)?\d[\d .()/" + _NBSP + "\u2013" + r"-]{4,18}\d"
+    r"(?:[ ]?(?:x|ext\.?)[ ]?\d{1,5})?(?![\w/:]|[." + "\u2013" + r"-]\d)"
 )
-_PHONE_VALUE = r"^(?:\+|00)?[\d .()/-]{5,22}\d(?:[ ]?(?:x|ext\.?)[ ]?\d{1,5})?$"
+_PHONE_VALUE = (
+    r"^(?:\+|00)?[\d .()/" + _NBSP + "\u2013" + r"-]{5,22}\d(?:[ ]?(?:x|ext\.?)[ ]?\d{1,5})?$"
+)
 
 def _not_a_thing_number(text: str, start: int, end: int) -> bool:
     """Reject a card or SSN candidate announced as a product, order, parcel or document number
@@ -263,7 +275,8 @@ _BUILTINS = (
     Recogniser(
         "mac_address", "MAC_ADDRESS", v.valid_mac,
         pattern=r"(?<![0-9A-Fa-f:-])(?:[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}"
-        r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![0-9A-Fa-f:-])",
+        r"|(?<![0-9A-Fa-f]\.)[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?!\.[0-9A-Fa-f]))"
+        r"(?![0-9A-Fa-f:-])",
         value_pattern=r"^(?:[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})$",
         hints=("mac", "mac address", "hardware address"), score=0.95, priority=76,
         trigger="hex",

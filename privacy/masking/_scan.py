@@ -8,8 +8,9 @@ counts and shares only: never a value.
 
 A column's type is its validated whole-cell majority (a few outliers cannot relabel it);
 a column no type claims is personal when enough of its cells embed validated spans, of any
-types, and is then masked span by span. The thresholds are the constants below; the
-classification section of docs/masking.md explains them.
+types, and is then masked span by span. Outside prose a text finder's names count only as
+full names, corroborated by the gazetteers (``_scan_text``). The thresholds are the constants
+below; the classification section of docs/masking.md explains them.
 """
 
 from __future__ import annotations
@@ -25,8 +26,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from auditkit.privacy.errors import PrivacyInputError
+from auditkit.privacy.masking._arrow_text import arrow_strings, object_strings
 from auditkit.privacy.masking._inventory import ColumnInventory, EntityShare, Inventory
 from auditkit.privacy.masking._recognisers import Recogniser, entity_category, iter_recognisers
+from auditkit.privacy.masking._scan_text import (
+    cell_formats,
+    dominant_format,
+    format_explains,
+    name_values,
+    text_name_cells,
+)
 from auditkit.privacy.masking._span_engine import find_spans_batch
 from auditkit.privacy.masking._spans import Span, text_recognisers
 
@@ -56,11 +65,14 @@ SPAN_SHARE = 0.05
 SPAN_SHARE_LOW = 0.01
 #: Fewest cells that must hold a span (all cells of a smaller column).
 SPAN_MIN_CELLS = 3
-#: When one format (``_formats``) covers this share of the searched cells, the spans in its
-#: cells count only if at least :data:`FORMAT_CONSISTENT` of them hold a span of one type: a
-#: code that passes a validator by chance (card expiry ``12/2024`` as a phone) is not data.
+#: When one format (``_scan_text.cell_formats``) covers this share of the searched cells, the
+#: spans in its cells count only if at least :data:`FORMAT_CONSISTENT` of them hold a span of
+#: one type: a code that passes a validator by chance (card expiry ``12/2024``) is not data.
 FORMAT_SHARE = 0.8
 FORMAT_CONSISTENT = 0.9
+#: Share of a column's distinct values a text finder must read as one full name, whole (with a
+#: gazetteer name among its words: ``_scan_text``), for the column's type to be ``PERSON``.
+FINDER_NAME_SHARE = 0.6
 
 # --------------------------------------------------------------------------------------------
 # Column-name hints.
@@ -100,11 +112,13 @@ def column_hints(name: str, recognisers: Iterable[Recogniser] | None = None) -> 
 # --------------------------------------------------------------------------------------------
 # Scanning.
 
-def _as_strings(series: pd.Series) -> pa.Array:
-    """Non-null cells as a stripped Arrow string array."""
+def _as_strings(series: pd.Series, rows: np.ndarray | None = None) -> pa.Array:
+    """Non-null cells as a stripped Arrow string array; ``rows``: the row number of each cell
+    of ``series`` (default: its position), for the error a cell Arrow cannot hold raises."""
     import pandas as pd
 
-    s = series.dropna()
+    present = series.notna().to_numpy()
+    s = series[present]
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         s = s.dt.strftime("%Y-%m-%d")
     elif pd.api.types.is_float_dtype(s.dtype):
@@ -113,7 +127,8 @@ def _as_strings(series: pd.Series) -> pa.Array:
         as_int = np.isfinite(vals) & (np.mod(vals, 1) == 0)
         if as_int.all():
             s = pd.Series(vals.astype(np.int64), index=s.index)
-    arr = pa.array(s.astype(str).to_numpy(dtype=object), type=pa.string())
+    rows = np.arange(len(series)) if rows is None else np.asarray(rows)
+    arr = arrow_strings(object_strings(s), series.name, rows[present])
     return pc.utf8_trim_whitespace(arr)
 
 
@@ -184,14 +199,15 @@ class _Spans(NamedTuple):
     rows: int = 0  # cells searched
     hits: int = 0  # cells holding at least one counted span
     entities: tuple[tuple[str, int], ...] = ()  # (entity, cells holding a span of it)
+    names: float = 0.0  # share of the distinct values that are a full name (FINDER_NAME_SHARE)
 
 
 def _scan_column(
     name: str, series: pd.Series, n_scanned: int, *, min_share: float, hints: bool,
-    rng: np.random.Generator, recs: list[Recogniser],
+    rng: np.random.Generator, recs: list[Recogniser], rows: np.ndarray | None = None,
 ) -> ColumnInventory:
     """What one column holds: its whole-cell type, or the entity spans in its cells."""
-    values = _as_strings(series)
+    values = _as_strings(series, rows)
     values = values.filter(pc.greater(pc.utf8_length(values), 0))
     n = len(values)
     if n == 0:
@@ -208,6 +224,10 @@ def _scan_column(
     embedded = _embedded(found, free_text or any(e in hinted_entities for e, _ in found.entities))
     if best is not None and embedded and best.rec.category != "special":
         best = None  # prose under an "address"/"name" header: its spans are what counts
+    elif best is None and found.names >= FINDER_NAME_SHARE - 1e-9:
+        best = _finder_names(found.names, recs)
+        candidates = tuple(sorted(candidates + (EntityShare(
+            "PERSON", round(best.share, 4), round(best.confidence, 4)),), key=lambda c: -c.share))
     common = {
         "free_text": free_text, "text_entities": found.entities, "text_rows": found.rows,
         "text_share": round(found.hits / found.rows, 4) if found.rows else 0.0,
@@ -220,6 +240,14 @@ def _scan_column(
         str(name), n_scanned, n, entity=best.rec.entity, share=round(best.share, 4),
         confidence=round(best.confidence, 4), category=best.rec.category, **common,
     )
+
+
+def _finder_names(share: float, recs: list[Recogniser]) -> _Verdict:
+    """The verdict for a column of full names found by a text finder (``share``: of its
+    distinct values), as the name recogniser's would be."""
+    rec = next((r for r in recs if r.entity == "PERSON" and r.value_pattern is not None),
+               Recogniser("person", "PERSON", lambda _: True, category="direct", score=0.8))
+    return _Verdict(rec, share, min(1.0, rec.score * share))
 
 
 def _can_hold_text(series: pd.Series) -> bool:
@@ -293,65 +321,46 @@ def _search_spans(
 
     Every type :func:`find_spans` reports counts (new span types need no change here), except
     spans that are no evidence (:func:`_counts`) or that the column's format explains
-    (:func:`_format_explains`).
+    (``_scan_text.format_explains``).
     """
     n = len(values)
     take = values if n <= _MAX_TEXT_ROWS else values.take(
         pa.array(np.sort(rng.choice(n, size=_MAX_TEXT_ROWS, replace=False)))
     )
-    # Every type in prose (pattern recognisers and text finders); elsewhere finder spans do
-    # not count (see _counts), so the finders need not run.
+    # Prose: every type (pattern recognisers and text finders). Elsewhere the pattern types;
+    # a text finder's PERSON spans count there only as full names (_scan_text).
     batch = find_spans_batch(take, recognisers=None if prose else text_recognisers())
-    formats = _formats(take)
+    formats = cell_formats(take)
     has = pa.array(np.flatnonzero(np.diff(batch.offsets)), type=pa.int64())
     by_name = {r.name: r for r in recs}
-    per_cell = [
-        (fmt, {s.entity for s in batch.spans(i) if _counts(s, text, by_name, hinted, prose)})
+    per_cell = {
+        i: (fmt, {s.entity for s in batch.spans(i) if _counts(s, text, by_name, hinted, prose)})
         for i, text, fmt in zip(has.to_pylist(), take.take(has).to_pylist(),
                                 formats.take(has).to_pylist(), strict=True)
-    ]
-    dominant = _dominant_format(formats)
-    if dominant is not None and _format_explains([e for f, e in per_cell if f == dominant[0]],
-                                                 dominant[1]):
-        per_cell = [(f, e) for f, e in per_cell if f != dominant[0]]
-    found = Counter(e for _, ents in per_cell for e in ents)
-    hits = sum(1 for _, ents in per_cell if ents)
-    return _Spans(len(take), hits, tuple(sorted(found.items())))
-
-
-def _formats(values: pa.Array) -> pa.Array:
-    """Each cell's format: a token with a digit becomes ``9``, a word ``a``, spaces one space
-    (``12/2024`` and ``1/2020`` are both ``9/9``; ``Call 212-555-0123`` is ``a 9-9-9``)."""
-    out = pc.replace_substring_regex(values, r"[\pL\pN_]*\pN[\pL\pN_]*", "9")
-    out = pc.replace_substring_regex(out, r"[\pL_]+", "a")
-    return pc.replace_substring_regex(out, r"\s+", " ")
-
-
-def _dominant_format(formats: pa.Array) -> tuple[str, int] | None:
-    """(the format, its cells) when one covers :data:`FORMAT_SHARE` of the cells."""
-    if len(formats) == 0:
-        return None
-    vc = pc.value_counts(formats)
-    counts = vc.field("counts").to_numpy()
-    top = int(np.argmax(counts))
-    if counts[top] < FORMAT_SHARE * len(formats) - 1e-9:
-        return None
-    return vc.field("values")[top].as_py(), int(counts[top])
-
-
-def _format_explains(span_sets: list[set[str]], n_format: int) -> bool:
-    """Whether a column's dominant format, not its data, explains the spans in its cells: fewer
-    than :data:`FORMAT_CONSISTENT` of its ``n_format`` cells hold a span of one type."""
-    tally = Counter(e for ents in span_sets for e in ents)
-    return bool(tally) and max(tally.values()) < FORMAT_CONSISTENT * n_format - 1e-9
+    }
+    dominant = dominant_format(formats, FORMAT_SHARE)
+    if dominant is not None and format_explains(
+            [e for f, e in per_cell.values() if f == dominant[0]], dominant[1],
+            FORMAT_CONSISTENT):
+        per_cell = {i: fe for i, fe in per_cell.items() if fe[0] != dominant[0]}
+    cells = {i: ents for i, (_, ents) in per_cell.items()}
+    names = 0.0
+    if not prose:
+        for i in text_name_cells(take, batch):
+            cells.setdefault(i, set()).add("PERSON")
+        names = name_values(take, FINDER_NAME_SHARE)
+    found = Counter(e for ents in cells.values() for e in ents)
+    hits = sum(1 for ents in cells.values() if ents)
+    return _Spans(len(take), hits, tuple(sorted(found.items())), names)
 
 
 def _counts(span: Span, text: str, by_name: Mapping[str, Recogniser], hinted: set[str],
             prose: bool) -> bool:
     """Whether a span is evidence for the column: not a piece of a longer run of digit groups
-    (``1Z 789 686 82 8979 914 6``); from a text finder (no validator: names and places in
-    prose) only in prose, not in labels (countries, companies, car models); and not a whole
-    cell of bare digits the whole-cell scan would not count (no name hint where needed)."""
+    (``1Z 789 686 82 8979 914 6``); from a text finder (no validator) only in prose (outside
+    it a finder's full names count by the rules of ``_scan_text``, not here: countries,
+    companies and car models are not people); and not a whole cell of bare digits the
+    whole-cell scan would not count (no name hint where needed)."""
     start, end = span.start, span.end
     if (start >= 2 and text[start].isdigit() and text[start - 1] == " "
             and text[start - 2].isdigit()) or (
@@ -430,17 +439,17 @@ def scan(
     """
     cols = _columns_to_scan(df, columns, sample_rows, min_share)
     rng = np.random.default_rng(seed)
-    frame, sampled = _sample(df, sample_rows, rng)
+    frame, rows = _sample(df, sample_rows, rng)
     recs = iter_recognisers()
     declared = dict(declared or {})
     out = []
     for col in cols:
         inv = _scan_column(col, frame[col], len(frame), min_share=min_share, hints=hints,
-                           rng=rng, recs=recs)
+                           rng=rng, recs=recs, rows=rows)
         if str(col) in declared:
             inv = _as_declared(inv, declared[str(col)])
         out.append(inv)
-    return Inventory(tuple(out), n_rows=len(df), n_scanned=len(frame), sampled=sampled)
+    return Inventory(tuple(out), n_rows=len(df), n_scanned=len(frame), sampled=rows is not None)
 
 
 def _columns_to_scan(
@@ -473,12 +482,13 @@ def _columns_to_scan(
 
 def _sample(
     df: pd.DataFrame, sample_rows: int | None, rng: np.random.Generator,
-) -> tuple[pd.DataFrame, bool]:
-    """(the rows to scan, whether they are a sample): ``sample_rows`` uniform rows, in order."""
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """(the rows to scan, their row numbers in ``df`` or ``None`` when they are all of them):
+    ``sample_rows`` uniform rows, in order."""
     if sample_rows is None or len(df) <= sample_rows:
-        return df, False
+        return df, None
     pos = np.sort(rng.choice(len(df), size=sample_rows, replace=False))
-    return df.iloc[pos], True
+    return df.iloc[pos], pos
 
 
 def _as_declared(inv: ColumnInventory, entity: str) -> ColumnInventory:

@@ -42,6 +42,7 @@ from auditkit.privacy.masking._spans import (
     TextFinder,
     _find,
     add_finder_spans,
+    entity_names,
     finder_results,
     plan,
     run_recogniser,
@@ -111,8 +112,8 @@ def find_spans_batch(
     Parameters
     ----------
     texts:
-        An Arrow string array, a pandas Series or a list of strings; missing cells have no
-        spans.
+        An Arrow string array, a pandas Series or a list of strings (not one bare string);
+        missing cells (``None``, NaN) have no spans, any other non-string cell is refused.
     entities, recognisers:
         As for :func:`find_spans`.
 
@@ -122,6 +123,7 @@ def find_spans_batch(
     >>> [[(s.entity, s.start, s.end) for s in spans] for spans in b.to_lists()]
     [[('EMAIL_ADDRESS', 5, 12)], [], [('CREDIT_CARD', 5, 24)]]
     """
+    entities = entity_names(entities)
     if recognisers is None:
         recs: Sequence[Recogniser] = text_recognisers(entities)
         finders = text_finders(entities)
@@ -129,6 +131,13 @@ def find_spans_batch(
         recs, finders = sorted(recognisers, key=lambda r: -r.priority), ()
     wanted = None if entities is None else set(entities)
     recs = [r for r in recs if r.compiled is not None]
+    if isinstance(texts, (str, bytes)):
+        raise PrivacyInputError(
+            f"find_spans_batch needs a list of texts; got a single {type(texts).__name__}. "
+            "Pass a list of texts (or call find_spans on one text)."
+        )
+    if not isinstance(texts, (pa.Array, pa.ChunkedArray)) and not hasattr(texts, "dtype"):
+        texts = list(texts)
     arr = _as_array(texts)
     if arr is None:  # not representable in Arrow (e.g. lone surrogates): one text at a time
         return _from_lists([_find_one(t, i, recs, finders, wanted) for i, t in enumerate(texts)])
@@ -152,30 +161,56 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+def _missing(text: Any) -> bool:
+    """``None``, NaN or pandas' ``NA``/``NaT``: a missing cell."""
+    return text is None or (isinstance(text, float) and text != text) or \
+        type(text).__name__ in ("NAType", "NaTType")
+
+
+def _refuse(i: int, text: Any) -> PrivacyInputError:
+    return PrivacyInputError(
+        f"find_spans_batch needs strings; text {i} is a {type(text).__name__}. Convert the "
+        "column to text first (decode bytes)."
+    )
+
+
 def _find_one(text: Any, i: int, recs: Sequence[Recogniser], finders: Sequence[TextFinder],
               wanted: set[str] | None) -> list[Span]:
-    if text is None or (isinstance(text, float) and text != text):
+    if _missing(text):
         return []
     if not isinstance(text, str):
-        raise PrivacyInputError(
-            f"find_spans_batch needs strings; text {i} is a {type(text).__name__}. Convert the "
-            "column to text first."
-        )
+        raise _refuse(i, text)
     return _find(text, recs, finders, wanted) if text else []
 
 
+def _is_text(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    view = getattr(pa.types, "is_string_view", None)  # pyarrow 16+
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t) or (
+        view is not None and view(t))
+
+
 def _as_array(texts: Any) -> pa.Array | None:
-    try:
-        if isinstance(texts, (pa.Array, pa.ChunkedArray)):
-            arr = texts
-        elif hasattr(texts, "dtype"):  # pandas Series or numpy array
-            arr = pa.array(texts, type=pa.string(), from_pandas=True)
-        else:
-            arr = pa.array(list(texts), type=pa.string(), from_pandas=True)
+    """``texts`` as an Arrow string array; ``None`` when Arrow cannot hold them (then each
+    text is checked and searched on its own). Cells that are not text are refused."""
+    arrow_in = isinstance(texts, (pa.Array, pa.ChunkedArray))
+    try:  # no type given: Arrow infers one, so bytes or numbers are not silently converted
+        arr = texts if arrow_in else pa.array(texts, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeError):
         return None
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
+    if not _is_text(arr.type):
+        if arrow_in:
+            raise PrivacyInputError(
+                f"find_spans_batch needs text; got an Arrow array of type {arr.type}. Cast it "
+                "to a string type first."
+            )
+        for i, text in enumerate(texts):
+            if not _missing(text) and not isinstance(text, str):
+                raise _refuse(i, text)
+        arr = pa.nulls(len(arr), pa.string())  # every cell missing (an all-NaN float column)
     return arr.cast(pa.string()) if arr.type != pa.string() else arr
 
 

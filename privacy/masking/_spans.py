@@ -43,7 +43,9 @@ __all__ = [
 
 _CONTEXT_WINDOW = 48
 _DIGIT = re.compile(r"\d")
-_HEX_TRIGGER = re.compile(r"\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]|::|[0-9A-Fa-f]-[0-9A-Fa-f]{2}-")
+_HEX_TRIGGER = re.compile(
+    r"\d\.\d|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]|[0-9A-Fa-f]:[0-9A-Fa-f]|::|[0-9A-Fa-f]-[0-9A-Fa-f]{2}-"
+)
 #: The cheap pre-filter of each recogniser ``trigger``: the text must contain a match. An
 #: unknown trigger (or ``""``) always runs. Each expression is exact on ASCII text once
 #: translated to RE2 (no assertion, no back-reference), which the batch engine relies on.
@@ -64,9 +66,17 @@ class Span:
     recogniser: str = ""
 
 
-def text_recognisers(entities: Iterable[str] | None = None) -> tuple[Recogniser, ...]:
+def entity_names(entities: Iterable[str] | str | None) -> tuple[str, ...] | None:
+    """``entities`` as a tuple of names: a single string is one name, not its characters."""
+    if entities is None:
+        return None
+    return (entities,) if isinstance(entities, str) else tuple(entities)
+
+
+def text_recognisers(entities: Iterable[str] | str | None = None) -> tuple[Recogniser, ...]:
     """Registered recognisers that can search free text, optionally limited to ``entities``."""
-    wanted = None if entities is None else set(entities)
+    names = entity_names(entities)
+    wanted = None if names is None else set(names)
     return tuple(
         r for r in iter_recognisers()
         if r.compiled is not None and (wanted is None or r.entity in wanted)
@@ -122,10 +132,11 @@ def unregister_text_finder(name: str) -> None:
     _FINDERS.pop(name, None)
 
 
-def text_finders(entities: Iterable[str] | None = None) -> tuple[TextFinder, ...]:
+def text_finders(entities: Iterable[str] | str | None = None) -> tuple[TextFinder, ...]:
     """Registered text finders with an entity among ``entities`` (all by default), highest
     priority first."""
-    wanted = None if entities is None else set(entities)
+    names = entity_names(entities)
+    wanted = None if names is None else set(names)
     return tuple(sorted(
         (f for f in _FINDERS.values() if wanted is None or wanted.intersection(f.entities)),
         key=lambda f: (-f.priority, f.name),
@@ -359,7 +370,7 @@ def spans_of(found: list[tuple[int, int, int]], sources: Sources) -> list[Span]:
 
 def find_spans(
     text: str,
-    entities: Iterable[str] | None = None,
+    entities: Iterable[str] | str | None = None,
     *,
     recognisers: Sequence[Recogniser] | None = None,
 ) -> list[Span]:
@@ -368,9 +379,10 @@ def find_spans(
     Parameters
     ----------
     text:
-        The string to search.
+        The string to search (``None`` or ``""``: no spans; any other non-string is refused).
     entities:
-        Only report these entity types (default: all with a text pattern or a text finder).
+        Only report these entity types (default: all with a text pattern or a text finder);
+        one name may be passed as a plain string.
     recognisers:
         Use these recognisers instead of the registry's (then no text finder runs).
 
@@ -379,8 +391,16 @@ def find_spans(
     >>> [(s.entity, s.start, s.end) for s in find_spans("mail a@b.org or 4111 1111 1111 1111")]
     [('EMAIL_ADDRESS', 5, 12), ('CREDIT_CARD', 16, 35)]
     """
+    if text is None:
+        return []
+    if not isinstance(text, str):
+        raise PrivacyInputError(
+            f"find_spans needs a str; got a {type(text).__name__}. Decode bytes and convert "
+            "other values to text first (missing values: pass None)."
+        )
     if not text:
         return []
+    entities = entity_names(entities)
     if recognisers is None:
         return _find(text, text_recognisers(entities), text_finders(entities),
                      None if entities is None else set(entities))

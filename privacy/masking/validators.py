@@ -114,7 +114,9 @@ _IBAN_SEP = re.compile(r"[\s-]+")
 def valid_iban(value: str) -> bool:
     """ISO 13616 IBAN: known country, its length, and the mod-97 check equal to 1."""
     s = _IBAN_SEP.sub("", value).upper()
-    if len(s) < 15 or not s[:2].isalpha() or not s[2:4].isdigit() or not s.isalnum():
+    if not s.isascii() or len(s) < 15:  # int(ch, 36) below reads ASCII letters and digits only
+        return False
+    if not s[:2].isalpha() or not s[2:4].isdigit() or not s.isalnum():
         return False
     expected = _IBAN_LENGTHS.get(s[:2])
     if expected is not None and len(s) != expected:
@@ -185,6 +187,9 @@ _DATE_SHAPE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.
 
 
 _EXTENSION = re.compile(r"(?i)\s*(?:x|ext\.?|extension)\s*\d+$")
+#: No-break, narrow no-break and thin spaces read as a space, en dashes as a hyphen.
+_PHONE_SEPARATORS = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ",
+                                   "\u2013": "-"})
 
 
 def _parsed(core: str, region: str | None):  # -> phonenumbers.PhoneNumber | None
@@ -217,6 +222,7 @@ def valid_phone(value: str) -> bool:
     """
     import phonenumbers
 
+    value = value.translate(_PHONE_SEPARATORS)
     if _NANP.fullmatch(value.strip()):
         return True  # North American numbering plan: area and exchange codes start 2-9
     core = _phone_core(value)
@@ -238,6 +244,7 @@ def plausible_phone(value: str) -> bool:
     nearby."""
     import phonenumbers
 
+    value = value.translate(_PHONE_SEPARATORS)
     if _NANP.fullmatch(value.strip()):
         return True
     core = _phone_core(value)
@@ -287,7 +294,9 @@ def epoch_like(digits: str) -> bool:
         digits = digits[:10]
     elif len(digits) != 10:
         return False
-    return digits.isdigit() and EPOCH_SECONDS[0] <= int(digits) < EPOCH_SECONDS[1]
+    if not (digits.isascii() and digits.isdigit()):
+        return False
+    return EPOCH_SECONDS[0] <= int(digits) < EPOCH_SECONDS[1]
 
 
 _DATE_FORMATS = (

@@ -74,7 +74,11 @@ def _grouped(digits: str, sep: str, size: int) -> str:
     return sep.join(digits[i:i + size] for i in range(0, len(digits), size)) if sep else digits
 
 
-noise = st.text(alphabet=DIGITS + " -.+()x/:" + OTHER_DIGITS + "éß a", max_size=24)
+#: Separators people write between digit groups besides ASCII ones: no-break and narrow no-break
+#: spaces, en dash (plain and spaced), thin space.
+ODD_SEPARATORS = ["\u00a0", "\u202f", "\u2013", " \u2013 ", " - ", "\u2009"]
+noise = st.text(alphabet=DIGITS + " -.+()x/:" + OTHER_DIGITS + "éß a\u00a0\u202f\u2013",
+                max_size=24)
 
 
 @st.composite
@@ -87,7 +91,7 @@ def card_candidates(draw):
     number = _luhn_completed(body[:-1]) if draw(st.booleans()) else body
     if draw(st.integers(0, 9)) == 0:
         number = number[0] * len(number)
-    sep = draw(st.sampled_from(["", "", " ", "-", ".", "/"]))
+    sep = draw(st.sampled_from(["", "", " ", "-", ".", "/", *ODD_SEPARATORS]))
     text = _grouped(number, sep, draw(st.sampled_from([4, 4, 6, 3])))
     if draw(st.integers(0, 12)) == 0:
         text = text.replace(draw(st.sampled_from(DIGITS)), draw(st.sampled_from(OTHER_DIGITS)))
@@ -107,8 +111,8 @@ def ssn_candidates(draw):
     if draw(st.integers(0, 6)) == 0:
         return draw(st.sampled_from(["078051120", "219099999", "123456789", "987654320",
                                      "987654321", "111111111", "078-05-1120", "987 65 4321"]))
-    s1 = draw(st.sampled_from(["-", " ", ".", "", "/"]))
-    s2 = s1 if draw(st.booleans()) else draw(st.sampled_from(["-", " ", ".", ""]))
+    s1 = draw(st.sampled_from(["-", " ", ".", "", "/", *ODD_SEPARATORS]))
+    s2 = s1 if draw(st.booleans()) else draw(st.sampled_from(["-", " ", ".", "", "\u00a0"]))
     text = f"{area:03d}{s1}{group:02d}{s2}{serial:04d}"
     pad = draw(st.sampled_from(["", "", "", " ", "\t", "\x1c", "\u00a0"]))
     text = pad + text + draw(st.sampled_from(["", "", pad]))
@@ -184,7 +188,7 @@ def nanp_like(draw):
     area = draw(st.sampled_from(DIGITS)) + draw(st.text(DIGITS, min_size=2, max_size=2))
     exchange = draw(st.sampled_from(DIGITS)) + draw(st.text(DIGITS, min_size=2, max_size=2))
     line = draw(st.text(DIGITS, min_size=4, max_size=4)) + draw(st.sampled_from(["", "", "", "5"]))
-    sep = st.sampled_from(["", " ", " ", "-", "-", ".", "/", "  "])
+    sep = st.sampled_from(["", " ", " ", "-", "-", ".", "/", "  ", *ODD_SEPARATORS])
     head = f"({area})" if draw(st.booleans()) else area
     prefix = draw(st.sampled_from(["", "", "", "", "+1", "+1 ", "1 ", "1-", "1.", "+", "+2",
                                    "00", "001 "]))
@@ -216,6 +220,11 @@ def test_phone_validator_batch_equals_scalar(f, values):
 _PHONE = get_recogniser("phone").compiled
 _SENTENCES = corpus.decoy_sentences(400, seed=5) + [s for s, _ in corpus.phone_sentences(200,
                                                                                         seed=5)]
+# The same numbers written with no-break spaces, narrow no-break spaces and en dashes.
+_SENTENCES += [s.replace(n, n.replace(" ", sep).replace("-", dash))
+               for (s, n), (sep, dash) in zip(corpus.phone_sentences(120, seed=6),
+                                              itertools.cycle([("\u00a0", "\u2013"),
+                                                               ("\u202f", "-")]), strict=False)]
 
 
 def _spans_of(texts):
@@ -286,7 +295,8 @@ def test_the_built_in_recognisers_carry_the_batch_forms():
 def test_the_card_batch_reads_separators_and_lengths_like_the_scalar():
     numbers = [_luhn_completed(p + "0" * (n - len(p) - 1)) for p in ("4", "1", "2131", "0604")
                for n in range(11, 21)]
-    cells = [_grouped(x, sep, 4) for x in numbers for sep in ("", " ", "-", "x", "  ")]
+    cells = [_grouped(x, sep, 4) for x in numbers
+             for sep in ("", " ", "-", "x", "  ", ".", *ODD_SEPARATORS)]
     assert any(v.valid_credit_card(c) for c in cells)
     assert not all(v.valid_credit_card(c) for c in cells)
     _batch_equals_scalar(v.valid_credit_card, cells + ["4" * 40, "4111 1111 1111 1111" + " " * 20])
@@ -323,7 +333,7 @@ def _edge_phone_cells() -> list[str]:
     cells += [str(rng.randrange(10**9, 2_300_000_000)) + tail for tail in ("", "123")
               for _ in range(10)]
     for area, exchange in itertools.product(("012", "112", "212", "912"), ("045", "145", "245")):
-        for s1, s2 in itertools.product(("", " ", "-", ".", "/"), repeat=2):
+        for s1, s2 in itertools.product(("", " ", "-", ".", "/", "\u00a0", "\u2013"), repeat=2):
             for head in (area, f"({area})"):
                 for prefix in ("", "+1", "+1 ", "1 ", "+2", "1."):
                     cells.append(f"{prefix}{head}{s1}{exchange}{s2}6789")
@@ -342,7 +352,8 @@ def test_card_grid_batch_equals_scalar():
                 "2721", "3", "4", "5", "6", "7", "80", "81", "82", "83", "9", "1", "0"]
     cells = [_luhn_completed((p + "7" * 20)[: n - 1]) for p in prefixes for n in range(11, 21)]
     cells += [c[:-1] + str((int(c[-1]) + 1) % 10) for c in cells]
-    _batch_equals_scalar(v.valid_credit_card, cells + [_grouped(c, " ", 4) for c in cells])
+    _batch_equals_scalar(v.valid_credit_card, cells + [_grouped(c, sep, 4) for c in cells
+                                                       for sep in (" ", ".", *ODD_SEPARATORS)])
 
 
 def test_ip_grid_batch_equals_scalar():

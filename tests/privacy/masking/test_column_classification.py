@@ -5,9 +5,12 @@ validated majority type whatever a few outliers say."""
 from __future__ import annotations
 
 import json
+import random
+import re
 import string
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,8 +23,9 @@ from auditkit.privacy.masking import (
     scan,
     unregister_recogniser,
 )
-from auditkit.privacy.masking._mask import KEPT_UNLISTED
+from auditkit.privacy.masking._mask import KEPT_UNLISTED, NOT_PERSONAL
 from auditkit.privacy.masking._scan import (
+    FINDER_NAME_SHARE,
     FORMAT_CONSISTENT,
     OUTLIER_SHARE,
     SPAN_MIN_CELLS,
@@ -30,6 +34,8 @@ from auditkit.privacy.masking._scan import (
     WHOLE_CELL_SHARE,
     _judge,
 )
+from auditkit.privacy.masking._scan_text import is_text_name, name_values
+from auditkit.privacy.masking._spans import Span
 from auditkit.privacy.masking.validators import always
 
 SETTINGS = settings(max_examples=40, deadline=None,
@@ -318,3 +324,167 @@ def test_the_inventory_of_a_mixed_column_never_holds_a_value(local, k):
         inv.to_rows())
     for secret in (email, _ssn(3)):
         assert secret not in dumped
+
+
+# -- full names outside prose: text finders' PERSON spans, corroborated ------------------------
+
+#: Fixed multilingual lists (not drawn from the gazetteers: about half of these first names are
+#: not in them): every name is FIRST[i] LAST[j].
+FIRST = ["Sarah", "James", "Maria", "Li", "Wei", "Fatima", "Mohammed", "Olga", "Hiroshi", "Yuki",
+         "Priya", "Rahul", "Chen", "Aisha", "Carlos", "Sofia", "Lucas", "Emma", "Noah", "Amara",
+         "Kwame", "Ingrid", "Björn", "Jürgen", "Siobhán", "Ananya", "Thanh", "Minh", "Ji-woo",
+         "Seo-yeon", "Giulia", "Matteo", "Zeynep", "Mehmet", "Olumide", "Chiara", "Pierre",
+         "Élodie", "Lars", "Anna", "David", "Nadia", "Tomasz", "Agnieszka", "Diego", "Camila",
+         "Kenji", "Aiko", "Ravi", "Leila"]
+LAST = ["Johnson", "Wei", "Smith", "García", "Nguyen", "Kim", "Müller", "Rossi", "Okafor",
+        "Tanaka", "Sharma", "Patel", "Ivanova", "Andersson", "O'Brien", "Silva", "Dubois",
+        "Kowalski", "Yılmaz", "Haddad", "Mensah", "Fernández", "Lindqvist", "Chen", "Wang",
+        "Suzuki", "Singh", "Adeyemi", "Novak", "Papadopoulos", "Hansen", "Jensen", "Moreau",
+        "Bianchi", "Costa", "Schmidt", "Nowak", "Khan", "Ali", "Hernández"]
+FULL_NAMES = [f"{FIRST[i % len(FIRST)]} {LAST[(7 * i + 3) % len(LAST)]}" for i in range(200)]
+ORDINARY_HEADERS = ["who", "owner", "assigned_to", "reviewer", "contact", "patient", "customer",
+                    "employee", "agent", "author", "signed_by", "manager", "doctor", "approver",
+                    "requested_by"]
+#: Label columns a finder may read as names: none of them is people.
+LABELS = {
+    "countries": ["France", "Germany", "United States", "Brazil", "Japan", "India", "Nigeria",
+                  "Kenya", "Canada", "Mexico", "Spain", "Italy", "China", "South Africa",
+                  "Argentina", "New Zealand", "Sweden", "Norway", "Egypt", "Viet Nam"],
+    "cities": ["Boston", "Paris", "Tokyo", "São Paulo", "New York", "Lagos", "Mumbai", "Berlin",
+               "Madrid", "Toronto", "Sydney", "Cairo", "Springfield", "Jackson", "Lincoln",
+               "Madison", "Charlotte", "Victoria", "Florence", "Eugene"],
+    "companies": ["Acme Corp", "Globex Inc", "Initech", "Umbrella Corporation",
+                  "Stark Industries", "Wayne Enterprises", "Hooli", "Vandelay Industries",
+                  "Cyberdyne Systems", "Soylent Corp", "Massive Dynamic", "Dunder Mifflin",
+                  "Pied Piper", "Planet Express", "Sterling Cooper", "Johnson & Johnson",
+                  "Goldman Sachs", "Morgan Stanley", "Wells Fargo", "Dell Technologies",
+                  "Walt Disney", "Charles Schwab", "Calvin Klein", "Ralph Lauren", "Hugo Boss"],
+    "car models": ["Toyota Corolla", "Ford Focus", "Honda Civic", "Volkswagen Golf",
+                   "Tesla Model 3", "BMW 320i", "Mercedes-Benz C-Class", "Audi A4", "Nissan Leaf",
+                   "Hyundai Elantra", "Kia Sportage", "Mazda CX-5", "Subaru Outback",
+                   "Chevrolet Malibu", "Ford Mustang", "Dodge Charger", "Jeep Cherokee",
+                   "Lincoln Navigator", "Cadillac Escalade", "Volvo XC90", "Renault Clio",
+                   "Peugeot 208", "Fiat Panda", "Skoda Octavia", "Aston Martin DB11"],
+    "product names": ["iPhone 15 Pro", "Galaxy S23", "Pixel 8", "Kindle Paperwhite", "Echo Dot",
+                      "PlayStation 5", "Nintendo Switch", "MacBook Air", "Surface Pro",
+                      "AirPods Max", "Instant Pot", "Dyson V11", "GoPro Hero", "Fitbit Charge",
+                      "Bose QuietComfort", "Sony Bravia", "Canon EOS R5", "Philips Hue",
+                      "Nest Thermostat", "Lego Millennium Falcon", "Coca Cola", "Red Bull",
+                      "Jack Daniels", "Jim Beam", "Sara Lee Cake"],
+    "user agents": [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0 Safari/537.36",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.1 Safari/605.1.15",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120.0 Mobile"],
+}
+FILLERS = ["n/a", "-", "unknown", "unassigned", "TBD"]
+
+
+def _name_words(cells) -> set[str]:
+    return {w for c in cells for w in re.findall(r"[^\W\d_]{2,}", c)}
+
+
+def _left_in_clear(before, after) -> list[str]:
+    """The name words of each cell of ``before`` still in its masked cell of ``after``."""
+    return [w for b, a in zip(before, after, strict=True)
+            for w in re.findall(r"[^\W\d_]{2,}", b) if w in _name_words(FULL_NAMES) and w in a]
+
+
+@pytest.fixture(scope="module")
+def full_names_share() -> float:
+    share = name_values(pa.array(FULL_NAMES), 0.0)
+    print(f"\nfull names read whole: {share:.3f} of {len(FULL_NAMES)} distinct values")
+    return share
+
+
+@pytest.mark.parametrize("header", ORDINARY_HEADERS + ["full_name", "Name"])
+def test_a_column_of_full_names_is_person_whatever_its_header(header, full_names_share):
+    assert full_names_share >= FINDER_NAME_SHARE + 0.1  # a margin, not a coin toss
+    df = pd.DataFrame({header: FULL_NAMES, "amount": range(len(FULL_NAMES))})
+    col = scan(df)[header]
+    assert col.entity == "PERSON" and col.category == "direct" and col.personal
+    res = mask(df, {"policy": {"unlisted": "redact"}})
+    assert not _left_in_clear(df[header], res.frame[header])
+    assert header not in dict(res.summary.in_clear)
+    assert dict(res.summary.in_clear) == {"amount": NOT_PERSONAL}
+
+
+@SETTINGS
+@given(header=st.sampled_from(ORDINARY_HEADERS), n_names=st.integers(25, 200),
+       n_fill=st.integers(0, 150), seed=st.integers(0, 2**32 - 1))
+def test_names_with_filler_and_repeats_are_person_and_all_masked(header, n_names, n_fill, seed):
+    rng = random.Random(seed)
+    names = rng.sample(FULL_NAMES, n_names)
+    cells = [rng.choice(names) for _ in range(n_names + rng.randrange(n_names))] + [
+        rng.choice(FILLERS) for _ in range(n_fill)]
+    rng.shuffle(cells)
+    df = pd.DataFrame({header: cells})
+    assert scan(df)[header].entity == "PERSON"
+    out = mask(df, {"policy": {"unlisted": "redact"}}).frame[header]
+    assert not _left_in_clear(cells, out)
+
+
+@pytest.mark.parametrize("kind", sorted(LABELS))
+def test_label_columns_do_not_become_people(kind):
+    labels = LABELS[kind]
+    rng = random.Random(7)
+    # Skewed, as real labels are: the first few values are the commonest.
+    cells = [labels[min(int(rng.expovariate(0.15)), len(labels) - 1)] for _ in range(400)]
+    share = name_values(pa.array(labels), 0.0)
+    print(f"\n{kind}: {share:.3f} of the distinct values read as one full name")
+    col = scan(pd.DataFrame({"value": cells}))["value"]
+    assert share < FINDER_NAME_SHARE - 0.15
+    assert col.entity != "PERSON" and "PERSON" not in dict(col.text_entities)
+    assert not col.personal
+    out = mask(pd.DataFrame({"value": cells}), {"policy": {"unlisted": "redact"}}).frame
+    assert (out["value"] == pd.Series(cells)).all()
+
+
+NOTE_TEMPLATES = ["ask {} about the invoice", "{} called back", "met with {} today",
+                  "cc {} on the reply", "waiting for {} to confirm"]
+
+
+@pytest.mark.parametrize("template", NOTE_TEMPLATES)
+def test_short_notes_naming_people_are_personal_and_the_names_masked(template):
+    cells = [template.format(FULL_NAMES[i // 4]) if i % 4 == 0 else "no update"
+             for i in range(400)]
+    df = pd.DataFrame({"remark": cells})
+    col = scan(df)["remark"]
+    assert col.entity is None and col.embedded and "PERSON" in col.entities
+    assert col.text_shares["PERSON"] >= SPAN_SHARE
+    out = mask(df, {"policy": {"unlisted": "redact"}}).frame["remark"]
+    named = [i for i in range(400) if i % 4 == 0]
+    leaks = [i for i in named if _left_in_clear([cells[i]], [out[i]])]
+    print(f"\n{template!r}: {len(leaks)} of {len(named)} notes keep a name word")
+    # Measured 4-5 of 100: the finder misses a hyphenated given name (Ji-woo) beside a surname.
+    assert len(leaks) <= 0.08 * len(named)
+    assert (out[[i % 4 != 0 for i in range(400)]] == "no update").all()
+
+
+@pytest.mark.parametrize("hits,personal", [(1, False), (9, False), (10, True), (40, True)])
+def test_names_in_short_text_follow_the_span_share(hits, personal):
+    # Known given names and surnames: every one is a full name inside text.
+    known = ["Sarah Johnson", "James Smith", "Maria Garcia", "David Miller", "Anna Wilson"]
+    cells = [f"ask {known[i % 5]} about it" if i < hits else "no update" for i in range(200)]
+    col = scan(pd.DataFrame({"remark": cells}))["remark"]
+    assert dict(col.text_entities).get("PERSON", 0) == hits
+    assert col.personal is personal and (hits >= SPAN_SHARE * 200) is personal
+
+
+@pytest.mark.parametrize("cell,is_name", [
+    ("ask Sarah Johnson about it", True),
+    ("Tom Hanks called", True),
+    ("Martha Stewart Towels", False),  # capitalised words only: a label
+    ("Sarah Johnson", False),          # a whole cell: the other reading
+    ("ask Kia Sportage about it", False),  # no known surname beside the given name
+])
+def test_a_full_name_inside_text_needs_a_given_name_a_surname_and_a_lower_case_word(cell,
+                                                                                  is_name):
+    words = cell.split()
+    first = next(i for i, w in enumerate(words) if w[0].isupper())
+    start = cell.index(words[first])
+    end = start + len(" ".join(words[first:first + 2]))
+    assert is_text_name(cell, Span(start, end, "PERSON")) is is_name

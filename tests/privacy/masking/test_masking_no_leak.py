@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 
 import pandas as pd
 import pytest
 import tomli_w
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from auditkit.privacy.crypto import KeyRing
+from auditkit.privacy.errors import PrivacyInputError
 from auditkit.privacy.masking import load_policy, mask, mask_file, scan
 
 NAME = "Zoë Brontë-Ångström"
@@ -173,3 +178,106 @@ def test_policy_validation_message_has_no_values():
     with pytest.raises(ValueError) as err:
         load_policy({"columns": {"email": {"operator": "replace", "value": 5}}})
     assert "value" in str(err.value)
+
+
+# -- a cell Arrow cannot hold (a lone surrogate) ----------------------------------------------
+
+_RING = KeyRing.generate()
+#: The secret part of the bad cell: characters no message of the toolkit holds.
+SECRET = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),
+                 min_size=1, max_size=12)
+CLEAN = st.one_of(st.none(), st.text(alphabet=st.characters(blacklist_categories=("Cs",)),
+                                     max_size=20))
+OPERATORS = ["redact", "replace", "mask", "suppress", "keep", "pseudonymize", "tokenize"]
+
+
+def _mask_whole(df: pd.DataFrame, operator: str):
+    return mask(df, {"columns": {"notes": {"operator": operator, "free_text": False}}},
+                key_ring=_RING)
+
+
+CALLS = {
+    "scan": lambda df: scan(df),
+    "mask unlisted": lambda df: mask(df, {"policy": {"unlisted": "redact"}}),
+    "mask spans": lambda df: mask(df, {"columns": {"notes": {"operator": "replace",
+                                                             "free_text": True}}}),
+    "mask generalise": lambda df: mask(df, {"columns": {"notes": {
+        "operator": "generalise", "to": "prefix", "keep": 1, "free_text": False}}}),
+    "mask dates": lambda df: mask(df, {"columns": {"notes": {
+        "operator": "generalise", "to": "year", "free_text": False}}}),
+    # No rule reads the column and nothing is scanned: the risk figures meet it first.
+    "risk": lambda df: mask(df, {"columns": {"id": {"operator": "keep", "free_text": False}},
+                                 "risk": {"quasi_identifiers": ["notes"], "k": 2}}),
+    **{f"mask {op}": partial(_mask_whole, operator=op) for op in OPERATORS},
+}
+
+
+def _exception_text(exc: BaseException) -> str:
+    """Everything a logger or a rich traceback may print of an exception."""
+    return "\n".join([str(exc), repr(exc), repr(exc.args), repr(vars(exc)),
+                      repr(getattr(exc, "__notes__", None))])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(secret=SECRET, cut=st.integers(0, 12), surrogate=st.integers(0xD800, 0xDFFF).map(chr),
+       others=st.lists(CLEAN, max_size=30), where=st.integers(0, 30),
+       call=st.sampled_from(sorted(CALLS)))
+def test_a_cell_arrow_cannot_hold_raises_one_error_naming_column_and_row(
+        secret, cut, surrogate, others, where, call):
+    cell = secret[:cut] + surrogate + secret[cut:]
+    row = min(where, len(others))
+    cells = others[:row] + [cell] + others[row:]
+    df = pd.DataFrame({"id": range(len(cells)), "notes": pd.Series(cells, dtype=object)})
+    with pytest.raises(PrivacyInputError) as err:
+        CALLS[call](df)
+    exc = err.value
+    assert "'notes'" in str(exc) and f"first at row {row}," in str(exc)
+    assert "encode('utf-8', 'replace')" in str(exc)  # says what to do
+    assert exc.__cause__ is None and exc.__context__ is None
+    assert not set(secret) & set(_exception_text(exc))
+
+
+def test_a_sampled_scan_names_the_row_of_the_frame_not_of_the_sample():
+    cells = [f"row {i}" for i in range(60)]
+    cells[37] = "秘密\udc80密"
+    df = pd.DataFrame({"notes": pd.Series(cells, dtype=object)})
+    raised = 0
+    for seed in range(40):
+        try:
+            scan(df, sample_rows=10, seed=seed)
+        except PrivacyInputError as exc:
+            assert "first at row 37," in str(exc) and "秘" not in _exception_text(exc)
+            raised += 1
+    assert raised  # row 37 was in some of the samples
+
+
+def test_mask_file_reads_no_surrogates_it_refuses_bytes_that_are_not_utf8(tmp_path):
+    """Files are read by Arrow, strictly: the UTF-8 form of a surrogate is not text there, so
+    no cell holding one reaches the masking; the error names the line, not the value."""
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"name,notes\nann,ok\nbob,ab\xed\xa0\x80" +
+                    "秘密cd\n".encode())
+    with pytest.raises(PrivacyInputError, match="line 3") as err:
+        mask_file(src, tmp_path / "out.csv", {"policy": {"unlisted": "redact"}})
+    assert "秘" not in str(err.value) and not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("bad", [b"\xff\xfe", b"\xed\xa0\x80", b"\xc3", b"\x80\x80"])
+@pytest.mark.parametrize("read", ["scan_file", "mask_file"])
+def test_an_undecodable_file_leaves_no_cell_in_the_chained_exception(tmp_path, bad, read):
+    """``raise ... from None`` hides the parser's exception but keeps it as ``__context__``;
+    a decoding error's ``object`` holds the raw bytes, so it is emptied before the raise."""
+    from auditkit.privacy.masking import scan_file
+
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"name,notes\nann,ok\nbob,SECRET" + bad + b"VALUE\n")
+    with pytest.raises(PrivacyInputError) as err:
+        if read == "scan_file":
+            scan_file(src)
+        else:
+            mask_file(src, tmp_path / "out.csv", {"policy": {"unlisted": "redact"}})
+    seen, exc = [], err.value
+    while exc is not None:
+        seen.append(repr(exc) + repr(getattr(exc, "object", "")) + repr(exc.args))
+        exc = exc.__context__ or exc.__cause__
+    assert not any("SECRET" in s or "VALUE" in s for s in seen)

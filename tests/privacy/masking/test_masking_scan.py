@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from auditkit.privacy.errors import PrivacyInputError
 from auditkit.privacy.masking import Recogniser, column_hints, iter_recognisers, scan
 from auditkit.privacy.masking._scan import _judge
+from auditkit.privacy.masking._scan_text import name_values
 from auditkit.privacy.masking.validators import always
 
 DATA = Path(__file__).parent / "data" / "FakeNameGenerator.com_100.csv"
@@ -175,3 +177,62 @@ def test_special_category_recognisers_are_named_by_their_column_alone():
     assert {r.entity for r in special} >= {"HEALTH_DATA", "RELIGION", "BIOMETRIC", "SEX_LIFE"}
     for r in special:
         assert r.needs_hint and r.validator is always and r.value_pattern == r"^.+$", r.name
+
+
+# -- full names read whole by a text finder --------------------------------------------------
+
+@pytest.mark.parametrize("cell,reads", [
+    ("Sarah Johnson", True),
+    ("Dr. Sarah Johnson", True),        # a title aside
+    ("Sarah Johnson Jr.", True),        # a suffix aside
+    ("Mrs Maria García", True),         # accents folded for the gazetteers
+    ("Ana de la Cruz", True),           # particles inside
+    ("María José Fernández López", True),
+    ("Sarah Johnson and co", False),    # more than the name
+    ("Ford Focus", False),
+    ("Acme Corp", False),
+    ("United States", False),           # a place, not a person
+    ("Sarah", False),                   # one word is not a full name
+])
+def test_which_cells_read_as_one_full_name(cell, reads):
+    assert (name_values(pa.array([cell]), 0.0) == 1.0) is reads
+
+
+def test_a_finder_person_column_lists_its_share_and_stays_a_whole_cell_type():
+    names = ["Sarah Johnson", "James Smith", "Maria Garcia", "David Miller", "Anna Wilson"]
+    df = pd.DataFrame({"owner": names * 20 + ["n/a"] * 100})
+    col = scan(df)["owner"]
+    # Five of the six distinct values are names: half the cells, but the values decide.
+    assert col.entity == "PERSON" and col.share == pytest.approx(5 / 6, abs=1e-4)
+    assert [c.entity for c in col.candidates] == ["PERSON"] and not col.spans
+    assert not col.embedded and col.category == "direct"
+
+
+def test_without_a_text_finder_names_under_an_ordinary_header_are_not_read():
+    from auditkit.privacy.masking import set_prose_detector
+
+    df = pd.DataFrame({"owner": ["Sarah Johnson", "James Smith", "Maria Garcia"] * 5})
+    set_prose_detector("off")
+    try:
+        assert scan(df)["owner"].entity is None
+    finally:
+        set_prose_detector("builtin")
+    assert scan(df)["owner"].entity == "PERSON"
+
+
+# -- cells Arrow cannot hold -----------------------------------------------------------------
+
+@pytest.mark.parametrize("cells,row", [
+    (["\ud800"], 0),
+    (["ok", None, "x\udfffy", "fine"], 2),
+    ([None, float("nan"), 7, "a\udc80b", "a\udc80b"], 3),  # mixed objects; the first of two
+    ([1.5, "\udbff", 2.5], 1),
+])
+@pytest.mark.parametrize("column", ["notes", 3])
+def test_scan_names_the_column_and_row_of_a_cell_that_is_not_unicode(cells, row, column):
+    df = pd.DataFrame({column: pd.Series(cells, dtype=object)})
+    with pytest.raises(PrivacyInputError, match=f"Column '{column}' .* first at row {row},") \
+            as err:
+        scan(df)
+    assert err.value.__context__ is None and err.value.__cause__ is None
+    str(err.value).encode("ascii")  # no character of the cell, the surrogate least of all

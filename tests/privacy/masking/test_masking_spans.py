@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from auditkit.privacy.errors import PrivacyInputError
 from auditkit.privacy.masking import (
     Recogniser,
     find_spans,
@@ -126,3 +127,25 @@ def test_quality_on_synth_dataset(shared_datasets, capsys):
         assert n > 0, e
         assert r >= 0.95, f"{e} recall {r:.3f}"
         assert p >= 0.90, f"{e} precision {p:.3f}"
+
+
+# -- the call's arguments ---------------------------------------------------------------------
+
+def test_one_entity_name_may_be_a_plain_string():
+    text = "mail a@b.org, card 4111 1111 1111 1111"
+    one = find_spans(text, "EMAIL_ADDRESS")
+    assert one == find_spans(text, ["EMAIL_ADDRESS"]) and [s.entity for s in one] == [
+        "EMAIL_ADDRESS"]
+
+
+@pytest.mark.parametrize("value", [float("nan"), 5, 4111111111111111, b"a@b.org 4111",
+                                   bytearray(b"4111"), ["a@b.org"]])
+def test_a_text_that_is_not_a_str_is_refused_by_type_without_its_value(value):
+    with pytest.raises(PrivacyInputError, match=type(value).__name__) as info:
+        find_spans(value)
+    assert "4111" not in str(info.value) and "a@b" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_no_text_has_no_spans(value):
+    assert find_spans(value) == []

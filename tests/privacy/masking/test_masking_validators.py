@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auditkit.privacy.masking import _batch_validators as bv
 from auditkit.privacy.masking import validators as v
+from auditkit.privacy.masking._recognisers import iter_recognisers
 
 
 def _luhn_digit(body: str) -> str:
@@ -130,3 +132,47 @@ def test_dates_of_birth(dob, ok):
 ])
 def test_zip_and_postal_codes(code, ok):
     assert v.valid_zip(code) is ok
+
+
+# -- any text: a bool, never an exception -----------------------------------------------------
+
+#: Characters that once broke a validator or that sit on the edge of ``str`` predicates:
+#: Kelvin sign and dotted capital I (``(?i)[A-Z]`` matches them, ``int(ch, 36)`` refuses them),
+#: superscript digits (``isdigit`` but not ``int``), fullwidth and Arabic-Indic digits, a lone
+#: surrogate, no-break spaces and dashes.
+TRICKY = ["\u212aZ86125KZT5004100100", "\u0130T60X0542811101000000123456", "¹²³⁴⁵⁶⁷⁸⁹⁰",
+          "１７００００００００", "٤١١١١١١١١١١١١١١١", "4111\ud8001111", "GB82\u00a0WEST",
+          "\u2013", "+\u00b2\u00b3", "٣٤٥-٦٧-٨٩٠١", "ß" * 20, "0x1p3", "nan", "1e400", "\x00"]
+VALIDATORS = sorted(
+    {*(getattr(v, name) for name in v.__all__), *(r.validator for r in iter_recognisers())},
+    key=lambda f: f.__name__,
+)
+any_text = st.one_of(st.text(), st.sampled_from(TRICKY),
+                     st.lists(st.sampled_from(TRICKY + ["0", "-", " ", "A"])).map("".join))
+
+
+@pytest.mark.parametrize("f", VALIDATORS, ids=lambda f: f.__name__)
+@settings(max_examples=150, deadline=None)
+@given(any_text)
+def test_every_validator_answers_a_bool_on_any_text(f, text):
+    assert type(f(text)) is bool
+
+
+@pytest.mark.parametrize("f", [f for f in VALIDATORS if callable(getattr(f, "batch", None))],
+                         ids=lambda f: f.__name__)
+@settings(max_examples=60, deadline=None)
+@given(st.lists(any_text, max_size=40))
+def test_every_batch_form_answers_bools_on_any_text(f, values):
+    with pytest.MonkeyPatch.context() as mp:  # the vectorised path, however short the list
+        mp.setattr(bv, "MIN_ITEMS", dict.fromkeys(bv.MIN_ITEMS, 1))
+        got = f.batch(values)
+    assert got == [f(x) for x in values] and all(type(x) is bool for x in got)
+
+
+@settings(max_examples=150, deadline=None)
+@given(any_text, st.integers(0, 60), st.integers(0, 60))
+def test_span_filters_answer_a_bool_on_any_text_and_offsets(text, a, b):
+    start, end = min(a, b, len(text)), min(max(a, b), len(text))
+    for rec in iter_recognisers():
+        if rec.span_filter is not None:
+            assert type(rec.span_filter(text, start, end)) is bool, rec.name

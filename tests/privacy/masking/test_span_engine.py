@@ -34,7 +34,9 @@ from auditkit.privacy.masking.validators import always
 # -- the oracle ------------------------------------------------------------------------------
 
 _DIGIT = re.compile(r"\d")
-_HEX = re.compile(r"\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]|::|[0-9A-Fa-f]-[0-9A-Fa-f]{2}-")
+_HEX = re.compile(
+    r"\d\.\d|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]|[0-9A-Fa-f]:[0-9A-Fa-f]|::|[0-9A-Fa-f]-[0-9A-Fa-f]{2}-"
+)
 
 
 def _oracle_triggered(t: str, text: str) -> bool:
@@ -97,6 +99,9 @@ ENTITY_BITS = (
     "00:1a:2b:3c:4d:5e", "0011.2233.4455", "https://example.org/x?q=1", "www.example.com",
     "WWW.EXAMPLE.COM.", "+1 212-555-0123", "(415) 555-0199", "+14155550123", "028 9018267",
     "0044 20 7946 0958", "212.555.0123 ext 12", "1985-04-16", "16/04/1985", "3 Mar 1990",
+    "001a.2b3c.4d5e", "4111.1111.1111.1111", "4111\u00a01111\u00a01111\u00a01111",
+    "4111 \u2013 1111 \u2013 1111 \u2013 1111", "+44\u00a020\u00a07946\u00a00958",
+    "01\u202f23\u202f45\u202f67\u202f89", "212\u2013555\u20130123",
 )
 DECOY_BITS = (
     "ISBN 978-0-306-40615-7", "order 85030210", "v1.2.3", "1700000000", "12 3456 Main St",
@@ -258,6 +263,56 @@ def test_a_cell_that_is_not_text_is_refused_without_its_value():
     with pytest.raises(PrivacyInputError, match="text 1 is a int") as info:
         find_spans_batch(["a", 4111111111111111, "\ud800"])
     assert "4111" not in str(info.value)
+
+
+@pytest.mark.parametrize("texts", ["mail a@b.org", b"mail a@b.org"])
+def test_one_bare_text_is_refused_as_a_batch(texts):
+    with pytest.raises(PrivacyInputError, match="list of texts") as info:
+        find_spans_batch(texts)
+    assert "a@b" not in str(info.value)
+
+
+def test_one_entity_name_may_be_a_plain_string():
+    column = ["mail a@b.org, card 4111 1111 1111 1111", None]
+    got = find_spans_batch(column, "EMAIL_ADDRESS").to_lists()
+    assert got == find_spans_batch(column, ["EMAIL_ADDRESS"]).to_lists()
+    assert got == [find_spans(column[0], "EMAIL_ADDRESS"), []] and got[0]
+
+
+@pytest.mark.parametrize(("make", "position", "kind"), [
+    (lambda: ["ok", b"4111 1111 1111 1111"], 1, "bytes"),
+    (lambda: [b"4111 1111 1111 1111"], 0, "bytes"),
+    (lambda: ["\ud800", None, b"4111 1111 1111 1111"], 2, "bytes"),  # searched one at a time
+    (lambda: pd.Series(["ok", None, b"4111 1111 1111 1111"], dtype=object), 2, "bytes"),
+    (lambda: pd.Series([4111111111111111.0, float("nan")]), 0, "float"),
+    (lambda: iter(["ok", 4111111111111111]), 1, "int"),
+])
+def test_a_cell_that_is_not_text_is_refused_by_position_and_type(make, position, kind):
+    with pytest.raises(PrivacyInputError, match=f"text {position} is a {kind}") as info:
+        find_spans_batch(make())
+    assert "4111" not in str(info.value)
+
+
+@pytest.mark.parametrize("arr", [pa.array([b"4111 1111 1111 1111"]), pa.array([4111111111111111])])
+def test_an_arrow_array_that_is_not_text_is_refused_by_type(arr):
+    with pytest.raises(PrivacyInputError, match=str(arr.type)) as info:
+        find_spans_batch(arr)
+    assert "4111" not in str(info.value)
+
+
+MISSING = ["mail a@b.org", None, float("nan"), pd.NA, "tel +44 20 7946 0958"]
+MISSING_ARROW = [x if isinstance(x, str) else None for x in MISSING]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: MISSING, lambda: iter(MISSING), lambda: pd.Series(MISSING, dtype=object),
+    lambda: pd.Series(MISSING, dtype="category"),
+    lambda: pa.array(MISSING_ARROW).dictionary_encode(),
+])
+def test_missing_cells_are_skipped_in_every_column_form(make):
+    got = find_spans_batch(make()).to_lists()
+    assert got == [find_spans(x) for x in MISSING_ARROW] and got[0] and got[4]
+    assert find_spans_batch(pd.Series([float("nan")] * 3)).to_lists() == [[], [], []]
 
 
 def test_an_empty_batch():
