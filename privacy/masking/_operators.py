@@ -107,7 +107,7 @@ class Mask(Operator):
             )
 
     def apply(self, values: pd.Series, params: MaskParams, ctx: OperatorContext) -> pd.Series:
-        arr, mask = text_cells(values)
+        arr, mask = text_cells(values, row_offset=ctx.row_offset)
         if len(arr) == 0:
             return rebuild(values, arr, mask)
         length = pc.utf8_length(arr).to_numpy(zero_copy_only=False)
@@ -152,7 +152,7 @@ class _Keyed(Operator):
                 "the policy (key_ring = 'keys.ring' with kek_env or passphrase_env) or pass "
                 "key_ring=... to mask."
             )
-        arr, mask = text_cells(values)
+        arr, mask = text_cells(values, row_offset=ctx.row_offset)
         cells = pd.Series(arr.to_numpy(zero_copy_only=False))
         return rebuild(values, self.transform(cells, params, ctx, ctx.key_ring).to_numpy(), mask)
 
@@ -220,7 +220,7 @@ class Suppress(Operator):
     needs_counts = True
 
     def apply(self, values: pd.Series, params: SuppressParams, ctx: OperatorContext) -> pd.Series:
-        arr, mask = text_cells(values)
+        arr, mask = text_cells(values, row_offset=ctx.row_offset)
         counts = ctx.counts
         if counts is None:
             vc = pc.value_counts(arr)
@@ -265,7 +265,7 @@ class Generalise(Operator):
             return self._dates(values, params, ctx)
         if params.to == "band":
             return self._bands(values, params, ctx)
-        arr, mask = text_cells(values)
+        arr, mask = text_cells(values, row_offset=ctx.row_offset)
         arr = pc.utf8_trim_whitespace(arr)
         head = pc.utf8_slice_codeunits(arr, 0, params.keep)
         pad = pc.subtract(pc.utf8_length(arr), pc.utf8_length(head))

@@ -281,3 +281,19 @@ def test_an_undecodable_file_leaves_no_cell_in_the_chained_exception(tmp_path, b
         seen.append(repr(exc) + repr(getattr(exc, "object", "")) + repr(exc.args))
         exc = exc.__context__ or exc.__cause__
     assert not any("SECRET" in s or "VALUE" in s for s in seen)
+
+
+@pytest.mark.parametrize("operator", ["mask", "suppress", "generalise", "replace"])
+def test_a_chunk_names_the_row_of_the_file_not_of_the_chunk(operator):
+    """``mask_file`` masks chunk by chunk; an operator's error counts rows from the chunk's
+    first row in the file (``row_offset``), not from 0."""
+    from auditkit.privacy.masking import Masker, load_policy
+
+    params = {"to": "prefix", "keep": 1} if operator == "generalise" else {}
+    policy = load_policy({"columns": {"notes": {"operator": operator, "free_text": False,
+                                                **params}}})
+    cells = ["ok", "fine", "秘\udc80密", "ok"]
+    df = pd.DataFrame({"notes": pd.Series(cells, dtype=object)})
+    with pytest.raises(PrivacyInputError) as err:
+        Masker(policy, list(df.columns)).apply(df, row_offset=1000)
+    assert "first at row 1002," in str(err.value) and "秘" not in str(err.value)
