@@ -5,7 +5,7 @@ records with ``full_text``, ``spans`` of ``entity_type`` / ``start_position`` /
 ``end_position``, and a ``template_id``), which lets a team score :func:`find_spans` (or any
 detector) on its own labelled text.
 
-Matching rule (stated in ``docs/masking.md``):
+Matching rule (stated in ``docs/pii_detection.md``):
 
 - A gold span is **found** when a predicted span of its (mapped) type overlaps it by at least
   one character. A gold span counts once however many predictions overlap it, so a multi-line

@@ -70,14 +70,6 @@ NAME_SUFFIXES = _words("jr sr ii iii iv md phd dds esq")
 #: Lower-case particles inside a name (``Ludwig van Beethoven``, ``Ana de la Cruz``).
 PARTICLES = _words("van von der den de del della di da dos das du la le bin ibn al ter ten y e")
 
-#: Words shortly before a name that announce one.
-NAME_CUES = _words("""
-name named called call dear hi hello hey thanks thank regards sincerely cheers signed contact
-ask met meet meeting with by from to for cc attn attention mr mrs ms dr assigned colleague
-friend wife husband son daughter mother father brother sister uncle aunt cousin grandmother
-grandfather boss manager customer client patient employee user author writer agent
-""")
-
 #: Phrases (case-folded) right before a name that make it a name whatever the word is.
 STRONG_NAME_CUES = (
     "my name is", "name is", "i am", "i'm", "called", "named", "this is", "name:",

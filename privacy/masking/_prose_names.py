@@ -251,8 +251,8 @@ def _model() -> tuple[dict[str, tuple[float, ...]], tuple[float, ...]]:
     return weights, tuple(data["intercept"])
 
 
-def predict(feats: list[str]) -> tuple[int, float]:
-    """The label index and its score (the linear margin over the next label)."""
+def predict(feats: list[str]) -> int:
+    """The index in :data:`LABELS` of the highest-scoring label for these features."""
     weights, intercept = _model()
     total = list(intercept)
     for name in feats:
@@ -260,8 +260,7 @@ def predict(feats: list[str]) -> tuple[int, float]:
         if w is not None:
             for c in range(len(total)):
                 total[c] += w[c]
-    best = max(range(len(total)), key=total.__getitem__)
-    return best, total[best]
+    return max(range(len(total)), key=total.__getitem__)
 
 
 def names_and_places(text: str, toks: list[Tok], taken: list[bool]) -> Iterator[tuple[str, int, int]]:
@@ -274,7 +273,7 @@ def names_and_places(text: str, toks: list[Tok], taken: list[bool]) -> Iterator[
     labels = {}
     for k in cands:
         feats = features(ctx, k, tiers)
-        label = predict(feats)[0]
+        label = predict(feats)
         if label == 1 and ctx.foreign and ("sent_start" in feats or "after_article" in feats) \
                 and _OPENING_SUPPORT.isdisjoint(feats) and not _name_beside(ctx, k, cands):
             label = 0  # outside English (or with no sentence around it), a lone word opening
