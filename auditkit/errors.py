@@ -110,6 +110,8 @@ _DOMAIN_USER_ERRORS = (
     ("auditkit.fairness.errors", "FairnessInputError"),
     ("auditkit.explain.errors", "ExplainInputError"),
     ("auditkit.reports.errors", "ReportInputError"),
+    ("auditkit.tensorboard_log", "TensorBoardUnavailable"),
+    ("auditkit.tensorboard_log", "TensorBoardLogError"),
 )
 
 

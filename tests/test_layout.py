@@ -32,13 +32,14 @@ FOLDERS = {
 }
 OLD_NAMES = ("privacy", "fairness", "explain", "reports")
 DOMAIN = ("auditkit.privacy", "auditkit.fairness", "auditkit.explain", "auditkit.reports")
-HEAVY = ("torch", "opacus", "shap", "lime", "weasyprint", "transformers", "peft")
+HEAVY = ("torch", "opacus", "shap", "lime", "weasyprint", "transformers", "peft", "tensorboard")
 # Modules of the namespace root that import only the standard library (and each other); every
 # package may use them.
-LEAVES = ("auditkit.atomic", "auditkit.hints", "auditkit.registry", "auditkit.toml_files")
+LEAVES = ("auditkit.atomic", "auditkit.hints", "auditkit.registry", "auditkit.tensorboard_log",
+          "auditkit.toml_files")
 # The one non-stdlib import a leaf may make: the TOML reader's parser on Python 3.10, where
 # tomllib is not yet in the standard library (``tomli`` is the same code, a dependency there only).
-LEAF_EXTRA_IMPORTS = {"auditkit.toml_files": {"tomli"}}
+LEAF_EXTRA_IMPORTS = {"auditkit.toml_files": {"tomli"}, "auditkit.tensorboard_log": {"tensorboard"}}
 RUNNER_SIDE = ("auditkit.runner", "auditkit.cli", "auditkit.commands", "auditkit.checks",
                "auditkit.config", "auditkit.demo")
 

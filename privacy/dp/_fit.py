@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ def fit(
     *,
     progress: bool = True,
     finish: bool = True,
+    tensorboard: str | os.PathLike[str] | None = None,
 ) -> FitResult:
     """Train ``private.model`` for ``epochs`` passes of Poisson-sampled batches.
 
@@ -36,6 +38,23 @@ def fit(
     the running loss and the ε spent (updated once per epoch: computing ε costs time). If the
     budget cap is reached, training stops cleanly at that step (state saved, ledger updated) and
     the result says so instead of raising.
+
+    Parameters
+    ----------
+    private:
+        What :func:`make_private` returned.
+    epochs:
+        Passes over the data.
+    progress:
+        Show a progress bar.
+    finish:
+        Close the run's ledger record at the end (unless stopped at the cap).
+    tensorboard:
+        A log directory: write TensorBoard scalars there (needs ``tensorboard``:
+        ``pip install auditkit-rai[monitor]``) — per step the loss, σ, the fraction of samples
+        clipped and per-sample gradient norm quantiles; ε at the end of each epoch and at the
+        last step (:mod:`auditkit.privacy.dp._tensorboard`). Not differentially private: the
+        log is as sensitive as the data. Default: no log.
 
     Returns
     -------
@@ -46,57 +65,79 @@ def fit(
 
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 0:
         raise PrivacyInputError(f"The 'epochs' parameter of fit must be a positive integer; got {epochs!r}.")
-    model, opt, loader, crit = private.model, private.optimizer, private.data_loader, private.criterion
-    device = private.device
     budget = private.budget
     losses: list[float] = []
     stopped, message, done = False, "", 0
-
-    bar = None
-    if progress:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        bar = Progress(
-            TextColumn("[bold]DP training"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}  ε {task.fields[eps]}"), TimeElapsedColumn(),
-            transient=False,
-        )
-        bar.start()
-        task = bar.add_task("train", total=epochs * len(loader), loss="-", eps=f"{budget.spent():.2f}")
+    bar = task = log = None
     try:
-        model.train()
+        if tensorboard is not None:
+            from auditkit.privacy.dp._tensorboard import open_fit_log
+
+            log = open_fit_log(tensorboard, private)
+        if progress:
+            bar, task = _start_bar(epochs * len(private.data_loader), budget)
+        private.model.train()
         for _epoch in range(epochs):
-            total, count = 0.0, 0
-            for batch in loader:
-                x, y = batch[0].to(device), batch[1].to(device)
-                opt.zero_grad()
-                loss = crit(model(x), y)
-                loss.backward()
-                try:
-                    opt.step()
-                except BudgetExceededError as exc:
-                    stopped, message = True, str(exc)
-                    break
-                if len(x):
-                    total += float(loss.detach()) * len(x)
-                    count += len(x)
-                if bar is not None:
-                    bar.update(task, advance=1, loss=f"{total / max(count, 1):.4f}")
-            losses.append(total / max(count, 1))
-            if stopped:
+            mean_loss, cap_message = _train_epoch(private, log, bar, task)
+            losses.append(mean_loss)
+            if cap_message is not None:
+                stopped, message = True, cap_message
                 break
             done += 1
             if bar is not None:
                 bar.update(task, eps=f"{budget.spent():.2f}")
+        if log is not None:
+            log.end()
     finally:
         if bar is not None:
             bar.stop()
+        if log is not None:
+            log.close()
     if finish and not stopped:
         private.finish()
     return FitResult(done, budget.steps, budget.spent(), budget.delta, losses, stopped, message)
+
+
+def _train_epoch(private: Any, log: Any, bar: Any, task: Any) -> tuple[float, str | None]:
+    """One pass over the Poisson-sampled loader: the mean loss, and the message of the budget
+    cap if it stopped the pass (``None`` otherwise)."""
+    model, opt, crit, device = private.model, private.optimizer, private.criterion, private.device
+    total, count = 0.0, 0
+    for batch in private.data_loader:
+        x, y = batch[0].to(device), batch[1].to(device)
+        opt.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        try:
+            opt.step()
+        except BudgetExceededError as exc:
+            return total / max(count, 1), str(exc)
+        value = float(loss.detach()) if len(x) else None
+        if value is not None:
+            total += value * len(x)
+            count += len(x)
+        if log is not None:
+            log.step(value, len(x))
+        if bar is not None:
+            bar.update(task, advance=1, loss=f"{total / max(count, 1):.4f}")
+    return total / max(count, 1), None
+
+
+def _start_bar(total: int, budget: Any) -> tuple[Any, Any]:
+    """A started ``rich`` progress bar over ``total`` steps, and its task."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    bar = Progress(
+        TextColumn("[bold]DP training"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}  ε {task.fields[eps]}"), TimeElapsedColumn(),
+        transient=False,
+    )
+    bar.start()
+    task = bar.add_task("train", total=total, loss="-", eps=f"{budget.spent():.2f}")
+    return bar, task

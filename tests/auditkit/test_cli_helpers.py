@@ -52,7 +52,7 @@ def test_every_command_is_registered() -> None:
     _load_commands()
     commands = typer.main.get_command(app).commands
     assert set(commands) == {
-        "decrypt", "demo", "encrypt", "gate", "init", "keys", "ledger", "mask", "rewrap", "run",
+        "compare", "decrypt", "demo", "encrypt", "gate", "init", "keys", "ledger", "mask", "monitor", "rewrap", "run",
         "scan", "verify",
     }
     assert set(commands["keys"].commands) == {"init", "rotate", "public-key", "list", "trust",
