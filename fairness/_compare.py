@@ -11,10 +11,13 @@ prediction, candidate prediction) counts; both models' confusion matrices are su
 cells. One bootstrap draw resamples the group's rows with replacement, which is one multinomial
 draw of that table (the group's row count, its cell shares), so the two models always see the
 same resampled rows and the pairing (the rows on which they agree cancel) is kept exactly.
-``n_boot`` draws of every group are taken at once (``n_boot x groups x 8``) and every metric of
-both models is derived from each draw. Groups are resampled independently of each other, so the
-draws of a grouping's groups together are also a draw of the whole grouping, which gives the
-change of each disparity its interval.
+Every metric of both models is derived from each draw. Groups are resampled independently of
+each other, so the draws of a grouping's groups together are also a draw of the whole grouping,
+which gives the change of each disparity its interval. The draws are generated and reduced batch
+by batch, so that the bootstrap's arrays stay under
+:data:`~auditkit.fairness._compare_boot.BOOTSTRAP_MEMORY_BYTES` (512 MiB) whatever the number of
+groups; only the tails of each difference's draws, its running moments and the disparities'
+spreads are kept, and the results are those of holding every draw (:mod:`auditkit.fairness._compare_boot`).
 
 The groups are those of each protected attribute and, with ``intersectional``, of every
 intersection (the audit's groupings, less the whole population: the question is which group a
@@ -63,6 +66,7 @@ import pandas as pd
 
 from auditkit.fairness import _compare_formats as _formats
 from auditkit.fairness import _metrics as M
+from auditkit.fairness._compare_boot import Bootstrap, Spec, _confusions, bootstrap
 from auditkit.fairness._compare_inputs import (
     DEFAULT_METRICS,
     MIN_BOOT,
@@ -93,7 +97,6 @@ _DIRECTION = {1: "higher is worse", -1: "lower is worse", 0: "none"}
 _OTHER_DENOMINATORS = {
     "balanced_accuracy": (lambda c: np.minimum(c[0] + c[3], c[1] + c[2]), "actual positives or negatives"),
 }
-MIN_FINITE_DRAWS = 0.5  # share of draws with a defined difference needed for a p-value
 TABLE_COLUMNS = ["grouping", "group", "metric", "direction", "baseline", "candidate", "difference", "ci_low",
                  "ci_high", "se", "p_value", "p_adjusted", "n", "worse", "reason"]
 
@@ -190,7 +193,7 @@ class ComparisonResult:
         return _formats.to_json(self)
 
     def to_junit(self, suite: str = "auditkit.fairness.compare") -> str:
-        """JUnit XML: one test case per group; a failure names the metrics on which it is worse."""
+        """JUnit XML: one test case per group and metric; a failure where the candidate is worse."""
         return _formats.to_junit(self, suite)
 
     def to_markdown(self) -> str:
@@ -202,48 +205,28 @@ class ComparisonResult:
         return _formats.github_annotations(self)
 
 
-def _confusions(tables: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(..., 8)`` joint tables -> the baseline's and the candidate's ``(..., 2, 2)`` confusion
-    tensors (rows: truth, columns: prediction; index 1 = positive)."""
-    t = tables.reshape(tables.shape[:-1] + (2, 2, 2))  # (y, baseline, candidate)
-    return t.sum(axis=-1), t.sum(axis=-2)
-
-
-def _draw(tables: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_boot`` multinomial draws of every group's table: ``(n_boot, G, 8)``."""
-    n = tables.sum(axis=1)
-    return rng.multinomial(n, tables / n[:, None], size=(n_boot, len(n)))
-
-
 # -- judging --------------------------------------------------------------------------------
 def _upper_tail(z: np.ndarray) -> np.ndarray:
     """1 − Φ(z), accurate far into the tail."""
     return np.array([0.5 * math.erfc(v / math.sqrt(2.0)) for v in z.ravel()]).reshape(z.shape)
 
 
-def _p_values(h_point: np.ndarray, h_draws: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
-    """Standard errors and one-sided p-values of "harm > tolerance" (module docstring)."""
-    finite = np.isfinite(h_draws)
-    ok = finite.mean(axis=0) >= MIN_FINITE_DRAWS
-    with np.errstate(invalid="ignore"):
-        kept = np.where(finite, h_draws, np.nan)
-        se = np.where(ok, np.nanstd(np.where(ok, kept, 0.0), axis=0, ddof=1), np.nan)
+def _p_values(h_point: np.ndarray, se: np.ndarray, tolerance: float) -> np.ndarray:
+    """One-sided p-values of "harm > tolerance" from the bootstrap standard errors (module docstring)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
         excess = h_point - tolerance
         z = np.where(se > 0, excess / np.where(se > 0, se, 1.0), np.where(excess > 0, np.inf, -np.inf))
-    p = np.where(np.isfinite(se) & np.isfinite(h_point), _upper_tail(z), np.nan)
-    return se, p
+    return np.where(np.isfinite(se) & np.isfinite(h_point), _upper_tail(z), np.nan)
 
 
 @dataclass(frozen=True)
 class _Model:
     point: dict[str, np.ndarray]  # metric -> (G,)
-    draws: dict[str, np.ndarray]  # metric -> (B, G)
     dens: dict[str, np.ndarray]  # metric -> (G,) rows in the denominator
 
 
-def _model(conf: np.ndarray, conf_draws: np.ndarray, names: list[str], fav_is_pos: bool) -> _Model:
+def _model(conf: np.ndarray, names: list[str], fav_is_pos: bool) -> _Model:
     point = M.binary_metrics(conf, 1, tuple(names), favourable_is_positive=fav_is_pos)
-    draws = M.binary_metrics(conf_draws, 1, tuple(names), favourable_is_positive=fav_is_pos)
     cells = M.confusion_binary(conf, 1)
     props = proportion_table(fav_is_pos)
     rows = cells[0] + cells[1] + cells[2] + cells[3]
@@ -255,7 +238,7 @@ def _model(conf: np.ndarray, conf_draws: np.ndarray, names: list[str], fav_is_po
             dens[m] = _OTHER_DENOMINATORS[m][0](cells)
         else:
             dens[m] = rows
-    return _Model(point, draws, dens)
+    return _Model(point, dens)
 
 
 def _den_name(m: str, fav_is_pos: bool) -> str:
@@ -283,20 +266,19 @@ def _reason(m: str, i: int, n: int, models: tuple[_Model, _Model], labels: tuple
     return ""
 
 
-def _judge(grouped: Groups, models: tuple[_Model, _Model], metrics: list[str], adverse: bool,
+def _judge(grouped: Groups, models: tuple[_Model, _Model], boot: Bootstrap, adverse: bool,
            opts: dict[str, Any]) -> pd.DataFrame:
     """The table: per group and metric, the difference, its interval, p-values and the verdict."""
     fav_is_pos = not adverse
     n = grouped.tables.sum(axis=1)
     base, cand = models
     stats = {}
+    metrics = list(boot.se)
     for m in metrics:
         sign = harm_sign(m, adverse)
         diff = cand.point[m] - base.point[m]
-        d_draws = cand.draws[m] - base.draws[m]
-        lo, hi = quantile_interval(d_draws, opts["ci"])
-        se, p = _p_values(sign * diff, sign * d_draws, opts["tolerance"])
-        stats[m] = (sign, diff, lo, hi, se, p)
+        p = _p_values(sign * diff, boot.se[m], opts["tolerance"])
+        stats[m] = (sign, diff, boot.low[m], boot.high[m], boot.se[m], p)
     rows = []
     for i in range(len(n)):  # groups are in grouping order
         for m in metrics:
@@ -319,18 +301,22 @@ def _judge(grouped: Groups, models: tuple[_Model, _Model], metrics: list[str], a
     return table
 
 
-def _disparities(grouped: Groups, models: tuple[_Model, _Model], ci: float,
-                 bar: tuple[int, int]) -> pd.DataFrame:
-    """The change of each directed disparity per grouping, over the groups evidenced for both."""
+def _eligible(grouped: Groups, models: tuple[_Model, _Model], bar: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Per disparity base metric, the groups that clear the evidence bar for both models."""
     n = grouped.tables.sum(axis=1)
+    bases = {b for parts in DISPARITIES.values() for b in parts}
+    return {b: (n >= max(bar[0], 1)) & (models[0].dens[b] >= bar[1]) & (models[1].dens[b] >= bar[1])
+            for b in sorted(bases)}
+
+
+def _disparities(grouped: Groups, models: tuple[_Model, _Model], eligible: dict[str, np.ndarray],
+                 boot: Bootstrap, ci: float) -> pd.DataFrame:
+    """The change of each directed disparity per grouping, over the groups evidenced for both."""
     rows = []
     for grouping, sl in grouped.slices:
         for name, bases in DISPARITIES.items():
-            eligible = {b: (n >= max(bar[0], 1)) & (models[0].dens[b] >= bar[1]) & (models[1].dens[b] >= bar[1])
-                        for b in bases}
             point = [float(disparity_value(mod.point, eligible, bases, "difference", sl)) for mod in models]
-            draws = [disparity_value(mod.draws, eligible, bases, "difference", sl) for mod in models]
-            lo, hi = quantile_interval((draws[1] - draws[0])[:, None], ci)
+            lo, hi = quantile_interval(boot.changes[(grouping, name)][:, None], ci)
             n_groups = int(np.logical_and.reduce([eligible[b][sl] for b in bases]).sum())
             defined = all(math.isfinite(x) for x in point)
             rows.append({
@@ -379,7 +365,9 @@ def compare(
         false positive rates, positive and negative predictive values, accuracy, balanced
         accuracy and F1; any binary metric of the audit by name).
     n_boot, ci:
-        Paired-bootstrap draws (at least 100) and the level of the intervals.
+        Paired-bootstrap draws (at least 100) and the level of the intervals. The draws are
+        generated and reduced in batches, so the bootstrap's arrays stay under 512 MiB whatever
+        the number of groups (:data:`~auditkit.fairness._compare_boot.BOOTSTRAP_MEMORY_BYTES`).
     alpha, correction:
         The level of the verdict and the multiplicity correction over the family of group ×
         metric tests: ``"holm"`` (family-wise error rate) or ``"bh"`` (Benjamini–Hochberg, false
@@ -426,13 +414,18 @@ def compare(
     rng, seed = make_rng(random_state)
     adverse = bool(fav != pos)
     needed = list(dict.fromkeys(chosen + [b for bases in DISPARITIES.values() for b in bases]))
-    confs = _confusions(grouped.tables)
-    draw_confs = _confusions(_draw(grouped.tables, n_boot, rng))
-    models = tuple(_model(c, d, needed, not adverse) for c, d in zip(confs, draw_confs, strict=True))
+    models = tuple(_model(c, needed, not adverse) for c in _confusions(grouped.tables))
+    eligible = _eligible(grouped, models, (min_group_size, min_denominator))
+    spec = Spec(signs={m: harm_sign(m, adverse) for m in chosen}, needed=tuple(needed),
+                favourable_is_positive=not adverse, ci=float(ci),
+                disparities=tuple((g, name, bases, sl) for g, sl in grouped.slices
+                                  for name, bases in DISPARITIES.items()),
+                eligible=eligible)
+    boot = bootstrap(grouped.tables, n_boot, rng, spec)
     opts = {"ci": ci, "alpha": alpha, "correction": correction, "tolerance": float(tolerance),
             "min_group_size": min_group_size, "min_denominator": min_denominator}
-    table = _judge(grouped, models, chosen, adverse, opts)
-    disp = _disparities(grouped, models, ci, (min_group_size, min_denominator))
+    table = _judge(grouped, models, boot, adverse, opts)
+    disp = _disparities(grouped, models, eligible, boot, ci)
     return ComparisonResult(
         table=table, disparities=disp, names=(str(names[0]), str(names[1])), correction=correction,
         alpha=float(alpha), tolerance=float(tolerance), n_boot=int(n_boot), ci=float(ci), seed=seed,

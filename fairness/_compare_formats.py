@@ -85,54 +85,57 @@ def _row_line(r: dict[str, Any]) -> str:
 
 
 def to_junit(result: ComparisonResult, suite: str = "auditkit.fairness.compare") -> str:
-    """One test case per group: a failure names the metrics on which the candidate is worse; a
-    group with no metric judged is skipped."""
-    table = result.table
-    keys = list(dict.fromkeys(zip(table["grouping"], table["group"], strict=True)))
-    cases = []
-    for grouping, group in keys:
-        rows = table[(table["grouping"] == grouping) & (table["group"].map(lambda g, x=group: g == x))]
-        cases.append((grouping, group, rows.to_dict("records")))
-    n_fail = sum(any(r["worse"] for r in rows) for _, _, rows in cases)
-    n_skip = sum(all(r["reason"] for r in rows) for _, _, rows in cases)
+    """One test case per group and metric (as ``auditkit gate`` has one per threshold): a failure
+    where the candidate is worse, skipped where the row is not judged (its reason)."""
+    rows = result.table.to_dict("records")
+    n_fail = sum(bool(r["worse"]) for r in rows)
+    n_skip = sum(bool(r["reason"]) for r in rows)
     root = ET.Element("testsuites")
-    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(cases)), failures=str(n_fail),
+    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(rows)), failures=str(n_fail),
                        errors="0", skipped=str(n_skip))
     props = ET.SubElement(ts, "properties")
     for k, v in settings(result).items():
         ET.SubElement(props, "property", name=k, value=str(v))
     ET.SubElement(props, "property", name="baseline", value=result.names[0])
     ET.SubElement(props, "property", name="candidate", value=result.names[1])
-    for grouping, group, rows in cases:
-        case = ET.SubElement(ts, "testcase", classname=suite, name=f"{grouping} = {group_text(group)}")
-        bad = [r for r in rows if r["worse"]]
-        if bad:
-            msg = (f"{result.names[1]} is worse than {result.names[0]} for {grouping} = "
-                   f"{group_text(group)} on {', '.join(r['metric'] for r in bad)} "
+    for r in rows:
+        where = f"{r['grouping']} = {group_text(r['group'])}"
+        case = ET.SubElement(ts, "testcase", classname=f"{suite}.{r['metric']}", name=f"{where}: {r['metric']}")
+        if r["worse"]:
+            msg = (f"{result.names[1]} is worse than {result.names[0]} on {r['metric']} for {where} "
                    f"({settings_line(result)})")
-            node = ET.SubElement(case, "failure", message=msg, type="worse")
-            node.text = "\n".join(_row_line(r) for r in bad)
-        elif all(r["reason"] for r in rows):
-            ET.SubElement(case, "skipped", message="no metric clears the evidence bar")
-        out = ET.SubElement(case, "system-out")
-        out.text = "\n".join(_row_line(r) for r in rows)
+            ET.SubElement(case, "failure", message=msg, type="worse").text = _row_line(r)
+        elif r["reason"]:
+            ET.SubElement(case, "skipped", message=f"not judged: {r['reason']}")
+        ET.SubElement(case, "system-out").text = _row_line(r)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
 def _escape(msg: str) -> str:
+    """A workflow command's message: ``%``, CR and LF escaped (GitHub's ``escapeData``)."""
     return msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(value: str) -> str:
+    """A workflow command's property (``title=``): also ``:`` and ``,`` (GitHub's ``escapeProperty``)."""
+    return _escape(value).replace(":", "%3A").replace(",", "%2C")
 
 
 def github_annotations(result: ComparisonResult) -> list[str]:
     """A ``::notice`` with the verdict and the settings, then an ``::error`` per worse group and metric."""
     verdict = "passed" if result.passed else f"failed: {len(result.worse)} group x metric worse"
-    lines = [f"::notice title=Model comparison {verdict}::"
+    lines = [f"::notice title={_escape_property(f'Model comparison {verdict}')}::"
              + _escape(f"{result.names[1]} vs {result.names[0]} on {result.n_rows:,} rows; "
                        f"{settings_line(result)}.")]
     for w in result.worse:
-        lines.append(f"::error title=Model comparison: {w.metric} worse for {w.grouping}::"
-                     + _escape(f"{w.describe(result.ci)}. {settings_line(result)}."))
+        title = _escape_property(f"Model comparison: {w.metric} worse for {w.grouping}")
+        lines.append(f"::error title={title}::" + _escape(f"{w.describe(result.ci)}. {settings_line(result)}."))
     return lines
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: a ``|`` escaped, line breaks as spaces."""
+    return " ".join(str(text).splitlines()).replace("|", "\\|")
 
 
 def to_markdown(result: ComparisonResult) -> str:
@@ -149,7 +152,7 @@ def to_markdown(result: ComparisonResult) -> str:
                   "Adjusted p | Rows |", "|---|---|---|---|---|---|---|---|---|"]
         for w in worse:
             lines.append(
-                f"| {w.grouping} | {group_text(w.group)} | {w.metric} | {_fmt(w.baseline)} | "
+                f"| {_cell(w.grouping)} | {_cell(group_text(w.group))} | {w.metric} | {_fmt(w.baseline)} | "
                 f"{_fmt(w.candidate)} | {_fmt(w.difference, '+.3f')} | [{_fmt(w.ci_low, '+.3f')}, "
                 f"{_fmt(w.ci_high, '+.3f')}] | {_fmt(w.p_adjusted, '.2g')} | {w.n:,} |")
     else:
@@ -161,7 +164,7 @@ def to_markdown(result: ComparisonResult) -> str:
         lines += ["", "| Grouping | Disparity | Baseline | Candidate | Change | Interval |",
                   "|---|---|---|---|---|---|"]
         for r in d.to_dict("records"):
-            lines.append(f"| {r['grouping']} | {r['disparity']} | {_fmt(r['baseline'])} | "
+            lines.append(f"| {_cell(r['grouping'])} | {r['disparity']} | {_fmt(r['baseline'])} | "
                          f"{_fmt(r['candidate'])} | {_fmt(r['change'], '+.3f')} | "
                          f"[{_fmt(r['ci_low'], '+.3f')}, {_fmt(r['ci_high'], '+.3f')}] |")
     return "\n".join(lines) + "\n"

@@ -66,7 +66,7 @@ def test_worse_group_exits_1_and_writes_every_output(project: Path, monkeypatch)
     assert code == ExitCode.FAILED, text
     assert "FAILED" in text and "Groups for which new is worse than old" in text
     assert "::notice title=Model comparison failed" in text
-    assert "::error title=Model comparison: accuracy worse for grp::accuracy for grp = B" in text
+    assert "::error title=Model comparison%3A accuracy worse for grp::accuracy for grp = B" in text
     doc = json.loads((project / "c.json").read_text())
     assert {(w["grouping"], w["group"]) for w in doc["worse"]} == {("grp", "B")}
     assert doc["settings"]["correction"] == "holm" and doc["settings"]["seed"] == 0

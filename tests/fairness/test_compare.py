@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditkit.fairness._compare import DEFAULT_METRICS, ComparisonResult, compare
+from auditkit.fairness._compare import DEFAULT_METRICS, ComparisonResult, WorseGroup, compare
 from auditkit.fairness._compare_inputs import groups, joint_codes
-from auditkit.fairness._metrics import BINARY_DEFAULT
+from auditkit.fairness._metrics import BINARY_DEFAULT, group_text
 from auditkit.fairness._multiplicity import benjamini_hochberg
 from auditkit.fairness.errors import FairnessInputError
 
@@ -100,7 +100,7 @@ def test_joint_table_and_draws_keep_the_pairing() -> None:
     g = groups(codes, {"s": ["p", "p", "p", "p", "q", "q", "q", "q"]}, True)
     assert g.labels == ("p", "q")
     assert g.tables.tolist() == [[1, 0, 1, 0, 0, 1, 0, 1], [0, 1, 0, 1, 1, 0, 1, 0]]
-    from auditkit.fairness._compare import _confusions, _draw
+    from auditkit.fairness._compare_boot import _confusions, _draw
 
     base, cand = _confusions(g.tables)
     assert base[0].tolist() == [[1, 1], [1, 1]]  # group p: TN FP / FN TP of the baseline
@@ -303,8 +303,7 @@ def test_every_format_states_the_settings_and_the_verdict() -> None:
     suite = root.find("testsuite")
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props["correction"] == "bh" and props["seed"] == "3" and props["n_boot"] == "500"
-    failed = {(w.grouping, w.group) for w in res.worse}
-    assert int(suite.get("failures")) == len(failed) == len(suite.findall(".//failure"))
+    assert int(suite.get("failures")) == len(res.worse) == len(suite.findall(".//failure"))
     md = res.to_markdown()
     assert md.startswith("### Model comparison failed: `int8` vs `fp32`")
     assert "bh correction over" in md and "seed 3" in md and "500 paired-bootstrap draws" in md
@@ -312,6 +311,93 @@ def test_every_format_states_the_settings_and_the_verdict() -> None:
     assert notes[0].startswith("::notice title=Model comparison failed")
     assert len(notes) == 1 + len(res.worse) and all(n.startswith("::error") for n in notes[1:])
     assert "seed 3" in notes[1]
+
+
+@pytest.fixture(scope="module")
+def awkward() -> ComparisonResult:
+    """A worse group whose label holds a ``|``, a ``%`` and a line break, under an attribute whose
+    name holds a ``:`` and a ``,`` (the characters each format must escape)."""
+    df = _planted(12)
+    label = np.where(df["race"] == "B", "B|50%\nx", "A")
+    sf = pd.DataFrame({"race:eth,nic": label, "sex": df["sex"]})
+    res = compare(df["y"], df["base"], df["cand"], sf, n_boot=300, random_state=1, names=("old", "new"),
+                  metrics=[*DEFAULT_METRICS, "base_rate"])  # base_rate: reported, not judged
+    assert len(res.worse) >= 2 and "B|50%\nx" in {w.group for w in res.worse}
+    return res
+
+
+def test_json_parses_and_holds_the_settings_and_the_worse_list(awkward: ComparisonResult) -> None:
+    res = awkward
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    doc = json.loads(res.to_json(), parse_constant=refuse)
+    assert doc["settings"] == json.loads(json.dumps(res.settings()))
+    assert set(doc["settings"]) >= {"correction", "correction_method", "n_tests", "alpha", "tolerance",
+                                    "n_boot", "seed", "ci", "min_group_size", "min_denominator",
+                                    "p_value", "interval"}
+    assert doc["settings"]["n_boot"] == 300 and doc["settings"]["seed"] == 1
+    assert len(doc["groups"]) == len(res.table) and len(doc["disparities"]) == len(res.disparities)
+    fields = list(WorseGroup.__dataclass_fields__)
+    assert [list(w) for w in doc["worse"]] == [fields] * len(res.worse)
+    for got, w in zip(doc["worse"], res.worse, strict=True):
+        group = list(w.group) if isinstance(w.group, tuple) else w.group
+        assert (got["grouping"], got["group"], got["metric"], got["n"]) == (w.grouping, group, w.metric, w.n)
+        assert got["p_adjusted"] == pytest.approx(w.p_adjusted, rel=1e-12)
+    not_judged = [g for g in doc["groups"] if g["reason"]]
+    assert not_judged and all(g["p_value"] is None for g in not_judged)  # NaN as null
+
+
+def test_junit_has_one_failing_case_per_worse_group_and_metric(awkward: ComparisonResult) -> None:
+    res = awkward
+    suite = ET.fromstring(res.to_junit()).find("testsuite")
+    cases = suite.findall("testcase")
+    assert int(suite.get("tests")) == len(cases) == len(res.table)
+    failing = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert failing == [f"{w.grouping} = {group_text(w.group)}: {w.metric}" for w in res.worse]
+    assert int(suite.get("failures")) == len(res.worse)
+    skipped = [c for c in cases if c.find("skipped") is not None]
+    assert int(suite.get("skipped")) == len(skipped) == int((res.table["reason"] != "").sum()) > 0
+    fail = next(c for c in cases if c.find("failure") is not None).find("failure")
+    assert "seed 1" in fail.get("message") and "300 paired-bootstrap draws" in fail.get("message")
+
+
+def _unescape(text: str) -> str:
+    return (text.replace("%0A", "\n").replace("%0D", "\r").replace("%3A", ":").replace("%2C", ",")
+            .replace("%25", "%"))
+
+
+def test_github_annotations_escape_percent_and_line_breaks(awkward: ComparisonResult) -> None:
+    res = awkward
+    notes = res.github_annotations()
+    assert len(notes) == 1 + len(res.worse)
+    assert all("\n" not in n and "\r" not in n for n in notes)  # one workflow command per line
+    for note, w in zip(notes[1:], res.worse, strict=True):
+        head, _, message = note.partition("::error title=")[2].partition("::")
+        assert ":" not in head and "," not in head  # a property escapes ':' and ','
+        assert _unescape(head) == f"Model comparison: {w.metric} worse for {w.grouping}"
+        assert _unescape(message) == f"{w.describe(res.ci)}. {res.settings_line()}."
+    bad = next(n for n, w in zip(notes[1:], res.worse, strict=True) if w.group == "B|50%\nx")
+    assert "B|50%25%0Ax" in bad
+
+
+def test_markdown_table_has_a_row_per_worse_group_and_metric(awkward: ComparisonResult) -> None:
+    import re
+
+    res = awkward
+    lines = res.to_markdown().splitlines()
+    head = lines.index("| Grouping | Group | Metric | Baseline | Candidate | Difference | Interval | Adjusted p | Rows |")
+    assert lines[head + 1] == "|---|---|---|---|---|---|---|---|---|"
+    rows = lines[head + 2:head + 2 + len(res.worse)]
+    for line, w in zip(rows, res.worse, strict=True):
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        assert len(cells) == 9
+        assert cells[0] == w.grouping and cells[1] == group_text(w.group).replace("|", "\\|").replace("\n", " ")
+        assert cells[2] == w.metric and cells[3] == f"{w.baseline:.3f}" and cells[8] == f"{w.n:,}"
+    assert lines[head + 2 + len(res.worse)] == ""
+    n_disp = sum(1 for line in lines if line.startswith("| ") and "_difference |" in line)
+    assert n_disp == len(res.disparities)
 
 
 def test_default_metrics_leave_out_the_complements() -> None:

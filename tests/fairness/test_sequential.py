@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditkit.fairness._sequential import DetectorSpec, cusum_threshold, detect
+from auditkit.fairness._sequential_counts import detect_rate
 from auditkit.fairness.errors import FairnessInputError
 
 
@@ -181,4 +182,84 @@ def test_thresholds_use_bonferroni() -> None:
 )
 def test_bad_input_is_refused_with_a_message(call, words: str) -> None:
     with pytest.raises(FairnessInputError, match=words.replace("(", r"\(")):
+        call()
+
+
+# --- counts: detect_rate (null-restricted errors, minimum expected count) ---------------------
+
+def _binomial_null(n_group: int, n_rest: int, rate: float, streams: int, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    x = rng.binomial(n_group, rate, (streams, 52)).astype(float)
+    rx = rng.binomial(n_rest, rate, (streams, 52)).astype(float)
+    return x, np.full_like(x, n_group), rx, np.full_like(x, n_rest)
+
+
+def test_plug_in_errors_of_small_groups_inflate_false_alarms_and_counts_do_not() -> None:
+    # 30-row group against a 300-row rest, both rates 0.5 (15 expected rows of each outcome):
+    # the plug-in error of the gap understates the spread in the tails the threshold sits in
+    streams, alpha = 1500, 0.05
+    x, d, rx, rd = _binomial_null(30, 300, 0.5, streams, seed=21)
+    spec = DetectorSpec(alpha=alpha)
+    old = new = 0
+    for i in range(streams):
+        ps, qs = (x[i] + 0.5) / (d[i] + 1), (rx[i] + 0.5) / (rd[i] + 1)
+        se = np.sqrt(ps * (1 - ps) / d[i] + qs * (1 - qs) / rd[i])
+        old += bool(detect(x[i] / d[i] - rx[i] / rd[i], se, spec=spec).alarm.any())
+        new += bool(detect_rate(x[i], d[i], rx[i], rd[i], spec=spec).alarm.any())
+    sd = np.sqrt(alpha * (1 - alpha) / streams)
+    assert old / streams > alpha + 4 * sd  # the flaw: about 2.5 alpha
+    assert new / streams <= alpha + 3 * sd, new / streams
+
+
+def test_windows_below_the_expected_count_are_skipped() -> None:
+    # rate 0.1 in 30 rows expects 3 positive rows: never judged, whatever happens
+    x, d, rx, rd = _binomial_null(30, 300, 0.1, 1, seed=2)
+    x[0, 40:] = 30.0
+    trace = detect_rate(x[0], d[0], rx[0], rd[0])
+    assert not trace.used[:40].any() and not trace.alarm.any()
+    # the same stream with the rule off uses every window
+    assert detect_rate(x[0], d[0], rx[0], rd[0], min_expected=0).used.all()
+
+
+def test_residual_by_hand_pooled_rates() -> None:
+    x, d = np.array([40.0, 50.0, 70.0]), np.array([100.0, 100.0, 100.0])
+    rx, rd = np.array([100.0, 90.0, 110.0]), np.array([200.0, 200.0, 200.0])
+    trace = detect_rate(x, d, rx, rd, spec=DetectorSpec(k=0.5, warmup=1))
+    assert np.isnan(trace.z[0]) and trace.used.all()
+    p, q = (40 + 50 + 0.5) / 201, (100 + 90 + 0.5) / 401
+    v = p * (1 - p) / 100 + q * (1 - q) / 200
+    assert trace.baseline[1] == pytest.approx(0.4 - 0.5)
+    assert trace.z[1] == pytest.approx((0.5 - 0.45 - (0.4 - 0.5)) / np.sqrt(2 * v))
+    # third window: the baseline is the mean of two equally weighted windows
+    p, q = (160 + 0.5) / 301, (300 + 0.5) / 601
+    v = p * (1 - p) / 100 + q * (1 - q) / 200
+    assert trace.baseline[2] == pytest.approx((-0.1 + 0.05) / 2)
+    assert trace.z[2] == pytest.approx((0.7 - 0.55 + 0.025) / np.sqrt(v + v / 2))
+
+
+def test_single_rate_and_a_lasting_shift_alarms_once() -> None:
+    rng = np.random.default_rng(4)
+    n = np.full(52, 500.0)
+    x = rng.binomial(500, np.where(np.arange(52) >= 30, 0.45, 0.3)).astype(float)
+    trace = detect_rate(x, n)
+    assert 30 <= int(np.flatnonzero(trace.alarm)[0]) <= 32
+    assert int(trace.alarm.sum()) == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda: detect_rate([1.0, 2.0], [1.0]), "'denominator' to be one-dimensional"),
+        (lambda: detect_rate([5.0], [1.0]), "at most its denominator"),
+        (lambda: detect_rate([-1.0], [1.0]), "finite counts >= 0"),
+        (lambda: detect_rate(["a"], [1.0]), "could not be read"),
+        (lambda: detect_rate([1.0], [2.0], [1.0]), "both 'rest_numerator' and 'rest_denominator'"),
+        (lambda: detect_rate([1.0], [2.0], usable=[1]), "'usable' to be booleans"),
+        (lambda: detect_rate([1.0], [2.0], n_streams=0), "'n_streams'"),
+        (lambda: detect_rate([1.0], [2.0], min_expected=-1.0), "'min_expected'"),
+        (lambda: detect_rate([1.0], [2.0], spec=0.05), "DetectorSpec"),
+    ],
+)
+def test_detect_rate_refuses_bad_input(call, words: str) -> None:
+    with pytest.raises(FairnessInputError, match=words):
         call()
