@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from auditkit.config import ReportConfig, _format_error
 from auditkit.errors import ConfigError
@@ -22,6 +22,8 @@ from auditkit.toml_files import read_toml
 __all__ = ["MonitorConfig", "load_monitor_config"]
 
 _WINDOW_KINDS = ("day", "week", "month")
+#: The longest horizon accepted (windows over which false alarms are controlled).
+MAX_HORIZON = 1000
 _RANGE = re.compile(r"^(\d+)\s*(?:\.\.|-)\s*(\d+)$")
 
 
@@ -38,8 +40,11 @@ class MonitorTable(_Model):
     timezone: str = "UTC"
     metrics: list[str] = Field(default_factory=lambda: ["selection_rate", "true_positive_rate",
                                                         "false_positive_rate"])
-    horizon: int = Field(default=52, ge=2, le=100_000)
-    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    #: The threshold is simulated over the horizon: its cost grows with it (1,000 windows is
+    #: almost three years of daily windows and takes about ten seconds per kind of stream).
+    horizon: int = Field(default=52, ge=2, le=MAX_HORIZON)
+    #: Below 1e-4 the per-stream false-alarm probability cannot be calibrated by simulation.
+    alpha: float = Field(default=0.05, ge=1e-4, lt=1.0)
     k: float | None = Field(default=None, gt=0.0, le=10.0)
     warmup: int | None = Field(default=None, ge=1, le=1000)
     label_completeness: float = Field(default=0.9, gt=0.0, le=1.0)
@@ -50,9 +55,20 @@ class MonitorTable(_Model):
     fail_on: list[str] = Field(default_factory=lambda: ["fairness"])
     engine: str = "auto"
 
-    @field_validator("window")
+    @field_validator("warmup")
     @classmethod
-    def _window(cls, v: str | int) -> str | int:
+    def _warmup_below_horizon(cls, v: int | None, info: ValidationInfo) -> int | None:
+        horizon = info.data.get("horizon")
+        if v is not None and horizon is not None and v >= horizon:
+            raise ConfigError(f"must be smaller than horizon ({horizon}): the detector could never raise an alert "
+                              "within the horizon. Lower warmup")
+        return v
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, v: Any) -> str | int:
+        if isinstance(v, bool) or not isinstance(v, (str, int)):
+            raise ConfigError("must be a calendar period (day, week, month) or a positive whole number of rows")
         if isinstance(v, int):
             if v < 1:
                 raise ConfigError("must be a calendar period (day, week, month) or a positive number of rows")

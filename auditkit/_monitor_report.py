@@ -39,6 +39,13 @@ def _chart(series: Any, key: tuple[str, str, str, str], labels: dict[int, str]) 
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    # Group labels are data: a "$" in one must print as a dollar sign, not start TeX mathtext
+    # (which fails on anything it cannot parse).
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        return _draw(series, key, labels)
+
+
+def _draw(series: Any, key: tuple[str, str, str, str], labels: dict[int, str]) -> Figure:
     import matplotlib.pyplot as plt
 
     kind, metric, grouping, group = key

@@ -8,7 +8,7 @@ from typing import Any
 
 from auditkit.errors import ConfigError, DataError
 
-__all__ = ["input_files", "monitor_arguments"]
+__all__ = ["check_output_paths", "input_files", "monitor_arguments"]
 
 #: File types a prediction or label log may be made of.
 LOG_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -114,3 +114,34 @@ def monitor_arguments(cfg: Any) -> dict[str, Any]:
         "spec": _spec(cfg),
         "engine": cfg.monitor.engine,
     }
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def check_output_paths(args: dict[str, Any], config: Path, *, files: list[tuple[str, Path]],
+                       directories: list[tuple[str, Path]]) -> None:
+    """Refuse, before anything is counted, outputs that would overwrite an input (a log file, a
+    labels file, the configuration), land in the state directory, or cannot be written where
+    they are named (a directory named as a file, a file named as a directory).
+
+    ``files`` and ``directories`` are (option, path) pairs, e.g. ``("--json", path)``.
+    """
+    state = Path(args["state_dir"]).resolve()
+    inputs = {Path(p).resolve() for p in [*args["predictions"], *args["labels"], config]}
+    for what, path in [*files, *directories]:
+        resolved = path.resolve()
+        if _inside(resolved, state):
+            raise ConfigError(f"{what} '{path}' is inside the monitor's state directory {args['state_dir']}; "
+                              "write outputs elsewhere (the state holds only what the monitor manages).")
+        if resolved in inputs:
+            raise ConfigError(f"{what} '{path}' is an input of the monitor (a log, labels or configuration file); "
+                              "no input is ever overwritten. Name another path.")
+        nearest = next((p for p in (resolved, *resolved.parents) if p.exists()), None)
+        is_dir = (what, path) in directories
+        if nearest == resolved and resolved.is_dir() != is_dir:
+            raise ConfigError(f"{what} '{path}' is {'a file' if is_dir else 'a directory'}; name "
+                              f"{'a directory' if is_dir else 'a file'}.")
+        if nearest is not None and nearest != resolved and not nearest.is_dir():
+            raise ConfigError(f"{what} '{path}' cannot be created: '{nearest}' is a file, not a directory.")

@@ -11,7 +11,9 @@ the features table, :mod:`auditkit.fairness._monitor_counts`) into a :class:`Mon
   :mod:`auditkit.fairness._drift`);
 - alerts, carried from run to run: an alarm first seen is ``new``; seen again, ``open``; one
   that later data (late labels, late rows of a window) no longer supports is ``retracted`` and
-  kept, never dropped; ``acknowledged`` once a person has said so.
+  kept, never dropped; ``acknowledged`` once a person has said so. An alert of a stream the
+  current settings no longer follow (a metric, grouping, feature or kind removed) is not judged:
+  it keeps its status and says so, so a configuration change never turns a failing run green.
 
 A window is judged only once it is closed (a later window has rows, or its end has passed, or a
 row window is full); label-based rates of a window only once the share of its rows with a label
@@ -147,11 +149,24 @@ class Alert:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Alert:
+        """Inverse of :meth:`to_dict`; a dict of another form is refused (:class:`FairnessInputError`)."""
         known = {f for f in cls.__dataclass_fields__}
         values = {k: v for k, v in d.items() if k in known}
-        for k in ("statistic", "threshold", "estimate", "baseline"):
-            values[k] = float("nan") if values.get(k) is None else float(values[k])
-        return cls(**values)
+        text = ("id", "kind", "metric", "grouping", "group", "window_label", "direction", "evidence", "status", "note")
+        ok = (all(isinstance(values.get(k, ""), str) for k in text) and values.get("kind") in ALERT_KINDS
+              and values.get("status", "new") in ALERT_STATUSES
+              and all(isinstance(values.get(k, 0), int) and not isinstance(values.get(k, 0), bool)
+                      for k in ("window", "raised_run"))
+              and isinstance(values.get("changed_run"), (int, type(None))))
+        try:
+            for k in ("statistic", "threshold", "estimate", "baseline"):
+                values[k] = float("nan") if values.get(k) is None else float(values[k])
+            alert = cls(**values) if ok else None
+        except (TypeError, ValueError):
+            alert = None
+        if alert is None:
+            raise FairnessInputError("An alert of the monitor's history has the wrong form.")
+        return alert
 
     def describe(self) -> str:
         """One line: what moved, where, when, and the evidence."""
@@ -302,8 +317,22 @@ def _drift_alerts(drift: pd.DataFrame, label_of: Mapping[int, str]) -> list[Aler
     return out
 
 
-def merge_alerts(current: Sequence[Alert], previous: Sequence[Alert], run: int) -> list[Alert]:
-    """Carry alerts across runs: new, open, retracted (kept) or acknowledged (kept)."""
+_RETRACTED = ("no longer supported by the data (late labels or late rows changed the windows it was raised "
+              "on)")
+_RETRACTED_SETTINGS = ("no longer raised under this run's settings, which differ from the previous run's (or "
+                       "late data changed the windows it was raised on)")
+_NOT_FOLLOWED = ("its stream is not followed under this run's settings (metric, grouping, feature or kind "
+                 "removed); kept as it was: acknowledge it to stop it failing")
+
+
+def merge_alerts(current: Sequence[Alert], previous: Sequence[Alert], run: int,
+                 followed: frozenset[tuple[str, str, str]] | None = None, settings_changed: bool = False) -> list[Alert]:
+    """Carry alerts across runs: new, open, retracted (kept) or acknowledged (kept).
+
+    An earlier alert whose stream (kind, metric, grouping) is not in ``followed`` (when given) is
+    not judged by this run: it keeps its status (a new one becomes open) and says why. Changing
+    the configuration never turns an alert green by itself.
+    """
     now = {a.id: a for a in current}
     out: list[Alert] = []
     for p in previous:
@@ -314,24 +343,37 @@ def merge_alerts(current: Sequence[Alert], previous: Sequence[Alert], run: int) 
         elif c is not None:
             out.append(replace(c, status="open", raised_run=p.raised_run,
                                changed_run=run if p.status == "retracted" else p.changed_run))
+        elif followed is not None and (p.kind, p.metric, p.grouping) not in followed:
+            out.append(replace(p, status="open" if p.status == "new" else p.status,
+                               note=_NOT_FOLLOWED if p.active else p.note))
         elif p.status == "retracted":
             out.append(p)
         else:
             out.append(replace(p, status="retracted", changed_run=run,
-                               note="no longer supported by the data (late labels or late rows changed "
-                                    "the windows it was raised on)"))
+                               note=_RETRACTED_SETTINGS if settings_changed else _RETRACTED))
     out.extend(replace(c, status="new", raised_run=run) for c in now.values())
     return sorted(out, key=lambda a: (a.window, a.kind, a.metric, a.grouping, a.group))
+
+
+def _followed(series: pd.DataFrame, drift: pd.DataFrame) -> frozenset[tuple[str, str, str]]:
+    """The (kind, metric, grouping) of every stream this evaluation follows."""
+    keys = {(str(k), str(m), str(g)) for k, m, g in series[["kind", "metric", "grouping"]].drop_duplicates()
+            .itertuples(index=False)}
+    if not drift.empty:
+        keys |= {("drift", f"psi:{f}", str(g)) for f, g in drift[["feature", "grouping"]].drop_duplicates()
+                 .itertuples(index=False)}
+    return frozenset(keys)
 
 
 def evaluate_monitor(counts: pd.DataFrame, features: pd.DataFrame, *, attributes: Sequence[str],
                      windows: Sequence[WindowSummary], spec: MonitorSpec | None = None,
                      previous_alerts: Sequence[Alert] = (), run: int = 0,
-                     score_features: pd.DataFrame | None = None) -> MonitorResult:
+                     score_features: pd.DataFrame | None = None, settings_changed: bool = False) -> MonitorResult:
     """Evaluate the monitor on the state's tables (see the module docstring).
 
     ``windows`` says which windows are closed and which have labels complete enough to judge
-    (the run layer builds them from the state: :func:`window_summaries`).
+    (the run layer builds them from the state: :func:`window_summaries`). ``settings_changed``
+    says that the decision settings differ from the previous run's (named in retraction notes).
     """
     spec = spec or MonitorSpec()
     if counts.empty:
@@ -350,7 +392,7 @@ def evaluate_monitor(counts: pd.DataFrame, features: pd.DataFrame, *, attributes
     series, n_streams, thresholds = _detect_all(series, spec)
     drift = _drift(features, score_features, spec, [w.index for w in windows if w.closed])
     current = _stream_alerts(series, label_of) + _drift_alerts(drift, label_of)
-    alerts = merge_alerts(current, previous_alerts, run)
+    alerts = merge_alerts(current, previous_alerts, run, _followed(series, drift), settings_changed)
     levels = {a: sorted({str(v) for v in counts[a].dropna().unique()}) for a in attributes}
     return MonitorResult(list(windows), series, drift, alerts, spec, run, n_streams, thresholds, levels)
 

@@ -362,16 +362,19 @@ def count_batch(frame: pd.DataFrame, cols: LogColumns, windowing: Windowing, bin
     """
     _require(frame, cols)
     n = len(frame)
+    if n == 0:  # a header-only file or an empty chunk: nothing to count, and no bins are needed
+        return BatchCounts(counts=empty_counts(cols), features=empty_features(), pending=empty_pending(cols),
+                           rows=0, windows=np.array([], dtype=np.int64))
     wall = None
     if cols.timestamp is not None:
         wall = wall_times(frame[cols.timestamp], windowing.timezone, column=cols.timestamp)
     windows = assign_windows(wall if windowing.calendar else None, windowing, row_offset=row_offset,
                              n_rows=n, column=cols.timestamp or "timestamp")
-    w0 = int(windows.min()) if n else 0
+    w0 = int(windows.min())
     w_code = windows - w0
-    n_w = int(w_code.max()) + 1 if n else 1
+    n_w = int(w_code.max()) + 1
     pred_codes, pred_labels = _text_codes(frame[cols.prediction], None)
-    if n and int(np.count_nonzero(pred_codes < 0)):
+    if int(np.count_nonzero(pred_codes < 0)):
         raise FairnessInputError(
             f"The prediction column {cols.prediction!r} has {int(np.count_nonzero(pred_codes < 0))} "
             "missing values; every logged row needs a prediction. Drop or fix those rows."

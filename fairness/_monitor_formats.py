@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
@@ -19,6 +20,7 @@ SERIES_COLUMNS = ("kind", "metric", "grouping", "group", "window", "n", "value",
                   "estimate", "se", "usable", "z", "upper", "lower", "baseline", "threshold", "alarm")
 DRIFT_COLUMNS = ("window", "feature", "grouping", "group", "reference_start", "reference_end", "n_reference",
                  "n_current", "psi", "js", "psi_critical", "threshold", "alarm", "reason")
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _ICON = {"new": "🚨", "open": "❌", "retracted": "↩️", "acknowledged": "✔️"}
 
 
@@ -85,12 +87,13 @@ def to_junit(result: MonitorResult, suite: str = "auditkit.monitor") -> str:
                        failures=str(len(failing)), errors="0",
                        skipped=str(sum(1 for a in alerts if a.id not in failing)))
     for a in alerts:
-        case = ET.SubElement(ts, "testcase", classname=f"{suite}.{a.kind}", name=_case_name(a))
+        text = _xml_text(a.describe())
+        case = ET.SubElement(ts, "testcase", classname=f"{suite}.{a.kind}", name=_xml_text(_case_name(a)))
         if a.id in failing:
-            node = ET.SubElement(case, "failure", message=a.describe(), type=a.kind)
-            node.text = f"{a.status}: {a.describe()}"
+            node = ET.SubElement(case, "failure", message=text, type=a.kind)
+            node.text = f"{a.status}: {text}"
         else:
-            ET.SubElement(case, "skipped", message=f"{a.status}: {a.describe()}")
+            ET.SubElement(case, "skipped", message=f"{a.status}: {text}")
     for k in quiet:
         case = ET.SubElement(ts, "testcase", classname=f"{suite}.{k}", name=f"{k}: no alert")
         out = ET.SubElement(case, "system-out")
@@ -120,6 +123,16 @@ def github_annotations(result: MonitorResult) -> list[str]:
     return lines
 
 
+def _cell(text: str) -> str:
+    """Text safe in one Markdown table cell: pipes escaped, line breaks as spaces."""
+    return " ".join(str(text).replace("\\", "\\\\").replace("|", "\\|").split())
+
+
+def _xml_text(text: str) -> str:
+    """Text XML 1.0 can hold: control characters (a group label may carry any) as U+FFFD."""
+    return _XML_BAD.sub("\ufffd", text)
+
+
 def to_markdown(result: MonitorResult) -> str:
     """A Markdown summary for ``$GITHUB_STEP_SUMMARY``."""
     verdict = "passed" if result.passed else "failed"
@@ -131,7 +144,6 @@ def to_markdown(result: MonitorResult) -> str:
         return "\n".join(lines) + "\n"
     lines += ["| | Status | Kind | Window | Grouping | Group | Metric | Evidence |", "|---|---|---|---|---|---|---|---|"]
     for a in result.alerts:
-        ev = a.evidence.replace("|", "\\|")
-        lines.append(f"| {_ICON.get(a.status, '')} | {a.status} | {a.kind} | {a.window_label} | {a.grouping} | "
-                     f"{a.group} | {a.metric} | {ev} |")
+        cells = (_ICON.get(a.status, ""), a.status, a.kind, a.window_label, a.grouping, a.group, a.metric, a.evidence)
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -21,9 +21,15 @@ def _scrubbed(path: Path, exc: Exception) -> FairnessInputError:
         "Parquet file holding the configured columns. Check the file (its content is not quoted here).")
 
 
-def read_chunks(path: Path, columns: Sequence[str], chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+def read_chunks(path: Path, columns: Sequence[str], chunk_rows: int = CHUNK_ROWS,
+                text: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
     """The rows of a CSV or Parquet file in chunks, only ``columns``; a missing column is
-    refused naming it (and the file), never quoting a cell."""
+    refused naming it (and the file), never quoting a cell.
+
+    CSV files are checked first for rows with more or fewer fields than the header (a stray
+    comma shifts every later cell of its row: refused, never guessed), and the ``text`` columns
+    (ids) are read as written, so that a long numeric id is never rounded through a float.
+    """
     wanted = list(dict.fromkeys(c for c in columns if c))
     name = path.name.lower()
     try:
@@ -38,7 +44,9 @@ def read_chunks(path: Path, columns: Sequence[str], chunk_rows: int = CHUNK_ROWS
             return
         header = pd.read_csv(path, nrows=0).columns
         _refuse_missing(path, [c for c in wanted if c not in header], list(header))
-        yield from pd.read_csv(path, usecols=wanted, chunksize=chunk_rows, low_memory=False)
+        _refuse_ragged(path, len(header))
+        dtype = {c: str for c in text if c in wanted}
+        yield from pd.read_csv(path, usecols=wanted, chunksize=chunk_rows, low_memory=False, dtype=dtype or None)
     except FairnessInputError:
         raise
     except (OSError, ValueError, TypeError, ImportError) as exc:
@@ -56,3 +64,29 @@ def _refuse_missing(path: Path, missing: list[str], present: Sequence[str]) -> N
         raise FairnessInputError(
             f"'{path.name}' has no column {', '.join(map(repr, missing))}.{did_you_mean(missing[0], list(present))} "
             "Name the log's columns in the monitor configuration.")
+
+
+def _refuse_ragged(path: Path, n_fields: int) -> None:
+    """Refuse a CSV file with rows of another number of fields than its header (pandas reading
+    only some columns would accept them silently); counted by pyarrow's parser, nothing quoted."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    bad = [0]
+
+    def handler(row: object) -> str:
+        bad[0] += 1
+        return "skip"
+
+    names = [f"c{i}" for i in range(n_fields)]
+    reader = pcsv.open_csv(
+        path, read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+        parse_options=pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=handler),
+        convert_options=pcsv.ConvertOptions(include_columns=names[:1], column_types={names[0]: pa.binary()}))
+    for _ in reader:
+        pass
+    if bad[0]:
+        raise FairnessInputError(
+            f"'{path.name}' has {bad[0]:,} row(s) with more or fewer fields than its header ({n_fields}): an "
+            "unquoted comma or a cut line shifts the cells of a row. Fix those rows (quote cells holding commas); "
+            "the file was not counted.")

@@ -82,17 +82,23 @@ def _acknowledge(alerts: list[Alert], ids: Sequence[str], run: int) -> list[Aler
             f"--acknowledge names {len(unknown)} alert id(s) the state does not hold "
             f"({', '.join(map(repr, unknown))}); the ids are listed in the alerts table and the JSON output.")
     wanted = set(ids)
-    return [dataclasses.replace(a, status="acknowledged", changed_run=run, note="acknowledged")
+
+    def note(a: Alert) -> str:
+        return (f"acknowledged after it was retracted in run {a.changed_run}" if a.status == "retracted"
+                else "acknowledged")
+
+    return [dataclasses.replace(a, status="acknowledged", changed_run=run, note=note(a))
             if a.id in wanted and a.status != "acknowledged" else a for a in alerts]
 
 
 def _ingest(state: MonitorState, files: Sequence[Path], kind: str, needed: list[str], progress: Any,
-            ingest: Callable[[Path, Iterator[pd.DataFrame]], Any]) -> list[str]:
+            ingest: Callable[[Path, Iterator[pd.DataFrame]], Any], text: Sequence[str | None] = ()) -> list[str]:
     summaries = []
     track = progress or (lambda items, description="", total=None: items)
+    ids = [c for c in text if c]
     for path in track(list(files), f"Counting {kind} files", len(files)):
         if _new(state, path):
-            summaries.append(ingest(path, read_chunks(path, needed)))
+            summaries.append(ingest(path, read_chunks(path, needed, text=ids)))
     if not summaries:
         return []
     return [_log_line(summaries, state) if kind == "log" else _label_line(summaries, state)]
@@ -149,21 +155,43 @@ def run_monitor(state_dir: str | Path, *, predictions: Sequence[Path], labels: S
         windows = window_summaries(state.counts, windowing, now=now, close_latest=close_latest,
                                    label_completeness=spec.label_completeness)
         run = len(state.runs) + 1
-        previous = [Alert.from_dict(d) for d in state.alerts]
+        previous = _previous_alerts(state)
+        settings = _settings_digest(spec)
+        changed = bool(state.runs) and state.runs[-1].get("settings") not in (None, settings)
         result = evaluate_monitor(state.counts, state.features, attributes=columns.protected, windows=windows,
                                   spec=spec, previous_alerts=previous, run=run,
-                                  score_features=score_feature_table(state.counts, columns.protected))
+                                  score_features=score_feature_table(state.counts, columns.protected),
+                                  settings_changed=changed)
         result.categories = _categories(state)
         if acknowledge:
             result.alerts = _acknowledge(result.alerts, acknowledge, run)
         prepared = before_commit(result) if before_commit is not None else None
         state.alerts = [a.to_dict() for a in result.alerts]
-        state.runs.append({"run": run, "time": pd.Timestamp.now(tz="UTC").isoformat(),
+        state.runs.append({"run": run, "time": pd.Timestamp.now(tz="UTC").isoformat(), "settings": settings,
                            "files": len(lines), "alerts": sum(a.active for a in result.alerts)})
         state.commit()
         return MonitorRun(result, lines, prepared)
     finally:
         state.close()
+
+
+def _settings_digest(spec: MonitorSpec) -> str:
+    """A short digest of the decision settings, kept per run to tell a settings change from new data."""
+    import hashlib
+    import json
+
+    text = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def _previous_alerts(state: MonitorState) -> list[Alert]:
+    try:
+        return [Alert.from_dict(d) for d in state.alerts]
+    except FairnessInputError:
+        from auditkit.fairness._monitor_storage import corrupt
+
+        gen = state.directory / str(state.generation)
+        raise corrupt(gen / "meta.json", "is damaged (an alert of its history has the wrong form)") from None
 
 
 def _categories(state: MonitorState) -> dict[str, list[str]]:
@@ -210,7 +238,7 @@ def _ingest_all(state: MonitorState, predictions: Sequence[Path], labels: Sequen
         summaries = ingest_parallel(state, new, columns, state.windowing, CHUNK_ROWS, progress)
         lines = [_log_line(summaries, state)] if summaries else []
     else:
-        lines = _ingest(state, new, "log", needed, progress, state.ingest_predictions)
+        lines = _ingest(state, new, "log", needed, progress, state.ingest_predictions, text=[columns.id])
     if labels:
         if label_columns is None:
             raise FairnessInputError("Label files were given without their columns (label_columns: id and label).")
@@ -218,7 +246,8 @@ def _ingest_all(state: MonitorState, predictions: Sequence[Path], labels: Sequen
         def ingest_labels(path: Path, chunks: Iterator[pd.DataFrame]) -> Any:
             return state.ingest_labels(path, pd.concat(list(chunks), ignore_index=True), label_columns)
 
-        lines += _ingest(state, labels, "labels", [label_columns.id, label_columns.label], progress, ingest_labels)
+        lines += _ingest(state, labels, "labels", [label_columns.id, label_columns.label], progress, ingest_labels,
+                         text=[label_columns.id])
     return lines
 
 

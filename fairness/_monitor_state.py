@@ -190,14 +190,21 @@ class MonitorState:
             self.rows_seen = int(meta["rows_seen"])
             latest = meta["latest_timestamp"]
             self.latest_timestamp = pd.Timestamp(latest).tz_convert("UTC") if latest else None
-            self.files = {str(k): dict(v) for k, v in meta["files"].items()}
-            self.alerts, self.runs = list(meta["alerts"]), list(meta["runs"])
+            self.files = {str(k): v for k, v in meta["files"].items()}
+            self.alerts, self.runs = meta["alerts"], meta["runs"]
         except Exception:
             raise corrupt(gen / "meta.json", "is damaged (a field has the wrong form)") from None
         if self.rows_seen < 0 or (self.bins is not None and not self.bins.covers(self.columns.features)):
             raise corrupt(gen / "meta.json", "is damaged (rows seen or feature bins are inconsistent)")
+        if not _history_ok(self.files, self.alerts, self.runs):
+            raise corrupt(gen / "meta.json", "is damaged (its files, alerts or runs have the wrong form)")
         for name, keys in self._schemas().items():
             setattr(self, name, store.read_table(gen / f"{name}.parquet", keys))
+        for name in ("counts", "features"):
+            if len(getattr(self, name)) and int(getattr(self, name)["n"].min()) < 1:
+                raise corrupt(gen / f"{name}.parquet", "is damaged (a row count is below 1)")
+        if int(self.counts["n"].sum()) != self.rows_seen:
+            raise corrupt(gen / "counts.parquet", "is damaged (its rows do not add up to the log rows counted)")
 
     def _schemas(self) -> dict[str, list[str]]:
         cols = self.columns
@@ -395,6 +402,20 @@ class MonitorState:
     def __repr__(self) -> str:
         return (f"MonitorState({str(self.directory)!r}, generation={self.generation!r}, "
                 f"rows_seen={self.rows_seen}, windows={self.counts['window'].nunique()})")
+
+
+def _history_ok(files: Any, alerts: Any, runs: Any) -> bool:
+    """Whether meta.json's files, alerts and runs have their documented form."""
+    if not isinstance(alerts, list) or not isinstance(runs, list):
+        return False
+
+    def record(v: Any) -> bool:
+        return (isinstance(v, dict) and isinstance(v.get("sha256"), str) and v.get("kind") in ("predictions", "labels")
+                and all(isinstance(v.get(k), int) and not isinstance(v.get(k), bool) and v[k] >= 0
+                        for k in ("size", "rows")))
+
+    return (all(record(v) for v in files.values()) and all(isinstance(a, dict) for a in alerts)
+            and all(isinstance(r, dict) for r in runs))
 
 
 def _refuse_duplicate_ids(name: str, used: np.ndarray, pending_ids: pd.Series) -> None:

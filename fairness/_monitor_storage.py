@@ -104,7 +104,18 @@ def fingerprint(path: Path) -> tuple[str, int]:
 
 
 def lock(root: Path) -> int:
-    fd = os.open(root / "LOCK", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        fd = os.open(root / "LOCK", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except PermissionError:
+        raise FairnessInputError(
+            f"Cannot open {root / 'LOCK'} for writing: the monitor needs write access to its state directory "
+            f"{root}. Run as the user that owns it, or name a state directory you can write."
+        ) from None
+    except OSError:  # a symbolic link (O_NOFOLLOW), a directory, ...
+        raise FairnessInputError(
+            f"The monitor state file {root / 'LOCK'} is not a regular file (a symbolic link or a directory?). "
+            f"Remove it: the monitor recreates it, and it holds nothing but the lock."
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

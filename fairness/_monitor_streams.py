@@ -75,7 +75,14 @@ def binary_labels(counts: pd.DataFrame, positive: str | None, favourable: str | 
     ``positive`` defaults to ``"1"`` (or ``"True"``) when the predictions are 0/1 (False/True);
     otherwise it must be given. ``favourable`` defaults to the positive class.
     """
-    seen = set(counts["y_pred"].dropna().astype(str)) | set(counts["y_true"].dropna().astype(str))
+    preds = set(counts["y_pred"].dropna().astype(str))
+    labels = set(counts["y_true"].dropna().astype(str))
+    if len(labels | preds) > 2 and labels and preds and not labels & preds:
+        raise FairnessInputError(
+            f"The labels ({len(labels)} distinct value(s)) share no class with the predictions "
+            f"({len(preds)} distinct value(s)): labels and predictions must use the same class values "
+            "(e.g. both 0/1). Map the labels to the prediction classes before they are logged or joined.")
+    seen = preds | labels
     if positive is None:
         for pos, pair in (("1", {"0", "1"}), ("True", {"False", "True"})):
             if seen <= pair:
@@ -83,13 +90,15 @@ def binary_labels(counts: pd.DataFrame, positive: str | None, favourable: str | 
                 break
         else:
             raise FairnessInputError(
-                f"The predictions have {len(seen)} distinct values that are not 0/1: set the positive "
-                "class ([monitor] positive_label, or positive_label=...) to say which prediction is "
-                "the positive one.")
+                f"The predictions and labels have {len(seen)} distinct values that are not all 0/1 (predictions "
+                f"{len(preds)}, labels {len(labels)}): set the positive class ([data] positive_label, or "
+                "positive_label=...) to say which prediction is the positive one.")
     if len(seen - {positive}) > 1:
+        where = "predictions" if len(preds - {positive}) > 1 else "labels"
         raise FairnessInputError(
-            f"The monitor follows binary predictions, but the log has {len(seen)} distinct classes "
-            "in its predictions and labels. Map the outcome to two classes before monitoring.")
+            f"The monitor follows binary predictions, but the log has {len(seen)} distinct classes in its "
+            f"predictions and labels (predictions {len(preds)}, labels {len(labels)}; the {where} have more than "
+            "two). Map the outcome to two classes before monitoring.")
     return positive, positive if favourable is None else favourable
 
 
@@ -132,6 +141,12 @@ def grouping_labels(counts: pd.DataFrame, attributes: Sequence[str], intersectio
     intersection (levels joined by the group separator) when asked and there are several."""
     out = {a: counts[a].astype(str) for a in attributes}
     if intersectional and len(attributes) > 1:
+        clash = [a for a in attributes if GROUP_SEPARATOR in a or out[a].str.contains(GROUP_SEPARATOR, regex=False).any()]
+        if clash:  # "a × b" + "c" and "a" + "b × c" would be one intersectional group
+            raise FairnessInputError(
+                f"The protected attribute(s) {', '.join(map(repr, clash))} have a name or levels containing the "
+                f"group separator {GROUP_SEPARATOR!r}, so their intersections cannot be told apart. Rename those "
+                "levels in the log (or the column), or set intersectional = false.")
         joined = counts[list(attributes)].astype(str).agg(GROUP_SEPARATOR.join, axis=1)
         out[GROUP_SEPARATOR.join(attributes)] = joined
     return out

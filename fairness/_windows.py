@@ -12,7 +12,8 @@ Timestamps are read in the configured IANA time zone: tz-aware values (datetime 
 strings with an offset or ``Z``) are converted to it; naive values are taken as its wall-clock
 time already. Epoch numbers are refused (seconds or milliseconds cannot be told apart); convert
 them with ``pd.to_datetime(column, unit=...)`` first. Missing or unparseable timestamps are
-refused with the column's name and the number of bad rows, never the values.
+refused with the column's name and the number of bad rows, never the values; so are date-times
+outside the years 1678-2261 (pandas' nanosecond range: placeholders such as 9999-12-31).
 """
 
 from __future__ import annotations
@@ -222,17 +223,21 @@ def wall_times(timestamps: Any, timezone: str = "UTC", *, column: str = "timesta
     s = s.reset_index(drop=True)
     n = len(s)
     kind = getattr(s.dtype, "kind", "O")
-    if isinstance(s.dtype, pd.DatetimeTZDtype) or kind == "M":
-        wall = _to_wall(s, timezone)
-    elif kind in "iufb" or (isinstance(s.dtype, pd.api.extensions.ExtensionDtype)
-                            and pd.api.types.is_numeric_dtype(s.dtype)):
+    if kind in "iufb" or (isinstance(s.dtype, pd.api.extensions.ExtensionDtype)
+                          and pd.api.types.is_numeric_dtype(s.dtype)):
         raise FairnessInputError(
             f"The timestamp column {column!r} holds numbers; epoch numbers are ambiguous (seconds? "
             "milliseconds?). Convert it to date-times first (e.g. pd.to_datetime(values, unit='s')) "
             "or store ISO 8601 text."
         )
-    else:
-        wall = _parse_strings(s, timezone)
+    try:
+        aware = isinstance(s.dtype, pd.DatetimeTZDtype) or kind == "M"
+        wall = (_to_wall(s, timezone) if aware else _parse_strings(s, timezone)).astype("datetime64[ns]")
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        raise FairnessInputError(
+            f"The timestamp column {column!r} has date-times outside the years 1678 to 2261 that the monitor "
+            "can window (a placeholder such as 9999-12-31 or 0001-01-01?). Fix or drop those rows."
+        ) from None
     n_bad = int(wall.isna().sum())
     if n_bad:
         raise _bad_rows(column, n_bad, n)

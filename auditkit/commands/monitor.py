@@ -52,7 +52,7 @@ def monitor(
 def _monitor(config: Path, out: Path | None, format: str | None, json_out: Path | None, junit: Path | None,
              tensorboard: Path | None, acknowledge: list[str], close_latest: bool, quiet: bool) -> int:
     from auditkit._monitor_config import load_monitor_config
-    from auditkit._monitor_setup import monitor_arguments
+    from auditkit._monitor_setup import check_output_paths, monitor_arguments
     from auditkit.commands._comma_list import parse_list
     from auditkit.config import validate_formats
     from auditkit.fairness import run_monitor
@@ -61,6 +61,12 @@ def _monitor(config: Path, out: Path | None, format: str | None, json_out: Path 
     formats = validate_formats(parse_list(format)) if format else list(cfg.report.formats)
     out_dir = out if out is not None else cfg.resolve(cfg.report.out)
     args = monitor_arguments(cfg)
+    check_output_paths(args, config, files=[*(("--out", out_dir / f"{cfg.report.basename}.{_extension(f)}")
+                                               for f in formats),
+                                             *((o, p) for o, p in (("--json", json_out), ("--junit", junit))
+                                               if p is not None)],
+                       directories=[(o, p) for o, p in (("--out", out_dir), ("--tensorboard", tensorboard))
+                                    if p is not None])
 
     def check_outputs(result: Any) -> dict[str, Any]:
         # Runs before the state is committed: a refusal leaves the state as it was.
@@ -75,6 +81,7 @@ def _monitor(config: Path, out: Path | None, format: str | None, json_out: Path 
         _tensorboard(run.prepared["shown"], tensorboard)
     if not quiet:
         _print(run)
+    _warn_not_failing(run.prepared["shown"])
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in run.prepared["annotations"]:
             typer.echo(line)
@@ -104,6 +111,12 @@ def _prepare_outputs(result: Any, cfg: Any, formats: list[str], out_dir: Path, j
     return prepared
 
 
+def _extension(fmt: str) -> str:
+    from auditkit.reports import get_renderer
+
+    return get_renderer(fmt).extension
+
+
 def _write_outputs(prepared: dict[str, Any]) -> None:
     from auditkit.atomic import atomic_write_bytes, atomic_write_text
     from auditkit.reports import get_renderer
@@ -114,6 +127,7 @@ def _write_outputs(prepared: dict[str, Any]) -> None:
         atomic_write_bytes(out_dir / f"{prepared['basename']}.{get_renderer(fmt).extension}", data)
     for path, text in (prepared["json"], prepared["junit"]):
         if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, text)
 
 
@@ -151,6 +165,17 @@ def _print(run: Any) -> None:
     verdict = "[green]PASSED[/]" if result.passed else "[bold red]FAILED[/]"
     con.print(f"Monitor {verdict}: {len(result.windows)} windows ({judged} closed), "
               f"{sum(result.n_streams.values())} streams, {sum(a.active for a in result.alerts)} active alert(s).")
+
+
+def _warn_not_failing(result: Any) -> None:
+    """Say so (on stderr, even with --quiet) when active alerts do not fail the run: their kind is
+    not in ``fail_on``."""
+    quiet = [a for a in result.alerts if a.active and a.kind not in result.spec.fail_on]
+    if quiet:
+        kinds = ", ".join(sorted({a.kind for a in quiet}))
+        text = (f"{len(quiet)} active alert(s) of kind(s) not in [monitor] fail_on ({kinds}) do not fail the "
+                "run; add the kind to fail_on to fail on them, or acknowledge them.")
+        _common.err_console().print(f"[yellow]warning:[/] {_common.escape(text)}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -138,6 +138,10 @@ def test_a_changed_log_file_is_refused_and_the_state_is_untouched(tmp_path: Path
     ("alpha = 2.0", "alpha"),
     ('timezone = "Mars/Olympus"', "IANA"),
     ('metrics = ["roc_auc"]', "selection_rate"),
+    ("horizon = 100000", "horizon"),  # the threshold's simulation would run for hours
+    ("alpha = 1e-300", "alpha"),  # too small to calibrate
+    ("warmup = 52", "smaller than horizon"),  # could never alarm
+    ("window = true", "whole number of rows"),  # a boolean is not a row count
 ])
 def test_config_mistakes_exit_2_naming_the_key(tmp_path: Path, capsys, extra: str, expected: str) -> None:
     write_weeks(tmp_path, range(2))
@@ -230,3 +234,54 @@ def test_help_names_the_options_and_the_config_tables(capsys) -> None:
     assert main(["monitor", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--acknowledge" in out and "[report] out" in out
+
+
+@pytest.mark.parametrize(("option", "target"), [
+    ("--json", "logs/w01.parquet"), ("--junit", "monitor.toml"), ("--json", "labels/l00.csv"),
+    ("--json", "state/out.json"), ("--out", "state"), ("--out", "afile"), ("--tensorboard", "afile"),
+    ("--json", "logs"),
+])
+def test_outputs_that_would_overwrite_an_input_or_enter_the_state_are_refused_first(
+        tmp_path: Path, capsys, option: str, target: str) -> None:
+    write_weeks(tmp_path, range(2))
+    cfg = config(tmp_path)
+    (tmp_path / "afile").write_text("keep", encoding="utf-8")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert run(str(cfg), "-q", option, str(tmp_path / target)) == 2
+    err = capsys.readouterr().err
+    assert option in err and "Traceback" not in err
+    assert not (tmp_path / "state").exists()  # refused before anything was counted
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_json_and_junit_into_new_folders_are_written(tmp_path: Path) -> None:
+    write_weeks(tmp_path, range(2), labels=False)
+    assert run(str(config(tmp_path, labels=False)), "-q", "--json", str(tmp_path / "a" / "b" / "o.json"),
+               "--junit", str(tmp_path / "c" / "o.xml")) == 0
+    assert json.loads((tmp_path / "a" / "b" / "o.json").read_text(encoding="utf-8"))["run"] == 1
+
+
+def test_alerts_of_kinds_not_in_fail_on_pass_with_a_warning_and_tex_like_labels_chart(tmp_path: Path, capsys) -> None:
+    write_weeks(tmp_path, range(14), shift_week=9, labels=False)
+    for path in (tmp_path / "logs").glob("*.parquet"):  # a "$...$" label once broke matplotlib's mathtext
+        df = pd.read_parquet(path)
+        df.assign(sex=df["sex"].map({"F": "F$\\undefined{x}$_1", "M": "M"})).to_parquet(path)
+    cfg = config(tmp_path, extra='fail_on = ["calibration"]', labels=False)
+    assert run(str(cfg), "-q", "--json", str(tmp_path / "o.json")) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "fail_on" in err and "fairness" in err
+    doc = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))
+    assert any(a["kind"] == "fairness" and a["status"] == "new" for a in doc["alerts"])
+    html = (tmp_path / "report" / "monitor.html").read_text(encoding="utf-8")
+    assert html.count("<svg") >= 1 and "undefined" in html
+
+
+def test_an_alert_whose_metric_is_no_longer_followed_keeps_failing_and_says_why(tmp_path: Path) -> None:
+    write_weeks(tmp_path, range(14), shift_week=9, labels=False)
+    cfg = config(tmp_path, extra='metrics = ["selection_rate"]', labels=False)
+    assert run(str(cfg), "-q") == 1
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace('"selection_rate"', '"accuracy"'), encoding="utf-8")
+    assert run(str(cfg), "-q", "--json", str(tmp_path / "o.json")) == 1
+    alerts = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))["alerts"]
+    kept = [a for a in alerts if a["metric"] == "selection_rate"]
+    assert kept and all(a["status"] == "open" and "not followed" in a["note"] for a in kept)
