@@ -44,10 +44,11 @@ class MonitorTable(_Model):
     #: almost three years of daily windows and takes about ten seconds per kind of stream).
     horizon: int = Field(default=52, ge=2, le=MAX_HORIZON)
     #: Below 1e-4 the per-stream false-alarm probability cannot be calibrated by simulation.
-    alpha: float = Field(default=0.05, ge=1e-4, lt=1.0)
+    alpha: float = Field(default=0.04, ge=1e-4, lt=1.0)
     k: float | None = Field(default=None, gt=0.0, le=10.0)
     warmup: int | None = Field(default=None, ge=1, le=1000)
     label_completeness: float = Field(default=0.9, gt=0.0, le=1.0)
+    n_boot: int = Field(default=500, ge=100, le=100_000)
     min_group_size: int = Field(default=30, ge=1)
     min_denominator: int = Field(default=30, ge=1)
     intersectional: bool = False

@@ -114,6 +114,11 @@ def tensorboard_scalars(result: Any) -> Iterator[tuple[str, float, int, float | 
                             ("cusum_lower", r.lower)):
                 if np.isfinite(v):
                     yield _tag(*base, name), float(v), int(r.window), None
+    disparities = getattr(result, "disparities", None)
+    if disparities is not None and not disparities.empty:
+        for r in disparities.itertuples(index=False):
+            if np.isfinite(r.value):
+                yield _tag("disparity", str(r.disparity), r.grouping, "value"), float(r.value), int(r.window), None
     drift = result.drift
     if drift is not None and not drift.empty:
         for r in drift.itertuples(index=False):

@@ -82,6 +82,25 @@ def _alerts_table(result: Any) -> Table:
                  note="Retracted alerts are kept: later data (late labels or rows) no longer supports them.")
 
 
+def _disparities_table(result: Any) -> Table | None:
+    d = getattr(result, "disparities", None)
+    if d is None or d.empty:
+        return None
+    labels = {w.index: w.label for w in result.windows}
+
+    def num(x: Any) -> Any:
+        return None if x is None or x != x else round(float(x), 4)
+
+    rows = [(labels.get(int(r.window), str(r.window)), r.grouping, r.disparity, num(r.value), num(r.ci_low),
+             num(r.ci_high), "" if r.reason != r.reason else str(r.reason))
+            for r in d.itertuples(index=False)]
+    return Table("The audit's disparities per window", ("window", "grouping", "disparity", "value", "ci_low",
+                                                        "ci_high", "note"), rows,
+                 note=f"As auditkit run computes them ({result.spec.n_boot} bootstrap draws per window); "
+                      "label-based disparities only for windows whose labels are judged.",
+                 placement="appendix")
+
+
 def _windows_table(result: Any) -> Table:
     rows = [(w.label, w.rows, round(w.labelled_share, 3), "yes" if w.closed else "no",
              "yes" if w.labels_judged else "no") for w in result.windows]
@@ -139,7 +158,8 @@ def monitor_report(result: Any, *, title: str = "Fairness monitoring", config: d
                                "false alarms are controlled over the horizon, and drift against the "
                                "reference windows."),
                       findings=findings, tables=(_alerts_table(result), _decision_table(result),
-                                                 _windows_table(result)))
+                                                 _windows_table(result),
+                                                 *[t for t in (_disparities_table(result),) if t is not None]))
     meta = {"title": title, "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "tool_version": __version__, "run": result.run, "windows": len(result.windows)}
     return Report(metadata=meta, sections=(section,), config=dict(config or {}),

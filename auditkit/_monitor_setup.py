@@ -71,7 +71,7 @@ def _spec(cfg: Any) -> Any:
             metrics=tuple(m.metrics), positive_label=_plain(cfg.data.positive_label),
             favourable_label=_plain(cfg.data.favourable_label), detector=DetectorSpec(**det_kwargs),
             reference=_reference(d.reference), drift_alpha=d.alpha, psi_threshold=d.psi_threshold,
-            drift_min_rows=d.min_rows, label_completeness=m.label_completeness,
+            drift_min_rows=d.min_rows, label_completeness=m.label_completeness, n_boot=m.n_boot,
             min_group_size=m.min_group_size, min_denominator=m.min_denominator,
             intersectional=m.intersectional, calibration=m.calibration, fail_on=tuple(m.fail_on))
     except Exception as exc:  # the domain's own input errors, named as config problems

@@ -80,7 +80,7 @@ def _evaluate(config: sim.SimConfig, rng: np.random.Generator, shift_at: int | N
     counts = sim.cells_to_counts(config, windows, sim.draw_cells(rng, config, N_WEEKS, shift_at=shift_at))
     feats = sim.features_table(config, windows, sim.draw_features(rng, config, N_WEEKS)) if features else None
     result = evaluate_monitor(counts, feats if feats is not None else counts.iloc[0:0], attributes=config.attributes,
-                              windows=sim.summaries(config, windows), spec=MonitorSpec(detector=DetectorSpec(alpha=alpha)),
+                              windows=sim.summaries(config, windows), spec=MonitorSpec(detector=DetectorSpec(alpha=alpha), disparities=False),
                               score_features=score_feature_table(counts, config.attributes) if features else None)
     return result, w0
 

@@ -33,8 +33,10 @@ import numpy as np
 import pandas as pd
 
 from auditkit.fairness._drift import ReferenceSpec, drift_table
+from auditkit.fairness._monitor_audit import window_disparities
 from auditkit.fairness._monitor_streams import RATES, binary_labels, stream_table
 from auditkit.fairness._sequential import DetectorSpec, detect
+from auditkit.fairness._sequential_counts import MIN_EXPECTED, detect_rate
 from auditkit.fairness.errors import FairnessInputError
 
 __all__ = ["ALERT_KINDS", "ALERT_STATUSES", "Alert", "MonitorResult", "MonitorSpec", "WindowSummary",
@@ -74,6 +76,9 @@ class MonitorSpec:
         Also follow the intersection of the protected attributes.
     fail_on:
         Kinds of alert that fail the run (exit 1) while not acknowledged or retracted.
+    n_boot, disparities:
+        Bootstrap draws behind the intervals of each window's audit disparities, and whether to
+        compute them (they inform the report; alerts do not depend on them).
     """
 
     metrics: tuple[str, ...] = _DEFAULT_METRICS
@@ -90,6 +95,8 @@ class MonitorSpec:
     intersectional: bool = False
     calibration: bool = True
     fail_on: tuple[str, ...] = ("fairness",)
+    n_boot: int = 500
+    disparities: bool = True
 
     def __post_init__(self) -> None:
         bad = [m for m in self.metrics if m not in RATES]
@@ -107,6 +114,9 @@ class MonitorSpec:
         for name in ("min_group_size", "min_denominator", "drift_min_rows"):
             if int(getattr(self, name)) < 1:
                 raise FairnessInputError(f"{name} must be at least 1; got {getattr(self, name)!r}.")
+        if not 100 <= int(self.n_boot) <= 100_000:
+            raise FairnessInputError(f"n_boot (bootstrap draws of each window's disparities) must be 100 to "
+                                     f"100,000; got {self.n_boot!r}.")
 
 
 @dataclass(frozen=True)
@@ -206,6 +216,9 @@ class MonitorResult:
     #: categorical feature (for the caller's decisions on what outputs may show).
     levels: dict[str, list[str]] = field(default_factory=dict)
     categories: dict[str, list[str]] = field(default_factory=dict)
+    #: The audit's disparities of every closed window, with its bootstrap intervals
+    #: (:func:`~auditkit.fairness._monitor_audit.window_disparities`).
+    disparities: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def failing(self) -> list[Alert]:
@@ -262,19 +275,42 @@ def _usable(series: pd.DataFrame, spec: MonitorSpec, judged: Mapping[int, tuple[
         series["denominator"].to_numpy(float) >= spec.min_denominator)
     rest = series["rest_denominator"].to_numpy(float)
     enough &= np.isnan(rest) | (rest >= spec.min_denominator)
+    # calibration: the mean of (score - label) is near normal only with enough of each outcome
+    pos, n = series["positives"].to_numpy(float), series["denominator"].to_numpy(float)
+    enough &= np.isnan(pos) | (np.minimum(pos, n - pos) >= MIN_EXPECTED)
     return closed & (labels_ok | ~needs.to_numpy(bool)) & enough & np.isfinite(series["estimate"].to_numpy(float))
 
 
+def _trace(rows: pd.DataFrame, spec: MonitorSpec, n_streams: int) -> Any:
+    """The detector on one stream: counts-based for rates and rate gaps (pooled null variances,
+    minimum expected counts: :func:`detect_rate`), plug-in errors for the calibration gap."""
+    usable = rows["usable"].to_numpy(bool)
+    kind = rows["kind"].iloc[0]
+    if kind == "fairness":
+        return detect_rate(rows["numerator"].to_numpy(float), rows["denominator"].to_numpy(float),
+                           rows["rest_numerator"].to_numpy(float), rows["rest_denominator"].to_numpy(float),
+                           usable, spec.detector, n_streams=n_streams)
+    if kind == "drift":
+        return detect_rate(rows["numerator"].to_numpy(float), rows["denominator"].to_numpy(float), usable=usable,
+                           spec=spec.detector, n_streams=n_streams)
+    return detect(rows["estimate"].to_numpy(float), rows["se"].to_numpy(float), usable, spec.detector,
+                  n_streams=n_streams)
+
+
 def _detect_all(series: pd.DataFrame, spec: MonitorSpec) -> tuple[pd.DataFrame, dict[str, int], dict[str, float]]:
+    """Every stream through the detector. The family of a kind (Bonferroni) is its streams that
+    have a usable window: a group that never clears the evidence rule can raise nothing."""
     keys = ["kind", "metric", "grouping", "group"]
-    n_streams = {k: int(series.loc[series["kind"] == k, keys].drop_duplicates().shape[0]) for k in ALERT_KINDS}
+    live = series[series["usable"]]
+    n_streams = {k: int(live.loc[live["kind"] == k, keys].drop_duplicates().shape[0]) for k in ALERT_KINDS}
     extra = {c: np.full(len(series), np.nan) for c in ("z", "upper", "lower", "baseline", "threshold")}
     extra["alarm"] = np.zeros(len(series), dtype=bool)
     thresholds: dict[str, float] = {}
     for key, idx in series.groupby(keys, sort=False).indices.items():
         rows = series.iloc[idx]
-        trace = detect(rows["estimate"].to_numpy(float), rows["se"].to_numpy(float), rows["usable"].to_numpy(bool),
-                       spec.detector, n_streams=max(n_streams[key[0]], 1))
+        if not rows["usable"].any():
+            continue
+        trace = _trace(rows, spec, max(n_streams[key[0]], 1))
         for c in ("z", "upper", "lower", "baseline"):
             extra[c][idx] = getattr(trace, c)
         extra["threshold"][idx] = trace.threshold
@@ -394,7 +430,10 @@ def evaluate_monitor(counts: pd.DataFrame, features: pd.DataFrame, *, attributes
     current = _stream_alerts(series, label_of) + _drift_alerts(drift, label_of)
     alerts = merge_alerts(current, previous_alerts, run, _followed(series, drift), settings_changed)
     levels = {a: sorted({str(v) for v in counts[a].dropna().unique()}) for a in attributes}
-    return MonitorResult(list(windows), series, drift, alerts, spec, run, n_streams, thresholds, levels)
+    disparities = (window_disparities(counts, attributes, windows, spec, positive=positive, favourable=favourable)
+                   if spec.disparities else pd.DataFrame())
+    return MonitorResult(list(windows), series, drift, alerts, spec, run, n_streams, thresholds, levels,
+                         disparities=disparities)
 
 
 def _drift(features: pd.DataFrame, score_features: pd.DataFrame | None, spec: MonitorSpec,
@@ -406,8 +445,11 @@ def _drift(features: pd.DataFrame, score_features: pd.DataFrame | None, spec: Mo
     table = table[table["window"].isin(list(closed))]
     if table.empty:
         return pd.DataFrame()
-    return drift_table(table, np.asarray(sorted(closed), dtype=np.int64), spec.reference, alpha=spec.drift_alpha,
-                       psi_threshold=spec.psi_threshold, min_rows=spec.drift_min_rows)
+    # drift_table holds its level per window; over the horizon's windows (Bonferroni) it is per horizon,
+    # like the fairness streams
+    return drift_table(table, np.asarray(sorted(closed), dtype=np.int64), spec.reference,
+                       alpha=spec.drift_alpha / spec.detector.horizon, psi_threshold=spec.psi_threshold,
+                       min_rows=spec.drift_min_rows)
 
 
 def score_feature_table(counts: pd.DataFrame, attributes: Sequence[str]) -> pd.DataFrame:

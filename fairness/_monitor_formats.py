@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["github_annotations", "to_dict", "to_json", "to_junit", "to_markdown"]
 
 #: Columns of the per-window series carried into the JSON output.
+DISPARITY_COLUMNS = ("window", "labels", "grouping", "disparity", "value", "ci_low", "ci_high", "n_groups",
+                     "n_excluded", "reason")
 SERIES_COLUMNS = ("kind", "metric", "grouping", "group", "window", "n", "value", "ci_low", "ci_high",
                   "estimate", "se", "usable", "z", "upper", "lower", "baseline", "threshold", "alarm")
 DRIFT_COLUMNS = ("window", "feature", "grouping", "group", "reference_start", "reference_end", "n_reference",
@@ -53,17 +55,22 @@ def to_dict(result: MonitorResult) -> dict[str, Any]:
             "detector": "two-sided self-starting CUSUM on standardised recursive residuals "
                         "(Page 1954; Hawkins 1987)",
             "horizon": det.horizon, "alpha": det.alpha, "k": det.k, "warmup": det.warmup,
-            "multiplicity": "Bonferroni over the streams of each kind",
+            "multiplicity": "Bonferroni over the streams of each kind that have a usable window",
+            "rate_streams": "pooled null variances and at least 10 expected rows of each outcome per side "
+                            "(counts-based CUSUM); calibration: plug-in errors",
             "streams": dict(result.n_streams), "thresholds": dict(result.thresholds),
             "label_completeness": spec.label_completeness, "min_group_size": spec.min_group_size,
             "min_denominator": spec.min_denominator, "fail_on": list(spec.fail_on),
-            "drift": {"alpha": spec.drift_alpha, "psi_threshold": spec.psi_threshold,
+            "n_boot": spec.n_boot,
+            "drift": {"alpha": spec.drift_alpha, "per": "horizon (Bonferroni over windows and tests)",
+                      "psi_threshold": spec.psi_threshold,
                       "min_rows": spec.drift_min_rows, "reference": spec.reference.__dict__},
         },
         "windows": [{k: _clean(v) for k, v in w.__dict__.items()} for w in result.windows],
         "alerts": [a.to_dict() for a in result.alerts],
         "series": _records(result.series, SERIES_COLUMNS),
         "drift": _records(result.drift, DRIFT_COLUMNS),
+        "disparities": _records(result.disparities, DISPARITY_COLUMNS),
     }
 
 

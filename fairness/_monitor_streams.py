@@ -131,6 +131,7 @@ def _quantities(counts: pd.DataFrame, positive: str, favourable: str) -> pd.Data
     with np.errstate(invalid="ignore", divide="ignore"):
         s_mean = np.where(n > 0, s_sum / np.maximum(n, 1), 0.0)
     out["cal_n"] = np.where(scored, n, 0)
+    out["cal_pos"] = np.where(scored & true_pos, n, 0)
     out["cal_gap"] = np.where(scored, s_sum - n * y, 0.0)  # sum of (score - y)
     out["cal_sq"] = np.where(scored, n * (s_mean - y) ** 2, 0.0)  # bin-mean approximation
     return out
@@ -167,8 +168,8 @@ def _gap_stream(g: pd.DataFrame, tot: pd.DataFrame, rate: Rate) -> pd.DataFrame:
         se = np.sqrt(ps * (1 - ps) / np.maximum(d, 1) + qs * (1 - qs) / np.maximum(rd, 1))
     return pd.DataFrame({
         "window": g["window"].to_numpy(), "group": g["group"].to_numpy(), "n": g["all"].to_numpy(),
-        "numerator": x, "denominator": d, "rest_denominator": rd, "value": p, "rest_value": q,
-        "estimate": p - q, "se": se,
+        "numerator": x, "denominator": d, "rest_numerator": rx, "rest_denominator": rd, "value": p,
+        "rest_value": q, "estimate": p - q, "se": se, "positives": np.nan,
     })
 
 
@@ -180,8 +181,9 @@ def _calibration_stream(g: pd.DataFrame) -> pd.DataFrame:
         se = np.sqrt(np.maximum(var, 1e-6) / np.maximum(n, 1))
     return pd.DataFrame({
         "window": g["window"].to_numpy(), "group": g["group"].to_numpy(), "n": g["all"].to_numpy(),
-        "numerator": g["cal_gap"].to_numpy(float), "denominator": n, "rest_denominator": np.nan,
-        "value": mean, "rest_value": np.nan, "estimate": mean, "se": se,
+        "numerator": g["cal_gap"].to_numpy(float), "denominator": n, "rest_numerator": np.nan,
+        "rest_denominator": np.nan, "value": mean, "rest_value": np.nan, "estimate": mean, "se": se,
+        "positives": g["cal_pos"].to_numpy(float),
     })
 
 
@@ -193,7 +195,8 @@ def _overall_rate(tot: pd.DataFrame) -> pd.DataFrame:
         se = np.sqrt(ps * (1 - ps) / np.maximum(d, 1))
     return pd.DataFrame({
         "window": tot.index.to_numpy(), "group": "all rows", "n": d, "numerator": x, "denominator": d,
-        "rest_denominator": np.nan, "value": p, "rest_value": np.nan, "estimate": p, "se": se,
+        "rest_numerator": np.nan, "rest_denominator": np.nan, "value": p, "rest_value": np.nan, "estimate": p,
+        "se": se, "positives": np.nan,
     })
 
 

@@ -137,7 +137,7 @@ def test_unknown_metric_is_refused_with_the_list() -> None:
 
 # -- detection ------------------------------------------------------------------------------
 def _spec(**kw) -> MonitorSpec:
-    return MonitorSpec(metrics=("selection_rate",), calibration=False, **kw)
+    return MonitorSpec(metrics=("selection_rate",), calibration=False, disparities=False, **kw)
 
 
 def test_a_planted_shift_is_caught_in_the_right_group_within_two_windows() -> None:
