@@ -10,7 +10,6 @@ group, evidence, status) and the decision rules. Rendered by the report renderer
 from __future__ import annotations
 
 import datetime as dt
-import io
 from typing import Any
 
 import numpy as np
@@ -23,16 +22,6 @@ __all__ = ["monitor_report"]
 _MAX_CHARTS = 12
 _KIND_TITLE = {"fairness": "Fairness over time", "calibration": "Calibration over time",
                "drift": "Drift of the predictions and features"}
-
-
-def _svg(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg")
-    plt.close(fig)
-    svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
 
 
 def _chart(series: Any, key: tuple[str, str, str, str], labels: dict[int, str]) -> Figure:
@@ -71,7 +60,7 @@ def _draw(series: Any, key: tuple[str, str, str, str], labels: dict[int, str]) -
     alt = (f"{metric} per window for {where}, with its 95% interval band"
            + (" and the rate of the rest of the grouping" if kind == "fairness" else "")
            + f"; {int(alarm.sum())} alarm window(s) marked in red.")
-    return Figure(title, _svg(fig), alt=alt)
+    return Figure.from_matplotlib(title, fig, alt=alt)
 
 
 def _alerts_table(result: Any) -> Table:

@@ -197,6 +197,21 @@ class Figure:
     def from_dict(cls, d: Mapping[str, Any]) -> Figure:
         return cls(d["title"], d["svg"], d.get("alt", ""))
 
+    @classmethod
+    def from_matplotlib(cls, title: str, fig: Any, alt: str = "") -> Figure:
+        """A figure from a matplotlib figure, which is rendered to SVG and closed."""
+        import io
+
+        import matplotlib.pyplot as plt
+
+        buf = io.StringIO()
+        try:
+            fig.savefig(buf, format="svg")
+        finally:
+            plt.close(fig)
+        svg = buf.getvalue()
+        return cls(title, svg[svg.index("<svg"):], alt)
+
 
 @dataclass(frozen=True)
 class Finding:

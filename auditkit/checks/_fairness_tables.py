@@ -15,7 +15,6 @@ with another whatever it contains. The reference group of an intersection is mar
 
 from __future__ import annotations
 
-import io
 import math
 from typing import Any
 
@@ -189,10 +188,6 @@ def selection_chart(result: Any, suppress: bool) -> Figure | None:
     finite = [v for v in his + vals if v == v]
     ax.set_xlim(0, min(1.0, max(finite) * 1.15) if finite and max(finite) > 0 else 1.0)
     fig.tight_layout()
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg")
-    plt.close(fig)
-    svg = buf.getvalue()
-    return Figure(f"{word} rate by group", svg[svg.index("<svg"):],
+    return Figure.from_matplotlib(f"{word} rate by group", fig,
                   alt=f"Horizontal bars of the {word.lower()} rate of each group with Wilson "
                       "intervals, and the four-fifths line per attribute.")

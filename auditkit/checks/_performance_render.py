@@ -7,7 +7,6 @@ no value. A value whose denominator is under the evidence bar is marked ``(below
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -129,16 +128,6 @@ def level_tables(cells: list[LevelCell], data: PerfData, layout: Layout) -> list
     return tables
 
 
-def _svg(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg")
-    plt.close(fig)
-    svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
-
-
 def _axes(n: int) -> tuple[Any, list[Any]]:
     import matplotlib
 
@@ -197,7 +186,7 @@ def _figure(fig: Any, drawn: int, title: str, *, alt: str) -> Figure | None:
         plt.close(fig)
         return None
     fig.tight_layout()
-    return Figure(title, _svg(fig), alt=alt)
+    return Figure.from_matplotlib(title, fig, alt=alt)
 
 
 def level_figure(cells: list[LevelCell], data: PerfData, layout: Layout) -> Figure | None:
