@@ -90,7 +90,8 @@ def guard_outputs(result: Any, cfg: Any, prepared: Mapping[str, Any]) -> None:
         return
     index = PersonalValueIndex.from_frame(_levels_frame(values), sorted(values))
     text = "\n".join([render(prepared["report"], "json").decode("utf-8"), prepared["json"][1],
-                      prepared["junit"][1], prepared["markdown"], *prepared["annotations"]])
+                      prepared["junit"][1], prepared["markdown"], *prepared["annotations"],
+                      *(tag for tag, *_ in prepared.get("scalars", ()))])
     leaked = index.find(text)
     if leaked:
         raise PersonalDataLeakError(
@@ -100,7 +101,9 @@ def guard_outputs(result: Any, cfg: Any, prepared: Mapping[str, Any]) -> None:
 
 
 def _tag(*parts: str) -> str:
-    return "/".join(p if p else "all" for p in parts)
+    from auditkit.tensorboard_log import make_tag
+
+    return make_tag(*(p if p else "all" for p in parts))
 
 
 def tensorboard_scalars(result: Any) -> Iterator[tuple[str, float, int, float | None]]:

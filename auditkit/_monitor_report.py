@@ -103,7 +103,8 @@ def _decision_table(result: Any) -> Table:
         ("change detector", "two-sided self-starting CUSUM on standardised recursive residuals "
                             "(Page 1954; Hawkins 1987)"),
         ("false alarms", f"family-wise probability <= {det.alpha} per kind of stream over {det.horizon} "
-                         "windows (Bonferroni over the streams)"),
+                         "windows (Bonferroni over the streams); feature and score drift (PSI) have their "
+                         f"own level {spec.drift_alpha} over the horizon"),
         ("reference value k / warmup", f"{det.k} / {det.warmup} windows"),
         ("evidence rule", f"{spec.min_group_size} rows per group and {spec.min_denominator} in the "
                           "rate's denominator, per window"),
@@ -152,5 +153,7 @@ def monitor_report(result: Any, *, title: str = "Fairness monitoring", config: d
     meta = {"title": title, "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "tool_version": __version__, "run": result.run, "windows": len(result.windows)}
     return Report(metadata=meta, sections=(section,), config=dict(config or {}),
-                  limitations=("The false-alarm guarantee assumes the per-window estimates are close to normal "
-                               "with the plug-in standard errors; small groups are left out by the evidence rule.",))
+                  limitations=("The false-alarm guarantee rests on the normal approximation to each window's counts "
+                               "(pooled null variances for rates, plug-in errors for the calibration gap); "
+                               "windows with fewer than 10 expected rows of an outcome, and groups below the "
+                               "evidence rule, are not judged.",))

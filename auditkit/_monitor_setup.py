@@ -24,8 +24,11 @@ def _plain(v: Any) -> str | None:
     return str(v)
 
 
-def input_files(cfg: Any, path: str, what: str) -> list[Path]:
-    """The files of a log: one file, a glob, or a directory (searched recursively), sorted."""
+def input_files(cfg: Any, path: str, what: str, *, may_be_empty: bool = False) -> list[Path]:
+    """The files of a log: one file, a glob, or a directory (searched recursively), sorted.
+
+    With ``may_be_empty`` (late labels, which may not exist yet) a glob or directory that holds
+    no file yet gives an empty list instead of an error."""
     resolved = cfg.resolve(path)
     text = str(resolved)
     if any(ch in path for ch in "*?["):
@@ -34,12 +37,14 @@ def input_files(cfg: Any, path: str, what: str) -> list[Path]:
         files = [p for p in resolved.rglob("*")]
     elif resolved.is_file():
         files = [resolved]
+    elif may_be_empty:
+        files = []
     else:
         raise DataError(f"The {what} path '{path}' does not exist (resolved against the monitor.toml's "
                         "directory). Point it at a file, a glob or a directory of CSV/Parquet files.")
     files = sorted(p for p in files if p.is_file() and p.name.lower().endswith(LOG_SUFFIXES)
                    and not p.name.startswith("."))
-    if not files:
+    if not files and not may_be_empty:
         raise DataError(f"The {what} path '{path}' holds no .csv or .parquet file. Point it at the log's files.")
     return files
 
@@ -103,7 +108,7 @@ def monitor_arguments(cfg: Any) -> dict[str, Any]:
         if not data.id:
             raise ConfigError("[labels] joins labels by id: set [data] id to the log's id column.")
         labels = LabelColumns(id=cfg.labels.id, label=cfg.labels.label)
-        label_files = input_files(cfg, cfg.labels.path, "[labels]")
+        label_files = input_files(cfg, cfg.labels.path, "[labels]", may_be_empty=True)
     return {
         "state_dir": cfg.resolve(cfg.monitor.state),
         "predictions": input_files(cfg, data.path, "[data]"),

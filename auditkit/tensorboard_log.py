@@ -132,6 +132,12 @@ def make_tag(*parts: Any) -> str:
     return "/".join(levels)
 
 
+def require_tensorboard() -> None:
+    """Raise :class:`TensorBoardUnavailable` now, before any work, when ``tensorboard`` is missing
+    (imports it; call it only when a log was asked for)."""
+    _tensorboard()
+
+
 def _tensorboard() -> tuple[Any, Any, Any]:
     """``(event_pb2, summary_pb2, RecordWriter)`` from the ``tensorboard`` package."""
     try:

@@ -15,6 +15,12 @@ Public API
 - :func:`mitigate` — fairlearn's ThresholdOptimizer / ExponentiatedGradient with before/after;
   :data:`MITIGATION_METHODS` and :data:`MITIGATION_CONSTRAINTS` name what it accepts.
 - :data:`METRICS`, :data:`DISPARITY_ALIASES`, :data:`MISSING`.
+- :func:`run_monitor`, :func:`evaluate_monitor`, :class:`MonitorSpec`, :class:`MonitorResult`,
+  :class:`Alert`, :class:`MonitorState`, :class:`LogColumns`, :class:`LabelColumns`,
+  :class:`Windowing`, :class:`DetectorSpec`, :class:`ReferenceSpec` — monitoring over time
+  (``auditkit monitor``, docs/monitoring.md).
+- :func:`compare`, :class:`ComparisonResult`, :func:`holm`, :func:`benjamini_hochberg` — two
+  models on the same rows, group by group (``auditkit compare``).
 - :data:`GroupLabel` (a group's label: a string for one attribute, a tuple of per-attribute
   labels for an intersection), :func:`group_text` (its display form, parts joined by
   :data:`GROUP_SEPARATOR`, ``" × "``).

@@ -189,10 +189,16 @@ class Alert:
         return self.status in ("new", "open")
 
 
-def alert_id(kind: str, metric: str, grouping: str, group: str, window: int) -> str:
-    """A stable id of an alert: the same stream and window give the same id in every run."""
+def alert_id(kind: str, metric: str, grouping: str, group: str, window: int, key: str = "") -> str:
+    """A stable id of an alert: the same stream and window give the same id in every run.
+
+    With ``key`` (the state's random key) it is a keyed hash (HMAC-SHA-256), so a published id
+    does not let anyone test guesses of a hidden group's label against it.
+    """
+    import hmac
+
     text = "\x1f".join([kind, metric, grouping, group, str(int(window))])
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    return hmac.new(key.encode("utf-8"), text.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
 
 
 @dataclass
@@ -297,12 +303,14 @@ def _trace(rows: pd.DataFrame, spec: MonitorSpec, n_streams: int) -> Any:
                   n_streams=n_streams)
 
 
-def _detect_all(series: pd.DataFrame, spec: MonitorSpec) -> tuple[pd.DataFrame, dict[str, int], dict[str, float]]:
+def _detect_all(series: pd.DataFrame, spec: MonitorSpec,
+                min_streams: Mapping[str, int]) -> tuple[pd.DataFrame, dict[str, int], dict[str, float]]:
     """Every stream through the detector. The family of a kind (Bonferroni) is its streams that
     have a usable window: a group that never clears the evidence rule can raise nothing."""
     keys = ["kind", "metric", "grouping", "group"]
     live = series[series["usable"]]
-    n_streams = {k: int(live.loc[live["kind"] == k, keys].drop_duplicates().shape[0]) for k in ALERT_KINDS}
+    n_streams = {k: max(int(live.loc[live["kind"] == k, keys].drop_duplicates().shape[0]), int(min_streams.get(k, 0)))
+                 for k in ALERT_KINDS}
     extra = {c: np.full(len(series), np.nan) for c in ("z", "upper", "lower", "baseline", "threshold")}
     extra["alarm"] = np.zeros(len(series), dtype=bool)
     thresholds: dict[str, float] = {}
@@ -323,7 +331,7 @@ def _fmt(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:.3f}"
 
 
-def _stream_alerts(series: pd.DataFrame, label_of: Mapping[int, str]) -> list[Alert]:
+def _stream_alerts(series: pd.DataFrame, label_of: Mapping[int, str], key: str = "") -> list[Alert]:
     out = []
     for r in series[series["alarm"]].itertuples(index=False):
         up = r.upper >= r.lower
@@ -332,13 +340,13 @@ def _stream_alerts(series: pd.DataFrame, label_of: Mapping[int, str]) -> list[Al
         stat = r.upper if up else r.lower
         evidence = (f"{what} moved {'up' if up else 'down'} from {_fmt(r.baseline)} (baseline) to "
                     f"{_fmt(r.estimate)} (CUSUM {stat:.2f} > {r.threshold:.2f}; n={int(r.n)})")
-        out.append(Alert(alert_id(r.kind, r.metric, r.grouping, r.group, r.window), r.kind, r.metric, r.grouping,
+        out.append(Alert(alert_id(r.kind, r.metric, r.grouping, r.group, r.window, key), r.kind, r.metric, r.grouping,
                          r.group, int(r.window), label_of[int(r.window)], float(stat), float(r.threshold),
                          "up" if up else "down", float(r.estimate), float(r.baseline), evidence))
     return out
 
 
-def _drift_alerts(drift: pd.DataFrame, label_of: Mapping[int, str]) -> list[Alert]:
+def _drift_alerts(drift: pd.DataFrame, label_of: Mapping[int, str], key: str = "") -> list[Alert]:
     out = []
     if drift.empty:
         return out
@@ -346,7 +354,7 @@ def _drift_alerts(drift: pd.DataFrame, label_of: Mapping[int, str]) -> list[Aler
         limit = float(r.threshold)
         evidence = (f"PSI {r.psi:.3f} > {limit:.3f}, Jensen-Shannon {r.js:.3f} ({int(r.n_current)} rows "
                     f"against {int(r.n_reference)} in the reference)")
-        out.append(Alert(alert_id("drift", str(r.feature), str(r.grouping), str(r.group), r.window), "drift",
+        out.append(Alert(alert_id("drift", str(r.feature), str(r.grouping), str(r.group), r.window, key), "drift",
                          f"psi:{r.feature}", str(r.grouping), str(r.group), int(r.window),
                          label_of.get(int(r.window), str(r.window)), float(r.psi), limit, "up", float(r.psi),
                          float("nan"), evidence))
@@ -404,12 +412,16 @@ def _followed(series: pd.DataFrame, drift: pd.DataFrame) -> frozenset[tuple[str,
 def evaluate_monitor(counts: pd.DataFrame, features: pd.DataFrame, *, attributes: Sequence[str],
                      windows: Sequence[WindowSummary], spec: MonitorSpec | None = None,
                      previous_alerts: Sequence[Alert] = (), run: int = 0,
-                     score_features: pd.DataFrame | None = None, settings_changed: bool = False) -> MonitorResult:
+                     score_features: pd.DataFrame | None = None, settings_changed: bool = False,
+                     id_key: str = "", min_streams: Mapping[str, int] | None = None) -> MonitorResult:
     """Evaluate the monitor on the state's tables (see the module docstring).
 
     ``windows`` says which windows are closed and which have labels complete enough to judge
     (the run layer builds them from the state: :func:`window_summaries`). ``settings_changed``
     says that the decision settings differ from the previous run's (named in retraction notes).
+    ``id_key`` keys the alert ids (:func:`alert_id`). ``min_streams`` is the largest family of
+    each kind an earlier run used: a family never shrinks between runs, so a later run never
+    judges with a lower threshold than an earlier one did.
     """
     spec = spec or MonitorSpec()
     if counts.empty:
@@ -425,9 +437,9 @@ def evaluate_monitor(counts: pd.DataFrame, features: pd.DataFrame, *, attributes
     cal = series["kind"] == "calibration"
     series.loc[cal, "ci_low"] = series.loc[cal, "value"] - 1.96 * series.loc[cal, "se"]
     series.loc[cal, "ci_high"] = series.loc[cal, "value"] + 1.96 * series.loc[cal, "se"]
-    series, n_streams, thresholds = _detect_all(series, spec)
+    series, n_streams, thresholds = _detect_all(series, spec, min_streams or {})
     drift = _drift(features, score_features, spec, [w.index for w in windows if w.closed])
-    current = _stream_alerts(series, label_of) + _drift_alerts(drift, label_of)
+    current = _stream_alerts(series, label_of, id_key) + _drift_alerts(drift, label_of, id_key)
     alerts = merge_alerts(current, previous_alerts, run, _followed(series, drift), settings_changed)
     levels = {a: sorted({str(v) for v in counts[a].dropna().unique()}) for a in attributes}
     disparities = (window_disparities(counts, attributes, windows, spec, positive=positive, favourable=favourable)

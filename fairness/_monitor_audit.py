@@ -68,7 +68,8 @@ def _one(table: pd.DataFrame, attributes: Sequence[str], labelled: bool, spec: A
                               min_group_size=spec.min_group_size, min_denominator=spec.min_denominator,
                               pos_label=positive, favourable_label=favourable, intersectional=spec.intersectional)
     except FairnessInputError as exc:  # e.g. every attribute missing in this window
-        return pd.DataFrame([{"disparity": d, "grouping": "", "reason": str(exc)} for d in wanted])
+        reason = f"this window cannot be audited: {exc}"
+        return pd.DataFrame([{"disparity": d, "grouping": "", "reason": reason} for d in wanted])
     d = result.disparities.reset_index()
     return d[d["disparity"].isin(wanted)]
 

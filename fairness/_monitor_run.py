@@ -38,8 +38,8 @@ __all__ = ["AUTO_DASK_BYTES", "MonitorRun", "choose_engine", "read_chunks", "run
 
 @dataclass
 class MonitorRun:
-    """The outcome of :func:`run_monitor`: the result, one line per file ingested or skipped
-    (names and counts only), and what ``before_commit`` returned."""
+    """The outcome of :func:`run_monitor`: the result, a summary line per kind of file counted
+    (log, labels: counts only, never a value), and what ``before_commit`` returned."""
 
     result: MonitorResult
     ingested: list[str] = field(default_factory=list)
@@ -161,14 +161,15 @@ def run_monitor(state_dir: str | Path, *, predictions: Sequence[Path], labels: S
         result = evaluate_monitor(state.counts, state.features, attributes=columns.protected, windows=windows,
                                   spec=spec, previous_alerts=previous, run=run,
                                   score_features=score_feature_table(state.counts, columns.protected),
-                                  settings_changed=changed)
+                                  settings_changed=changed, id_key=state.id_key, min_streams=_largest_families(state))
         result.categories = _categories(state)
         if acknowledge:
             result.alerts = _acknowledge(result.alerts, acknowledge, run)
         prepared = before_commit(result) if before_commit is not None else None
         state.alerts = [a.to_dict() for a in result.alerts]
         state.runs.append({"run": run, "time": pd.Timestamp.now(tz="UTC").isoformat(), "settings": settings,
-                           "files": len(lines), "alerts": sum(a.active for a in result.alerts)})
+                           "files": len(lines), "alerts": sum(a.active for a in result.alerts),
+                           "streams": dict(result.n_streams)})
         state.commit()
         return MonitorRun(result, lines, prepared)
     finally:
@@ -194,6 +195,18 @@ def _previous_alerts(state: MonitorState) -> list[Alert]:
         raise corrupt(gen / "meta.json", "is damaged (an alert of its history has the wrong form)") from None
 
 
+def _largest_families(state: MonitorState) -> dict[str, int]:
+    """The largest number of streams of each kind an earlier run judged with (never shrinks)."""
+    out: dict[str, int] = {}
+    for r in state.runs:
+        streams = r.get("streams")
+        if isinstance(streams, dict):
+            for k, v in streams.items():
+                if isinstance(v, int) and not isinstance(v, bool):
+                    out[str(k)] = max(out.get(str(k), 0), v)
+    return out
+
+
 def _categories(state: MonitorState) -> dict[str, list[str]]:
     bins = state.bins.to_dict() if state.bins is not None else {}
     out = {}
@@ -216,9 +229,9 @@ def choose_engine(engine: str, files: Sequence[Path], columns: LogColumns, windo
     csv_rows = windowing.kind == "rows" and any(not p.name.lower().endswith((".parquet", ".pq")) for p in files)
     why = ("the log has an id column (late labels are joined file by file)" if columns.id is not None
            else "row windows over CSV files need each file's row count first" if csv_rows else "")
-    try:
-        import dask  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("dask") is None:
         why = why or "Dask is not installed (pip install auditkit-rai[dask])"
     if engine == "dask" and why:
         raise FairnessInputError(f"engine = \"dask\" cannot count this log: {why}. Use engine = \"pandas\".")

@@ -26,7 +26,7 @@ import pandas as pd
 from auditkit.fairness._metrics import GROUP_SEPARATOR
 from auditkit.fairness.errors import FairnessInputError
 
-__all__ = ["RATES", "Rate", "StreamKey", "binary_labels", "grouping_labels", "stream_table"]
+__all__ = ["RATES", "Rate", "binary_labels", "grouping_labels", "stream_table"]
 
 
 @dataclass(frozen=True)
@@ -56,17 +56,6 @@ RATES: dict[str, Rate] = dict([
     _r("negative_predictive_value", "tn", "pred_neg_labelled", True),
     _r("accuracy", "correct", "labelled", True),
 ])
-
-
-@dataclass(frozen=True)
-class StreamKey:
-    """What a stream follows: ``kind`` (fairness, calibration, drift), the metric, the grouping
-    (attribute names joined by the group separator; ``""`` for all rows) and the group."""
-
-    kind: str
-    metric: str
-    grouping: str
-    group: str
 
 
 def binary_labels(counts: pd.DataFrame, positive: str | None, favourable: str | None) -> tuple[str, str]:
@@ -209,8 +198,8 @@ def stream_table(counts: pd.DataFrame, attributes: Sequence[str], metrics: Seque
     group in the window), ``numerator``, ``denominator``, ``rest_denominator``, ``value`` (the
     group's rate), ``rest_value``, ``estimate`` (the followed quantity) and ``se``.
 
-    A grouping with exactly two groups has one fairness stream per rate, the smaller group's:
-    the other group's gap is the same number with the opposite sign.
+    A grouping with exactly two groups has one fairness stream per rate, the first group's in
+    sorted order: the other group's gap is the same number with the opposite sign.
     """
     unknown = [m for m in metrics if m not in RATES]
     if unknown:
@@ -239,8 +228,8 @@ def stream_table(counts: pd.DataFrame, attributes: Sequence[str], metrics: Seque
 
 
 def _stream_groups(g: pd.DataFrame) -> list[str]:
-    """The groups that get a fairness stream: all of them, or the smaller of exactly two."""
-    sizes = g.groupby("group")["all"].sum()
-    if len(sizes) == 2:
-        return [str(sizes.sort_values(kind="stable").index[0])]
-    return [str(x) for x in sizes.index]
+    """The groups that get a fairness stream: all of them, or, of exactly two, the first in
+    sorted order (the other's gap is the same number with the other sign). Sorted order, not
+    size, so that the stream never switches sides between runs."""
+    groups = sorted({str(x) for x in g["group"]})
+    return groups[:1] if len(groups) == 2 else groups

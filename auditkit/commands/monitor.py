@@ -58,6 +58,10 @@ def _monitor(config: Path, out: Path | None, format: str | None, json_out: Path 
     from auditkit.fairness import run_monitor
 
     cfg = load_monitor_config(config)
+    if tensorboard is not None:  # before anything is counted: a missing package commits nothing
+        from auditkit.tensorboard_log import require_tensorboard
+
+        require_tensorboard()
     formats = validate_formats(parse_list(format)) if format else list(cfg.report.formats)
     out_dir = out if out is not None else cfg.resolve(cfg.report.out)
     args = monitor_arguments(cfg)
@@ -70,7 +74,7 @@ def _monitor(config: Path, out: Path | None, format: str | None, json_out: Path 
 
     def check_outputs(result: Any) -> dict[str, Any]:
         # Runs before the state is committed: a refusal leaves the state as it was.
-        return _prepare_outputs(result, cfg, formats, out_dir, json_out, junit)
+        return _prepare_outputs(result, cfg, formats, out_dir, json_out, junit, tensorboard is not None)
 
     with _common.progress_tracker(not quiet) as track:
         run = run_monitor(**args, now=None, close_latest=close_latest, acknowledge=tuple(acknowledge),
@@ -78,7 +82,7 @@ def _monitor(config: Path, out: Path | None, format: str | None, json_out: Path 
     result = run.result
     _write_outputs(run.prepared)
     if tensorboard is not None:
-        _tensorboard(run.prepared["shown"], tensorboard)
+        _tensorboard(run.prepared["scalars"], tensorboard)
     if not quiet:
         _print(run)
     _warn_not_failing(run.prepared["shown"])
@@ -93,10 +97,10 @@ def _monitor(config: Path, out: Path | None, format: str | None, json_out: Path 
 
 
 def _prepare_outputs(result: Any, cfg: Any, formats: list[str], out_dir: Path, json_out: Path | None,
-                     junit: Path | None) -> dict[str, Any]:
+                     junit: Path | None, tensorboard: bool) -> dict[str, Any]:
     """Render every output, run the personal-data guard over all of them, and keep the bytes;
     nothing is written here."""
-    from auditkit._monitor_privacy import guard_outputs, shown_result
+    from auditkit._monitor_privacy import guard_outputs, shown_result, tensorboard_scalars
     from auditkit._monitor_report import monitor_report
     from auditkit.reports import render
 
@@ -106,7 +110,8 @@ def _prepare_outputs(result: Any, cfg: Any, formats: list[str], out_dir: Path, j
     prepared = {"report": report, "rendered": rendered, "out_dir": out_dir,
                 "basename": cfg.report.basename, "json": (json_out, shown.to_json()),
                 "junit": (junit, shown.to_junit()), "annotations": shown.github_annotations(),
-                "markdown": shown.to_markdown(), "shown": shown}
+                "markdown": shown.to_markdown(), "shown": shown,
+                "scalars": list(tensorboard_scalars(shown)) if tensorboard else []}
     guard_outputs(result, cfg, prepared)
     return prepared
 
@@ -131,12 +136,12 @@ def _write_outputs(prepared: dict[str, Any]) -> None:
             atomic_write_text(path, text)
 
 
-def _tensorboard(shown: Any, logdir: Path) -> None:
-    from auditkit._monitor_privacy import tensorboard_scalars
+def _tensorboard(scalars: list[tuple[str, float, int, float | None]], logdir: Path) -> None:
+    """Write the scalars rendered and guarded before the commit."""
     from auditkit.tensorboard_log import ScalarLog
 
     with ScalarLog(logdir, filename_suffix=".monitor") as log:
-        for tag, value, step, wall in tensorboard_scalars(shown):
+        for tag, value, step, wall in scalars:
             log.scalar(tag, value, step, wall_time=wall)
 
 

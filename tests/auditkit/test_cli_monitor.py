@@ -285,3 +285,11 @@ def test_an_alert_whose_metric_is_no_longer_followed_keeps_failing_and_says_why(
     alerts = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))["alerts"]
     kept = [a for a in alerts if a["metric"] == "selection_rate"]
     assert kept and all(a["status"] == "open" and "not followed" in a["note"] for a in kept)
+
+
+def test_labels_that_have_not_arrived_yet_are_not_an_error(tmp_path: Path) -> None:
+    write_weeks(tmp_path, range(3), labels=False)
+    cfg = config(tmp_path)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace('path = "labels"', 'path = "labels/*.csv"'),
+                   encoding="utf-8")
+    assert run(str(cfg), "-q") == 0

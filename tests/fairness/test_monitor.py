@@ -89,10 +89,12 @@ def test_gap_equals_brute_force_on_rows(metric: str) -> None:
         assert r.se > 0
 
 
-def test_two_groups_give_one_stream_of_the_smaller_group() -> None:
-    rows = _rows(2, {"F": 100, "M": 300}, {"F": 0.3, "M": 0.3})
+@pytest.mark.parametrize(("sizes", "expected"), [({"F": 100, "M": 300}, "F"), ({"F": 300, "M": 100}, "F"),
+                                               ({"b": 50, "a": 500}, "a")])
+def test_two_groups_give_one_stream_of_the_first_group_whatever_their_sizes(sizes, expected) -> None:
+    rows = _rows(2, sizes, dict.fromkeys(sizes, 0.3))
     table = stream_table(_counts(rows), ["sex"], ["selection_rate"], positive="1", favourable="1", calibration=False)
-    assert set(table.loc[table["kind"] == "fairness", "group"]) == {"F"}
+    assert set(table.loc[table["kind"] == "fairness", "group"]) == {expected}
 
 
 def test_calibration_gap_is_mean_score_minus_positive_rate() -> None:

@@ -163,3 +163,40 @@ def test_compas_monthly_rates_equal_brute_force_and_late_labels_equal_inline(sha
     # groups under the evidence rule (Asian, Native American: a handful a month) are never judged
     small = s[s["group"].isin(["Asian", "Native American"])]
     assert not small["usable"].any()
+
+
+def test_seen_files_are_not_read_again_and_ids_are_keyed_per_state(tmp_path, monkeypatch) -> None:
+    import auditkit.fairness._monitor_state as state_module
+
+    files = _write(tmp_path, _log(range(3)), 3)
+    spec = MonitorSpec(metrics=("selection_rate",), disparities=False)
+    first = run_monitor(tmp_path / "s", predictions=files, columns=COLS, windowing=Windowing(kind="week"), spec=spec)
+    calls = []
+    real = state_module.fingerprint
+    monkeypatch.setattr(state_module, "fingerprint", lambda p: calls.append(p) or real(p))
+    again = run_monitor(tmp_path / "s", predictions=files, columns=COLS, windowing=Windowing(kind="week"), spec=spec)
+    assert calls == [] and again.ingested == []  # unchanged files: neither hashed nor counted
+    run_monitor(tmp_path / "t", predictions=files, columns=COLS, windowing=Windowing(kind="week"), spec=spec)
+    from auditkit.fairness._monitor import alert_id
+
+    keys = []
+    for name in ("s", "t"):
+        with state_module.MonitorState.open(tmp_path / name, columns=COLS, windowing=Windowing(kind="week")) as st:
+            keys.append(st.id_key)
+    assert keys[0] != keys[1] and len(keys[0]) == 32
+    with state_module.MonitorState.open(tmp_path / "s", columns=COLS, windowing=Windowing(kind="week")) as st:
+        assert st.id_key == keys[0]  # kept across runs: ids are stable within a state
+    ids = {alert_id("fairness", "selection_rate", "sex", "F", 2900, k) for k in (*keys, "")}
+    assert len(ids) == 3 and first.result is not None
+
+
+def test_the_family_of_streams_never_shrinks_between_runs(tmp_path) -> None:
+    files = _write(tmp_path, _log(range(4)), 4)
+    spec = MonitorSpec(metrics=("selection_rate",), disparities=False)
+    wide = LogColumns(timestamp="ts", prediction="pred", protected=("sex", "race"))
+    first = run_monitor(tmp_path / "s", predictions=files[:2], columns=wide, windowing=Windowing(kind="week"),
+                        spec=spec).result
+    small = MonitorSpec(metrics=("selection_rate",), disparities=False, min_group_size=10**6)  # nothing usable
+    later = run_monitor(tmp_path / "s", predictions=files, columns=wide, windowing=Windowing(kind="week"),
+                        spec=small).result
+    assert later.n_streams["fairness"] >= first.n_streams["fairness"] > 0
