@@ -38,7 +38,10 @@ For a group and a metric:
   smallest one (0.05/150 ≈ 3e-4), which 2,000 draws could never show, whatever the evidence.
   The difference of two proportions that share their rows is close to normal once the
   denominators clear the evidence bar; for accuracy, z is McNemar's statistic with the
-  bootstrap's estimate of its variance (tests/fairness/test_compare.py checks it).
+  bootstrap's estimate of its variance (tests/fairness/test_compare.py checks it). The p-value is
+  never below McNemar's exact one-sided p-value from the discordant rows for the rates that pair
+  the two models on the same rows, and the other metrics are judged only with at least 10
+  discordant rows in the group (:mod:`auditkit.fairness._compare_exact`).
 - ``p_adjusted``: the p-values of the family (every group × metric that has a direction of harm
   and clears the evidence bar) adjusted by Holm (default; family-wise error rate) or
   Benjamini–Hochberg (false discovery rate) (:mod:`auditkit.fairness._multiplicity`);
@@ -67,6 +70,7 @@ import pandas as pd
 from auditkit.fairness import _compare_formats as _formats
 from auditkit.fairness import _metrics as M
 from auditkit.fairness._compare_boot import Bootstrap, Spec, _confusions, bootstrap
+from auditkit.fairness._compare_exact import MIN_DISCORDANT, discordant_rows, exact_floor
 from auditkit.fairness._compare_inputs import (
     DEFAULT_METRICS,
     MIN_BOOT,
@@ -274,17 +278,24 @@ def _judge(grouped: Groups, models: tuple[_Model, _Model], boot: Bootstrap, adve
     base, cand = models
     stats = {}
     metrics = list(boot.se)
+    discordant = discordant_rows(grouped.tables)
     for m in metrics:
         sign = harm_sign(m, adverse)
         diff = cand.point[m] - base.point[m]
         p = _p_values(sign * diff, boot.se[m], opts["tolerance"])
-        stats[m] = (sign, diff, boot.low[m], boot.high[m], boot.se[m], p)
+        floor = exact_floor(grouped.tables, m, sign, fav_is_pos)
+        if floor is not None:  # never below McNemar's exact p-value (few discordant rows)
+            p = np.where(np.isfinite(p), np.maximum(p, floor), p)
+        stats[m] = (sign, diff, boot.low[m], boot.high[m], boot.se[m], p, floor is None)
     rows = []
     for i in range(len(n)):  # groups are in grouping order
         for m in metrics:
-            sign, diff, lo, hi, se, p = stats[m]
+            sign, diff, lo, hi, se, p, unpaired = stats[m]
             why = _reason(m, i, int(n[i]), models, ("baseline", "candidate"), sign,
                           (opts["min_group_size"], opts["min_denominator"]), fav_is_pos)
+            if not why and unpaired and sign != 0 and discordant[i] < MIN_DISCORDANT:
+                why = (f"fewer than {MIN_DISCORDANT} rows on which the two models' predictions differ "
+                       "(too few for this metric's test)")
             if not why and not np.isfinite(p[i]):
                 why = "undefined in most bootstrap draws"
             rows.append({
