@@ -8,8 +8,9 @@ traceback. Only typer, rich and the standard library are imported to build the h
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import typer
 
@@ -74,7 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _load_commands()
     command = typer.main.get_command(app)
     try:
-        rv = command.main(args=args, prog_name="auditkit", standalone_mode=False)
+        with _trail_session(command, args) as session:
+            rv = command.main(args=args, prog_name="auditkit", standalone_mode=False)
+            session.exit_code = rv if isinstance(rv, int) else 0
     except KeyboardInterrupt:
         _common.err_console().print("Interrupted; no partial output was kept.")
         return 130
@@ -89,6 +92,51 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         return _common.report_exception(exc)
     return rv if isinstance(rv, int) else 0
+
+
+class _NoSession:
+    exit_code: int | None = None
+
+
+@contextlib.contextmanager
+def _trail_session(command: typer.core.TyperGroup, args: list[str]) -> Iterator[object]:
+    """Every command run appends to the audit trail: one session, sealed when it ends.
+
+    Help, version and a bare ``auditkit`` write nothing. The principal is the identity named by
+    ``$AUDITKIT_IDENTITY`` (its passphrase in ``$AUDITKIT_IDENTITY_PASSPHRASE``) when set; commands
+    that open a key ring bind the ring's principal; otherwise the OS user, unauthenticated.
+    """
+    name = _command_name(command, args)
+    if name is None:
+        yield _NoSession()
+        return
+    from auditkit._run_trail import bind_identity_from_env
+    from auditkit.privacy import trail
+
+    previous = trail.enforcer()  # a policy a command puts in force ends with it
+    try:
+        with trail.command(name) as session:
+            bind_identity_from_env()
+            yield session
+    finally:
+        trail.set_enforcer(previous)
+
+
+def _command_name(command: typer.core.TyperGroup, args: list[str]) -> str | None:
+    """``"keys rotate"`` for ``auditkit keys rotate ...``; None for help, version and no command."""
+    if not args or any(a in ("-h", "--help", "--version", "-V") for a in args):
+        return None
+    words: list[str] = []
+    group: object = command
+    for arg in args:
+        if arg.startswith("-"):
+            break
+        sub = getattr(group, "commands", {}).get(arg)
+        if sub is None:
+            break
+        words.append(arg)
+        group = sub
+    return " ".join(words) or None
 
 
 def run() -> None:  # pragma: no cover - console script shim

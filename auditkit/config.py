@@ -40,6 +40,7 @@ __all__ = [
     "ModelCardConfig",
     "ModelConfig",
     "ReportConfig",
+    "TrailConfig",
     "load_config",
     "parse_config",
 ]
@@ -248,6 +249,17 @@ class KeysConfig(_Model):
         return self
 
 
+class TrailConfig(_Model):
+    """``[trail]``: where the audit trail and the access policy are (paths relative to
+    audit.toml). Unset, the trail is found as ``auditkit.privacy.trail.trail_location`` says
+    (``$AUDITKIT_TRAIL``, else beside ``[keys] keyring``, else the per-user state directory) and
+    the policy as ``auditkit.privacy.access.find_policy`` says (``$AUDITKIT_ACCESS_POLICY``, else
+    ``access-policy.json`` beside the key ring)."""
+
+    path: str | None = None
+    policy: str | None = None
+
+
 _BASENAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 
 
@@ -314,6 +326,7 @@ class AuditConfig(_Model):
     report: ReportConfig = Field(default_factory=ReportConfig)
     model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
     dpia: DpiaConfig = Field(default_factory=DpiaConfig)
+    trail: TrailConfig = Field(default_factory=TrailConfig)
     checks: dict[str, Any] = Field(default_factory=dict)
 
     def check_options(self, check_id: str) -> Any:

@@ -107,6 +107,8 @@ _DOMAIN_USER_ERRORS = (
     ("auditkit.privacy.errors", "PrivacyInputError"),
     ("auditkit.privacy.errors", "BudgetExceededError"),
     ("auditkit.privacy.errors", "DecryptionError"),
+    ("auditkit.privacy.errors", "AccessDenied"),
+    ("auditkit.privacy.errors", "TrailIntegrityError"),
     ("auditkit.fairness.errors", "FairnessInputError"),
     ("auditkit.explain.errors", "ExplainInputError"),
     ("auditkit.reports.errors", "ReportInputError"),

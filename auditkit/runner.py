@@ -6,6 +6,7 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -22,6 +23,7 @@ from auditkit._narrative_report import build_narrative
 from auditkit._output import ReportDir
 from auditkit._personal import classify_personal_data
 from auditkit._redact import PersonalValueIndex
+from auditkit._run_trail import audit_session, current_run, finish_run, trail_head
 from auditkit._scope import scope_result
 from auditkit.checks._registry import CheckResult, CheckSpec, iter_checks
 from auditkit.config import AuditConfig, load_config, validate_formats
@@ -320,18 +322,23 @@ def run_audit(
                     f"Known checks: {', '.join(sorted(known))}."
                 )
     report_dir = ReportDir(out, _input_paths(cfg, base_dir, config_path))
-    stage = report_dir.begin()
-    try:
-        report, written = _run_into(
-            stage, report_dir, cfg, base_dir, config_path, fmts, only, track, debug
-        )
-        report_dir.commit()
-    except BaseException:
-        report_dir.abort()
-        raise
-    paths = {k: report_dir.final_path(p) for k, p in written.items()}
-    return AuditRun(report=report, out_dir=out, paths=paths,
-                    seconds=time.perf_counter() - started)
+    # One trail command per run: audit.run at the start and at the end (see auditkit._run_trail).
+    with audit_session(cfg, base_dir, out) as mark:
+        stage = report_dir.begin()
+        try:
+            report, written = _run_into(
+                stage, report_dir, cfg, base_dir, config_path, fmts, only, track, debug
+            )
+            report_dir.commit()
+        except BaseException:
+            report_dir.abort()
+            raise
+        paths = {k: report_dir.final_path(p) for k, p in written.items()}
+        run = AuditRun(report=report, out_dir=out, paths=paths,
+                       seconds=time.perf_counter() - started)
+        statuses = Counter(Status(f.status).value for f in report.findings)
+        finish_run(mark, run.exit_code, dict(statuses), paths.get("manifest"))
+    return run
 
 
 def _input_paths(cfg: AuditConfig, base_dir: Path, config_path: Path) -> list[Path]:
@@ -405,7 +412,10 @@ def _sign(
     cfg: AuditConfig, base_dir: Path, config_path: Path, out: Path, written: list[Path]
 ) -> Path:
     """Write the signed manifest of the inputs and of every file this run wrote under ``out``."""
+    from auditkit.privacy import trail
     from auditkit.reports.signing import write_manifest
+
+    trail.enforce("sign")  # a policy in force must let who acts sign reports
 
     inputs = {"config": config_path, "data": base_dir / cfg.data.path}
     if cfg.model.path:
@@ -418,7 +428,8 @@ def _sign(
         from auditkit.privacy.crypto import KeyRing
 
         key = KeyRing.load_from_env(base_dir / str(cfg.keys.keyring), cfg.keys.passphrase_env).signing_key()
-    return write_manifest(out, inputs, inside, key)
+    mark = current_run()  # the signed manifest carries the trail's head: a later cut is provable
+    return write_manifest(out, inputs, inside, key, trail=trail_head(mark) if mark else None)
 
 
 def _leak_check(guard: PersonalValueIndex) -> Callable[[Report], None]:

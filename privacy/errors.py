@@ -12,15 +12,24 @@ column classified as personal data, nor key material.
 - :class:`BudgetExceededError` — a differentially private run would exceed its ε cap.
 - :class:`DecryptionError` — decryption failed (wrong key, tampering, truncation). Deliberately
   opaque: it never says which.
+- :class:`TrailError` — the audit trail cannot be written or read (names its directory and the fix).
+- :class:`TrailIntegrityError` — an operation needed a verified trail and the trail does not verify.
+- :class:`AccessDenied` — a principal lacks the permission an operation needs (recorded in the trail).
+- :class:`PolicyError` — an access policy is unsigned, badly signed, malformed, signed by an untrusted
+  key, or older than one already seen.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
     "BudgetExceededError",
     "DecryptionError",
+    "PolicyError",
     "PrivacyError",
     "PrivacyInputError",
+    "TrailError",
+    "TrailIntegrityError",
     "UnknownNameError",
 ]
 
@@ -52,3 +61,19 @@ class UnknownNameError(PrivacyInputError, KeyError):
     """
 
     __str__ = BaseException.__str__
+
+
+class TrailError(PrivacyInputError):
+    """The audit trail cannot be written or read; the message names its directory and the fix."""
+
+
+class TrailIntegrityError(PrivacyError):
+    """An operation needed a verified audit trail, and the trail does not verify."""
+
+
+class AccessDenied(PrivacyError):
+    """A principal lacks the permission an operation needs; the refusal is recorded in the trail."""
+
+
+class PolicyError(PrivacyInputError):
+    """An access policy is unsigned, badly signed, malformed, untrusted, or older than one seen."""

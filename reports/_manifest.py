@@ -44,10 +44,13 @@ def fingerprint(path: Path) -> dict[str, Any]:
 
 
 def manifest_bytes(
-    public: Ed25519PublicKey, inputs: dict[str, Any], files: dict[str, Any], created_at: str
+    public: Ed25519PublicKey, inputs: dict[str, Any], files: dict[str, Any], created_at: str,
+    trail: dict[str, Any] | None = None,
 ) -> bytes:
-    """The exact bytes of ``manifest.json``: what the signature covers."""
-    manifest = {
+    """The exact bytes of ``manifest.json``: what the signature covers. ``trail`` (optional,
+    ``{"trail_id", "seq", "hash"}``: the audit trail's head when the report was signed) is
+    written under the key ``"trail"`` only when given."""
+    manifest: dict[str, Any] = {
         "manifest_version": MANIFEST_VERSION,
         "algorithm": "ed25519",
         "hash": "sha256",
@@ -57,6 +60,8 @@ def manifest_bytes(
         "inputs": inputs,
         "files": files,
     }
+    if trail is not None:
+        manifest["trail"] = trail
     return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode(
         "ascii"
     )

@@ -118,6 +118,27 @@ def _report_entries(report_files: Iterable[str | os.PathLike], root: Path) -> di
     return dict(sorted(listed.items()))
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def _trail_entry(trail: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The manifest's ``"trail"`` entry, checked: 32-hex trail id, seq >= 0, 64-hex hash."""
+    if trail is None:
+        return None
+    trail_id, seq, digest = trail.get("trail_id"), trail.get("seq"), trail.get("hash")
+    ok = (isinstance(trail_id, str) and len(trail_id) == 32 and set(trail_id) <= _HEX
+          and type(seq) is int and seq >= 0
+          and isinstance(digest, str) and len(digest) == 64 and set(digest) <= _HEX
+          and set(trail) == {"trail_id", "seq", "hash"})
+    if not ok:
+        raise ReportInputError(
+            "The manifest's trail head must be {\"trail_id\": 32 lower-case hex, \"seq\": an int >= 0, "
+            "\"hash\": 64 lower-case hex} and nothing else; pass the "
+            "trail's head (Trail.head) with its trail_id (Trail.verify().trail_id)."
+        )
+    return {"trail_id": trail_id, "seq": seq, "hash": digest}
+
+
 def write_manifest(
     out_dir: str | os.PathLike,
     files: Mapping[str, str | os.PathLike],
@@ -125,6 +146,7 @@ def write_manifest(
     private_key: KeySource,
     *,
     created_at: str | None = None,
+    trail: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``manifest.json`` and ``manifest.sig`` in ``out_dir``; return the manifest's path.
 
@@ -140,6 +162,11 @@ def write_manifest(
         ``out_dir`` or absolute inside it.
     private_key:
         A signing key file path (mode 0600), raw 32 private-key bytes, or an Ed25519PrivateKey.
+    trail:
+        The audit trail's head when the report is signed, ``{"trail_id": 32 hex, "seq": int,
+        "hash": 64 hex}``, recorded as the manifest's ``"trail"`` entry: with the signature, it
+        proves that the trail held that line when the report was written, so a later
+        truncation or rewrite below it is detectable (``Trail.verify(anchor=(seq, hash))``).
     """
     key = load_private_key(private_key)
     root = Path(out_dir)
@@ -152,6 +179,7 @@ def write_manifest(
         _input_entries(files, root),
         _report_entries(report_files, root),
         created_at or datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        _trail_entry(trail),
     )
     signature = key.sign(data)
     manifest_path = atomic_write_bytes(root / MANIFEST_NAME, data)

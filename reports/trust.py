@@ -2,7 +2,9 @@
 
 A *principal* is a name, an Ed25519 public key and the roles it holds. The trust store is a
 human-editable TOML file of principals (``[[signer]]`` tables with ``name``, ``key_id``,
-``public_key`` in PEM and ``roles``; the format is in docs/reports.md). ``auditkit verify``
+``public_key`` in PEM, ``roles`` and, optionally, ``encryption_key``: the principal's X25519
+public key as unpadded base64url of its 32 raw bytes, to which files and keys are wrapped under
+access by role; the format is in docs/reports.md and docs/access.md). ``auditkit verify``
 accepts a signed report only when its signer is pinned with ``--public-key`` or is a principal of
 the store holding the role :data:`REPORT_SIGNER`. Other roles (access by role) register with
 :func:`register_role` and live in the same file: there is one list of trusted keys.
@@ -46,7 +48,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = [
+    "ACCESS_ADMIN",
     "REPORT_SIGNER",
+    "PRINCIPAL",
+    "TRAIL_ADMIN",
     "TRUST_STORE_ENV",
     "Principal",
     "TrustStore",
@@ -60,6 +65,13 @@ __all__ = [
 
 #: The role a principal needs for ``auditkit verify`` to accept the reports it signs.
 REPORT_SIGNER = "report-signer"
+#: The role a principal needs for its signature on an access policy to be accepted.
+ACCESS_ADMIN = "access-admin"
+#: The role a principal needs for its countersignature on an audit-trail checkpoint to be accepted.
+TRAIL_ADMIN = "trail-admin"
+#: The role of a person or service that acts on data: it signs its own audit-trail seals and may
+#: be a recipient of encrypted files. It grants no administration.
+PRINCIPAL = "principal"
 #: Environment variable naming the trust store when ``--trust-store`` is not given.
 TRUST_STORE_ENV = "AUDITKIT_TRUST_STORE"
 FORMAT_VERSION = 1
@@ -67,9 +79,14 @@ MAX_STORE_BYTES = 1 << 20
 
 _TOP_FIELDS = ("version", "signer")
 _ENTRY_FIELDS = ("name", "key_id", "public_key", "roles")
+_OPTIONAL_FIELDS = ("encryption_key",)
+_B64URL_32 = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")  # unpadded base64url of 32 bytes
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 _ROLES: dict[str, str] = {
     REPORT_SIGNER: "signs audit report manifests; `auditkit verify` accepts its signatures",
+    ACCESS_ADMIN: "signs access policies (who may decrypt, detokenise, mask, train, audit, sign)",
+    TRAIL_ADMIN: "countersigns audit-trail checkpoints",
+    PRINCIPAL: "acts on data: signs its own audit-trail seals; what it may do is the access policy's",
 }
 
 
@@ -99,12 +116,17 @@ def known_roles() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Principal:
-    """One trusted key: who it is (``name``), its fingerprint, its PEM key and its roles."""
+    """One trusted key: who it is (``name``), its fingerprint, its PEM key and its roles.
+
+    ``encryption_key`` is the principal's X25519 public key (unpadded base64url of the 32 raw
+    bytes) when it has one, else ``None``: files and keys are wrapped to it under access by role.
+    """
 
     name: str
     key_id: str
     public_key: str
     roles: tuple[str, ...]
+    encryption_key: str | None = None
 
     def key(self) -> Ed25519PublicKey:
         """The Ed25519 public key object."""
@@ -112,6 +134,14 @@ class Principal:
 
     def __repr__(self) -> str:
         return f"Principal(name={self.name!r}, key_id={self.key_id!r}, roles={list(self.roles)!r})"
+
+    def encryption_key_raw(self) -> bytes | None:
+        """The 32 raw bytes of the X25519 encryption key, or ``None`` when it has none."""
+        if self.encryption_key is None:
+            return None
+        import base64
+
+        return base64.urlsafe_b64decode(self.encryption_key + "=")
 
 
 def default_trust_store_path() -> Path:
@@ -133,6 +163,23 @@ def _check_name(name: Any, where: str) -> str:
             "characters; use a short plain name such as 'ci-pipeline'."
         )
     return name
+
+
+def _check_encryption_key(value: Any, where: str) -> str | None:
+    """``value`` when it is unpadded base64url of 32 bytes (an X25519 public key), else refused."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)) and len(value) == 32:
+        import base64
+
+        return base64.urlsafe_b64encode(bytes(value)).rstrip(b"=").decode("ascii")
+    if not isinstance(value, str) or not _B64URL_32.fullmatch(value):
+        raise ReportInputError(
+            f"{where}: encryption_key must be an X25519 public key as unpadded base64url of its "
+            "32 raw bytes (43 characters of A-Z, a-z, 0-9, '-' and '_'), as `auditkit access "
+            "identity new` prints it. Copy it again from there."
+        )
+    return value
 
 
 def _check_roles(roles: Any, where: str) -> tuple[str, ...]:
@@ -248,16 +295,21 @@ class TrustStore:
             )
         for i, entry in enumerate(entries, start=1):
             where = f"{where_file}, [[signer]] entry {i}"
+            fields = _ENTRY_FIELDS + _OPTIONAL_FIELDS
             for key in entry:
-                if key not in _ENTRY_FIELDS:
+                if key not in fields:
                     raise ReportInputError(
                         f"{where} has an unknown field {key!r}; expected "
-                        f"{', '.join(_ENTRY_FIELDS)}.{did_you_mean(key, _ENTRY_FIELDS)}"
+                        f"{', '.join(_ENTRY_FIELDS)} (and optionally "
+                        f"{', '.join(_OPTIONAL_FIELDS)}).{did_you_mean(key, fields)}"
                     )
             for key in _ENTRY_FIELDS:
                 if key not in entry:
                     raise ReportInputError(f"{where} lacks the field {key!r}; add it.")
-            self._add(entry["name"], entry["public_key"], entry["roles"], entry["key_id"], where)
+            self._add(
+                entry["name"], entry["public_key"], entry["roles"], entry["key_id"], where,
+                entry.get("encryption_key"),
+            )
         self._source, self._saved = text, len(self._principals)
 
     # editing -----------------------------------------------------------------------------------
@@ -267,10 +319,14 @@ class TrustStore:
         name: str,
         public_key_pem: str | bytes | Ed25519PublicKey,
         roles: Iterable[str] = (REPORT_SIGNER,),
+        *,
+        encryption_key: str | bytes | None = None,
     ) -> Principal:
         """Trust a new key under ``name`` with ``roles``; return the new principal.
 
-        Refuses a name or key already in the store (remove the old entry from the file first).
+        ``encryption_key`` is the principal's X25519 public key (32 raw bytes, or unpadded
+        base64url of them) for access by role. Refuses a name or key already in the store
+        (remove the old entry from the file first).
         """
         where = "The new trusted key"
         pem = public_key_pem
@@ -278,9 +334,11 @@ class TrustStore:
             pem = _pem_text(pem)
         if isinstance(roles, str):
             roles = [roles]
-        return self._add(name, pem, list(roles), None, where)
+        return self._add(name, pem, list(roles), None, where, encryption_key)
 
-    def _add(self, name: Any, pem: Any, roles: Any, listed_id: Any, where: str) -> Principal:
+    def _add(
+        self, name: Any, pem: Any, roles: Any, listed_id: Any, where: str, encryption: Any = None
+    ) -> Principal:
         name = _check_name(name, where)
         where = f"{where} ({name!r})"
         key = pem_public_key(pem, f"{where}: its public_key")
@@ -296,6 +354,7 @@ class TrustStore:
                     f"{kid}). Check which key you meant to trust, then fix key_id or the key."
                 )
         roles = _check_roles(roles, where)
+        encryption = _check_encryption_key(encryption, where)
         for other in self._principals:
             if other.name.casefold() == name.casefold():
                 raise ReportInputError(
@@ -307,7 +366,12 @@ class TrustStore:
                     f"{where}: key {kid} is already trusted as {other.name!r}; list each key "
                     "once (give that entry every role it needs)."
                 )
-        principal = Principal(name, kid, _pem_text(key), roles)
+            if encryption is not None and other.encryption_key == encryption:
+                raise ReportInputError(
+                    f"{where}: its encryption_key is already that of {other.name!r}; every "
+                    "principal needs its own key pair (`auditkit access identity new`)."
+                )
+        principal = Principal(name, kid, _pem_text(key), roles, encryption)
         self._principals.append(principal)
         return principal
 
@@ -342,6 +406,11 @@ class TrustStore:
         """The principal whose key id is ``kid``, or None."""
         return next((p for p in self._principals if p.key_id == kid), None)
 
+    def find_name(self, name: str) -> Principal | None:
+        """The principal called ``name`` (compared case-insensitively), or None."""
+        folded = name.casefold() if isinstance(name, str) else None
+        return next((p for p in self._principals if p.name.casefold() == folded), None)
+
     def trusts(self, key: str | Ed25519PublicKey, role: str = REPORT_SIGNER) -> bool:
         """Whether ``key`` (a key id, or a public key compared in full) holds ``role``."""
         if isinstance(key, str):
@@ -375,5 +444,6 @@ def _render(p: Principal) -> str:
         f"name = {json.dumps(p.name, ensure_ascii=False)}\n"
         f'key_id = "{p.key_id}"\n'
         f"roles = [{', '.join(json.dumps(r) for r in p.roles)}]\n"
-        f'public_key = """\n{p.public_key.strip()}\n"""\n'
+        + (f'encryption_key = "{p.encryption_key}"\n' if p.encryption_key else "")
+        + f'public_key = """\n{p.public_key.strip()}\n"""\n'
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,27 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = Path(
     os.environ.get("AUDITKIT_SHARED_DATASETS") or REPO.parent / "shared" / "datasets"
 )
+
+
+_STATE_DIR: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the suite's audit trail and machine state out of the user's home.
+
+    Every command and API call appends to the audit trail; without this the suite would write to
+    ``~/.local/state/auditkit``. Subprocesses inherit the variables. Tests of the location rules
+    override them with ``monkeypatch``.
+    """
+    global _STATE_DIR
+    _STATE_DIR = tempfile.mkdtemp(prefix="auditkit-test-state-")
+    os.environ["AUDITKIT_TRAIL"] = os.path.join(_STATE_DIR, "trail")
+    os.environ["XDG_STATE_HOME"] = os.path.join(_STATE_DIR, "xdg-state")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _STATE_DIR:
+        shutil.rmtree(_STATE_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +67,9 @@ def cli():
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The full demo, run once per test session through the CLI (reused by several tests)."""
     out = tmp_path_factory.mktemp("demo")
-    proc = run_cli("demo", "--out", str(out), "--rows", "4000", "--format", "html,md,json")
+    # its own audit trail, as on a fresh machine: the suite's other tests leave none in its report
+    own_trail = str(tmp_path_factory.mktemp("demo-trail") / "trail")
+    proc = run_cli("demo", "--out", str(out), "--rows", "4000", "--format", "html,md,json",
+                   env={"AUDITKIT_TRAIL": own_trail})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out

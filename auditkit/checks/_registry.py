@@ -43,6 +43,7 @@ SECTIONS: dict[str, str] = {
     "dataset": "Scope and data",
     "data_protection": "Data protection",
     "security": "Security: encryption at rest",
+    "accountability": "Accountability: audit trail and access",
     "fairness": "Fairness",
     "performance": "Performance by group",
     "transparency": "Transparency and explanations",

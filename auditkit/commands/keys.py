@@ -8,13 +8,19 @@ or, when that is unset, from a hidden prompt. For a ring protected by a key-encr
 material: only key ids, versions and dates.
 
 Each command is a function of this module; :func:`register` adds them to the application.
+``keys init``, ``keys rotate`` and ``keys trust`` record one audit-trail event each
+(``keys.init``, ``rotate``, ``keys.trust``: the ring or trust-store file with its SHA-256, key
+ids, never key material; a refusal with outcome ``error``); ``encrypt``, ``decrypt`` and
+``rewrap`` are recorded by :mod:`auditkit.privacy.crypto` itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,6 +28,7 @@ from auditkit.commands import _common
 from auditkit.commands._keyring import (
     DEFAULT_KEYRING,
     DEFAULT_PASSPHRASE_ENV,
+    bind_trail,
     open_ring,
     prompt_passphrase,
     unlock,
@@ -55,6 +62,27 @@ KekEnvOpt = Annotated[
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
 
 
+@contextlib.contextmanager
+def _recorded(action: str, resource: Path) -> Iterator[dict[str, Any]]:
+    """One audit-trail event for a key command: ``ok`` with the params the block fills in (key
+    ids and counts only) and the resource's SHA-256, or ``error`` with the exception's class
+    when the block raises (re-raised)."""
+    from auditkit.privacy import trail
+    from auditkit.privacy.errors import TrailError
+
+    params: dict[str, Any] = {}
+    try:
+        yield params
+    except TrailError:
+        raise
+    except Exception as exc:
+        trail.record(action, resource=resource, outcome="error",
+                     params={**params, "error": type(exc).__name__})
+        raise
+    sha = trail.file_sha256(resource) if resource.is_file() else None
+    trail.record(action, resource=resource, sha256=sha, params=params)
+
+
 def _refuse_overwrite(dst: Path, force: bool) -> None:
     if dst.exists() and not force:
         from auditkit.privacy.errors import PrivacyInputError
@@ -86,21 +114,26 @@ def keys_init(
     from auditkit.privacy.crypto import KeyRing
     from auditkit.privacy.errors import PrivacyInputError
 
-    _common.sweep_leftovers(keyring)
-    if keyring.exists() and not force:
-        raise PrivacyInputError(
-            f"The key ring file '{keyring}' already exists; replacing it would make every "
-            "file encrypted under it unreadable. Use `auditkit keys rotate`, or --force."
-        )
-    ring = KeyRing.generate()
-    # `--keyring keys/ring.json` on a fresh checkout: create the directory (owner only).
-    keyring.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if kek_env is not None:
-        ring.save(keyring, kek_env=kek_env)
-    elif os.environ.get(passphrase_env):
-        ring.save(keyring, passphrase=os.environ[passphrase_env])
-    else:
-        ring.save(keyring, passphrase=prompt_passphrase(confirm=True))
+    bind_trail(None, keyring)
+    with _recorded("keys.init", keyring) as params:
+        _common.sweep_leftovers(keyring)
+        if keyring.exists() and not force:
+            raise PrivacyInputError(
+                f"The key ring file '{keyring}' already exists; replacing it would make every "
+                "file encrypted under it unreadable. Use `auditkit keys rotate`, or --force."
+            )
+        ring = KeyRing.generate()
+        # `--keyring keys/ring.json` on a fresh checkout: create the directory (owner only).
+        keyring.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if kek_env is not None:
+            ring.save(keyring, kek_env=kek_env)
+        elif os.environ.get(passphrase_env):
+            ring.save(keyring, passphrase=os.environ[passphrase_env])
+        else:
+            ring.save(keyring, passphrase=prompt_passphrase(confirm=True))
+        bind_trail(ring, keyring)
+        params.update(key_id=ring.primary_id, protection="env" if kek_env else "scrypt",
+                      replaced=bool(force))
     con = _common.console()
     con.print(f"Created key ring {keyring} (mode 0600) with key {ring.primary_id} (primary).")
     con.print(
@@ -115,11 +148,16 @@ def keys_rotate(
     passphrase_env: PassEnvOpt = DEFAULT_PASSPHRASE_ENV,
 ) -> int:
     """Add a new primary key; older keys stay in the ring to decrypt existing data."""
-    _common.sweep_leftovers(keyring)
-    ring, protection = unlock(keyring, passphrase_env)
-    old = ring.primary_id
-    new = ring.rotate()
-    ring.save(keyring, **protection)
+    with _recorded("rotate", keyring) as params:
+        _common.sweep_leftovers(keyring)
+        ring, protection = unlock(keyring, passphrase_env)
+        from auditkit.privacy import trail
+
+        trail.enforce("administer-keys", keyring)  # a policy in force must grant it
+        old = ring.primary_id
+        new = ring.rotate()
+        ring.save(keyring, **protection)
+        params.update(old_key_id=old, new_key_id=new, keys=len(ring.key_ids))
     con = _common.console()
     con.print(f"Rotated {keyring}: new primary key {new} (was {old}).")
     con.print("Move existing files to the new key with: auditkit rewrap FILE...")
@@ -286,9 +324,13 @@ def keys_trust(
     from auditkit.reports.trust import REPORT_SIGNER, TrustStore, default_trust_store_path
 
     path = trust_store if trust_store is not None else default_trust_store_path()
-    store = TrustStore.load(path, missing_ok=True)
-    added = store.add(name, _read_public_key(pem), role or [REPORT_SIGNER])
-    store.save(path)
+    with _recorded("keys.trust", path) as params:
+        store = TrustStore.load(path, missing_ok=True)
+        added = store.add(name, _read_public_key(pem), role or [REPORT_SIGNER])
+        store.save(path)
+        roles = ",".join(added.roles)
+        params.update(key_id=added.key_id, roles=roles if len(roles) <= 120 else None,
+                      role_count=len(added.roles))
     _common.console().print(
         escape(
             f"Trusted key {added.key_id} as {added.name!r} (roles: {', '.join(added.roles)}) "

@@ -8,16 +8,57 @@ malformed trust store); 3 internal error; 4 the report is intact but its signer 
 Without ``--public-key`` the trust store is ``--trust-store``, else ``$AUDITKIT_TRUST_STORE``,
 else ``$XDG_CONFIG_HOME/auditkit/trusted_keys.toml``; with it, only the pinned keys (and a
 ``--trust-store`` given explicitly) are accepted.
+
+Each check is recorded in the audit trail (action ``report.verify``, resource the report's
+``manifest.json`` with its SHA-256; outcome ``ok`` when verified and trusted, else ``error``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from auditkit.commands import _common
+
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
+
+
+@contextlib.contextmanager
+def _recorded(report_dir: Path) -> Iterator[Callable[[Any], None]]:
+    """Record the check of ``report_dir`` (``report.verify``): the block calls the function it
+    is given with the result; a check that raises (bad input) is recorded as ``error``."""
+    from auditkit.privacy import trail
+    from auditkit.privacy.errors import TrailError
+
+    manifest = report_dir / "manifest.json"
+    try:
+        sha = trail.file_sha256(manifest) if manifest.is_file() else None
+    except TrailError:
+        sha = None  # unreadable: the check itself says so
+
+    def record(result: Any) -> None:
+        kid = result.key_id  # from the manifest, which may be forged: recorded only when well-formed
+        trail.record("report.verify", resource=manifest, sha256=sha,
+                     outcome="ok" if result.ok else "error", params={
+                         "intact": bool(result.intact), "trusted": bool(result.trusted),
+                         "signer_key_id": kid if _KEY_ID.fullmatch(str(kid)) else None,
+                         "files_checked": result.files_checked,
+                         "inputs_checked": result.inputs_checked,
+                         "problems": len(result.problems), "exit_code": int(result.exit_code)})
+
+    try:
+        yield record
+    except TrailError:
+        raise
+    except Exception as exc:
+        trail.record("report.verify", resource=manifest, sha256=sha, outcome="error",
+                     params={"error": type(exc).__name__})
+        raise
 
 
 def register(app: typer.Typer) -> None:
@@ -52,14 +93,16 @@ def register(app: typer.Typer) -> None:
         from auditkit.reports.signing import verify
         from auditkit.reports.trust import TrustStore
 
-        store = (
-            TrustStore.load_default(trust_store)
-            if trust_store is not None or not public_key
-            else None
-        )
-        result = verify(
-            report_dir, public_key or None, trust_store=store, check_inputs=not skip_inputs
-        )
+        with _recorded(report_dir) as record:
+            store = (
+                TrustStore.load_default(trust_store)
+                if trust_store is not None or not public_key
+                else None
+            )
+            result = verify(
+                report_dir, public_key or None, trust_store=store, check_inputs=not skip_inputs
+            )
+            record(result)
         con = _common.console() if result.ok else _common.err_console()
         con.print(escape(result.summary()))
         return ExitCode(result.exit_code)  # 0 OK, 1 FAILED (altered), 4 UNTRUSTED

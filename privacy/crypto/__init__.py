@@ -12,6 +12,12 @@ opaque :class:`~auditkit.privacy.errors.DecryptionError`.
   (envelope encryption), constant memory, atomic outputs. :func:`rewrap` moves a file to the
   ring's current primary key without re-encrypting its data. :func:`is_encrypted` and
   :func:`file_info` read the header without a key.
+- :func:`encrypt_file_to` — format version 2: the data key wrapped to several recipients
+  (:class:`Recipient`, X25519 as in age) and optionally the ring; :func:`set_recipients` grants
+  and revokes by rewriting only the header, :func:`upgrade_to_v2` moves a version-1 file.
+  :func:`decrypt_file` and :func:`open_decrypted` read either version with a ring or an
+  identity (any :class:`Unwrapper`). Every operation is recorded in the audit trail
+  (:mod:`auditkit.privacy.trail`).
 - :func:`encrypt_columns` / :func:`decrypt_columns` — text tokens in pandas or Dask columns,
   randomized (:class:`RandomizedCipher`, AES-GCM) or deterministic and joinable
   (:class:`DeterministicCipher`, AES-SIV).

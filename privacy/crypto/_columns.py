@@ -9,7 +9,12 @@ import pandas as pd
 
 from auditkit.hints import did_you_mean
 from auditkit.privacy.crypto._keyring import KeyRing
-from auditkit.privacy.crypto._tokens import DeterministicCipher, RandomizedCipher, decrypt_values
+from auditkit.privacy.crypto._tokens import (
+    DeterministicCipher,
+    RandomizedCipher,
+    decrypt_values,
+    recorded_tokens,
+)
 from auditkit.privacy.errors import PrivacyInputError
 
 __all__ = ["decrypt_columns", "encrypt_columns"]
@@ -103,6 +108,8 @@ def encrypt_columns(
         Same index and columns; the encrypted columns hold ``object`` strings, missing values
         stay missing.
 
+    The call is recorded in the audit trail (action ``tokenise``: counts, mode, key id).
+
     Examples
     --------
     >>> import pandas as pd
@@ -112,12 +119,15 @@ def encrypt_columns(
     >>> decrypt_columns(enc, ["email"], ring).equals(df)
     True
     """
-    cols = _checked_args(df, columns, ring, "encrypt_columns")
-    if _is_dask(df):
-        return df.map_partitions(
-            _encrypt_frame, cols, ring, bool(deterministic), meta=_object_meta(df, cols)
-        )
-    return _encrypt_frame(df, cols, ring, bool(deterministic))
+    mode = "deterministic" if deterministic else "randomized"
+    with recorded_tokens("tokenise", {"mode": mode}) as params:
+        cols = _checked_args(df, columns, ring, "encrypt_columns")
+        params.update(_frame_params(df, cols, ring))
+        if _is_dask(df):
+            return df.map_partitions(
+                _encrypt_frame, cols, ring, bool(deterministic), meta=_object_meta(df, cols)
+            )
+        return _encrypt_frame(df, cols, ring, bool(deterministic))
 
 
 def decrypt_columns(df: Any, columns: Hashable | Sequence[Hashable], ring: KeyRing) -> Any:
@@ -125,6 +135,8 @@ def decrypt_columns(df: Any, columns: Hashable | Sequence[Hashable], ring: KeyRi
 
     pandas columns get their dtype back when it is uniform (``infer_objects``); Dask columns
     stay ``object`` (every partition must match the declared meta) — cast them afterwards.
+    The call is recorded in the audit trail (action ``detokenise``; a failure with outcome
+    ``error``).
 
     Raises
     ------
@@ -133,7 +145,20 @@ def decrypt_columns(df: Any, columns: Hashable | Sequence[Hashable], ring: KeyRi
     PrivacyInputError
         A value is not a token (the message gives its row number, never the value).
     """
-    cols = _checked_args(df, columns, ring, "decrypt_columns")
+    with recorded_tokens("detokenise", {"mode": "columns"}) as params:
+        cols = _checked_args(df, columns, ring, "decrypt_columns")
+        params.update(_frame_params(df, cols, ring))
+        if _is_dask(df):
+            return df.map_partitions(_decrypt_frame, cols, ring, False, meta=_object_meta(df, cols))
+        return _decrypt_frame(df, cols, ring, True)
+
+
+def _frame_params(df: Any, columns: list[Hashable], ring: KeyRing) -> dict[str, Any]:
+    """What the trail records of a column operation: counts, the ring's primary key id, and
+    for a Dask frame (built lazily) its partitions instead of rows."""
+    out: dict[str, Any] = {"columns": len(columns), "key_id": ring.primary_id}
     if _is_dask(df):
-        return df.map_partitions(_decrypt_frame, cols, ring, False, meta=_object_meta(df, cols))
-    return _decrypt_frame(df, cols, ring, True)
+        out.update(lazy=True, partitions=int(df.npartitions))
+    else:
+        out["rows"] = len(df)
+    return out

@@ -24,6 +24,7 @@ its sources are in ``_kek``). ``docs/crypto.md`` gives the exact layout.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import json
 import os
 import secrets
@@ -48,7 +49,7 @@ from auditkit.privacy.crypto._kek import (
 )
 from auditkit.privacy.errors import DecryptionError, PrivacyInputError
 
-__all__ = ["KeyInfo", "KeyRing", "kek_kind", "keyring_protection"]
+__all__ = ["KeyInfo", "KeyRing", "RingSigner", "kek_kind", "keyring_protection"]
 
 FORMAT = "auditkit-keyring"
 FORMAT_VERSION = 1
@@ -191,6 +192,17 @@ class KeyRing:
         """
         return self._derive(self._known_id(key_id), b"dp-ledger/hmac-sha256", 32)
 
+    def trail_signer(self, key_id: str | None = None) -> RingSigner:
+        """The signer of audit-trail seals for the legacy one-principal model.
+
+        Without identities, whoever holds the ring is one principal, named ``keyring:<key id>``;
+        its Ed25519 key is derived with HKDF from key ``key_id`` (default: the primary) for this
+        one purpose (info ``b"auditkit/v1/trail-signing/ed25519"``). ``auditkit trail verify
+        --keyring`` trusts it; :mod:`auditkit.privacy.trail` documents the seal.
+        """
+        kid = self._known_id(key_id)
+        return RingSigner(f"keyring:{kid}", self._derive(kid, b"trail-signing/ed25519", 32))
+
     def _known_id(self, key_id: str | None) -> str:
         """``key_id`` (default: the primary's), refused unless the ring holds it."""
         kid = self._primary if key_id is None else key_id
@@ -214,6 +226,29 @@ class KeyRing:
         return sub
 
     # -- persistence -----------------------------------------------------------------------
+    def secret_bytes(self) -> bytes:
+        """The ring's keys, material included, as the JSON that :meth:`save` encrypts.
+
+        Key material in clear: only for sealing the ring under another key (the access
+        envelope of :mod:`auditkit.privacy.access`); never write it to disk or a log.
+        """
+        keys = [
+            {"id": k.key_id, "version": k.version, "created": k.created, "material": b64e(k.material)}
+            for k in self._keys.values()
+        ]
+        return json.dumps({"primary": self._primary, "keys": keys}, sort_keys=True).encode()
+
+    @classmethod
+    def from_secret_bytes(cls, data: bytes) -> KeyRing:
+        """The ring of :meth:`secret_bytes` output; DecryptionError when it is malformed."""
+        try:
+            doc = json.loads(data)
+            return cls([_key_from_entry(k) for k in doc["keys"]], doc["primary"])
+        except PrivacyInputError:
+            raise DecryptionError(UNREADABLE_RING) from None
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            raise DecryptionError(UNREADABLE_RING) from None
+
     def save(
         self,
         path: str | os.PathLike[str],
@@ -233,21 +268,7 @@ class KeyRing:
         """
         kek, kek_params = kek_for_save(passphrase, kek_env)
         header: dict[str, Any] = {"format": FORMAT, "version": FORMAT_VERSION, "kek": kek_params}
-        body = json.dumps(
-            {
-                "primary": self._primary,
-                "keys": [
-                    {
-                        "id": k.key_id,
-                        "version": k.version,
-                        "created": k.created,
-                        "material": b64e(k.material),
-                    }
-                    for k in self._keys.values()
-                ],
-            },
-            sort_keys=True,
-        ).encode()
+        body = self.secret_bytes()
         nonce = secrets.token_bytes(12)
         header["nonce"] = b64e(nonce)
         ct = AESGCM(kek).encrypt(nonce, body, _canonical(header))
@@ -316,6 +337,32 @@ class KeyRing:
         if kek_kind(path) == "env":
             return cls.load(path, kek_env=env_var)
         return cls.load(path, passphrase=os.environ[env_var])
+
+
+class RingSigner:
+    """Signs audit-trail seals with a key derived from a ring (``auditkit.privacy.trail.Signer``)."""
+
+    def __init__(self, name: str, seed: bytes) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        self.name = name
+        self._private = Ed25519PrivateKey.from_private_bytes(seed)
+        self._public = self._private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        self.key_id = hashlib.sha256(self._public).hexdigest()[:16]
+
+    def public_key_raw(self) -> bytes:
+        """The 32 raw bytes of the Ed25519 public key."""
+        return self._public
+
+    def sign(self, message: bytes) -> bytes:
+        """An Ed25519 signature (64 bytes) of ``message``."""
+        return self._private.sign(message)
+
+    def __repr__(self) -> str:  # never show the key
+        return f"RingSigner(name={self.name!r}, key_id={self.key_id!r})"
 
 
 def keyring_protection(path: str | os.PathLike[str]) -> dict[str, Any] | None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 from typing import Any
 
-from auditkit.privacy.crypto._keyring import KeyRing
-from auditkit.privacy.crypto._stream import _check_ring, _open_src, _SegmentReader
+from auditkit.privacy.crypto._recipients import check_opener
+from auditkit.privacy.crypto._stream import _open_src
+from auditkit.privacy.crypto._stream_v2 import _open_reader, _recorded
 from auditkit.privacy.errors import PrivacyInputError
+from auditkit.privacy.trail import enforce, record
 
 __all__ = ["open_decrypted"]
 
@@ -16,11 +19,12 @@ __all__ = ["open_decrypted"]
 class _DecryptingRaw(io.RawIOBase):
     """Seekable plaintext view of an encrypted file; one segment in memory at a time."""
 
-    def __init__(self, path: str | os.PathLike[str], ring: KeyRing) -> None:
+    def __init__(self, path: str | os.PathLike[str], opener: Any, params: dict[str, Any]) -> None:
         super().__init__()
         self._fh = _open_src(path, "encrypted")
         try:
-            self._segments = _SegmentReader(self._fh, ring, str(path))
+            self._segments, parsed = _open_reader(self._fh, opener, str(path))
+            params.update(parsed.params())
             self._buf = bytearray(self._segments.seg)
             self._cached = -1
             self._cached_len = 0
@@ -97,12 +101,14 @@ class _DecryptingRaw(io.RawIOBase):
         return self._segments.size
 
 
-def open_decrypted(path: str | os.PathLike[str], ring: KeyRing) -> io.BufferedReader:
-    """Open an encrypted file for reading its plaintext, in constant memory.
+def open_decrypted(path: str | os.PathLike[str], opener: Any) -> io.BufferedReader:
+    """Open an encrypted file (either format version) for reading its plaintext, in constant memory.
 
-    The stream is seekable (Parquet readers need that): each read decrypts and authenticates
-    only the segments it touches, one at a time. The final segment is authenticated at open,
-    so a truncated or extended file fails at once.
+    ``opener`` is what :func:`decrypt_file` accepts: a key ring, or an identity named by a
+    stanza of a version-2 file. The stream is seekable (Parquet readers need that): each read
+    decrypts and authenticates only the segments it touches, one at a time. The final segment
+    is authenticated at open, so a truncated or extended file fails at once. The opening is
+    recorded in the audit trail (action ``decrypt``, ``streaming`` true), failures included.
 
     Examples
     --------
@@ -110,6 +116,13 @@ def open_decrypted(path: str | os.PathLike[str], ring: KeyRing) -> io.BufferedRe
     >>> with open_decrypted("data.csv.enc", ring) as fh:  # doctest: +SKIP
     ...     df = pd.read_csv(fh)
     """
-    _check_ring(ring, "open_decrypted")
-    raw = _DecryptingRaw(path, ring)
+    params: dict[str, Any] = {"streaming": True, "via": check_opener(opener, "open_decrypted")}
+    enforce("decrypt", path)  # an access policy in force must grant it (no-op without one)
+    with _recorded("decrypt", Path(path), params):
+        raw = _DecryptingRaw(path, opener, params)
+    try:
+        record("decrypt", resource=Path(path), params=params)
+    except BaseException:
+        raw.close()
+        raise
     return io.BufferedReader(raw, buffer_size=raw._segments.seg)

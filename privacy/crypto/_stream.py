@@ -20,18 +20,21 @@ Every file has its own random data key, so segments cannot move between files; t
 pins each segment's position; the last-segment flag makes truncation at a boundary and appended
 bytes fail. The header's fields are the associated data of the wrapped data key, so changing
 any of them fails too. Rotation rewraps only the 48-byte data key (:func:`rewrap`).
+
+This module holds format version 1 and the segment code both versions share (a version-2 file
+has a variable-length header, so the segment helpers take the offset where segments start);
+:mod:`._stream_v2` holds version 2 and the public functions that read either version.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import stat
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -40,16 +43,17 @@ from auditkit.atomic import atomic_write
 from auditkit.privacy.crypto._keyring import KeyRing
 from auditkit.privacy.crypto._parallel import decrypt_segments, default_workers, encrypt_segments
 from auditkit.privacy.errors import DecryptionError, PrivacyInputError
+from auditkit.privacy.trail import record
+
+if TYPE_CHECKING:
+    from auditkit.privacy.crypto._recipients import Recipient
 
 __all__ = [
     "ALGORITHM",
     "DEFAULT_SEGMENT_SIZE",
     "EncryptedFileInfo",
-    "decrypt_file",
     "encrypt_file",
-    "file_info",
     "is_encrypted",
-    "rewrap",
 ]
 
 MAGIC = b"AKCRYPT"
@@ -68,12 +72,21 @@ _MAX_SEGMENTS = 2**32
 
 @dataclass(frozen=True)
 class EncryptedFileInfo:
-    """What the (unauthenticated until decrypted) header of an encrypted file says."""
+    """What the (unauthenticated until decrypted) header of an encrypted file says.
+
+    ``key_id`` is the id of the ring key that wraps the data key (version 2: the key ring
+    stanza's, ``""`` when the file has none). Version 2 files also list their ``recipients``
+    (:class:`~auditkit.privacy.crypto.Recipient`), the access ``policy`` reference
+    (``{"serial", "hash"}``) and the ``resource`` name the header carries.
+    """
 
     key_id: str
     segment_size: int
     format_version: int
     algorithm: str = ALGORITHM
+    recipients: tuple[Recipient, ...] = ()
+    policy: dict[str, Any] | None = field(default=None, hash=False)
+    resource: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,12 +126,16 @@ def _seal(h: _Header, ring: KeyRing, dek: bytes) -> _Header:
     return _Header(h.key_id, h.segment_size, h.prefix, h.wrap_nonce, wrapped)
 
 
-def _parse_header(raw: bytes, name: str) -> _Header:
+def _check_magic(raw: bytes, name: str) -> None:
     if len(raw) < 8 or raw[:7] != MAGIC:
         raise PrivacyInputError(
             f"The file {name!r} is not an auditkit encrypted file (its first bytes are not the "
             "auditkit magic). Check the path, or encrypt it first with `auditkit encrypt`."
         )
+
+
+def _parse_header(raw: bytes, name: str) -> _Header:
+    _check_magic(raw, name)
     if raw[7] != VERSION:
         raise DecryptionError()
     if len(raw) < HEADER_LEN:
@@ -144,23 +161,24 @@ def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
     return prefix + struct.pack(">I?", index, last)
 
 
-def _check_segment_size(segment_size: int) -> int:
+def _check_segment_size(segment_size: int, fn: str = "encrypt_file") -> int:
     if (
         isinstance(segment_size, bool)
         or not isinstance(segment_size, int)
         or not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE
     ):
         raise PrivacyInputError(
-            "The 'segment_size' parameter of encrypt_file must be an integer number of bytes "
+            f"The 'segment_size' parameter of {fn} must be an integer number of bytes "
             f"from {MIN_SEGMENT_SIZE} (64 KiB) to {MAX_SEGMENT_SIZE} (1 MiB); got "
             f"{segment_size!r}. The default, {DEFAULT_SEGMENT_SIZE}, is the fastest."
         )
     return segment_size
 
 
-def _layout(total: int, seg: int) -> tuple[int, int]:
-    """(number of segments, ciphertext length of the last one) for a file of ``total`` bytes."""
-    body = total - HEADER_LEN
+def _layout(total: int, seg: int, offset: int = HEADER_LEN) -> tuple[int, int]:
+    """(number of segments, ciphertext length of the last one) for a file of ``total`` bytes
+    whose segments start at ``offset``."""
+    body = total - offset
     if body < TAG:
         raise DecryptionError()
     full = seg + TAG
@@ -270,52 +288,69 @@ def encrypt_file(
     _check_distinct(src, dst)
     dek = AESGCM.generate_key(bit_length=256)
     header = _new_header(ring, seg, dek)
-    aead = AESGCM(dek)
-    prefix = header.prefix
     with _open_src(src, "input") as fin, atomic_write(dst) as fout:
         fout.write(header.pack())
-        st = os.fstat(fin.fileno())
-        if stat.S_ISREG(st.st_mode) and hasattr(aead, "encrypt_into"):
-            fout.flush()
-            encrypt_segments(
-                fin.fileno(),
-                fout.fileno(),
-                aead,
-                lambda i, last: _nonce(prefix, i, last),
-                seg,
-                st.st_size,
-                HEADER_LEN,
-                n_workers,
-            )
-        else:  # pipes and other streams; cryptography < 45
-            _encrypt_stream(fin, fout, aead, prefix, seg)
+        _encrypt_body(fin, fout, AESGCM(dek), header.prefix, seg, HEADER_LEN, n_workers)
+        # Recorded before the file appears: no encrypted file without its trail event.
+        record("encrypt", resource=Path(dst), params={"format_version": VERSION, "segment_size": seg})
     return EncryptedFileInfo(header.key_id, seg, VERSION)
 
 
-class _SegmentReader:
-    """Random access to the authenticated plaintext segments of an encrypted file."""
+def _encrypt_body(
+    fin: IO[bytes],
+    fout: IO[bytes],
+    aead: AESGCM,
+    prefix: bytes,
+    seg: int,
+    offset: int,
+    workers: int,
+) -> None:
+    """Write the segments of ``fin`` to ``fout``, whose ``offset`` header bytes are written."""
+    st = os.fstat(fin.fileno())
+    if stat.S_ISREG(st.st_mode) and hasattr(aead, "encrypt_into"):
+        fout.flush()
+        encrypt_segments(
+            fin.fileno(),
+            fout.fileno(),
+            aead,
+            lambda i, last: _nonce(prefix, i, last),
+            seg,
+            st.st_size,
+            offset,
+            workers,
+        )
+    else:  # pipes and other streams; cryptography < 45
+        _encrypt_stream(fin, fout, aead, prefix, seg)
 
-    def __init__(self, fh: IO[bytes], ring: KeyRing, name: str) -> None:
+
+class _SegmentReader:
+    """Random access to the authenticated plaintext segments of an encrypted file.
+
+    ``aead`` holds the file's data key; segments start at byte ``offset`` (83 in version 1;
+    variable in version 2) and use ``prefix`` in their nonces.
+    """
+
+    def __init__(self, fh: IO[bytes], aead: AESGCM, seg: int, prefix: bytes, offset: int) -> None:
         self._fh = fh
-        raw = fh.read(HEADER_LEN)
-        self.header = _parse_header(raw, name)
-        self._aead = AESGCM(_unwrap(self.header, ring))
-        self.seg = self.header.segment_size
+        self._aead = aead
+        self.seg = seg
+        self.prefix = prefix
+        self.offset = offset
         total = os.fstat(fh.fileno()).st_size
-        self.n_segments, last_ct = _layout(total, self.seg)
-        self.size = (self.n_segments - 1) * self.seg + last_ct - TAG
-        self._ct = bytearray(self.seg + TAG)
-        self._into = hasattr(self._aead, "decrypt_into")
+        self.n_segments, last_ct = _layout(total, seg, offset)
+        self.size = (self.n_segments - 1) * seg + last_ct - TAG
+        self._ct = bytearray(seg + TAG)
+        self._into = hasattr(aead, "decrypt_into")
 
     def read_segment(self, index: int, out: bytearray | None = None) -> memoryview:
         """Decrypt segment ``index``; raises DecryptionError when it does not authenticate."""
         last = index == self.n_segments - 1
         ct_len = (self.size - index * self.seg if last else self.seg) + TAG
-        self._fh.seek(HEADER_LEN + index * (self.seg + TAG))
+        self._fh.seek(self.offset + index * (self.seg + TAG))
         view = memoryview(self._ct)[:ct_len]
         if _readinto_exact(self._fh, view) != ct_len:
             raise DecryptionError()  # the file shrank under us
-        nonce = _nonce(self.header.prefix, index, last)
+        nonce = _nonce(self.prefix, index, last)
         try:
             if self._into and out is not None:
                 self._aead.decrypt_into(nonce, view, None, memoryview(out)[: ct_len - TAG])
@@ -324,51 +359,24 @@ class _SegmentReader:
         except InvalidTag:
             raise DecryptionError() from None
 
-
-def decrypt_file(
-    src: str | os.PathLike[str],
-    dst: str | os.PathLike[str],
-    ring: KeyRing,
-    *,
-    workers: int | None = None,
-) -> EncryptedFileInfo:
-    """Decrypt ``src`` (written by :func:`encrypt_file`) to ``dst``, in constant memory.
-
-    ``dst`` is created with mode 0600 (it holds the plaintext) and appears atomically, complete
-    and fully authenticated, or not at all. Segments are decrypted by ``workers`` threads
-    (default: one per CPU, at most 8).
-
-    Raises
-    ------
-    DecryptionError
-        Wrong key ring, or the file was altered, truncated, extended or reordered.
-    PrivacyInputError
-        ``src`` is not an auditkit encrypted file.
-    """
-    _check_ring(ring, "decrypt_file")
-    n_workers = _check_workers(workers)
-    _check_distinct(src, dst)
-    with _open_src(src, "encrypted") as fin:
-        reader = _SegmentReader(fin, ring, str(src))
-        with atomic_write(dst, mode=0o600) as fout:
-            if reader._into:
-                prefix = reader.header.prefix
-                decrypt_segments(
-                    fin.fileno(),
-                    fout.fileno(),
-                    reader._aead,
-                    lambda i, last: _nonce(prefix, i, last),
-                    reader.seg,
-                    reader.n_segments,
-                    reader.size - (reader.n_segments - 1) * reader.seg + TAG,
-                    HEADER_LEN,
-                    n_workers,
-                )
-            else:  # cryptography < 45
-                for i in range(reader.n_segments):
-                    fout.write(reader.read_segment(i))
-    h = reader.header
-    return EncryptedFileInfo(h.key_id, h.segment_size, VERSION)
+    def decrypt_to(self, fout: IO[bytes], workers: int) -> None:
+        """Decrypt every segment into ``fout`` (threads for regular files), authenticating each."""
+        if self._into:
+            prefix = self.prefix
+            decrypt_segments(
+                self._fh.fileno(),
+                fout.fileno(),
+                self._aead,
+                lambda i, last: _nonce(prefix, i, last),
+                self.seg,
+                self.n_segments,
+                self.size - (self.n_segments - 1) * self.seg + TAG,
+                self.offset,
+                workers,
+            )
+        else:  # cryptography < 45
+            for i in range(self.n_segments):
+                fout.write(self.read_segment(i))
 
 
 def is_encrypted(path: str | os.PathLike[str]) -> bool:
@@ -378,45 +386,3 @@ def is_encrypted(path: str | os.PathLike[str]) -> bool:
             return fh.read(len(MAGIC)) == MAGIC
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         return False
-
-
-def file_info(path: str | os.PathLike[str]) -> EncryptedFileInfo:
-    """Key id, segment size and algorithm from an encrypted file's header (no key needed).
-
-    The header is only authenticated when the file is decrypted; use this for reporting.
-    """
-    with _open_src(path, "encrypted") as fh:
-        h = _parse_header(fh.read(HEADER_LEN), str(path))
-    return EncryptedFileInfo(h.key_id, h.segment_size, VERSION)
-
-
-def rewrap(path: str | os.PathLike[str], ring: KeyRing) -> bool:
-    """Rewrap an encrypted file's data key under the ring's primary key.
-
-    Only the 48-byte wrapped data key in the header changes; the segments are copied, not
-    re-encrypted. The file is replaced atomically and keeps its permission bits.
-
-    Returns
-    -------
-    bool
-        ``True`` when the file was rewritten, ``False`` when it already used the primary key.
-
-    Raises
-    ------
-    DecryptionError
-        The ring does not hold the file's key, or the header was altered.
-    """
-    _check_ring(ring, "rewrap")
-    target = Path(path)
-    with _open_src(target, "encrypted") as fin:
-        h = _parse_header(fin.read(HEADER_LEN), str(target))
-        dek = _unwrap(h, ring)
-        if h.key_id == ring.primary_id:
-            return False
-        _layout(os.fstat(fin.fileno()).st_size, h.segment_size)
-        new = _seal(_Header(ring.primary_id, h.segment_size, h.prefix, b"", b""), ring, dek)
-        mode = os.stat(target).st_mode & 0o777
-        with atomic_write(target, mode=mode) as fout:
-            fout.write(new.pack())
-            shutil.copyfileobj(fin, fout, 4 * 1024 * 1024)
-    return True

@@ -17,9 +17,11 @@ stay missing and are not encrypted: whether a value is missing is visible.
 from __future__ import annotations
 
 import binascii
+import contextlib
+import contextvars
 import datetime as _dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -32,14 +34,66 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 from auditkit.privacy.crypto._base64url import b64d as _b64d
 from auditkit.privacy.crypto._base64url import b64e as _b64e
 from auditkit.privacy.crypto._keyring import KeyRing
-from auditkit.privacy.errors import DecryptionError, PrivacyInputError
+from auditkit.privacy.errors import DecryptionError, PrivacyInputError, TrailError
+from auditkit.privacy.trail import enforce, record
 
-__all__ = ["DeterministicCipher", "Pseudonymizer", "RandomizedCipher", "decrypt_values"]
+__all__ = [
+    "DeterministicCipher",
+    "Pseudonymizer",
+    "RandomizedCipher",
+    "decrypt_values",
+    "recorded_by_caller",
+    "recorded_tokens",
+]
 
 RANDOMIZED = "akr1"
 DETERMINISTIC = "akd1"
 PSEUDONYM = "akp1"
 _NONCE = 12
+
+
+# -- the audit trail ---------------------------------------------------------------------------
+_CALLER_RECORDS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "auditkit_tokens_recorded_by_caller", default=False
+)
+
+
+@contextlib.contextmanager
+def recorded_by_caller() -> Iterator[None]:
+    """Token operations in the block belong to the caller's one trail event (``mask`` records
+    the pseudonyms its keyed operators make): they record no event of their own."""
+    token = _CALLER_RECORDS.set(True)
+    try:
+        yield
+    finally:
+        _CALLER_RECORDS.reset(token)
+
+
+@contextlib.contextmanager
+def recorded_tokens(action: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """One trail event (``tokenise``, ``detokenise``, ``pseudonymise``) for the operation in the
+    block: ``ok`` when it returns, ``error`` (with the exception's class name) when it raises,
+    re-raised. ``params`` (counts and modes only, never a value) may be completed in the block.
+    Nothing is recorded inside :func:`recorded_by_caller`."""
+    if _CALLER_RECORDS.get():
+        yield params
+        return
+    enforce("detokenise" if action == "detokenise" else "mask")  # no-op without a policy
+    try:
+        yield params
+    except TrailError:
+        raise
+    except Exception as exc:
+        record(action, outcome="error", params={**params, "error": type(exc).__name__})
+        raise
+    record(action, params=params)
+
+
+def _count(values: Any) -> int:
+    """How many values an operation was given (1 for a scalar)."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        return 1
+    return len(values)
 
 
 # -- typed encoding -------------------------------------------------------------------------
@@ -383,9 +437,12 @@ class Pseudonymizer:
     def pseudonymize(self, values: Any) -> Any:
         """Pseudonyms for ``values`` in the same shape (Series keeps index and name).
 
-        Missing values stay missing. Equal values are hashed once.
+        Missing values stay missing. Equal values are hashed once. Each call is recorded in
+        the audit trail (action ``pseudonymise``: the count of values, the key id).
         """
-        return _apply(values, self._one, "Pseudonymizer.pseudonymize")
+        params = {"rows": _count(values), "mode": "hmac", "key_id": self.key_id}
+        with recorded_tokens("pseudonymise", params):
+            return _apply(values, self._one, "Pseudonymizer.pseudonymize")
 
     def __repr__(self) -> str:
         return f"Pseudonymizer(key_id={self.key_id!r}, context={self.context!r})"

@@ -152,6 +152,7 @@ class PrivacyBudget:
     def step_hook(self, optimizer: Any) -> None:
         """Attached to the DP optimizer: runs after noising, before the parameter update."""
         if self.stopped_at_cap:
+            self._record_cap("stopped")
             raise BudgetExceededError(
                 "This run already stopped at its privacy-budget cap; no further steps are "
                 "allowed."
@@ -159,8 +160,9 @@ class PrivacyBudget:
         if self.reserved_steps is not None and self.steps + 1 > self.reserved_steps:
             if self._allowed_more() <= 0:
                 self.stopped_at_cap = True
-                where = self.on_cap()
                 spent = self.total_spent()
+                self._record_cap("step", spent)
+                where = self.on_cap()
                 raise BudgetExceededError(
                     f"Privacy budget cap reached: the next step would take the total past "
                     f"ε={self.max_epsilon:g} (spent: ε={spent:.3f} after {self.steps} steps). "
@@ -177,6 +179,15 @@ class PrivacyBudget:
             and self.steps % self.steps_per_epoch == 0
         ):
             self.ledger.update(self.run_id, history=self.history, planned_steps=self.reserved_steps)
+
+    def _record_cap(self, reason: str, spent: float | None = None) -> None:
+        """The cap's refusal of a step, in the audit trail (the writing process only)."""
+        if not self._is_writer:
+            return
+        from auditkit.privacy.dp._trail import ledger_path, record_cap
+
+        record_cap(ledger_path(self.ledger), reason=reason, max_epsilon=self.max_epsilon,
+                   epsilon_total=spent, steps=self.steps, run_id=self.run_id)
 
     @staticmethod
     def finite(x: float) -> float | None:

@@ -55,11 +55,14 @@ from auditkit.privacy.dp._planning import (
     reserve_run,
 )
 from auditkit.privacy.dp._result import PrivateTraining
+from auditkit.privacy.dp._trail import record_start, record_stop, records_errors, requires
 from auditkit.privacy.dp._wiring import ModeWiring, NoiseSettings, WiredTraining
 
 __all__ = ["DeltaWarning", "PrivateTraining", "dataset_fingerprint", "default_delta", "make_private"]
 
 
+@requires("train")
+@records_errors("train.start")
 def make_private(
     model: Any,
     optimizer: Any,
@@ -138,6 +141,8 @@ def make_private(
     -------
     PrivateTraining
 
+    Audit trail: ``train.start`` (refused: ``train.cap``, or ``error``), ``train.stop`` at the end.
+
     Examples
     --------
     >>> private = make_private(model, optimizer, loader, target_epsilon=3, epochs=5)  # doctest: +SKIP
@@ -204,6 +209,8 @@ def make_private(
         _keeper=wired.keeper,
     )
     budget.on_cap = _stop_at_cap(result, reservation)
+    if reservation.writer:
+        record_start(result, plan.planned_steps, request)
     return result
 
 
@@ -341,6 +348,8 @@ def _stop_at_cap(result: PrivateTraining, reservation: Reservation) -> Any:
                 extra={"checkpoint": where},
             )
         result._finished = True
+        if writer:
+            record_stop(result, "stopped_at_cap")
         return where
 
     return on_cap_reached

@@ -71,7 +71,8 @@ from auditkit.privacy.dp._ledger_settle import (
     settlements_by_run,
     validate_settlements,
 )
-from auditkit.privacy.errors import PrivacyInputError
+from auditkit.privacy.dp._trail import record_cap, record_ledger, records_errors
+from auditkit.privacy.errors import BudgetExceededError, PrivacyInputError
 
 __all__ = ["LEDGER_FORMAT", "MECHANISM", "BudgetLedger", "LedgerRun"]
 
@@ -337,12 +338,19 @@ class BudgetLedger:
                                   max_epsilon=max_epsilon, now=_now())
             self.check_terms(data, delta=delta, accountant=accountant)
             cap = tighten_cap(data, max_epsilon)
-            max_steps = steps_within_cap(cap, self._combined(data), run, on_cap,
-                                         (self.dataset_id, self.path))
+            try:
+                max_steps = steps_within_cap(cap, self._combined(data), run, on_cap,
+                                             (self.dataset_id, self.path))
+            except BudgetExceededError:
+                record_cap(self.path, reason="planned_run", max_epsilon=cap, on_cap=on_cap,
+                           steps_planned=run.planned_steps)
+                raise
             run_id = uuid.uuid4().hex[:16]
             steps = run.planned_steps if max_steps is None else max_steps
             data["runs"].append(new_run(run_id, run, steps, info, now=_now()))
             self._write(data)
+            record_ledger("ledger.record", self.path, stage="reserve", run_id=run_id,
+                          steps_planned=run.planned_steps, steps_reserved=steps)
         return run_id, max_steps
 
     @staticmethod
@@ -407,6 +415,9 @@ class BudgetLedger:
                     r.pop("accountant_note", None)
             r.update(extra or {})
             self._write(data)
+            if status != "running":
+                record_ledger("ledger.record", self.path, stage="close", run_id=run_id,
+                              status=status, steps=r["steps"], epsilon=r["epsilon"])
             return dict(r)
 
     def get(self, run_id: str) -> LedgerRun:
@@ -457,6 +468,7 @@ class BudgetLedger:
             self._write(data)
             return want
 
+    @records_errors("ledger.settle", lambda self, *a, **k: self.path)
     def settle(self, run_id: str, *, reason: str, steps: int | None = None) -> LedgerRun:
         """Settle a run left ``running``: count it at ``steps`` (default: the steps it
         recorded, 0 if it never trained) from now on.
@@ -473,5 +485,7 @@ class BudgetLedger:
             entry = settle_run(data, run_id, steps=steps, reason=reason, now=_now(),
                                path=self.path, epsilon_of=lambda h, d, a: epsilon_used(h, d, a)[0])
             self._write(data)
+            record_ledger("ledger.settle", self.path, run_id=run_id, steps=entry["steps"],
+                          steps_planned=entry["planned_steps"], epsilon=entry["epsilon"])
         rec = next(r for r in data["runs"] if r["run_id"] == run_id)
         return LedgerRun.of(rec, entry)

@@ -23,6 +23,7 @@ from auditkit.privacy.dp._accounting import epsilon, max_steps_within, noise_for
 from auditkit.privacy.dp._arguments import Sampling, TrainingRequest
 from auditkit.privacy.dp._data import DeltaWarning, dataset_fingerprint, default_delta
 from auditkit.privacy.dp._ledger_cap import PlannedRun
+from auditkit.privacy.dp._trail import record_cap
 from auditkit.privacy.errors import BudgetExceededError, PrivacyInputError
 
 __all__ = [
@@ -146,7 +147,7 @@ def _delta(
             f"the guarantee permits leaking whole records. Use δ < 1/n, e.g. "
             f"{default_delta(n):.3g} (the default).",
             DeltaWarning,
-            stacklevel=4,  # make_private's caller
+            stacklevel=6,  # make_private's caller (past the access guard and the error recorder)
         )
         note += " WARNING: δ is not below 1/n."
     return Delta(delta, note)
@@ -259,6 +260,9 @@ def _steps_within(request: TrainingRequest, plan: RunPlan, sample_rate: float, d
         request.max_epsilon, delta, sigma, sample_rate, request.accountant, prior=plan.history
     )
     if request.on_cap == "refuse" or fit_steps == 0:
+        if dist.rank() == 0:
+            record_cap(None, reason="planned_run", max_epsilon=float(request.max_epsilon),
+                       steps_planned=planned, steps_fit=fit_steps, on_cap=request.on_cap)
         raise BudgetExceededError(
             f"This run would exceed max_epsilon={request.max_epsilon:g}: {planned} steps cost "
             f"ε={cost:.3f}; at most {fit_steps} steps fit. Lower target_epsilon, train "

@@ -8,6 +8,7 @@ from typing import Any
 
 from auditkit.privacy.dp._budget import PrivacyBudget
 from auditkit.privacy.dp._modes import ModeDecision
+from auditkit.privacy.dp._trail import record_stop
 
 __all__ = ["PrivateTraining"]
 
@@ -67,17 +68,19 @@ class PrivateTraining:
         return save_checkpoint(path, self)
 
     def finish(self, status: str = "completed") -> dict[str, Any] | None:
-        """Close the run's ledger record with the steps actually taken (idempotent)."""
+        """Close the run's ledger record with the steps actually taken (idempotent); the end
+        is recorded in the audit trail (``train.stop``, with ``status`` as how it ended)."""
         if self._finished:
             return None
         self._finished = True
-        if self.ledger is None or not self._is_writer():
+        if not self._is_writer():
             return None
-        return self.ledger.update(
-            self.budget.run_id,
-            history=self.budget.history,
-            status=status,
-        )
+        closed = None
+        if self.ledger is not None:
+            closed = self.ledger.update(self.budget.run_id, history=self.budget.history,
+                                        status=status)
+        record_stop(self, status)
+        return closed
 
     def _is_writer(self) -> bool:
         from auditkit.privacy.dp._distributed import rank

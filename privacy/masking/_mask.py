@@ -29,8 +29,9 @@ from auditkit.privacy.masking._operator_contract import OperatorContext
 from auditkit.privacy.masking._operator_registry import get_operator
 from auditkit.privacy.masking._policy import Policy, Rule, load_policy
 from auditkit.privacy.masking._risk import ClassCounts, RiskReport
-from auditkit.privacy.masking._scan import scan
+from auditkit.privacy.masking._scan import _scan
 from auditkit.privacy.masking._span_engine import find_spans_batch
+from auditkit.privacy.masking._trail import mask_params, recorded_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditkit.privacy.crypto import KeyRing
@@ -389,7 +390,21 @@ def mask(
         personal column of the inventory). ``unlisted = "redact"`` redacts each of them the
         policy does not name; the summary's ``in_clear`` lists every column left as it was,
         and why.
+
+    The call is recorded in the audit trail (action ``mask``; counts only), a refused one with
+    outcome ``error``.
     """
+    with recorded_mask() as rec:
+        result = _mask(df, policy, key_ring=key_ring, inventory=inventory, scan_rows=scan_rows,
+                       personal=personal)
+        rec.ok(**mask_params(result.summary, len(df.columns)))
+    return result
+
+
+def _mask(df: pd.DataFrame, policy: Policy | Mapping[str, Any] | str, *, key_ring: KeyRing | None,
+          inventory: Inventory | None, scan_rows: int | None, personal: Iterable[str] | None,
+          ) -> MaskResult:
+    """:func:`mask`, unrecorded."""
     pol = load_policy(policy)
     if not isinstance(df, pd.DataFrame):
         raise PrivacyInputError(
@@ -399,7 +414,7 @@ def mask(
     pol.check_columns([str(c) for c in df.columns])
     needs_scan = pol.unlisted != "keep" or any(r.free_text is None for r in pol.rules)
     if inventory is None and needs_scan and len(df):
-        inventory = scan(df, sample_rows=scan_rows)
+        inventory = _scan(df, sample_rows=scan_rows)
     masker = Masker(pol, [str(c) for c in df.columns], inventory=inventory, key_ring=key_ring,
                     personal=None if personal is None else tuple(personal))
     frame, summary = masker.apply(df)

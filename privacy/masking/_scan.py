@@ -18,17 +18,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from auditkit.privacy.errors import PrivacyInputError
 from auditkit.privacy.masking._arrow_text import arrow_strings, object_strings
 from auditkit.privacy.masking._inventory import ColumnInventory, EntityShare, Inventory
 from auditkit.privacy.masking._recognisers import Recogniser, entity_category, iter_recognisers
+from auditkit.privacy.masking._scan_input import as_declared, columns_to_scan, sample_rows_of
 from auditkit.privacy.masking._scan_text import (
     cell_formats,
     dominant_format,
@@ -38,6 +37,7 @@ from auditkit.privacy.masking._scan_text import (
 )
 from auditkit.privacy.masking._span_engine import find_spans_batch
 from auditkit.privacy.masking._spans import Span, text_recognisers
+from auditkit.privacy.masking._trail import recorded, scan_params
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -436,10 +436,25 @@ def scan(
     >>> inv = scan(pd.DataFrame({"email": ["a@example.org", "b@example.com"], "n": [1, 2]}))
     >>> inv["email"].entity, inv["n"].entity
     ('EMAIL_ADDRESS', None)
+
+    The call is recorded in the audit trail (action ``scan``; counts only).
     """
-    cols = _columns_to_scan(df, columns, sample_rows, min_share)
+    with recorded("scan") as rec:
+        inv = _scan(df, columns=columns, sample_rows=sample_rows, min_share=min_share,
+                    hints=hints, seed=seed, declared=declared)
+        rec.ok(**scan_params(inv))
+    return inv
+
+
+def _scan(
+    df: pd.DataFrame, *, columns: Iterable[str] | None = None, sample_rows: int | None = 20_000,
+    min_share: float = WHOLE_CELL_SHARE, hints: bool = True, seed: int = 0,
+    declared: Mapping[str, str] | None = None,
+) -> Inventory:
+    """:func:`scan`, unrecorded: for the public calls that record their own event."""
+    cols = columns_to_scan(df, columns, sample_rows, min_share)
     rng = np.random.default_rng(seed)
-    frame, rows = _sample(df, sample_rows, rng)
+    frame, rows = sample_rows_of(df, sample_rows, rng)
     recs = iter_recognisers()
     declared = dict(declared or {})
     out = []
@@ -447,50 +462,6 @@ def scan(
         inv = _scan_column(col, frame[col], len(frame), min_share=min_share, hints=hints,
                            rng=rng, recs=recs, rows=rows)
         if str(col) in declared:
-            inv = _as_declared(inv, declared[str(col)])
+            inv = as_declared(inv, declared[str(col)])
         out.append(inv)
     return Inventory(tuple(out), n_rows=len(df), n_scanned=len(frame), sampled=rows is not None)
-
-
-def _columns_to_scan(
-    df: pd.DataFrame, columns: Iterable[str] | None, sample_rows: int | None, min_share: float,
-) -> list[str]:
-    """The columns :func:`scan` reads, once its arguments are checked (before any cell is)."""
-    if not hasattr(df, "columns") or not hasattr(df, "iloc"):
-        raise PrivacyInputError(
-            f"The 'df' parameter of scan must be a pandas DataFrame; got {type(df).__name__}. "
-            "For Dask use auditkit.privacy.masking.scan_dask; for files use auditkit.privacy.masking.scan_file."
-        )
-    if sample_rows is not None and (not isinstance(sample_rows, int) or sample_rows < 1):
-        raise PrivacyInputError(
-            f"The 'sample_rows' parameter of scan must be a positive integer or None; got "
-            f"{sample_rows!r}."
-        )
-    if not 0 < min_share <= 1:
-        raise PrivacyInputError(
-            f"The 'min_share' parameter of scan must be in (0, 1]; got {min_share!r}."
-        )
-    cols = list(df.columns) if columns is None else list(columns)
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise PrivacyInputError(
-            f"The 'columns' parameter of scan names columns the data lacks: {missing}. "
-            f"Available: {[str(c) for c in df.columns]}."
-        )
-    return cols
-
-
-def _sample(
-    df: pd.DataFrame, sample_rows: int | None, rng: np.random.Generator,
-) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """(the rows to scan, their row numbers in ``df`` or ``None`` when they are all of them):
-    ``sample_rows`` uniform rows, in order."""
-    if sample_rows is None or len(df) <= sample_rows:
-        return df, None
-    pos = np.sort(rng.choice(len(df), size=sample_rows, replace=False))
-    return df.iloc[pos], pos
-
-
-def _as_declared(inv: ColumnInventory, entity: str) -> ColumnInventory:
-    """``inv`` with the entity type the user declared (full confidence, its category)."""
-    return replace(inv, entity=entity, confidence=1.0, category=entity_category(entity))

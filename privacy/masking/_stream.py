@@ -26,6 +26,13 @@ from auditkit.privacy.errors import PrivacyInputError
 from auditkit.privacy.masking._mask import Masker, MaskSummary, _risk_after_columns
 from auditkit.privacy.masking._policy import Policy, load_policy
 from auditkit.privacy.masking._risk import ClassCounts
+from auditkit.privacy.masking._trail import (
+    Recording,
+    mask_params,
+    recorded,
+    recorded_mask,
+    scan_params,
+)
 from auditkit.privacy.tabular import TableFile, table_format
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -69,6 +76,15 @@ def _chunks(path: Path, fmt: str, chunk_rows: int, columns: list[str] | None = N
             have = rest.num_rows
     if have:
         yield _to_pandas(pa.Table.from_batches(pending))
+
+
+def _resource(path: Any) -> str | None:
+    """The input as the trail's resource: its absolute path, control characters escaped
+    (anything else, e.g. a file object, is left for the call to refuse: no resource)."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        return None
+    text = os.path.abspath(os.fsdecode(os.fspath(path)))
+    return text if text.isprintable() else ascii(text)[1:-1]
 
 
 def _check_input(src: str | os.PathLike[str]) -> Path:
@@ -118,16 +134,20 @@ def scan_file(path: str | os.PathLike[str], *, sample_rows: int = 20_000,
     """:func:`scan` of the first ``sample_rows`` rows of a CSV or Parquet file.
 
     A file with a header and no data rows is refused (:class:`PrivacyInputError`), as is any
-    file :func:`read_frame` refuses.
+    file :func:`read_frame` refuses. The call is recorded in the audit trail (action ``scan``,
+    the file as resource, counts only).
     """
-    from auditkit.privacy.masking._scan import scan
+    from auditkit.privacy.masking._scan import _scan
 
-    df = read_frame(path, nrows=sample_rows, format=format)
-    if len(df) == 0:
-        p = Path(path)
-        table = _table(p, table_format(p, format, "input"))
-        raise table.no_rows(len(table.columns()))
-    return scan(df, sample_rows=None, **kwargs)
+    with recorded("scan", resource=_resource(path)) as rec:
+        df = read_frame(path, nrows=sample_rows, format=format)
+        if len(df) == 0:
+            p = Path(path)
+            table = _table(p, table_format(p, format, "input"))
+            raise table.no_rows(len(table.columns()))
+        inv = _scan(df, sample_rows=None, **kwargs)
+        rec.ok(**scan_params(inv))
+    return inv
 
 
 def mask_file(
@@ -166,7 +186,23 @@ def mask_file(
     MaskSummary
         Counts per column, dropped columns and, with ``[risk]`` quasi-identifiers, k-anonymity
         before and after, computed over the whole file.
+
+    The call is recorded in the audit trail (action ``mask``, the input file as resource,
+    counts only) before the output file appears; a refused call with outcome ``error``.
     """
+    with recorded_mask(resource=_resource(src)) as rec:
+        return _mask_file(src, dst, policy, rec, key_ring=key_ring, chunk_rows=chunk_rows,
+                          scan_rows=scan_rows, overwrite=overwrite, input_format=input_format,
+                          output_format=output_format, progress=progress)
+
+
+def _mask_file(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str],
+    policy: Policy | Mapping[str, Any] | str | os.PathLike[str], rec: Recording, *,
+    key_ring: KeyRing | None, chunk_rows: int, scan_rows: int, overwrite: bool,
+    input_format: str | None, output_format: str | None, progress: Callable[[int], None] | None,
+) -> MaskSummary:
+    """:func:`mask_file`; its event (``rec``) is recorded before the output appears."""
     from auditkit.atomic import atomic_write
 
     pol = load_policy(policy)
@@ -182,9 +218,9 @@ def mask_file(
     columns = _checked_header(s, in_fmt, pol)  # before any row is read
     inventory = None
     if _needs_inventory(pol):
-        from auditkit.privacy.masking._scan import scan
+        from auditkit.privacy.masking._scan import _scan
 
-        inventory = scan(read_frame(s, nrows=scan_rows, format=in_fmt), sample_rows=None)
+        inventory = _scan(read_frame(s, nrows=scan_rows, format=in_fmt), sample_rows=None)
     masker = _masker(pol, columns, inventory, key_ring,
                      lambda need: _file_counts(_chunks(s, in_fmt, chunk_rows, columns=need)))
     risk = _risk_counters(pol, masker)
@@ -192,6 +228,7 @@ def mask_file(
         writer = _TableWriter(fh, out_fmt, "\t" if d.suffix.lower() == ".tsv" else ",")
         summary = _mask_chunks(_chunks(s, in_fmt, chunk_rows), masker, writer, risk, progress)
         writer.close()
+        rec.ok(**mask_params(summary, len(columns)))  # no masked file without its trail event
     if risk is not None and summary is not None:
         before, after = risk
         summary = summary.with_risk(before.report(pol.k, pol.l), after.report(pol.k, pol.l))
@@ -334,10 +371,23 @@ def _dask_head(ddf: Any, n: int) -> pd.DataFrame:
 
 
 def scan_dask(ddf: Any, *, sample_rows: int = 20_000, **kwargs: Any) -> Inventory:
-    """:func:`scan` of the first ``sample_rows`` rows of a Dask DataFrame."""
-    from auditkit.privacy.masking._scan import scan
+    """:func:`scan` of the first ``sample_rows`` rows of a Dask DataFrame (recorded in the
+    audit trail as one ``scan`` event, counts only)."""
+    with recorded("scan", partitions=_partitions(ddf)) as rec:
+        inv = _scan_dask(ddf, sample_rows, **kwargs)
+        rec.ok(**scan_params(inv))
+    return inv
 
-    return scan(_dask_head(ddf, sample_rows), sample_rows=None, **kwargs)
+
+def _scan_dask(ddf: Any, sample_rows: int, **kwargs: Any) -> Inventory:
+    from auditkit.privacy.masking._scan import _scan
+
+    return _scan(_dask_head(ddf, sample_rows), sample_rows=None, **kwargs)
+
+
+def _partitions(ddf: Any) -> int | None:
+    n = getattr(ddf, "npartitions", None)
+    return n if isinstance(n, int) else None
 
 
 def mask_dask(
@@ -352,15 +402,22 @@ def mask_dask(
 
     The policy is validated against the columns first. Value counts for ``suppress`` are
     computed over all partitions before masking, so rare values are judged globally.
+
+    The call is recorded in the audit trail when the lazy frame is built (action ``mask``,
+    ``lazy`` true, counts of partitions and columns only); a refused call with outcome ``error``.
     """
-    pol = load_policy(policy)
-    columns = [str(c) for c in ddf.columns]
-    pol.check_columns(columns)
-    if inventory is None and _needs_inventory(pol):
-        inventory = scan_dask(ddf, sample_rows=scan_rows)
-    masker = _masker(pol, columns, inventory, key_ring, lambda need: {
-        c: ddf[c].dropna().astype(str).value_counts().compute() for c in need})
-    meta, _ = masker.apply(ddf._meta)
+    with recorded_mask(lazy=True, partitions=_partitions(ddf)) as rec:
+        pol = load_policy(policy)
+        columns = [str(c) for c in ddf.columns]
+        pol.check_columns(columns)
+        if inventory is None and _needs_inventory(pol):
+            inventory = _scan_dask(ddf, scan_rows)
+        masker = _masker(pol, columns, inventory, key_ring, lambda need: {
+            c: ddf[c].dropna().astype(str).value_counts().compute() for c in need})
+        meta, _ = masker.apply(ddf._meta)
+        rec.ok(columns=len(columns), columns_masked=sum(
+            1 for p in masker.plans.values() if p.rule.operator != "keep"),
+            columns_dropped=len(columns) - len(masker.output_columns()))
 
     def run(part: pd.DataFrame) -> pd.DataFrame:
         return masker.apply(part)[0]

@@ -52,9 +52,10 @@ def test_every_command_is_registered() -> None:
     _load_commands()
     commands = typer.main.get_command(app).commands
     assert set(commands) == {
-        "compare", "decrypt", "demo", "encrypt", "gate", "init", "keys", "ledger", "mask", "monitor", "rewrap", "run",
-        "scan", "verify",
+        "access", "compare", "decrypt", "demo", "encrypt", "gate", "init", "keys", "ledger", "mask", "monitor",
+        "rewrap", "run", "scan", "trail", "verify",
     }
     assert set(commands["keys"].commands) == {"init", "rotate", "public-key", "list", "trust",
                                               "trusted"}
     assert set(commands["ledger"].commands) == {"list", "settle"}
+    assert set(commands["trail"].commands) == {"verify", "show", "export", "checkpoint"}
