@@ -25,7 +25,6 @@ import json
 import os
 import re
 import secrets
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,14 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from auditkit.atomic import atomic_write_text
-from auditkit.privacy.crypto import b64d, b64e, check_scrypt_cost, kek_for_load, kek_for_save
+from auditkit.privacy.crypto import (
+    b64d,
+    b64e,
+    check_private_key_file,
+    check_scrypt_cost,
+    kek_for_load,
+    kek_for_save,
+)
 from auditkit.privacy.errors import DecryptionError, PrivacyInputError
 
 __all__ = ["Identity", "PublicIdentity", "check_principal_name", "read_public"]
@@ -261,19 +267,8 @@ def _canonical(header: dict[str, Any]) -> bytes:
 
 
 def _check_private_file(target: Path) -> None:
-    try:
-        st = target.stat()
-    except FileNotFoundError:
-        raise PrivacyInputError(
-            f"The identity file {str(target)!r} does not exist. Create one with `auditkit access "
-            "identity new NAME --out FILE`."
-        ) from None
-    if os.name == "posix" and stat.S_IMODE(st.st_mode) & 0o077:
-        raise PrivacyInputError(
-            f"The identity file {str(target)!r} is readable or writable by group or others "
-            f"(mode {stat.S_IMODE(st.st_mode):04o}); key files must be private. "
-            f"Run `chmod 600 {target}` and check who may have read it."
-        )
+    check_private_key_file(target, "identity file",
+                           "Create one with `auditkit access identity new NAME --out FILE`.")
 
 
 def _read_document(target: Path) -> dict[str, Any]:

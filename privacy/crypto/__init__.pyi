@@ -9,6 +9,7 @@ from ._kek import new_kek as new_kek
 from ._keyring import KeyInfo as KeyInfo
 from ._keyring import KeyRing as KeyRing
 from ._keyring import RingSigner as RingSigner
+from ._keyring import check_private_key_file as check_private_key_file
 from ._keyring import kek_kind as kek_kind
 from ._keyring import keyring_protection as keyring_protection
 from ._reader import open_decrypted as open_decrypted

@@ -49,7 +49,7 @@ from auditkit.privacy.crypto._kek import (
 )
 from auditkit.privacy.errors import DecryptionError, PrivacyInputError
 
-__all__ = ["KeyInfo", "KeyRing", "RingSigner", "kek_kind", "keyring_protection"]
+__all__ = ["KeyInfo", "KeyRing", "RingSigner", "check_private_key_file", "kek_kind", "keyring_protection"]
 
 FORMAT = "auditkit-keyring"
 FORMAT_VERSION = 1
@@ -298,7 +298,7 @@ class KeyRing:
             Wrong passphrase or key-encryption key, or the file was altered.
         """
         target = Path(path)
-        _check_private_file(target)
+        check_private_key_file(target)
         doc = _read_ring_document(target)
         kek_params = doc.get("kek")
         if isinstance(kek_params, dict) and kek_params.get("kind") == "scrypt":
@@ -407,18 +407,18 @@ def _canonical(header: dict[str, Any]) -> bytes:
     return json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _check_private_file(target: Path) -> None:
-    """Refuse a ring file that is missing or that group or others may read or write."""
+def check_private_key_file(
+    target: Path, what: str = "key ring file", create: str = "Create one with `auditkit keys init`."
+) -> None:
+    """Refuse a key file (a ring, an identity) that is missing or that group or others may read
+    or write; ``what`` names it in the message and ``create`` says how to make one."""
     try:
         st = target.stat()
     except FileNotFoundError:
-        raise PrivacyInputError(
-            f"The key ring file {str(target)!r} does not exist. "
-            "Create one with `auditkit keys init`."
-        ) from None
+        raise PrivacyInputError(f"The {what} {str(target)!r} does not exist. {create}") from None
     if os.name == "posix" and stat.S_IMODE(st.st_mode) & 0o077:
         raise PrivacyInputError(
-            f"The key ring file {str(target)!r} is readable or writable by group or others "
+            f"The {what} {str(target)!r} is readable or writable by group or others "
             f"(mode {stat.S_IMODE(st.st_mode):04o}); key files must be private. "
             f"Run `chmod 600 {target}` and check who may have read it."
         )
