@@ -19,7 +19,6 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from auditkit.atomic import parse_temp_name
 from auditkit.privacy.errors import TrailError
 from auditkit.privacy.trail import _format as fmt
 from auditkit.privacy.trail._io import NotRegular, open_regular, pread, read_last_line
@@ -62,12 +61,8 @@ def list_segments(directory: Path) -> list[int]:
     return sorted(int(m[1]) for m in map(_SEGMENT.fullmatch, names) if m)
 
 
-_HEAD_TEMP = re.compile(r"\.HEAD\.[0-9]+\.tmp")
-
-
 def _is_trail_entry(name: str) -> bool:
-    return (name in _TRAIL_FILES or bool(_SEGMENT.fullmatch(name)) or parse_temp_name(name) is not None
-            or bool(_HEAD_TEMP.fullmatch(name)))
+    return name in _TRAIL_FILES or bool(_SEGMENT.fullmatch(name))
 
 
 def is_team_mode(mode: int) -> bool:
