@@ -21,6 +21,13 @@ Public names
 - :func:`save_checkpoint`, :func:`load_checkpoint`: checkpoints with accountant state.
 - :class:`DeltaWarning`, :func:`default_delta`, :func:`dataset_fingerprint`.
 - :class:`AccountantFallbackWarning`: an accountant too large for memory was replaced by RDP.
+- :func:`micro_batches`: split a logical (Poisson) batch for gradient accumulation.
+- :func:`sequence_loss`: per-sample losses of sequence models (causal LM, token and sequence
+  classification); :class:`PrivateTrainer`: a Hugging Face ``Trainer`` that keeps Poisson
+  sampling and counts logical steps (needs ``transformers``).
+- :func:`check_clipping`, :class:`ClippingCheck`: run the engine against brute-force
+  per-sample clipping on your own model; :class:`StepWatch`: the first steps' parameter check.
+- :func:`rule_for`, :func:`supported_types`: the book-keeping rule of a layer.
 
 Nothing here imports torch or opacus until a name that needs them is used.
 """

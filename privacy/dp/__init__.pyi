@@ -17,8 +17,16 @@ from ._engine import default_delta as default_delta
 from ._engine import make_private as make_private
 from ._fit import FitResult as FitResult
 from ._fit import fit as fit
+from ._guard import ClippingCheck as ClippingCheck
+from ._guard import check_clipping as check_clipping
+from ._hf import PrivateTrainer as PrivateTrainer
+from ._hf_loss import sequence_loss as sequence_loss
 from ._ledger import BudgetLedger as BudgetLedger
+from ._micro import micro_batches as micro_batches
 from ._modes import ModeDecision as ModeDecision
 from ._modes import UnsupportedLayer as UnsupportedLayer
 from ._modes import check_layers as check_layers
 from ._modes import select_mode as select_mode
+from ._rules import rule_for as rule_for
+from ._rules import supported_types as supported_types
+from ._watch import StepWatch as StepWatch

@@ -81,6 +81,7 @@ class TrainingRequest:
 
     ``resuming`` says a checkpoint is being resumed: its noise multiplier and target then hold,
     so neither ``target_epsilon`` nor ``noise_multiplier`` is required.
+    ``watch_steps`` is how many first optimizer steps the step watch checks (0: none).
     """
 
     accountant: str
@@ -93,6 +94,7 @@ class TrainingRequest:
     loss_reduction: str
     secure_mode: bool = False
     resuming: bool = False
+    watch_steps: int = 3
 
     def __post_init__(self) -> None:
         check_accountant(self.accountant)
@@ -118,6 +120,7 @@ class TrainingRequest:
             raise PrivacyInputError(
                 f"The 'loss_reduction' parameter must be 'mean' or 'sum'; got {self.loss_reduction!r}."
             )
+        check_watch_steps(self.watch_steps)
 
     def _check_target(self) -> None:
         if not self.resuming and self.noise_multiplier is None:
@@ -155,6 +158,17 @@ def check_model_and_optimizer(model: Any, optimizer: Any) -> None:
             f"The 'optimizer' parameter of make_private must be a torch.optim.Optimizer; got "
             f"{type(optimizer).__name__}."
         )
+
+
+def check_watch_steps(watch_steps: Any) -> int:
+    """The number of first optimizer steps the step watch checks (0: none); refuses the rest."""
+    if isinstance(watch_steps, bool) or not isinstance(watch_steps, int) or watch_steps < 0:
+        raise PrivacyInputError(
+            f"The 'watch_steps' parameter of make_private must be a non-negative integer; got "
+            f"{watch_steps!r}. It is how many first optimizer steps are checked (trainable "
+            "parameters changed, frozen ones did not); the default is 3, 0 turns the check off."
+        )
+    return watch_steps
 
 
 def loader_sampling(data_loader: Any) -> Sampling:

@@ -56,6 +56,7 @@ from auditkit.privacy.dp._planning import (
 )
 from auditkit.privacy.dp._result import PrivateTraining
 from auditkit.privacy.dp._trail import record_start, record_stop, records_errors, requires
+from auditkit.privacy.dp._watch import attach_step_watch
 from auditkit.privacy.dp._wiring import ModeWiring, NoiseSettings, WiredTraining
 
 __all__ = ["DeltaWarning", "PrivateTraining", "dataset_fingerprint", "default_delta", "make_private"]
@@ -89,6 +90,7 @@ def make_private(
     checkpoint_dir: str | Path | None = None,
     resume_from: str | Path | None = None,
     noise_generator: Any = None,
+    watch_steps: int = 3,
 ) -> PrivateTraining:
     """Make a training loop differentially private, to a target ε, with a tracked budget.
 
@@ -136,6 +138,9 @@ def make_private(
     resume_from:
         A checkpoint from :meth:`PrivateTraining.save_checkpoint`: the accounting and the
         ledger record continue where it stopped.
+    watch_steps:
+        Check after each of the first ``watch_steps`` optimizer steps (0: off) that trainable
+        parameters changed and frozen ones did not (:class:`~auditkit.privacy.dp._watch.StepWatch`).
 
     Returns
     -------
@@ -157,16 +162,10 @@ def make_private(
     check_accountant(accountant)
     state = resume_state(resume_from, accountant)
     request = TrainingRequest(
-        accountant=accountant,
-        target_epsilon=target_epsilon,
-        noise_multiplier=noise_multiplier,
-        epochs=epochs,
-        max_grad_norm=max_grad_norm,
-        max_epsilon=max_epsilon,
-        on_cap=on_cap,
-        loss_reduction=loss_reduction,
-        secure_mode=secure_mode,
-        resuming=state is not None,
+        accountant=accountant, target_epsilon=target_epsilon, noise_multiplier=noise_multiplier,
+        epochs=epochs, max_grad_norm=max_grad_norm, max_epsilon=max_epsilon, on_cap=on_cap,
+        loss_reduction=loss_reduction, secure_mode=secure_mode, resuming=state is not None,
+        watch_steps=watch_steps,
     )
     sampling = loader_sampling(data_loader)
     generators = noise_generators(secure_mode, noise_generator)
@@ -191,6 +190,7 @@ def make_private(
     dp_loader, wired = _wire(prepared, decision.mode, data_loader, criterion, settings, generators.sampling)
     budget = _track_budget(request, plan, reservation, sampling, delta.value, budget_ledger)
     wired.optimizer.attach_step_hook(budget.step_hook)
+    attach_step_watch(prepared.layers, wired.optimizer, request.watch_steps)
     _restore(prepared, state)
     result = PrivateTraining(
         model=wired.model,
@@ -274,6 +274,7 @@ def _run_record(
         "max_grad_norm": float(request.max_grad_norm),
         "mode": decision.mode,
         "mode_reason": decision.reason,
+        "mode_fallbacks": [list(x) for x in decision.fallbacks],
         "secure_mode": bool(request.secure_mode),
         "target_epsilon": plan.target_epsilon,
         "dataset_size": sampling.dataset_size,

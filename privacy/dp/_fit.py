@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditkit.privacy.dp._modes import train_mode
 from auditkit.privacy.errors import BudgetExceededError
 
 __all__ = ["FitResult", "fit"]
@@ -76,7 +77,7 @@ def fit(
             log = open_fit_log(tensorboard, private)
         if progress:
             bar, task = _start_bar(epochs * len(private.data_loader), budget)
-        private.model.train()
+        train_mode(private.model)
         for _epoch in range(epochs):
             mean_loss, cap_message = _train_epoch(private, log, bar, task)
             losses.append(mean_loss)

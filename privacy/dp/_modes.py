@@ -19,6 +19,7 @@ validation of ``mode=`` and its messages read the names from :data:`MODES`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ __all__ = [
     "prepare_layers",
     "register_mode",
     "select_mode",
+    "train_mode",
 ]
 
 
@@ -64,13 +66,19 @@ class UnsupportedLayer:
 
 @dataclass(frozen=True)
 class ModeDecision:
-    """Which clipping mode was chosen and why (kept in the result and the ledger)."""
+    """Which clipping mode was chosen and why (kept in the result and the ledger).
+
+    ``fallbacks`` lists ``(layer, type, why)`` for every trainable layer that has no
+    book-keeping rule, whatever the mode (empty when book-keeping covers every layer): the
+    layers that make ``mode="auto"`` fall back to Opacus, and why.
+    """
 
     mode: str
     reason: str
     layers: tuple[tuple[str, str], ...] = ()
     functorch_layers: tuple[str, ...] = ()
     replaced: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
+    fallbacks: tuple[tuple[str, str, str], ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -79,6 +87,7 @@ class ModeDecision:
             "layers": [list(x) for x in self.layers],
             "functorch_layers": list(self.functorch_layers),
             "replaced": [list(x) for x in self.replaced],
+            "fallbacks": [list(x) for x in self.fallbacks],
         }
 
 
@@ -106,6 +115,7 @@ class LayerSurvey:
         from opacus.grad_sample import GradSampleModule
 
         from auditkit.privacy.dp._clipping import rule_problem
+        from auditkit.privacy.dp._tied import aliases
 
         layers = trainable_layers(model)
         if not layers:
@@ -113,18 +123,53 @@ class LayerSurvey:
                 "The model has no trainable parameters (requires_grad=True); there is nothing to "
                 "train privately."
             )
-        problems = ((n, type(m).__name__, rule_problem(m)) for n, m in layers)
+        _refuse_parameter_containers(layers)
+        # a module whose parameters all belong to a layer with a rule is not a layer of its own
+        skip = {n or "<root>" for n in aliases(model, lambda m: rule_problem(m) is None)}
+        problems = ((n, type(m).__name__, rule_problem(m)) for n, m in layers if n not in skip)
         return cls(
-            layers=tuple((n, type(m).__name__) for n, m in layers),
+            layers=tuple((n, type(m).__name__) for n, m in layers if n not in skip),
             bookkeeping_problems=tuple(x for x in problems if x[2] is not None),
             no_sampler=tuple(n for n, m in layers if type(m) not in GradSampleModule.GRAD_SAMPLERS),
         )
+
+    @property
+    def fallbacks(self) -> tuple[tuple[str, str, str], ...]:
+        """``(layer, type, why)`` of the layers without a book-keeping rule
+        (:attr:`ModeDecision.fallbacks`)."""
+        return self.bookkeeping_problems
 
     def functorch_layers(self, which: str) -> tuple[str, ...]:
         """The layer names a mode with ``functorch=which`` runs through functorch."""
         if which == "all":
             return tuple(n for n, _ in self.layers)
         return self.no_sampler if which == "unsampled" else ()
+
+
+def _refuse_parameter_containers(layers: list[tuple[str, object]]) -> None:
+    """Refuse trainable parameters kept in a ParameterDict / ParameterList (PEFT's LoRA on an
+    embedding: ``lora_embedding_A/B``): the parent layer uses them in its own forward, so no mode
+    can clip them (book-keeping has no rule for the parent, Opacus hooks and functorch see no
+    layer that runs them)."""
+    from torch import nn
+
+    bad = [n for n, m in layers if isinstance(m, (nn.ParameterDict, nn.ParameterList))]
+    if not bad:
+        return
+    parents = sorted({n.rpartition(".")[0] or "<root>" for n in bad})
+    peft = any(n.rpartition(".")[2].startswith("lora_embedding") for n in bad)
+    fix = (
+        "Leave the embedding out of LoRA's target_modules (LoraConfig(target_modules=[...]) without "
+        "the embedding), or freeze these parameters."
+        if peft
+        else "Keep each trainable parameter in a layer that uses it in its own forward, or freeze them."
+    )
+    raise PrivacyInputError(
+        f"Trainable parameters in {', '.join(bad)} are kept in a parameter container that the "
+        f"layer(s) {', '.join(parents)} use in their own forward (for example PEFT LoRA on an "
+        "embedding): no clipping mode can compute their per-sample gradients (book-keeping has no "
+        f"rule for that layer, and Opacus's hooks and functorch see no layer that runs them). {fix}"
+    )
 
 
 def _bookkeeping_refusal(survey: LayerSurvey) -> str | None:
@@ -187,6 +232,7 @@ class ClippingMode:
             f"requested: {self.description}{also}.",
             survey.layers,
             functorch_layers=functorch,
+            fallbacks=survey.fallbacks,
         )
 
 
@@ -246,13 +292,16 @@ def trainable_layers(model) -> list[tuple[str, object]]:
 def check_layers(model) -> list[UnsupportedLayer]:
     """Layers Opacus's validators refuse (BatchNorm, LSTM, ...), by name, with the fix."""
     from opacus.validators import ModuleValidator
+    from torch import nn
 
     out = []
     for name, m in model.named_modules():
-        validator = ModuleValidator.VALIDATORS.get(type(m))
-        if validator is None:
+        frozen = not any(p.requires_grad for p in m.parameters())
+        if frozen and isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None):
+            out.append(_frozen_batchnorm(name or "<root>", m))
             continue
-        if not any(p.requires_grad for p in m.parameters()):
+        validator = ModuleValidator.VALIDATORS.get(type(m))
+        if validator is None or frozen:
             continue
         errors = validator(m)
         if not errors:
@@ -267,6 +316,20 @@ def check_layers(model) -> list[UnsupportedLayer]:
             fix = "replace it with a layer that treats each sample independently."
         out.append(UnsupportedLayer(name or "<root>", type(m).__name__, problem, fix))
     return out
+
+
+def _frozen_batchnorm(name: str, m) -> UnsupportedLayer:
+    """A BatchNorm without trainable parameters still mixes samples when it normalises with the
+    batch's statistics (training mode, or no running statistics)."""
+    why = "is in training mode" if m.training else "keeps no running statistics (track_running_stats=False)"
+    return UnsupportedLayer(
+        name,
+        type(m).__name__,
+        f"its parameters are frozen but it {why}, so it normalises with the batch's statistics and "
+        "each sample's output depends on the other samples.",
+        "call .eval() on it after model.train() and before make_private (it then uses its running "
+        "statistics; needs track_running_stats=True), or pass fix=True to replace it with GroupNorm.",
+    )
 
 
 def apply_fix(model) -> tuple[object, list[tuple[str, str, str]]]:
@@ -304,6 +367,7 @@ def _choose_automatically(survey: LayerSurvey) -> ModeDecision:
             f"every trainable layer ({summary}) has a book-keeping rule: one backward pass, "
             "norms from activations and output gradients, clipped sum as a weighted matmul.",
             survey.layers,
+            fallbacks=survey.fallbacks,
         )
     why = "; ".join(f"{n} ({t}): {p}" for n, t, p in survey.bookkeeping_problems)
     if not survey.no_sampler:
@@ -312,6 +376,7 @@ def _choose_automatically(survey: LayerSurvey) -> ModeDecision:
             f"book-keeping does not cover {why}; Opacus ghost clipping supports every "
             "layer (two backward passes, no per-sample gradients for Linear/Embedding).",
             survey.layers,
+            fallbacks=survey.fallbacks,
         )
     return ModeDecision(
         "hooks",
@@ -320,6 +385,7 @@ def _choose_automatically(survey: LayerSurvey) -> ModeDecision:
         "layers (per-sample gradients materialised; slower, more memory).",
         survey.layers,
         functorch_layers=survey.no_sampler,
+        fallbacks=survey.fallbacks,
     )
 
 
@@ -335,6 +401,22 @@ class PreparedModel:
     replaced: list[tuple[str, str, str]] = field(default_factory=list)
 
 
+def train_mode(model) -> None:
+    """``model.train()``, except that a BatchNorm with frozen parameters the user put in eval
+    mode stays in eval mode: in training mode it would normalise with the batch's statistics and
+    mix samples (:func:`check_layers` refuses it then), in eval mode it uses its running ones."""
+    from torch import nn
+
+    keep = [
+        m for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.training
+        and not any(p.requires_grad for p in m.parameters(recurse=False))
+    ]
+    model.train()
+    for m in keep:
+        m.eval()
+
+
 def prepare_layers(model, optimizer, *, fix: bool) -> PreparedModel:
     """Refuse layers DP-SGD cannot train, or replace them with ``fix=True`` (rebuilding the
     optimizer on the new parameters). A model wrapped for distributed training is checked
@@ -343,7 +425,7 @@ def prepare_layers(model, optimizer, *, fix: bool) -> PreparedModel:
 
     layers = unwrap(model)
     if not layers.training:
-        layers.train()
+        train_mode(layers)
     unsupported = check_layers(layers)
     if not unsupported:
         return PreparedModel(model, layers, optimizer)
@@ -375,10 +457,4 @@ def decide_mode(prepared: PreparedModel, requested: str) -> ModeDecision:
     decision = select_mode(prepared.layers, requested)
     if not prepared.replaced:
         return decision
-    return ModeDecision(
-        decision.mode,
-        decision.reason,
-        decision.layers,
-        decision.functorch_layers,
-        tuple(prepared.replaced),
-    )
+    return dataclasses.replace(decision, replaced=tuple(prepared.replaced))

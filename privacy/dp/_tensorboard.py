@@ -20,7 +20,8 @@ step, continuing a resumed run's count):
   (also when training stops at the budget cap), not at every step.
 
 The norms come from the clipping path that already has them: book-keeping mode (the norms its
-clipped sum is built from), Opacus ghost clipping (the norms of its first backward pass), and
+clipped sum is built from, over every micro-batch of the logical step when gradients are
+accumulated), Opacus ghost clipping (the norms of its first backward pass), and
 Opacus ``hooks``/``functorch`` (computed from the per-sample gradients as Opacus does, one extra
 pass over them). A mode registered later that is none of these logs no norms.
 
@@ -148,12 +149,19 @@ class _Tap:
 
 
 class _ReturnedNorms(_Tap):
-    """The norms a method returns: book-keeping's ``BookKeeper.per_sample_norms`` (what its
-    clipped sum is built from), Opacus ghost clipping's ``get_norm_sample`` (what its clipping
+    """The norms a method returns: Opacus ghost clipping's ``get_norm_sample`` (what its clipping
     coefficients are built from)."""
 
     def after(self, out: Any) -> None:
         self.last = out
+
+
+class _StepNorms(_Tap):
+    """Book-keeping: ``BookKeeper.last_norms`` when its ``end_step`` closes a logical step (the
+    norms its clipped sums were built from, concatenated over the step's micro-batches)."""
+
+    def after(self, out: Any) -> None:
+        self.last = self.owner.last_norms
 
 
 class _PerSampleTap(_Tap):
@@ -175,7 +183,7 @@ class _PerSampleTap(_Tap):
 def _attach_tap(private: Any) -> _Tap | None:
     """The tap for ``private``'s clipping path, or ``None`` when it keeps no norms we know."""
     if private._keeper is not None:
-        return _ReturnedNorms(private._keeper, "per_sample_norms")
+        return _StepNorms(private._keeper, "end_step")
     from opacus.grad_sample import GradSampleModuleFastGradientClipping
     from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
 

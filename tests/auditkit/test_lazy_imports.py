@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "opacus", "shap", "lime", "weasyprint")
+HEAVY = ("torch", "opacus", "shap", "lime", "weasyprint", "transformers", "peft", "accelerate")
 
 PROBE = """
 import json, sys

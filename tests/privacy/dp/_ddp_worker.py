@@ -8,7 +8,51 @@ import sys
 import warnings
 
 
-def main(rank: int, world: int, port: int, out: str) -> None:
+def accumulation_case(rank: int, world: int, out: str) -> None:
+    """Noise off: two logical batches of 40, each rank its half, micro-batches of 7, one step per
+    logical batch. Writes the final weights and the step count."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from auditkit.privacy.dp import make_private
+    from auditkit.privacy.dp._micro import micro_batches
+
+    X, y = accumulation_data()
+    torch.manual_seed(100 + rank)  # rank 0's weights win (DPDDP broadcasts them)
+    model = accumulation_model()
+    p = make_private(model, torch.optim.SGD(model.parameters(), lr=0.5),
+                     DataLoader(TensorDataset(X, y), batch_size=40), noise_multiplier=1.0,
+                     epochs=1, accountant="rdp", device="cpu", max_grad_norm=0.5)
+    p.optimizer.noise_multiplier = 0.0  # compare updates exactly
+    share = 40 // world
+    for step in range(2):
+        lo = step * 40 + rank * share
+        p.optimizer.zero_grad()
+        for xb, yb in micro_batches((X[lo : lo + share], y[lo : lo + share]), 7):
+            p.criterion(p.model(xb), yb).backward()
+        p.optimizer.step()
+    inner = p.model.module
+    result = {"rank": rank, "steps": p.budget.steps,
+              "weights": [t.detach().flatten().tolist() for t in inner.parameters()]}
+    with open(os.path.join(out, f"accum{rank}.json"), "w") as fh:
+        json.dump(result, fh)
+
+
+def accumulation_data():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(400, 10, generator=g) * 2
+    return X, (X[:, 0] > 0).long()
+
+
+def accumulation_model():
+    import torch
+
+    return torch.nn.Sequential(torch.nn.Linear(10, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+
+
+def main(rank: int, world: int, port: int, out: str, case: str = "fit") -> None:
     import torch
     import torch.distributed as dist
     from torch.utils.data import DataLoader, TensorDataset
@@ -19,6 +63,9 @@ def main(rank: int, world: int, port: int, out: str) -> None:
     os.environ["MASTER_PORT"] = str(port)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
+        if case == "accumulate":
+            accumulation_case(rank, world, out)
+            return
         from auditkit.privacy.dp import fit, make_private
 
         g = torch.Generator().manual_seed(0)
@@ -49,4 +96,4 @@ def main(rank: int, world: int, port: int, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], *sys.argv[5:6])

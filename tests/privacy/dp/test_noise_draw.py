@@ -1,0 +1,203 @@
+"""The book-keeping optimizer's DP noise: drawn in chunks (one generator per chunk, seeded from
+the optimizer's generator) into one reused flat buffer, on several threads or one step ahead.
+
+Proves: every coordinate is N(0, std²) (KS test), chunks are independent, the noise depends on
+the seed alone (not on the number of threads, the drawing mode or the scheduling), the buffer is
+reused, rank != 0 adds none, and secure mode keeps Opacus's generator path."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+from auditkit.privacy.dp._clipping import BookKeeper
+from auditkit.privacy.dp._optim import _NoiseAhead, _spare_core, bookkeeping_optimizer_class
+
+B = 16
+
+
+def flat(chunks):
+    return torch.cat([c.reshape(-1) for c in chunks])
+
+
+def test_noise_is_normal_with_the_right_std_per_coordinate():
+    std = 0.7
+    params = [torch.zeros(300_001), torch.zeros(400, 500)]  # 500_001 values, 8 chunks
+    ahead = _NoiseAhead(params, std, torch.Generator().manual_seed(20240518), start=False)
+    x = flat(ahead.take(workers=3)).double()
+    ahead.stop()
+    assert x.numel() == 500_001 and x.dtype == torch.float64
+    assert stats.kstest(x.numpy() / std, "norm").pvalue > 1e-3
+    assert abs(float(x.mean())) < 5 * std / x.numel() ** 0.5
+    assert abs(float(x.std()) / std - 1) < 5 / (2 * x.numel()) ** 0.5
+    # every chunk on its own, too: a chunk drawn with a wrong std or mean would show here
+    for lo, hi in ahead.bounds:
+        assert stats.kstest(x[lo:hi].numpy() / std, "norm").pvalue > 1e-4
+
+
+def test_chunks_are_independent():
+    params = [torch.zeros(5 * _NoiseAhead.CHUNK)]
+    ahead = _NoiseAhead(params, 1.0, torch.Generator().manual_seed(3), start=False)
+    x = flat(ahead.take(workers=2)).view(5, -1)
+    y = flat(ahead.take(workers=2)).view(5, -1)  # the next step
+    ahead.stop()
+    rows = torch.cat([x, y])
+    corr = torch.corrcoef(rows)
+    off = corr - torch.eye(len(rows))
+    assert float(off.abs().max()) < 5 / _NoiseAhead.CHUNK**0.5
+    assert len({tuple(r[:4].tolist()) for r in rows}) == len(rows)  # no chunk repeats another
+
+
+@pytest.mark.parametrize("mode", ["ahead", "take"])
+def test_noise_depends_on_the_seed_alone(mode):
+    params = [torch.zeros(70_000), torch.zeros(3, 50_000), torch.zeros(5)]
+
+    def draw(workers, start):
+        ahead = _NoiseAhead(params, 0.5, torch.Generator().manual_seed(11), start=start)
+        steps = []
+        for _ in range(3):
+            steps.append(flat(ahead.take(workers=workers)).clone())
+            ahead.release()
+            if start:
+                ahead.start()
+        ahead.stop()
+        return torch.cat(steps)
+
+    ref = draw(1, False)
+    for workers in (1, 2, 4):
+        assert torch.equal(draw(workers, mode == "ahead"), ref)
+    other = _NoiseAhead(params, 0.5, torch.Generator().manual_seed(12), start=False)
+    assert not torch.equal(flat(other.take()), ref[: ref.numel() // 3])
+    other.stop()
+
+
+def test_global_rng_seeds_the_noise_when_no_generator_is_given():
+    params = [torch.zeros(100_000)]
+    out = []
+    for _ in range(2):
+        torch.manual_seed(5)
+        ahead = _NoiseAhead(params, 1.0, None, start=False)
+        out.append(flat(ahead.take(workers=2)).clone())
+        ahead.stop()
+    assert torch.equal(*out)
+
+
+def make(sigma, generator=None):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(300, 400), nn.ReLU(), nn.Linear(400, 3))  # 121_603 values
+    keeper = BookKeeper(model, loss_reduction="sum")
+    opt = bookkeeping_optimizer_class(False)(
+        torch.optim.SGD(model.parameters(), lr=0.1), book_keeper=keeper, noise_multiplier=sigma,
+        max_grad_norm=1.0, expected_batch_size=B, loss_reduction="sum", generator=generator)
+    return model, opt
+
+
+def step_grads(sigma, threads, *, generator=None, rank=None, noise_ahead=True):
+    """p.grad after one step on a fixed batch, with torch using ``threads`` threads."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        model, opt = make(sigma, generator)
+        opt.noise_ahead = noise_ahead
+        if rank is not None:
+            opt.rank = rank
+        g = torch.Generator().manual_seed(1)
+        x, y = torch.randn(B, 300, generator=g), torch.randint(0, 3, (B,), generator=g)
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
+        opt.step()
+        out = [p.grad.detach().clone() for p in model.parameters()]
+        opt.close()
+        return out, opt
+    finally:
+        torch.set_num_threads(prev)
+
+
+def test_optimizer_noise_is_the_same_for_any_thread_count():
+    """One thread (noise drawn ahead when a core is spare), two (in the step, on two threads),
+    threads off (loader workers fork): the same noise for the same generator seed."""
+    noises = []
+    for threads, noise_ahead in ((1, True), (2, True), (2, False)):
+        clean, _ = step_grads(0.0, threads)
+        noisy, _ = step_grads(2.0, threads, generator=torch.Generator().manual_seed(7),
+                              noise_ahead=noise_ahead)
+        noises.append(torch.cat([(n - c).reshape(-1) for n, c in zip(noisy, clean, strict=True)]))
+    for other in noises[1:]:
+        torch.testing.assert_close(other, noises[0], rtol=0, atol=1e-5)
+    z = noises[0].double() / 2.0  # std = σ C (sum reduction, C = 1)
+    assert stats.kstest(z.numpy(), "norm").pvalue > 1e-3
+
+
+def test_noise_drawn_in_the_step_needs_no_buffer_the_size_of_the_model():
+    """In the step the noise goes chunk by chunk into the sums (a scratch chunk per thread):
+    no flat buffer of all parameters is kept between steps (it would add the model's size
+    to peak memory); drawn ahead (a spare core), one buffer is reused across steps."""
+    x, y = torch.randn(B, 300), torch.randint(0, 3, (B,))
+    before = torch.get_num_threads()
+    for noise_ahead, threads in ((False, 2), (True, 2), (True, 1)):
+        torch.set_num_threads(threads)
+        spare = _spare_core()
+        try:
+            model, opt = make(1.0)
+            opt.noise_ahead = noise_ahead
+            kept = []
+            for _ in range(3):
+                opt.zero_grad()
+                nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
+                opt.step()
+                ahead = opt._ahead
+                held = ahead.spare if ahead.spare is not None else ahead.buf
+                kept.append(None if held is None else held.data_ptr())
+            opt.close()
+        finally:
+            torch.set_num_threads(before)
+        if noise_ahead and spare:
+            assert len(set(kept)) == 1 and kept[0] is not None
+        else:
+            assert kept == [None, None, None]
+
+
+def test_only_rank_zero_adds_noise():
+    clean, _ = step_grads(0.0, 1)
+    rank1, opt = step_grads(2.0, 1, rank=1)
+    for a, b in zip(rank1, clean, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert opt._ahead is None
+
+
+def test_secure_mode_keeps_opacus_generator_path(monkeypatch):
+    from opacus.optimizers import optimizer as opacus_optimizer
+
+    calls = []
+
+    def fake(std, reference, generator=None, secure_mode=False):
+        calls.append((std, tuple(reference.shape), secure_mode))
+        return torch.zeros_like(reference)
+
+    monkeypatch.setattr(opacus_optimizer, "_generate_noise", fake)
+    model, opt = make(2.0)
+    opt.secure_mode = True  # as make_private(secure_mode=True) sets it (torchcsprng not needed here)
+    x, y = torch.randn(B, 300), torch.randint(0, 3, (B,))
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
+    opt.step()
+    assert opt._ahead is None
+    assert calls == [(2.0, tuple(p.shape), True) for p in model.parameters()]
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to draw ahead")
+def test_noise_is_drawn_ahead_while_a_core_is_spare():
+    model, opt = make(1.0)
+    x, y = torch.randn(B, 300), torch.randint(0, 3, (B,))
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
+    opt.step()  # conftest: one torch thread, so a core is spare
+    assert opt._ahead.todo is not None  # the next step's seeds are drawn, the worker draws
+    opt.synchronize()
+    assert not opt._ahead.todo
+    opt.close()
+    assert opt._ahead is None
