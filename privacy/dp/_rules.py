@@ -20,6 +20,7 @@ from auditkit.privacy.dp._rules_base import (
     _AffineFn,
     _autocast_saved,
     _f32,
+    _LinearFn,
     _MatmulRule,
     _recorded,
     _scaled,
@@ -38,22 +39,6 @@ __all__ = ["register_rule", "rule_for", "rule_problem", "supported_types"]
 # --------------------------------------------------------------------------------------------
 # Autograd functions
 # --------------------------------------------------------------------------------------------
-
-
-class _LinearFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, weight, bias, slot):  # type: ignore[override]
-        out = F.linear(x, weight, bias)
-        ctx.save_for_backward(_autocast_saved(x, out), weight)
-        ctx.slot, ctx.x_dtype = slot, x.dtype
-        return out
-
-    @staticmethod
-    def backward(ctx, g):  # type: ignore[override]
-        x, weight = ctx.saved_tensors
-        gx = g.matmul(weight.to(g.dtype)).to(ctx.x_dtype) if ctx.needs_input_grad[0] else None
-        ctx.slot.add(x, g)
-        return gx, None, None, None
 
 
 class _ConvFn(torch.autograd.Function):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from auditkit.privacy.errors import PrivacyInputError
@@ -302,6 +303,25 @@ def _affine_per_sample(
     if "bias" in names and _trainable(module, "bias"):
         out["bias"] = g.sum(dims) if dims else g
     return {n: t.reshape(B, *getattr(module, n).shape) for n, t in out.items()}
+
+
+class _LinearFn(torch.autograd.Function):
+    """``x W^T + b`` recording ``(x, g)``; transformers' ``Conv1D`` (``x W + b``, weight
+    ``[in, out]``) runs through it with ``W.t()``."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, slot):  # type: ignore[override]
+        out = F.linear(x, weight, bias)
+        ctx.save_for_backward(_autocast_saved(x, out), weight)
+        ctx.slot, ctx.x_dtype = slot, x.dtype
+        return out
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        gx = g.matmul(weight.to(g.dtype)).to(ctx.x_dtype) if ctx.needs_input_grad[0] else None
+        ctx.slot.add(x, g)
+        return gx, None, None, None
 
 
 class _MatmulRule(_Rule):

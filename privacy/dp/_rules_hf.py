@@ -29,7 +29,7 @@ from torch import nn
 
 from auditkit.privacy.dp._rules_base import (
     _affine_per_sample,
-    _autocast_saved,
+    _LinearFn,
     _MatmulRule,
     _Rule,
     _ScaleFn,
@@ -187,30 +187,8 @@ def _probe_device(module: nn.Module) -> torch.device:
 # --------------------------------------------------------------------------------------------
 
 
-class _Conv1DFn(torch.autograd.Function):
-    """``x @ W + b`` with ``W`` stored ``[in, out]`` (the ``torch.addmm`` of HF ``Conv1D``)."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, slot):  # type: ignore[override]
-        x2 = x.reshape(-1, x.shape[-1])
-        out = torch.addmm(bias, x2, weight) if bias is not None else x2.matmul(weight)
-        out = out.view(*x.shape[:-1], weight.shape[1])
-        ctx.save_for_backward(_autocast_saved(x, out), weight)
-        ctx.slot, ctx.x_dtype = slot, x.dtype
-        return out
-
-    @staticmethod
-    def backward(ctx, g):  # type: ignore[override]
-        x, weight = ctx.saved_tensors
-        gx = None
-        if ctx.needs_input_grad[0]:
-            gx = g.matmul(weight.to(g.dtype).t()).to(ctx.x_dtype)
-        ctx.slot.add(x, g)
-        return gx, None, None, None
-
-
 def _conv1d_forward(rule, module, slot, x):
-    return _Conv1DFn.apply(x, module.weight, module.bias, slot)
+    return _LinearFn.apply(x, module.weight.t(), module.bias, slot)  # x W + b
 
 
 class _Conv1DRule(_ProvenRule, _MatmulRule):
