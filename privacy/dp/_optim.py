@@ -240,17 +240,27 @@ class _NoiseAhead:
             return
         self.buf = self.spare if self.spare is not None else torch.empty(sum(self.sizes), dtype=self.dtype)
         self.spare = None
+        self._plan()
+
+    def _plan(self) -> None:
+        """The next step's chunks, each with its seed (drawn from :attr:`generator`)."""
+        import torch
+
         seeds = torch.randint(0, 2**62, (len(self.bounds),), generator=self.generator).tolist()
         self.todo = list(zip(self.bounds, seeds, strict=True))[::-1]
 
-    def _submit(self, tasks: int) -> None:
+    def _submit(self, tasks: int, work: Any = None) -> None:
+        """Run ``tasks`` drawing tasks on the pool (default: draw into the flat buffer)."""
         import concurrent.futures
         import os
 
         if self.pool is None:
             workers = max(1, (os.cpu_count() or 1) - 1)
             self.pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="dp-noise")
-        self.pending += [self.pool.submit(self._work, self.buf, self.todo) for _ in range(tasks)]
+        if work is None:
+            buf, todo = self.buf, self.todo
+            work = lambda: self._work(buf, todo)  # noqa: E731
+        self.pending += [self.pool.submit(work) for _ in range(tasks)]
 
     def start(self) -> None:
         """Prepare the next step and draw it on a worker thread."""
@@ -291,8 +301,7 @@ class _NoiseAhead:
         import torch
 
         if self.todo is None:
-            seeds = torch.randint(0, 2**62, (len(self.bounds),), generator=self.generator).tolist()
-            self.todo = list(zip(self.bounds, seeds, strict=True))[::-1]
+            self._plan()
         flats = [g.view(-1) for g in sums]
         starts = [0]
         for n in self.sizes:
@@ -312,13 +321,7 @@ class _NoiseAhead:
 
         helpers = min(workers - 1, len(todo) - 1)
         if helpers > 0:
-            import concurrent.futures
-            import os
-
-            if self.pool is None:
-                self.pool = concurrent.futures.ThreadPoolExecutor(
-                    max(1, (os.cpu_count() or 1) - 1), thread_name_prefix="dp-noise")
-            self.pending += [self.pool.submit(work) for _ in range(helpers)]
+            self._submit(helpers, work)
         work()
         self.wait()
         self.todo, self.buf = None, None
