@@ -53,7 +53,13 @@ class AuditContext:
         under ``out_dir / "artifacts"`` via :meth:`artifact_path` and register them with
         :meth:`add_artifact`.
     data:
-        The audit dataset as a pandas DataFrame (already decrypted if it was encrypted).
+        The audit dataset as a pandas DataFrame (already decrypted if it was encrypted). On the
+        Dask engine (``[data] engine``, docs/scale.md): a uniform sample of it, of at most
+        ``[data] sample_rows`` rows, and :attr:`scale` holds the figures of every row.
+    scale:
+        ``None`` when the whole dataset is in :attr:`data`; on the Dask engine the
+        :class:`~auditkit._scale._view.ScaleView` of the streaming pass, which count-based
+        checks read instead of :attr:`data` and sampled checks cite (``scale.sample_note()``).
     personal_columns:
         Columns whose values identify people (declared in the config, or identifiers and
         identifying quasi-identifiers found by the PII scan):
@@ -86,6 +92,7 @@ class AuditContext:
     random_state: int = 0
     track: Callable[..., Iterator[Any]] = _no_track
     artifacts: list[Artifact] = field(default_factory=list)
+    scale: Any = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -125,7 +132,33 @@ class AuditContext:
         present = list(dict.fromkeys(c for c in self.protected if c in self.data.columns))
         if not present:
             return frozenset()
-        return category_label_columns(self.data[present], self.personal_data)
+        if self.scale is None:
+            return category_label_columns(self.data[present], self.personal_data)
+        return self._scaled_category_label_columns(present)
+
+    def _scaled_category_label_columns(self, present: list[str]) -> frozenset[str]:
+        """:attr:`category_label_columns` of data read at scale: decided on the sample with
+        every value of each column that the sample lacks added (the labels' shapes are judged
+        on every distinct value); a column with more values than the tally keeps is never
+        shown."""
+        import pandas as pd
+
+        from auditkit._personal import category_label_columns
+
+        frame = self.data[present]
+        kept = [c for c in present if self.scale.vocabulary(c) is not None]
+        extra = {}
+        for c in kept:
+            seen = set(frame[c].dropna().tolist())
+            extra[c] = [v for v in self.scale.vocabulary(c) if v not in seen]
+        longest = max((len(v) for v in extra.values()), default=0)
+        if longest:
+            added = pd.DataFrame({c: pd.Series(v + [None] * (longest - len(v)), dtype=object)
+                                  for c, v in extra.items()})
+            frame = pd.concat([frame[kept].astype(object), added], ignore_index=True)
+        else:
+            frame = frame[kept]
+        return category_label_columns(frame, self.personal_data) if kept else frozenset()
 
     # -- legal scope -----------------------------------------------------------------------
     def cite(self, *topics: str) -> tuple[str, ...]:
@@ -148,12 +181,38 @@ class AuditContext:
             if self.label is None:
                 raise ConfigError(_NO_LABEL)
             data = self.config.data
-            self._cache["outcomes"] = resolve_outcomes(
-                self.data[self.label].to_numpy(), self._raw_prediction(),
-                positive_label=data.positive_label, favourable_label=data.favourable_label,
-                label_name=self.label, prediction_name=self.prediction or "model predictions",
-            )
+            kw = dict(positive_label=data.positive_label, favourable_label=data.favourable_label,
+                      label_name=self.label, prediction_name=self.prediction or "model predictions")
+            outcomes = self._scaled_outcomes(kw) if self.scale is not None else None
+            if outcomes is None:
+                outcomes = resolve_outcomes(self.data[self.label].to_numpy(),
+                                            self._raw_prediction(), **kw)
+            self._cache["outcomes"] = outcomes
         return self._cache["outcomes"]
+
+    def _scaled_outcomes(self, kw: dict[str, Any]) -> Outcomes | None:
+        """The vocabulary of data read at scale, resolved on every label and prediction value
+        (so refused as in memory), applied to the sample's rows; ``None`` when the values are
+        too many to keep (not a binary vocabulary: the sample's then decides)."""
+        import numpy as np
+        import pandas as pd
+
+        from auditkit._outcomes import Outcomes, label_recoder, resolve_outcomes
+
+        labels = self.scale.labels
+        predictions = self.scale.vocabulary("__prediction")
+        if labels is None or predictions is None:
+            return None
+        predictions = np.asarray(predictions, dtype=object)
+        whole = resolve_outcomes(np.asarray(labels.index, dtype=object), predictions, **kw)
+        y_true, y_pred = self.data[self.label].to_numpy(), self._raw_prediction()
+        if whole.recoded:
+            recode = label_recoder(predictions, positive_label=kw["positive_label"])
+            missing = pd.isna(pd.Series(y_true)).to_numpy()
+            recoded = np.array([None if m else recode(v) for v, m in zip(y_true, missing, strict=True)],
+                               dtype=object)
+            y_true = recoded if missing.any() else recoded.astype(np.asarray(y_pred).dtype)
+        return Outcomes(y_true, np.asarray(y_pred), whole.positive, whole.favourable, whole.recoded)
 
     @property
     def positive_label(self) -> Any:

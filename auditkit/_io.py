@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -161,26 +162,32 @@ def _read_file(p: Path, kind: str, layout: _Layout, wanted: _Wanted,
                keys: KeysConfig | None, base_dir: str | Path | None) -> LoadedTable:
     """Open ``p`` (decrypting it while it is read when it is encrypted) and read it checked;
     every refusal becomes a :class:`DataError` naming positions and counts only."""
-    import contextlib
-
     from auditkit.privacy.crypto import is_encrypted
 
     with contextlib.ExitStack() as opened:
         source: Any = p
         if is_encrypted(p):
             source = opened.enter_context(_open_encrypted(p, keys, base_dir))
-        try:
+        with data_errors(p):
             table = TableFile(source, kind, name=str(p), what=layout.what, header=layout.header,
                               skip_lines=layout.skip_lines, allow_duplicate_names=True)
             return _read_checked(table, wanted.string_columns, wanted.nrows)
-        except PrivacyInputError as exc:  # written by TableFile: positions and counts only
-            raise DataError(str(exc)) from None
-        except DecryptionError:
-            raise DataError(
-                f"The encrypted dataset '{p}' could not be decrypted: the key ring does not hold "
-                "its key, or the file was altered or truncated. Check [keys] keyring in "
-                "audit.toml."
-            ) from None
+
+
+@contextlib.contextmanager
+def data_errors(path: Path) -> Iterator[None]:
+    """Reading ``path``: TableFile's refusals (positions and counts only) and a failed
+    decryption become one :class:`DataError` each."""
+    try:
+        yield
+    except PrivacyInputError as exc:  # written by TableFile: positions and counts only
+        raise DataError(str(exc)) from None
+    except DecryptionError:
+        raise DataError(
+            f"The encrypted dataset '{path}' could not be decrypted: the key ring does not hold "
+            "its key, or the file was altered or truncated. Check [keys] keyring in "
+            "audit.toml."
+        ) from None
 
 
 def _read_checked(table: TableFile, string_columns: list[str], nrows: int | None) -> LoadedTable:

@@ -125,11 +125,17 @@ def facts_from_context(
     cfg = ctx.config
     artifacts = {a.kind: a for a in inputs}
     pd_ = ctx.personal_data
-    groups = {c: int(ctx.data[c].nunique(dropna=False)) for c in ctx.protected
-              if c in ctx.data.columns}
+    scale = ctx.scale
+    if scale is None:
+        groups = {c: int(ctx.data[c].nunique(dropna=False)) for c in ctx.protected
+                  if c in ctx.data.columns}
+    else:  # distinct values of every row, the missing value counting as one
+        groups = {c: (scale.distinct_cap if (n := scale.distinct_count(c)) is None else n)
+                  + (1 if scale.missing.get(c) else 0)
+                  for c in ctx.protected if c in scale.columns}
     return AuditFacts(
-        dataset=Path(cfg.data.path).name,
-        rows=int(ctx.data.shape[0]),
+        dataset=Path(cfg.data.path).name if scale is None else scale.source,
+        rows=int(ctx.data.shape[0]) if scale is None else scale.n_rows,
         columns=int(ctx.data.shape[1]),
         generated_at=generated_at,
         model_file=artifacts["model"].name if "model" in artifacts else "",

@@ -23,7 +23,7 @@ import pandas as pd
 
 from auditkit.errors import ConfigError
 
-__all__ = ["Outcomes", "resolve_outcomes"]
+__all__ = ["Outcomes", "label_recoder", "resolve_outcomes"]
 
 
 def _key(value: Any) -> str:
@@ -113,14 +113,13 @@ def resolve_outcomes(label: np.ndarray, prediction: np.ndarray, *, positive_labe
             "else 1 or true."
         )
     p_pos = _prediction_positive(pred, positive_label)
+    p_neg = _negative(pred, p_pos)
     if p_pos is None:
         raise ConfigError(
             f"[data] positive_label is a value of the label column {label_name!r} but not of the "
             f"prediction column {prediction_name!r}, whose {len(pred)} values are not 0/1 or "
             "true/false. Write the predictions in the label's values, or as 0/1."
         )
-    others = [v for k, v in pred.items() if k != _key(p_pos)]
-    p_neg = others[0] if others else (False if isinstance(p_pos, (bool, np.bool_)) else 0)
     l_pos = _key(positive_label)
     missing = pd.isna(pd.Series(label)).to_numpy()
     keys = np.array([_key(v) for v in label], dtype=object)
@@ -141,3 +140,21 @@ def resolve_outcomes(label: np.ndarray, prediction: np.ndarray, *, positive_labe
                 "the outcome that benefits the person."
             )
     return Outcomes(y_true, np.asarray(prediction), p_pos, favourable, True)
+
+
+def _negative(pred: dict[str, Any], p_pos: Any) -> Any:
+    """The predictions' other value (0 or false when they hold one value only)."""
+    others = [v for k, v in pred.items() if k != _key(p_pos)]
+    return others[0] if others else (False if isinstance(p_pos, (bool, np.bool_)) else 0)
+
+
+def label_recoder(prediction: np.ndarray, *, positive_label: Any) -> Any:
+    """The recoding :func:`resolve_outcomes` applies to each label value when it puts the label
+    in the predictions' vocabulary (``recoded``): the positive label to the predictions' positive
+    value, any other to their other value. For counts of data read in partitions, whose label
+    values are recoded after counting (:mod:`auditkit._scale`)."""
+    pred = _distinct(prediction)
+    p_pos = _prediction_positive(pred, positive_label)
+    p_neg = _negative(pred, p_pos)
+    l_pos = _key(positive_label)
+    return lambda value: p_pos if _key(value) == l_pos else p_neg

@@ -57,6 +57,10 @@ class _Model(BaseModel):
 # provisions they select.
 
 
+#: ``[data] engine`` values (docs/scale.md).
+ENGINES = ("auto", "pandas", "dask")
+
+
 def _known_choice(value: str, formats: tuple[FileFormat, ...]) -> str:
     """``value`` when it is ``auto`` or the name of one of ``formats``; else a ConfigError."""
     problem = choice_problem(value, formats)
@@ -168,11 +172,38 @@ class DataConfig(_Model):
     id_column: str | None = None
     positive_label: str | int | float | bool | None = None
     favourable_label: str | int | float | bool | None = None
+    #: How the data is read (docs/scale.md): ``pandas`` into memory, ``dask`` in one streaming
+    #: pass over its partitions, ``auto`` Dask when the estimated in-memory size exceeds
+    #: ``memory_budget_mib`` (default a quarter of the machine's memory).
+    engine: str = "auto"
+    memory_budget_mib: int | None = Field(default=None, ge=64)
+    #: Address of a running Dask distributed scheduler (``tcp://host:8786``); default a local
+    #: cluster of one worker process per CPU.
+    cluster: str | None = None
+    #: Rows of the uniform sample the sampled checks read on the Dask engine.
+    sample_rows: int = Field(default=100_000, ge=1_000, le=10_000_000)
 
     @field_validator("format")
     @classmethod
     def _known_format(cls, v: str) -> str:
         return _known_choice(v, DATA_FORMATS)
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, v: str) -> str:
+        if v not in ENGINES:
+            raise ConfigError(f"must be one of {', '.join(ENGINES)}; got {v!r}.{did_you_mean(v, ENGINES)}")
+        return v
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_address(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^(tcp|tls|inproc|ucx)://\S+$", v):
+            raise ConfigError(
+                "must be the address of a Dask scheduler such as 'tcp://10.0.0.5:8786'; "
+                "remove it to run on a local cluster"
+            )
+        return v
 
     @field_validator("protected", "personal")
     @classmethod

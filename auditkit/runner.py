@@ -16,7 +16,6 @@ from typing import Any
 
 from auditkit import __version__
 from auditkit._context import AuditContext, _no_track
-from auditkit._io import load_table
 from auditkit._models import load_model
 from auditkit._narrative import facts_from_context
 from auditkit._narrative_report import build_narrative
@@ -86,8 +85,7 @@ class AuditRun:
 Track = Callable[..., Iterator[Any]]
 
 
-def _require_columns(df: Any, cfg: AuditConfig, source: Path) -> None:
-    have = [str(c) for c in df.columns]
+def _require_columns(have: list[str], cfg: AuditConfig, source: str) -> None:
     wanted: list[tuple[str, str]] = []
     d = cfg.data
     for key in ("label", "prediction", "score", "id_column"):
@@ -101,57 +99,88 @@ def _require_columns(df: Any, cfg: AuditConfig, source: Path) -> None:
         if col not in have:
             listing = ", ".join(have[:40]) + (" ..." if len(have) > 40 else "")
             raise DataError(
-                f"{where} names column {col!r}, which the dataset '{source.name}' does not have."
+                f"{where} names column {col!r}, which the dataset '{source}' does not have."
                 f"{did_you_mean(col, have)} Its columns are: {listing}."
             )
+
+
+def _load_model(cfg: AuditConfig, base_dir: Path, track: Track) -> tuple[Any, list[str], Path | None]:
+    """The configured model (or ``None``), its feature names, and its path."""
+    features = list(cfg.model.features)
+    if not cfg.model.path:
+        return None, features, None
+    model_path = base_dir / cfg.model.path if not Path(cfg.model.path).is_absolute() else Path(cfg.model.path)
+    with _ProgressPhase(track, "Loading model"):
+        model = load_model(
+            model_path, cfg.model.format, trust_model=cfg.model.trust_model,
+            trusted_types=cfg.model.trusted_types, sha256=cfg.model.sha256,
+        )
+    if not features:
+        names = getattr(model, "feature_names_in_", None)
+        if names is None:
+            raise ModelError(
+                f"The model '{model_path.name}' does not record its feature names; list its "
+                "input columns in [model] features in audit.toml."
+            )
+        features = [str(n) for n in names]
+    return model, features, model_path
+
+
+def _check_features(features: list[str], columns: list[str]) -> None:
+    missing = [f for f in features if f not in columns]
+    if missing:
+        raise DataError(
+            f"The model expects columns {missing} that the dataset lacks. Check that "
+            "[data] path is the data the model was trained on."
+        )
 
 
 def build_context(
     cfg: AuditConfig, base_dir: Path, out_dir: Path, *, track: Track = _no_track
 ) -> tuple[AuditContext, list[Artifact]]:
-    """Load data and model and resolve column roles."""
-    data_path = (base_dir / cfg.data.path) if not Path(cfg.data.path).is_absolute() else Path(cfg.data.path)
-    inputs: list[Artifact] = []
-    with _ProgressPhase(track, "Reading dataset"):
-        string_cols = list(dict.fromkeys([*cfg.data.personal, *([cfg.data.id_column] if cfg.data.id_column else [])]))
-        loaded = load_table(data_path, cfg.data.format, string_columns=string_cols,
-                            keys=cfg.keys, base_dir=base_dir, header=cfg.data.header,
-                            skip_lines=cfg.data.skip_lines)
-        df = loaded.frame
-        inputs.append(Artifact.from_path(data_path, "data"))
-    _require_columns(df, cfg, data_path)
+    """Load data and model and resolve column roles.
 
-    model = None
-    features = list(cfg.model.features)
-    if cfg.model.path:
-        model_path = base_dir / cfg.model.path if not Path(cfg.model.path).is_absolute() else Path(cfg.model.path)
-        with _ProgressPhase(track, "Loading model"):
-            model = load_model(
-                model_path, cfg.model.format, trust_model=cfg.model.trust_model,
-                trusted_types=cfg.model.trusted_types, sha256=cfg.model.sha256,
+    ``[data] path`` may be one file or many partitions (a glob or a directory); ``[data]
+    engine`` decides whether they are read into memory (pandas) or streamed once on Dask, in
+    which case the context holds a sample and the pass's figures (docs/scale.md)."""
+    from auditkit._scale._build import data_artifact, scaled_data
+    from auditkit._scale._read import read_all
+    from auditkit._scale._sources import choose_engine, resolve_sources
+
+    sources = resolve_sources(cfg.data.path, base_dir, cfg.data.format)
+    choice = choose_engine(cfg.data.engine, sources, cfg.data.memory_budget_mib)
+    model, features, model_path = _load_model(cfg, base_dir, track)
+    inputs: list[Artifact] = []
+    string_cols = list(dict.fromkeys([*cfg.data.personal, *([cfg.data.id_column] if cfg.data.id_column else [])]))
+    scale = None
+    notes: tuple[str, ...] = ()
+    if choice.engine == "pandas":
+        with _ProgressPhase(track, "Reading dataset"):
+            loaded = read_all(sources, string_columns=string_cols, keys=cfg.keys, base_dir=base_dir,
+                              header=cfg.data.header, skip_lines=cfg.data.skip_lines)
+            df, notes = loaded.frame, tuple(loaded.notices)
+        _require_columns([str(c) for c in df.columns], cfg, sources.display)
+        _check_features(features, [str(c) for c in df.columns])
+        with _ProgressPhase(track, "Classifying personal data"):
+            # One classification for scope, data protection and security; the scan reads as many
+            # rows as [checks.data_protection] sample_rows says.
+            personal = classify_personal_data(
+                df, cfg.data.personal, cfg.data.protected, seed=cfg.audit.random_state,
+                sample_rows=cfg.check_options("data_protection").sample_rows,
             )
+    else:
+        from auditkit._scale._build import partition_columns
+
+        columns = partition_columns(sources, cfg, base_dir)
+        _require_columns(columns, cfg, sources.display)
+        _check_features(features, columns)
+        scaled = scaled_data(cfg, base_dir, sources, choice, columns=columns, model=model,
+                             features=features, track=track)
+        df, personal, scale = scaled.sample, scaled.personal, scaled.view
+    with _ProgressPhase(track, "Recording the inputs"):
+        inputs.append(data_artifact(sources))
+    if model_path is not None:
         inputs.append(Artifact.from_path(model_path, "model"))
-        if not features:
-            names = getattr(model, "feature_names_in_", None)
-            if names is None:
-                raise ModelError(
-                    f"The model '{model_path.name}' does not record its feature names; list its "
-                    "input columns in [model] features in audit.toml."
-                )
-            features = [str(n) for n in names]
-            missing = [f for f in features if f not in df.columns]
-            if missing:
-                raise DataError(
-                    f"The model expects columns {missing} that the dataset lacks. Check that "
-                    "[data] path is the data the model was trained on."
-                )
-    with _ProgressPhase(track, "Classifying personal data"):
-        # One classification for scope, data protection and security; the scan reads as many
-        # rows as [checks.data_protection] sample_rows says.
-        personal = classify_personal_data(
-            df, cfg.data.personal, cfg.data.protected, seed=cfg.audit.random_state,
-            sample_rows=cfg.check_options("data_protection").sample_rows,
-        )
     ctx = AuditContext(
         config=cfg,
         base_dir=base_dir,
@@ -165,9 +194,10 @@ def build_context(
         features=features,
         personal_columns=personal.identifying_columns,
         personal_data=personal,
-        data_notes=tuple(loaded.notices),
+        data_notes=notes,
         random_state=cfg.audit.random_state,
         track=track,
+        scale=scale,
     )
     return ctx, inputs
 
@@ -242,6 +272,10 @@ def run_checks(
             continue
         try:
             result = spec.run(ctx, options)
+            if spec.data_needs == "rows" and ctx.scale is not None and ctx.scale.sampled:
+                result = replace(result, summary=(
+                    f"{result.summary} This check reads whole rows, so on the Dask engine its "
+                    f"figures were {ctx.scale.sample_note()}.").strip())
         except Exception as exc:  # crash isolation: one failing check never stops the audit
             if debug:
                 import traceback
@@ -375,8 +409,8 @@ def _run_into(
         "tool": "auditkit",
         "tool_version": __version__,
         "config_file": config_path.name,
-        "dataset": Path(cfg.data.path).name,
-        "rows": int(ctx.data.shape[0]),
+        "dataset": ctx.scale.source if ctx.scale is not None else Path(cfg.data.path).name,
+        "rows": ctx.scale.n_rows if ctx.scale is not None else int(ctx.data.shape[0]),
         "columns": int(ctx.data.shape[1]),
         "personal_columns": len(ctx.personal_data.personal_columns),
     }
@@ -417,7 +451,14 @@ def _sign(
 
     trail.enforce("sign")  # a policy in force must let who acts sign reports
 
-    inputs = {"config": config_path, "data": base_dir / cfg.data.path}
+    from auditkit._scale._sources import resolve_sources
+
+    parts = [p.path for p in resolve_sources(cfg.data.path, base_dir, cfg.data.format).partitions]
+    inputs = {"config": config_path}
+    if len(parts) == 1:
+        inputs["data"] = parts[0]
+    else:  # every partition, as "data[1]" .. "data[N]" in the data's order
+        inputs.update({f"data[{i}]": p for i, p in enumerate(parts, 1)})
     if cfg.model.path:
         inputs["model"] = base_dir / cfg.model.path
     out_resolved = out.resolve()

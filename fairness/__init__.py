@@ -14,7 +14,8 @@ Public API
 - :func:`assert_fair` — a test assertion (also the ``assert_fair`` fixture of the pytest plugin).
 - :func:`mitigate` — fairlearn's ThresholdOptimizer / ExponentiatedGradient with before/after;
   :data:`MITIGATION_METHODS` and :data:`MITIGATION_CONSTRAINTS` name what it accepts.
-- :data:`METRICS`, :data:`DISPARITY_ALIASES`, :data:`MISSING`.
+- :data:`METRICS`, :data:`DISPARITY_ALIASES`, :data:`MISSING`, :func:`level_key` (the order of
+  group levels and classes in :class:`Counts`).
 - :func:`run_monitor`, :func:`evaluate_monitor`, :class:`MonitorSpec`, :class:`MonitorResult`,
   :class:`Alert`, :class:`MonitorState`, :class:`LogColumns`, :class:`LabelColumns`,
   :class:`Windowing`, :class:`DetectorSpec`, :class:`ReferenceSpec` — monitoring over time

@@ -12,6 +12,7 @@ from ._gate import assert_fair as assert_fair
 from ._gate import evaluate_gate as evaluate_gate
 from ._gate import load_thresholds as load_thresholds
 from ._inputs import MISSING as MISSING
+from ._inputs import level_key as level_key
 from ._metrics import DISPARITY_ALIASES as DISPARITY_ALIASES
 from ._metrics import GROUP_SEPARATOR as GROUP_SEPARATOR
 from ._metrics import METRICS as METRICS

@@ -166,7 +166,7 @@ def _point(counts: Counts, plan: Plan) -> tuple[dict[str, np.ndarray], np.ndarra
         arrays["hist_w"], arrays["hist_ws"] = counts.scores.hist_w, counts.scores.hist_ws
     point = evaluate(arrays, 0, plan, counts.classes)
     auc_shift = None
-    if "roc_auc" in point:
+    if "roc_auc" in point and counts.scores.exact:
         s = counts.scores
         exact = M.auc_exact(s.ex_cell, s.ex_cls, s.ex_score, s.ex_w, plan.pos, counts.shape,
                             list(plan.groupings))

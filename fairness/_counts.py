@@ -78,6 +78,17 @@ class ScoreStats:
     ex_cls: np.ndarray
     ex_score: np.ndarray
     ex_w: np.ndarray
+    exact: bool = True
+    """Whether the exact table is kept. Without it (:meth:`without_exact`, for counts of more
+    rows than memory holds) ROC AUC comes from the fine histogram: ties within a bin count
+    half, so it can differ from the exact value by up to the mass of the bins two classes
+    share."""
+
+    def without_exact(self) -> ScoreStats:
+        """These statistics with the per-row exact table dropped."""
+        empty = np.zeros(0)
+        return replace(self, ex_cell=empty.astype(np.int64), ex_cls=empty.astype(np.int64),
+                       ex_score=empty, ex_w=empty, exact=False)
 
 
 @dataclass
@@ -144,6 +155,7 @@ class Counts:
             s, t = a.scores, b.scores
             out.scores = ScoreStats(
                 edges=s.edges,
+                exact=s.exact and t.exact,
                 probabilistic=s.probabilistic and t.probabilistic,
                 hist_n=s.hist_n + t.hist_n,
                 hist_w=s.hist_w + t.hist_w,
@@ -154,6 +166,8 @@ class Counts:
                 ex_score=np.concatenate([s.ex_score, t.ex_score]),
                 ex_w=np.concatenate([s.ex_w, t.ex_w]),
             )
+            if not out.scores.exact:
+                out.scores = out.scores.without_exact()
         elif (a.scores is None) != (b.scores is None):
             raise FairnessInputError(
                 "Cannot merge counts with scores and counts without. Pass y_score for every "

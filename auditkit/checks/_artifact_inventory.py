@@ -183,13 +183,30 @@ def _extras(ctx: AuditContext, listed: list[str], seen: set[Path], ring: KeyRing
     return tuple(extras)
 
 
+def _dataset_item(ctx: AuditContext, ring: KeyRing | None, verify: bool) -> StoredArtifact:
+    """How the dataset is stored; of data in partitions, the first partition that fails
+    authentication, else the first in clear, else the first (all encrypted and sound)."""
+    from auditkit._scale._sources import resolve_sources
+    from auditkit.errors import AuditkitError
+
+    cfg = ctx.config
+    try:
+        paths = [p.path for p in resolve_sources(cfg.data.path, ctx.base_dir, cfg.data.format).partitions]
+    except AuditkitError:  # the runner has read it; a file removed since is inspected as missing
+        paths = [ctx.resolve(cfg.data.path)]
+    items = [inspect_artifact("dataset", p, ring, verify) for p in paths]
+    failed = [i for i in items if i.encrypted and i.authenticated == "FAILED"]
+    clear = [i for i in items if not i.encrypted]
+    return (failed or clear or items)[0]
+
+
 def take_inventory(ctx: AuditContext, access: KeyringAccess, listed: list[str],
                    verify: bool) -> Inventory:
     """Inspect every artifact of the audit (see :class:`Inventory`), authenticating the
     encrypted ones under the ring when it opened and ``verify``."""
     cfg = ctx.config
     ring, ring_path = access.ring, access.path
-    dataset = inspect_artifact("dataset", ctx.resolve(cfg.data.path), ring, verify)
+    dataset = _dataset_item(ctx, ring, verify)
     model = (inspect_artifact("model", ctx.resolve(cfg.model.path), ring, verify)
              if cfg.model.path else None)
     keyring = _keyring_artifact(ring_path, ring is not None) if ring_path is not None else None

@@ -71,6 +71,10 @@ class CheckResult:
     artifacts: list[Artifact] = field(default_factory=list)
 
 
+#: What a check may read of the data (:attr:`CheckSpec.data_needs`).
+DATA_NEEDS = ("counts", "sample", "rows", "none")
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     """Declaration of one check.
@@ -98,6 +102,13 @@ class CheckSpec:
         Whether the check runs when ``audit.toml`` has no ``[checks.<id>]`` table.
     order:
         Position among checks of the same section.
+    data_needs:
+        What the check reads of the data, for audits at scale (:data:`DATA_NEEDS`,
+        docs/scale.md): ``"counts"`` figures the streaming pass counts over every row
+        (``ctx.scale``); ``"sample"`` a bounded sample, whose size and seed its findings state;
+        ``"none"`` no data rows (files, the trail); ``"rows"`` (the default, for checks written
+        before audits at scale) the whole table as ``ctx.data``: on the Dask engine such a check
+        runs on the sample and the runner says so in its section.
     """
 
     id: str
@@ -110,10 +121,16 @@ class CheckSpec:
     default_enabled: bool = True
     order: int = 100
     description: str = ""
+    data_needs: str = "rows"
 
     def __post_init__(self) -> None:
         if not self.section:
             object.__setattr__(self, "section", self.id)
+        if self.data_needs not in DATA_NEEDS:
+            raise ConfigError(
+                f"Check {self.id!r} declares data_needs = {self.data_needs!r}; expected one of "
+                f"{', '.join(DATA_NEEDS)}.{did_you_mean(self.data_needs, DATA_NEEDS)}"
+            )
         for name in self.requires:
             requirement_test(name, declared_by=self.id)  # refuses an unknown name
         if self.section not in SECTION_ORDER:

@@ -373,4 +373,5 @@ SPEC = register_check(CheckSpec(
                  "euaiact-art-12-1", "euaiact-art-19-1", "euaiact-art-26-6"),
     description="Verifies the tamper-evident audit trail, lists who did what to the audited data "
     "since the last audit and what was refused, and the principals and roles of the access policy.",
+    data_needs="none",
 ))

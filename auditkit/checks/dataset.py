@@ -22,7 +22,7 @@ Personal data is counted and judged from the audit's one classification
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from auditkit.checks._findings import Cites, FindingSpec, rounded
 from auditkit.checks._registry import CheckOptions, CheckResult, CheckSpec, register_check
@@ -98,31 +98,35 @@ def _roles(ctx: AuditContext) -> dict[str, list[str]]:
     return roles
 
 
-def _columns_table(df: pd.DataFrame, roles: dict[str, list[str]], missing: pd.Series) -> Table:
-    n_rows = len(df)
-    dtypes = df.dtypes.astype(str)
+def _columns_table(ctx: AuditContext, roles: dict[str, list[str]], missing: pd.Series) -> Table:
+    scale = ctx.scale
+    if scale is None:
+        df = ctx.data
+        n_rows, columns = len(df), [str(c) for c in df.columns]
+        dtypes = df.dtypes.astype(str)
+        # Distinct counts are aggregate; for personal columns they reveal no value.
+        distinct: dict[str, Any] = {str(c): int(df[c].nunique(dropna=True)) for c in df.columns}
+        types = {str(c): dtypes[c] for c in df.columns}
+    else:
+        n_rows, columns, types = scale.n_rows, list(scale.columns), dict(scale.dtypes)
+        distinct = {c: (n if (n := scale.distinct_count(c)) is not None
+                        else f"more than {scale.distinct_cap:,}") for c in columns}
     return Table(
         "Columns and their roles",
         ["column", "type", "roles", "missing", "missing share", "distinct values"],
         [
-            [
-                str(col),
-                dtypes[col],
-                ", ".join(roles.get(str(col), [])) or "-",
-                int(missing[col]),
-                rounded(float(missing[col]) / n_rows),
-                # Distinct counts are aggregate; for personal columns they reveal no value.
-                int(df[col].nunique(dropna=True)),
-            ]
-            for col in df.columns
+            [col, types[col], ", ".join(roles.get(col, [])) or "-", int(missing[col]),
+             rounded(float(missing[col]) / n_rows), distinct[col]]
+            for col in columns
         ],
-        note="Counts only; no values of personal-data columns are shown anywhere in this report.",
+        note="Counts only; no values of personal-data columns are shown anywhere in this report."
+        + ("" if scale is None else f" Read at scale: {scale.source}, every row counted."),
     )
 
 
 def _profile_finding(ctx: AuditContext, table: Table) -> Finding:
     """The scope statement: rows, columns and how many hold each role."""
-    n_rows, n_cols = ctx.data.shape
+    n_rows, n_cols = _shape(ctx)
     n_personal = len(ctx.personal_data.personal_columns)
     return PROFILE.make(
         ctx, Status.PASS,
@@ -177,13 +181,25 @@ def _protected_missing_finding(
     )
 
 
-def _label_balance_finding(ctx: Cites, labels: pd.Series, min_share: float) -> Finding:
-    """``warn`` when the label has one value, or one rarer than ``min_share`` of rows."""
-    shares = labels.value_counts(normalize=True, dropna=False)
+def _label_balance_finding(ctx: Cites, counts: pd.Series | None, min_share: float) -> Finding:
+    """``warn`` when the label has one value, or one rarer than ``min_share`` of rows;
+    ``counts`` is rows per label value, most frequent first (``None``: more values than data
+    read at scale tabulates, each then rarer than any share worth judging)."""
+    if counts is None:
+        from auditkit._scale._tally import LABEL_CAP
+
+        return LABEL_BALANCE.judge(
+            ctx, problem=True,
+            summary=f"More than {LABEL_CAP:,} label values: the label is not a class label, or "
+            "not the outcome column.",
+            metrics={"classes": None, "rarest_share": None},
+        )
+    total = int(counts.sum())
+    shares = counts / total if total else counts.astype(float)
     rare = float(shares.min()) if len(shares) else 0.0
     table = Table(
         "Label distribution", ["label", "rows", "share"],
-        [[str(k), int(round(v * len(labels))), rounded(v)] for k, v in shares.items()],
+        [[str(k), int(n), rounded(float(v))] for (k, n), v in zip(counts.items(), shares, strict=True)],
     )
     return LABEL_BALANCE.judge(
         ctx, problem=rare < min_share or len(shares) < 2,
@@ -208,25 +224,49 @@ def _identifiers_finding(ctx: AuditContext) -> Finding:
     )
 
 
+def _shape(ctx: AuditContext) -> tuple[int, int]:
+    if ctx.scale is not None:
+        return ctx.scale.n_rows, len(ctx.scale.columns)
+    return ctx.data.shape
+
+
+def _label_counts(ctx: AuditContext) -> pd.Series | None:
+    """Rows per label value (missing included), most frequent first; ``None`` when the data
+    read at scale has more label values than are tabulated."""
+    if ctx.scale is None:
+        return ctx.data[ctx.label].value_counts(dropna=False)
+    counts = ctx.scale.label_counts()
+    if counts is not None:  # values typed as the whole column is (1.0 when some chunk is float)
+        dtype = ctx.scale.dtypes.get(ctx.label)
+        try:
+            if dtype is not None and counts.index.dtype != dtype:
+                counts.index = counts.index.astype(dtype)
+        except (TypeError, ValueError):
+            pass
+    return counts
+
+
 def run(ctx: AuditContext, options: DatasetOptions) -> CheckResult:
-    df = ctx.data
-    n_rows, n_cols = df.shape
+    n_rows, n_cols = _shape(ctx)
     roles = _roles(ctx)
-    missing = df.isna().sum()
+    missing = ctx.scale.missing_series() if ctx.scale is not None else ctx.data.isna().sum()
     findings: list[Finding] = [
-        _profile_finding(ctx, _columns_table(df, roles, missing)),
+        _profile_finding(ctx, _columns_table(ctx, roles, missing)),
         _missing_finding(ctx, roles, missing, n_rows, options.max_missing_share),
     ]
     if ctx.protected:
         findings.append(_protected_missing_finding(ctx, list(ctx.protected), missing))
     if ctx.label is not None:
-        findings.append(_label_balance_finding(ctx, df[ctx.label], options.min_class_share))
+        findings.append(_label_balance_finding(ctx, _label_counts(ctx), options.min_class_share))
     if ctx.features:
         findings += [_identifiers_finding(ctx), _protected_in_features(ctx)]
-    return CheckResult(
-        findings=findings,
-        summary=f"The audit covers {n_rows:,} records with {n_cols} columns.",
-    )
+    summary = f"The audit covers {n_rows:,} records with {n_cols} columns."
+    if ctx.scale is not None:
+        s = ctx.scale
+        summary += (f" They were read at scale ({s.engine_reason}): {s.source} in "
+                    f"{s.passes} streaming pass(es) on {s.workers} Dask worker(s); counts are of "
+                    f"every row, sampled checks say so ({s.sample_note()}).")
+    return CheckResult(findings=findings, summary=summary)
 
 
 @dataclass(frozen=True)
@@ -267,4 +307,5 @@ SPEC = register_check(CheckSpec(
     regulations=get_catalogue().on_topics(TOPICS),
     description="Rows, columns and roles; completeness; identifiers and protected "
     "attributes used as model inputs.",
+    data_needs="counts",
 ))

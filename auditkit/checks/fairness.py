@@ -100,6 +100,36 @@ def _protected_frame(ctx: AuditContext):
     return pseudonymise_labels(frame, [c for c in frame.columns if str(c) not in shown])
 
 
+def scaled_counts(ctx: AuditContext) -> Any:
+    """The fairness counts of every row of data read at scale, in the vocabulary the in-memory
+    audit uses: protected columns whose labels are not category labels renamed ``group 1..k``
+    (numbered as :func:`auditkit._personal.pseudonymise_labels` numbers them), and the label put
+    in the predictions' values when the audit recodes it (:meth:`AuditContext.outcomes`)."""
+    from auditkit._scale._view import recode_true, relabel_levels
+    from auditkit.fairness import MISSING, level_key
+
+    view = ctx.scale
+    if view.counts_error is not None:
+        raise view.counts_error
+    counts = view.counts
+    shown = ctx.category_label_columns
+    for c in ctx.protected:
+        if c in shown:
+            continue
+        levels = counts.levels[counts.attributes.index(c)]
+        values = sorted((v for v in levels if not (isinstance(v, str) and v == MISSING)), key=str)
+        numbers = {v: f"group {i + 1}" for i, v in enumerate(values)}
+        counts = relabel_levels(counts, c, numbers.__getitem__)
+    if ctx.outcomes().recoded:
+        from auditkit._outcomes import label_recoder
+
+        vocabulary = view.vocabulary("__prediction")
+        recode = label_recoder(ctx.y_pred() if vocabulary is None else vocabulary,
+                               positive_label=ctx.config.data.positive_label)
+        counts = recode_true(counts, recode, level_key)
+    return counts
+
+
 def gate_config(cfg: Any, options: FairnessOptions, *, pos_label: Any, favourable_label: Any,
                 source: str = "audit.toml") -> Any:
     """The :class:`~auditkit.fairness.GateConfig` of ``[checks.fairness]`` options: the one
@@ -155,8 +185,13 @@ def run(ctx: AuditContext, options: FairnessOptions) -> CheckResult:
 
     config = _gate_config(ctx, options)
     with ctx.step("Fairness: counting groups and drawing intervals"):
-        result = audit(ctx.y_true(), ctx.y_pred(), _protected_frame(ctx), y_score=ctx.y_score(),
-                       **config.audit_kwargs())
+        if ctx.scale is not None:
+            from auditkit.fairness import audit_counts
+
+            result = audit_counts(scaled_counts(ctx), **config.audit_kwargs())
+        else:
+            result = audit(ctx.y_true(), ctx.y_pred(), _protected_frame(ctx),
+                           y_score=ctx.y_score(), **config.audit_kwargs())
     findings = _threshold_findings(ctx, options, result, config)
     findings.append(coverage_finding(result, [t.disparity for t in config.thresholds],
                                      suppress=options.suppress_small, scope=ctx))
@@ -181,4 +216,5 @@ SPEC = register_check(CheckSpec(
     description="Rates by protected group and intersection with Wilson intervals, judged on "
     "groups whose denominators clear the evidence bar; disparities against thresholds "
     "(four-fifths rule on the favourable outcome, equalized odds) with the direction of harm.",
+    data_needs="counts",
 ))

@@ -306,7 +306,9 @@ def run(ctx: AuditContext, options: PerformanceOptions) -> CheckResult:
                f"judged by group for {len(data.singles)} protected attribute(s)"
                f"{' and their intersections' if len(data.groupings) > len(data.singles) else ''}; "
                f"evidence bar {options.min_denominator}."
-               + (f" {data.dropped} row(s) without a score were left out." if data.dropped else ""))
+               + (f" {data.dropped} row(s) without a score were left out." if data.dropped else "")
+               + (f" AUC and calibration were {ctx.scale.sample_note()}; their intervals "
+                  "reflect that sample." if ctx.scale is not None and ctx.scale.sampled else ""))
     if options.mitigation:
         from auditkit.checks._performance_mitigation import mitigation_table
 
@@ -326,4 +328,5 @@ SPEC = register_check(CheckSpec(
     description="ROC AUC and calibration of the score by protected group (ECE and "
     "reliability curves for probabilities, outcome rate per score level for ordinal scores), "
     "judged on groups with enough positives and negatives; optional mitigation trade-off.",
+    data_needs="sample",
 ))

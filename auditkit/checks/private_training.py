@@ -418,4 +418,5 @@ SPEC = register_check(CheckSpec(
         (*BUDGET_TOPICS, *NOISE_TOPICS, *ATTACK_TOPICS, *DEID_TOPICS)),
     description="The DP budget ledger (ε, δ, accountant, noise, sample rate, steps, clipping, "
     "budget used and remaining) and a membership-inference attack on the trained models.",
+    data_needs="none",
 ))

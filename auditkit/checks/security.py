@@ -395,4 +395,5 @@ SPEC = register_check(CheckSpec(
     regulations=("gdpr-art-32-1-a", "gdpr-art-34-3-a", "ccpa-1798-150-a-1", "gdpr-art-5-1-f"),
     description="Which artifacts (dataset, model, key ring, reports) are encrypted at rest, "
     "with what algorithm, under which key id; key ring protection and key age.",
+    data_needs="none",
 ))

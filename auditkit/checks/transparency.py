@@ -221,6 +221,8 @@ def run(ctx: AuditContext, options: TransparencyOptions) -> CheckResult:
             f"Explained with {report.result.choice.method} SHAP on "
             f"{report.result.sampling.rows_explained:,} rows; {len(report.local)} individual(s) "
             f"explained with SHAP and LIME."
+            + (f" The rows explained were drawn from a sample of the data: {ctx.scale.sample_note()}."
+               if ctx.scale is not None and ctx.scale.sampled else "")
         ),
         figures=figures,
     )
@@ -233,4 +235,5 @@ SPEC = register_check(CheckSpec(
         (*EXPLAIN_TOPICS, *LOCAL_TOPICS, *TRUST_TOPICS, *BIAS_TOPICS)),
     description="Global and local SHAP explanations with LIME cross-checks, efficiency, "
     "stability, and reliance on protected attributes and their proxies.",
+    data_needs="sample",
 ))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +88,8 @@ def progress_tracker(enabled: bool = True) -> Iterator[Any]:
     Descriptions are step names chosen by the toolkit; they never carry data values.
     """
     if not enabled:
-        def plain(items: Iterable[T], description: str = "", total: int | None = None) -> Iterator[T]:
+        def plain(items: Iterable[T], description: str = "", total: int | None = None,
+                  status: Callable[[T], str] | None = None) -> Iterator[T]:
             yield from items
 
         yield plain
@@ -108,17 +109,21 @@ def progress_tracker(enabled: bool = True) -> Iterator[Any]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
         console=err_console(),
         transient=False,
     )
 
-    def track(items: Iterable[T], description: str = "", total: int | None = None) -> Iterator[T]:
+    def track(items: Iterable[T], description: str = "", total: int | None = None,
+              status: Callable[[T], str] | None = None) -> Iterator[T]:
+        """Each item of ``items`` in turn, advancing a bar; ``status(item)``, when given, is
+        shown beside it once the item is done (counts and rates, never data values)."""
         seq = list(items) if total is None else items
         n = total if total is not None else len(seq)  # type: ignore[arg-type]
-        task = progress.add_task(description, total=n)
+        task = progress.add_task(description, total=n, status="")
         for item in seq:
             yield item
-            progress.advance(task)
+            progress.update(task, advance=1, status=status(item) if status is not None else "")
 
     with progress:
         yield track

@@ -95,6 +95,8 @@ _SSEP = "\x1e"
 
 
 def _text(col: pd.Series) -> pd.Series:
+    if pd.api.types.is_float_dtype(col.dtype):
+        col = col + 0.0  # -0.0 is the value 0.0: one class, as a group-by makes it
     return col.astype("string").fillna(_MISSING).astype(str)
 
 
