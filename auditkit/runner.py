@@ -126,7 +126,11 @@ def _load_model(cfg: AuditConfig, base_dir: Path, track: Track) -> tuple[Any, li
     return model, features, model_path
 
 
-def _check_features(features: list[str], columns: list[str]) -> None:
+def _check_features(cfg: AuditConfig, features: list[str], columns: list[str]) -> None:
+    """The feature names a model records must be columns of the data (those listed in
+    ``[model] features`` are checked with the other named columns)."""
+    if cfg.model.features or not cfg.model.path:
+        return
     missing = [f for f in features if f not in columns]
     if missing:
         raise DataError(
@@ -149,7 +153,6 @@ def build_context(
 
     sources = resolve_sources(cfg.data.path, base_dir, cfg.data.format)
     choice = choose_engine(cfg.data.engine, sources, cfg.data.memory_budget_mib)
-    model, features, model_path = _load_model(cfg, base_dir, track)
     inputs: list[Artifact] = []
     string_cols = list(dict.fromkeys([*cfg.data.personal, *([cfg.data.id_column] if cfg.data.id_column else [])]))
     scale = None
@@ -160,7 +163,8 @@ def build_context(
                               header=cfg.data.header, skip_lines=cfg.data.skip_lines)
             df, notes = loaded.frame, tuple(loaded.notices)
         _require_columns([str(c) for c in df.columns], cfg, sources.display)
-        _check_features(features, [str(c) for c in df.columns])
+        model, features, model_path = _load_model(cfg, base_dir, track)
+        _check_features(cfg, features, [str(c) for c in df.columns])
         with _ProgressPhase(track, "Classifying personal data"):
             # One classification for scope, data protection and security; the scan reads as many
             # rows as [checks.data_protection] sample_rows says.
@@ -173,7 +177,8 @@ def build_context(
 
         columns = partition_columns(sources, cfg, base_dir)
         _require_columns(columns, cfg, sources.display)
-        _check_features(features, columns)
+        model, features, model_path = _load_model(cfg, base_dir, track)
+        _check_features(cfg, features, columns)
         scaled = scaled_data(cfg, base_dir, sources, choice, columns=columns, model=model,
                              features=features, track=track)
         df, personal, scale = scaled.sample, scaled.personal, scaled.view

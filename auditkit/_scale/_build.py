@@ -93,21 +93,50 @@ def _second_plan(first: TallyPlan, risk: RiskPlan, qi: tuple[str, ...], masker: 
     """The masking pass, when there is anything for it to do."""
     if masker is None and (risk.qi is not None or not qi):
         return None
+    after = None
+    if masker is not None and qi:  # measured on what the policy keeps, as in memory
+        kept = set(masker.output_columns())
+        after = (tuple(c for c in qi if c in kept),
+                 risk.sensitive if risk.sensitive in kept else None)
     return TallyPlan(quasi_identifiers=qi, sensitive=risk.sensitive if qi else None,
                      masker=masker, masking_only=True, count_before=risk.qi is None,
-                     seed=first.seed, sample_rows=0)
+                     seed=first.seed, sample_rows=0, after=after)
+
+
+def _as_column_type(values: Any, dtype: str | None) -> Any:
+    """Values gathered from chunks typed int64 in one and float64 in another (a missing value),
+    typed as the whole column is: whole numbers as floats in a float column, as in memory."""
+    import numpy as np
+
+    if values is None or dtype is None or not dtype.startswith("float"):
+        return values
+    return np.asarray([float(v) if isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                       else v for v in values], dtype=object)
+
+
+def _typed_counts(counts: Any, dtypes: dict[str, str]) -> Any:
+    """``counts`` with the levels of float columns typed as floats (see above)."""
+    from auditkit._scale._view import relabel_levels
+
+    for c in counts.attributes:
+        if dtypes.get(c, "").startswith("float"):
+            counts = relabel_levels(counts, c, lambda v: _as_column_type([v], "float64")[0])
+    return counts
 
 
 def _view(sources: Any, choice: Any, first: PassResult, second: PassResult | None,
-          risk: RiskPlan | None, qi: tuple[str, ...]) -> ScaleView:
+          risk: RiskPlan | None, qi: tuple[str, ...], prediction: str | None) -> ScaleView:
     t = first.tally
     sample = t.sample.rows() if t.sample is not None else None
     view = ScaleView(
         source=sources.display, partitions=len(sources.partitions), engine_reason=choice.reason,
         n_rows=t.n_rows, columns=list(t.dtypes), dtypes=dict(t.dtypes), missing=dict(t.missing),
         distinct={c: (None if h is None else len(h)) for c, h in t.distinct.items()},
-        distinct_cap=DISTINCT_CAP, labels=t.labels, counts=t.counts,
-        counts_error=t.errors.get("fairness"), label_first=t.label_first, values=dict(t.values),
+        distinct_cap=DISTINCT_CAP, labels=t.labels,
+        counts=None if t.counts is None else _typed_counts(t.counts, t.dtypes),
+        counts_error=t.errors.get("fairness"), label_first=t.label_first,
+        values={c: _as_column_type(v, t.dtypes.get(c if c != "__prediction" else prediction))
+                for c, v in t.values.items()},
         mask_error=second.tally.errors.get("masking") if second is not None else None,
         sample_rows=0 if sample is None else len(sample), seed=t.sample.seed if t.sample else 0,
         seconds=first.seconds + (second.seconds if second else 0.0), workers=first.workers,
@@ -119,7 +148,8 @@ def _view(sources: Any, choice: Any, first: PassResult, second: PassResult | Non
         view.risk_columns = (qi, risk.sensitive)
         if second is not None and second.tally.mask_summary is not None:
             view.mask_summary = second.tally.mask_summary
-            view.risk["after"] = second.after.report(risk.k, risk.l)
+            if second.after is not None:
+                view.risk["after"] = second.after.report(risk.k, risk.l)
     elif second is not None:
         view.mask_summary = second.tally.mask_summary
     return view
@@ -169,7 +199,7 @@ def scaled_data(cfg: Any, base_dir: Path, sources: Any, choice: Any, *, columns:
                           *(masker.plans if masker is not None else ()), *personal.personal_columns}
                 read2 = replace(read, columns=tuple(c for c in columns if c in wanted))
                 second = run_pass(parts, plan2, read2, description="Masking pass", **kw)
-        view = _view(sources, choice, first, second, risk, qi)
+        view = _view(sources, choice, first, second, risk, qi, d.prediction)
     finally:
         first.close()
         if second is not None:

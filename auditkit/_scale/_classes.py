@@ -140,7 +140,12 @@ class ClassSpill:
 
     def report(self, k: int, l: int) -> Any:  # noqa: E741
         """The :class:`~auditkit.privacy.masking.RiskReport` of every record added."""
-        from auditkit.privacy.masking import RiskReport
+        from auditkit.privacy.masking import ClassCounts, RiskReport
+
+        if not self.qi:  # one class of every record, reported as the in-memory counter does
+            empty = ClassCounts((), self.sensitive)
+            empty.n = self.n
+            return empty.report(k, l)
 
         n_classes = k_min = below_k = unique = 0
         l_min: int | None = None

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -108,19 +110,37 @@ def _client(cluster: str | None, budget_bytes: int) -> tuple[Any, Callable[[], N
             ) from None
         return client, client.close, len(client.scheduler_info().get("workers", {})) or 1
     n = max(1, os.cpu_count() or 1)
-    # Workers log a failed task with its exception's message and traceback, which may quote
-    # data (a library's error): nothing of theirs reaches the terminal. The error itself comes
-    # back to this process, where the runner words it.
     # On this machine only, on free ports (the scheduler's HTTP routes too: not 8787, which
-    # another cluster may hold).
-    local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                         memory_limit=max(256 << 20, budget_bytes // n),
-                         dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL + 10)
-    client = Client(local)
+    # another cluster may hold). Workers never spill to disk (their results hold sample rows,
+    # decrypted); their scratch directory is removed with the cluster. Their logs are silent:
+    # a failed task is logged with its exception's message, which may quote data; the error
+    # itself comes back to this process, where the runner words it.
+    scratch = tempfile.mkdtemp(prefix="auditkit-dask-")
+    try:
+        import dask
+
+        with dask.config.set({"distributed.worker.memory.target": False,
+                              "distributed.worker.memory.spill": False}):
+            local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                 host="127.0.0.1", memory_limit=max(256 << 20, budget_bytes // n),
+                                 dashboard_address="127.0.0.1:0",
+                                 silence_logs=logging.CRITICAL + 10, local_directory=scratch)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    try:
+        client = Client(local)
+    except BaseException:
+        local.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
 
     def close() -> None:
-        client.close()
-        local.close()
+        try:
+            client.close()
+            local.close()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     return client, close, n
 
@@ -129,13 +149,17 @@ def _client(cluster: str | None, budget_bytes: int) -> tuple[Any, Callable[[], N
 def _quiet() -> Iterator[None]:
     """Dask's loggers in this process silenced for the block: they report failed tasks with
     messages that may quote data."""
-    logger = logging.getLogger("distributed")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 10)
+    names = ["distributed", *(n for n in logging.root.manager.loggerDict
+                              if n.startswith("distributed."))]
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 10)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _distributed(partitions: list[Any], plan: TallyPlan, read: ReadArgs, client: Any,
@@ -192,10 +216,11 @@ def run_pass(partitions: list[Any], plan: TallyPlan, read: ReadArgs, *, engine: 
     ``"dask"`` (a cluster) or ``"local"`` (this process, one partition after another)."""
     started = time.perf_counter()
     result = PassResult(Tally())
-    if plan.quasi_identifiers:
-        qi = tuple(plan.quasi_identifiers)
-        result.before, result.after = ClassSpill(qi, plan.sensitive), ClassSpill(qi, plan.sensitive)
     try:
+        if plan.quasi_identifiers:
+            result.before = ClassSpill(tuple(plan.quasi_identifiers), plan.sensitive)
+        if plan.after is not None:
+            result.after = ClassSpill(*plan.after)
         with contextlib.ExitStack() as stack:
             if engine == "dask":
                 stack.enter_context(_quiet())

@@ -6,8 +6,9 @@ first bytes), its size on disk and its estimated size in memory, which :func:`ch
 compares with the memory budget. The estimate (what the pandas engine needs while it audits):
 
 - CSV: bytes on disk x 8 (the demo's audit peaks at about 7.6x its CSV);
-- Parquet: the uncompressed size its footer records x 2;
-- encrypted: the ciphertext's size x 8 for CSV, x 4 for Parquet (the footer cannot be read
+- Parquet: the uncompressed size its footer records x 10 (pandas holds the demo's data in
+  about 2.3x it, and the audit peaks at about 5x the frame);
+- encrypted: the ciphertext's size x 8 for CSV, x 20 for Parquet (the footer cannot be read
   without the key; Parquet's compression is taken as 2:1).
 """
 

@@ -54,6 +54,7 @@ class TallyPlan:
     masking_only: bool = False  # the second pass: masking tallies alone
     count_before: bool = False  # in the second pass, the classes before masking too
     value_counts_of: tuple[str, ...] = ()  # columns whose masking operator needs value counts
+    after: tuple[tuple[str, ...], str | None] | None = None  # classes after masking: qi, sensitive
 
     @property
     def fairness(self) -> bool:
@@ -202,8 +203,11 @@ def _outcomes(plan: TallyPlan, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndar
         if score is None and hasattr(plan.model, "predict_proba"):
             proba = plan.model.predict_proba(X)
             score = proba[:, 1] if proba.ndim == 2 and proba.shape[1] == 2 else None
-    if score is not None and not (len(score) == 0 or (np.nanmin(score) >= 0 and np.nanmax(score) <= 1)):
-        score = None  # histogram edges must be shared by every chunk: probabilities only
+    # Histogram edges must be shared by every chunk: probabilities only. A missing score is
+    # kept, for the fairness count to refuse as it does in memory.
+    if score is not None and len(score) and not np.isnan(score).any() and not (
+            score.min() >= 0 and score.max() <= 1):
+        score = None
     return y_true, y_pred, score
 
 
@@ -262,10 +266,9 @@ def _mask_frame(plan: TallyPlan, t: Tally, frame: pd.DataFrame, start: int) -> N
         t.errors["masking"] = exc
         return
     t.mask_summary = _merge_summary(t.mask_summary, summary)
-    qi = [c for c in plan.quasi_identifiers if c in masked.columns]
-    sens = plan.sensitive if plan.sensitive in masked.columns else None
-    if qi:
-        t.classes_after.append(class_hashes(masked, qi, sens))
+    if plan.after is not None:  # the quasi-identifiers the policy keeps (none: one class)
+        qi, sens = plan.after
+        t.classes_after.append(class_hashes(masked, list(qi), sens))
 
 
 def tally_frames(plan: TallyPlan, frames: Iterable[pd.DataFrame], partition: int,

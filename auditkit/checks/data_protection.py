@@ -264,8 +264,8 @@ def _scaled_risk(
     ctx: AuditContext, options: DataProtectionOptions, qi: list[str], sensitive: str | None
 ) -> tuple[Any, Any, Any]:
     """k-anonymity of every row, counted in the streaming pass; the generalisation search runs
-    on the sample (a class of the sample is part of a class of the data, so the k it reaches
-    there the data reaches at least)."""
+    on the sample (a class of the sample is part of a class of the data, so each class it
+    holds is at least as large in the data; classes it does not hold are not seen)."""
     from auditkit.errors import DataError
     from auditkit.privacy.masking import suggest_generalisation
 
@@ -323,7 +323,9 @@ def _k_anonymity_finding(
         if ctx.scale is not None and ctx.scale.sampled:
             remediation += (f" The generalisation was searched on a uniform sample of "
                             f"{ctx.scale.sample_rows:,} of {ctx.scale.n_rows:,} rows (seed "
-                            f"{ctx.scale.seed}); on every row its k is at least this.")
+                            f"{ctx.scale.seed}): each class the sample holds has at least that "
+                            "many records in all, but a class with no record in the sample was "
+                            "not seen; measure k again on the generalised data.")
     metrics: dict[str, Any] = {
         "k_target": options.k, "k_before": before.k_achieved,
         "records_below_k_before": before.records_below_k,
