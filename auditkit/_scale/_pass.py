@@ -13,7 +13,9 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -119,8 +121,10 @@ def _client(cluster: str | None, budget_bytes: int) -> tuple[Any, Callable[[], N
     try:
         import dask
 
+        # The scheduler's work directory too (it follows Dask's temporary directory).
         with dask.config.set({"distributed.worker.memory.target": False,
-                              "distributed.worker.memory.spill": False}):
+                              "distributed.worker.memory.spill": False,
+                              "temporary-directory": scratch}):
             local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                  host="127.0.0.1", memory_limit=max(256 << 20, budget_bytes // n),
                                  dashboard_address="127.0.0.1:0",
@@ -134,6 +138,12 @@ def _client(cluster: str | None, budget_bytes: int) -> tuple[Any, Callable[[], N
         local.close()
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+    # The scheduler, in this process, adds a garbage-collection callback that only feeds its
+    # (silenced) logs; Python swallows a Ctrl-C that lands inside such a callback.
+    with contextlib.suppress(Exception):
+        from distributed.gc import disable_gc_diagnosis
+
+        disable_gc_diagnosis()
 
     def close() -> None:
         try:
@@ -143,6 +153,29 @@ def _client(cluster: str | None, budget_bytes: int) -> tuple[Any, Callable[[], N
             shutil.rmtree(scratch, ignore_errors=True)
 
     return client, close, n
+
+
+@contextlib.contextmanager
+def _interrupt_held() -> Iterator[None]:
+    """Ctrl-C held back until the block has finished, then raised.
+
+    A Dask cluster interrupted while it starts is left half-built, and Dask's exit handler then
+    fails on it with a traceback; held, the interrupt arrives once the cluster can be shut down
+    cleanly. Only Python's own handler is replaced, and only from the main thread (where
+    handlers run): an ignored SIGINT stays ignored, a handler of the caller's stays in place.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -224,8 +257,9 @@ def run_pass(partitions: list[Any], plan: TallyPlan, read: ReadArgs, *, engine: 
         with contextlib.ExitStack() as stack:
             if engine == "dask":
                 stack.enter_context(_quiet())
-                client, close, result.workers = _client(cluster, budget_bytes)
-                stack.callback(close)
+                with _interrupt_held():
+                    client, close, result.workers = _client(cluster, budget_bytes)
+                    stack.callback(close)
                 # closed before the client (the stack unwinds in reverse): its tasks cancelled
                 parts = stack.enter_context(contextlib.closing(
                     _distributed(partitions, plan, read, client, result.workers, result)))
