@@ -74,6 +74,9 @@ class AuditContext:
     data_notes:
         What the reader did to the dataset that the report must say (copies of a repeated
         column name dropped); names and positions only, never values.
+    data_files:
+        The files the data was read from, in the data's order (one, or every partition): what
+        the signed manifest lists, exactly the files this audit read.
     """
 
     config: AuditConfig
@@ -93,6 +96,7 @@ class AuditContext:
     track: Callable[..., Iterator[Any]] = _no_track
     artifacts: list[Artifact] = field(default_factory=list)
     scale: Any = None
+    data_files: tuple[Path, ...] = ()
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -23,10 +23,47 @@ from auditkit._formats import (
 )
 from auditkit.errors import ModelError
 
-__all__ = ["load_model"]
+__all__ = ["load_model", "skops_io"]
 
 
 _MAX_NAMES_SHOWN = 8
+
+
+class _NotFound:
+    """A module finder that finds no module of the given top-level names."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+def skops_io() -> Any:
+    """``skops.io``, imported without importing torch.
+
+    When skops is first imported it lists scikit-learn's estimators by importing every
+    scikit-learn module, scikit-learn's array-API adapter for torch among them, and that adapter
+    imports torch when torch is installed: about 180 MiB of memory and a second of start-up
+    that no skops load needs (the adapter's import failing is skipped by that listing). For that
+    import only, torch cannot be found; it can be imported again right after, and a process
+    that has already imported torch is left as it is.
+    """
+    import sys
+
+    if "skops.io" in sys.modules or "torch" in sys.modules:
+        import skops.io
+
+        return skops.io
+    finder = _NotFound("torch")
+    sys.meta_path.insert(0, finder)
+    try:
+        import skops.io
+    finally:
+        sys.meta_path.remove(finder)
+    return skops.io
 
 
 def _shown_names(names: list[str]) -> str:
@@ -70,7 +107,7 @@ def _skops_type_names(data: bytes) -> tuple[set[str], list[str]]:
     import io
     import json
 
-    import skops.io as sio
+    sio = skops_io()
 
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         schema = json.loads(archive.read("schema.json"))
@@ -100,7 +137,7 @@ def _skops_load(path: Path, data: bytes, trusted_types: list[str]) -> Any:
     ``trusted_types`` lists it; any other name must be in
     :data:`auditkit._trusted_types.TRUSTED_TYPES` or listed exactly in ``trusted_types``.
     """
-    import skops.io as sio
+    sio = skops_io()
 
     from auditkit._trusted_types import DENIED_HINTS, TRUSTED_TYPES, denied
 

@@ -178,7 +178,7 @@ class DataConfig(_Model):
     engine: str = "auto"
     memory_budget_mib: int | None = Field(default=None, ge=64)
     #: Address of a running Dask distributed scheduler (``tcp://host:8786``); default a local
-    #: cluster of one worker process per CPU.
+    #: cluster of one worker thread in the audit's own process.
     cluster: str | None = None
     #: Rows of the uniform sample the sampled checks read on the Dask engine.
     sample_rows: int = Field(default=100_000, ge=1_000, le=10_000_000)

@@ -147,20 +147,20 @@ def build_context(
     ``[data] path`` may be one file or many partitions (a glob or a directory); ``[data]
     engine`` decides whether they are read into memory (pandas) or streamed once on Dask, in
     which case the context holds a sample and the pass's figures (docs/scale.md)."""
-    from auditkit._scale._build import data_artifact, scaled_data
+    from auditkit._scale._build import data_artifact, read_args, scaled_data
     from auditkit._scale._read import read_all
     from auditkit._scale._sources import choose_engine, resolve_sources
 
     sources = resolve_sources(cfg.data.path, base_dir, cfg.data.format)
     choice = choose_engine(cfg.data.engine, sources, cfg.data.memory_budget_mib)
     inputs: list[Artifact] = []
-    string_cols = list(dict.fromkeys([*cfg.data.personal, *([cfg.data.id_column] if cfg.data.id_column else [])]))
     scale = None
     notes: tuple[str, ...] = ()
     if choice.engine == "pandas":
         with _ProgressPhase(track, "Reading dataset"):
-            loaded = read_all(sources, string_columns=string_cols, keys=cfg.keys, base_dir=base_dir,
-                              header=cfg.data.header, skip_lines=cfg.data.skip_lines)
+            read = read_args(cfg, base_dir)
+            loaded = read_all(sources, string_columns=list(read.string_columns), keys=read.keys,
+                              base_dir=read.base_dir, header=read.header, skip_lines=read.skip_lines)
             df, notes = loaded.frame, tuple(loaded.notices)
         _require_columns([str(c) for c in df.columns], cfg, sources.display)
         model, features, model_path = _load_model(cfg, base_dir, track)
@@ -203,6 +203,7 @@ def build_context(
         random_state=cfg.audit.random_state,
         track=track,
         scale=scale,
+        data_files=tuple(p.path for p in sources.partitions),
     )
     return ctx, inputs
 
@@ -288,6 +289,10 @@ def run_checks(
                 traceback.print_exc()
             result = CheckResult(findings=[_error_finding(spec, exc, guard)])
         results.append((spec, scope_result(ctx, result)))  # drop out-of-scope citations
+        if ctx.scale is not None:  # the next check starts from what this one kept
+            from auditkit._scale._memory import release_memory
+
+            release_memory()
 
     sections: dict[str, Section] = {}
     for spec, res in results:
@@ -443,22 +448,21 @@ def _run_into(
         with _ProgressPhase(track, "Signing the manifest"):
             marker = report_dir.mark(also=(MANIFEST_NAME, SIGNATURE_NAME))
             files = [*written.values(), *(Path(a.path) for a in staged if a.path), marker]
-            written["manifest"] = _sign(cfg, base_dir, config_path, stage, files)
+            written["manifest"] = _sign(cfg, base_dir, config_path, stage, files, ctx.data_files)
     return report, written
 
 
 def _sign(
-    cfg: AuditConfig, base_dir: Path, config_path: Path, out: Path, written: list[Path]
+    cfg: AuditConfig, base_dir: Path, config_path: Path, out: Path, written: list[Path],
+    parts: tuple[Path, ...],
 ) -> Path:
-    """Write the signed manifest of the inputs and of every file this run wrote under ``out``."""
+    """Write the signed manifest of the inputs (``parts``: the data files the audit read, not
+    whatever the path names by now) and of every file this run wrote under ``out``."""
     from auditkit.privacy import trail
     from auditkit.reports.signing import write_manifest
 
     trail.enforce("sign")  # a policy in force must let who acts sign reports
 
-    from auditkit._scale._sources import resolve_sources
-
-    parts = [p.path for p in resolve_sources(cfg.data.path, base_dir, cfg.data.format).partitions]
     inputs = {"config": config_path}
     if len(parts) == 1:
         inputs["data"] = parts[0]

@@ -69,13 +69,33 @@ def _scatter(nz: np.ndarray, values: np.ndarray, shape: tuple[int, ...]) -> np.n
     return out.reshape((values.shape[0],) + shape)
 
 
+BATCH = 250
+"""Replicates drawn at once, at most."""
+BATCH_BYTES = 32 << 20
+"""About the working memory of one batch, its evaluation included: tensors with many cells
+(several protected attributes crossed, with score histograms) get smaller batches."""
+_COPIES = 10  # arrays of the tensor's size a replicate's evaluation holds, measured
+
+
+def batch_size(counts: Counts, batch: int | None = None) -> int:
+    """Replicates per batch: ``batch`` if given, else :data:`BATCH` or fewer, so that a batch
+    holds about :data:`BATCH_BYTES`. The draws do not depend on it except through the order in
+    which the families' draws interleave, fixed for a given tensor shape."""
+    if batch is not None:
+        return batch
+    entries = max(counts.n.size, counts.scores.hist_n.size if counts.scores is not None else 0)
+    return int(max(1, min(BATCH, BATCH_BYTES // max(1, entries * 8 * _COPIES))))
+
+
 def resample(counts: Counts, n_boot: int, rng: np.random.Generator,
-             batch: int = 250) -> Iterator[dict[str, np.ndarray]]:
-    """Yield batches of resampled count arrays, each with a leading replicate axis.
+             batch: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+    """Yield batches of resampled count arrays, each with a leading replicate axis (of
+    :func:`batch_size` replicates).
 
     Keys: ``conf`` (classification), ``hist_w`` and ``hist_ws`` (scores), ``w``, ``w_pred``,
     ``w_abs``, ``w_sq`` (regression).
     """
+    batch = batch_size(counts, batch)
     done = 0
     while done < n_boot:
         b = min(batch, n_boot - done)

@@ -277,21 +277,38 @@ def auc_exact(ex_cell: np.ndarray, ex_cls: np.ndarray, ex_score: np.ndarray, ex_
     g_total = sum(g.size for g in groupings)
     if pos is None or len(ex_w) == 0:
         return np.full(g_total, np.nan)
+    # One row-length array at a time where it can be: the exact table may hold millions of rows.
     order = np.argsort(ex_score, kind="stable")
-    score, cell = ex_score[order], ex_cell[order]
-    wpos = np.where(ex_cls[order] == pos, ex_w[order], 0.0)
-    wneg = np.where(ex_cls[order] == pos, 0.0, ex_w[order])
+    score = ex_score[order]
     new_score = np.ones(len(score), dtype=bool)
     new_score[1:] = score[1:] != score[:-1]
+    del score
     rank = np.cumsum(new_score)  # dense rank of the score
-    multi = np.unravel_index(cell, shape)
+    del new_score
+    is_pos = ex_cls[order] == pos
+    w = ex_w[order]
+    wpos = np.where(is_pos, w, 0.0)
+    wneg = np.where(is_pos, 0.0, w)
+    del is_pos, w
+    cell = ex_cell[order]
+    del order
+    strides = np.cumprod((1, *shape[:0:-1]))[::-1]  # C order, as ravel_multi_index
+    axis_cache: dict[int, np.ndarray] = {}
+
+    def axis(a: int) -> np.ndarray:
+        """The level index of axis ``a`` for each row, in the smallest integer type."""
+        if a not in axis_cache:
+            levels = (cell // int(strides[a])) % shape[a]
+            axis_cache[a] = levels.astype(np.min_scalar_type(max(shape[a] - 1, 0)))
+        return axis_cache[a]
+
     num = np.zeros(g_total)
     ptot = np.zeros(g_total)
     qtot = np.zeros(g_total)
     start = 0
     for g in groupings:
         if g.axes:
-            gid = np.ravel_multi_index(tuple(multi[a] for a in g.axes), tuple(shape[a] for a in g.axes))
+            gid = np.ravel_multi_index(tuple(axis(a) for a in g.axes), tuple(shape[a] for a in g.axes))
         else:
             gid = np.zeros(len(cell), dtype=np.int64)
         gid = gid.astype(np.uint16 if g.size < 65536 else np.int64)

@@ -22,7 +22,8 @@ from auditkit._scale._pass import PassResult, ReadArgs, run_pass
 from auditkit._scale._tally import DISTINCT_CAP, TallyPlan
 from auditkit._scale._view import ScaleView
 
-__all__ = ["RiskPlan", "ScaledData", "data_artifact", "partition_columns", "risk_plan", "scaled_data"]
+__all__ = ["RiskPlan", "ScaledData", "data_artifact", "partition_columns", "read_args", "risk_plan",
+           "scaled_data"]
 
 
 @dataclass(frozen=True)
@@ -161,13 +162,11 @@ def scaled_data(cfg: Any, base_dir: Path, sources: Any, choice: Any, *, columns:
     from auditkit._personal import classify_personal_data
 
     d = cfg.data
-    string_cols = tuple(dict.fromkeys([*d.personal, *([d.id_column] if d.id_column else [])]))
-    read = ReadArgs(string_columns=string_cols, keys=cfg.keys, base_dir=base_dir,
-                    header=d.header, skip_lines=d.skip_lines)
+    read = read_args(cfg, base_dir)
     risk = risk_plan(cfg, base_dir, columns)
     parts = list(sources.partitions)
     plan = _first_plan(cfg, model, features, risk, columns)
-    kw = dict(engine="dask", cluster=d.cluster, budget_bytes=choice.budget_bytes, track=track)
+    kw = dict(engine="dask", cluster=d.cluster, track=track)
     first = run_pass(parts, plan, read, description="Reading partitions", **kw)
     second = None
     try:
@@ -207,12 +206,18 @@ def scaled_data(cfg: Any, base_dir: Path, sources: Any, choice: Any, *, columns:
     return ScaledData(sample, view, personal)
 
 
-def partition_columns(sources: Any, cfg: Any, base_dir: Path) -> list[str]:
-    """The column names every partition has (checked the same for all)."""
+def read_args(cfg: Any, base_dir: Path) -> ReadArgs:
+    """How ``[data]`` says the partitions are read, on either engine: the personal columns and
+    the id column kept as text, the key ring, the header and the lines to skip."""
     d = cfg.data
     string_cols = tuple(dict.fromkeys([*d.personal, *([d.id_column] if d.id_column else [])]))
-    return _columns(sources, ReadArgs(string_columns=string_cols, keys=cfg.keys, base_dir=base_dir,
-                                      header=d.header, skip_lines=d.skip_lines))
+    return ReadArgs(string_columns=string_cols, keys=cfg.keys, base_dir=base_dir,
+                    header=d.header, skip_lines=d.skip_lines)
+
+
+def partition_columns(sources: Any, cfg: Any, base_dir: Path) -> list[str]:
+    """The column names every partition has (checked the same for all)."""
+    return _columns(sources, read_args(cfg, base_dir))
 
 
 def _columns(sources: Any, read: ReadArgs) -> list[str]:

@@ -51,9 +51,10 @@ def _output_dir(out_dir: str | Path) -> Path:
 
 def _data_and_model(out: Path, rows: int, seed: int, track: Track) -> DemoContext:
     """Generate the applications, train and score the model, save both under ``out``."""
-    import skops.io as sio
-
+    from auditkit._models import skops_io
     from auditkit.atomic import atomic_write_bytes
+
+    sio = skops_io()
 
     data_path = out / "applications.csv"
     model_path = out / "model.skops"

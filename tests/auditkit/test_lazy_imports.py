@@ -65,3 +65,44 @@ def test_domain_packages_import_light() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+LOAD_PROBE = """
+import json, sys
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from auditkit._models import load_model, skops_io
+path = sys.argv[1]
+skops_io().dump(LogisticRegression().fit(np.arange(8.0).reshape(-1, 1), [0, 1] * 4), path)
+model = load_model(path)
+after_load = sorted(m for m in sys.modules if m.split('.')[0] == 'torch')
+finders = [type(f).__name__ for f in sys.meta_path]
+try:
+    import torch  # noqa: F401
+    torch_after = True
+except ImportError:
+    torch_after = False
+print(json.dumps({"predict": model.predict([[7.0]]).tolist(), "torch_on_load": after_load,
+                  "finders": finders, "torch_after": torch_after}))
+"""
+
+
+def test_loading_a_skops_model_does_not_import_torch(tmp_path) -> None:
+    """skops lists scikit-learn's estimators on import, which would import torch through
+    scikit-learn's array-API adapter: a model load must not pay for it, and torch must stay
+    importable afterwards (the private-training check imports it)."""
+    pytest.importorskip("skops")
+    proc = subprocess.run([sys.executable, "-c", LOAD_PROBE, str(tmp_path / "m.skops")],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["predict"] == [1]
+    assert result["torch_on_load"] == []
+    assert "_NotFound" not in result["finders"]
+    try:
+        import importlib.util
+
+        installed = importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        installed = False
+    assert result["torch_after"] == installed

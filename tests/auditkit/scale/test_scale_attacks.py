@@ -410,3 +410,30 @@ def test_ctrl_c_mid_pass_leaves_nothing(tmp_path, delay: float) -> None:
     assert not (tmp_path / "report").exists()
     assert [p.name for p in tmp_path.iterdir() if "staging" in p.name] == []
     assert list(tmp.iterdir()) == []  # no class buckets, no Dask scratch
+
+
+@pytest.mark.parametrize("engine", ["pandas", "dask"])
+def test_the_signed_manifest_lists_the_partitions_read_not_those_there_later(
+        tmp_path, monkeypatch, engine) -> None:
+    """A partition that appears after the data was read (before signing) is not in the
+    manifest: it lists exactly the files the audit read, in the data's order."""
+    import auditkit.runner as runner
+    from auditkit.reports._keys import generate_signing_key
+
+    df = _frame(900)
+    _write(df, tmp_path / "parts", "parquet", parts=3)
+    generate_signing_key(tmp_path / "sign.pem")
+    data = dict(DATA, engine=engine, **({"sample_rows": SAMPLE} if engine == "dask" else {}))
+    config = _config(tmp_path, "report", data, extra='[keys]\nsigning_key = "sign.pem"\n')
+    original = runner.write_reports
+
+    def late_partition(*args, **kwargs):
+        df.iloc[:10].to_parquet(tmp_path / "parts" / "part-999.parquet", index=False)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "write_reports", late_partition)
+    run = run_audit(config)
+    manifest = json.loads(run.paths["manifest"].read_text())
+    names = {k: Path(v["path"]).name for k, v in manifest["inputs"].items() if k.startswith("data")}
+    assert names == {"data[1]": "part-000.parquet", "data[2]": "part-001.parquet",
+                     "data[3]": "part-002.parquet"}
