@@ -79,8 +79,7 @@ _COPIES = 10  # arrays of the tensor's size a replicate's evaluation holds, meas
 
 def batch_size(counts: Counts, batch: int | None = None) -> int:
     """Replicates per batch: ``batch`` if given, else :data:`BATCH` or fewer, so that a batch
-    holds about :data:`BATCH_BYTES`. The draws do not depend on it except through the order in
-    which the families' draws interleave, fixed for a given tensor shape."""
+    holds about :data:`BATCH_BYTES`. The replicates do not depend on it (see :func:`resample`)."""
     if batch is not None:
         return batch
     entries = max(counts.n.size, counts.scores.hist_n.size if counts.scores is not None else 0)
@@ -94,8 +93,14 @@ def resample(counts: Counts, n_boot: int, rng: np.random.Generator,
 
     Keys: ``conf`` (classification), ``hist_w`` and ``hist_ws`` (scores), ``w``, ``w_pred``,
     ``w_abs``, ``w_sq`` (regression).
+
+    Each kind of draw has its own stream, spawned from ``rng``: the cells' multinomial, the
+    normal approximation of their weights, the histograms' multinomial and weights, and each
+    regression mean. A stream's draws come one replicate after another, so the replicates are
+    the same whatever the batch size.
     """
     batch = batch_size(counts, batch)
+    cells, cell_w, hist, hist_w, *means = rng.spawn(7)
     done = 0
     while done < n_boot:
         b = min(batch, n_boot - done)
@@ -103,34 +108,34 @@ def resample(counts: Counts, n_boot: int, rng: np.random.Generator,
         out: dict[str, np.ndarray] = {}
         if counts.task == "classification":
             n = counts.n.ravel()
-            nz, m = _draw(n, b, rng)
-            wt = _weights(m, n[nz], counts.w.ravel()[nz], counts.w2.ravel()[nz], counts.weighted, rng)
+            nz, m = _draw(n, b, cells)
+            wt = _weights(m, n[nz], counts.w.ravel()[nz], counts.w2.ravel()[nz], counts.weighted, cell_w)
             out["conf"] = _scatter(nz, wt, counts.n.shape)
             s = counts.scores
             if s is not None:
                 hn = s.hist_n.ravel()
-                nz, m = _draw(hn, b, rng)
+                nz, m = _draw(hn, b, hist)
                 hw = s.hist_w.ravel()[nz]
-                wt = _weights(m, hn[nz], hw, s.hist_w2.ravel()[nz], counts.weighted, rng)
+                wt = _weights(m, hn[nz], hw, s.hist_w2.ravel()[nz], counts.weighted, hist_w)
                 mean_ws = np.where(hw > 0, s.hist_ws.ravel()[nz] / np.where(hw > 0, hw, 1.0), 0.0)
                 out["hist_w"] = _scatter(nz, wt, s.hist_n.shape)
                 out["hist_ws"] = _scatter(nz, wt * mean_ws, s.hist_n.shape)
         else:
             n = counts.n.ravel()
-            nz, m = _draw(n, b, rng)
+            nz, m = _draw(n, b, cells)
             nn = n[nz].astype(float)
-            wt = _weights(m, nn, counts.w.ravel()[nz], counts.w2.ravel()[nz], counts.weighted, rng)
+            wt = _weights(m, nn, counts.w.ravel()[nz], counts.w2.ravel()[nz], counts.weighted, cell_w)
             out["w"] = _scatter(nz, wt, counts.n.shape)
             big_w = counts.w.ravel()[nz]
             sum_w2 = counts.w2.ravel()[nz]
             safe_w = np.where(big_w > 0, big_w, 1.0)
-            for q in ("pred", "abs", "sq"):
+            for q, q_rng in zip(("pred", "abs", "sq"), means, strict=True):
                 mu = counts.reg[f"w_{q}"].ravel()[nz] / safe_w
                 v = (counts.reg[f"w2_{q}2"].ravel()[nz] - 2 * mu * counts.reg[f"w2_{q}"].ravel()[nz]
                      + mu * mu * sum_w2) / (safe_w * safe_w)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     scale = np.where(m > 0, np.sqrt(np.maximum(v, 0.0) * nn / np.maximum(m, 1)), 0.0)
-                mean = mu + scale * rng.standard_normal(m.shape)
+                mean = mu + scale * q_rng.standard_normal(m.shape)
                 if q != "pred":
                     mean = np.maximum(mean, 0.0)
                 out[f"w_{q}"] = _scatter(nz, wt * mean, counts.n.shape)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import gc
 import sys
 from functools import lru_cache
@@ -27,7 +26,7 @@ def _malloc_trim() -> Any:
     if not sys.platform.startswith("linux"):
         return None
     with contextlib.suppress(OSError, AttributeError, TypeError):
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        return ctypes.CDLL(None).malloc_trim  # the C library this process already has loaded
     return None
 
 

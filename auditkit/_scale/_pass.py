@@ -82,6 +82,7 @@ def _absorb(result: PassResult, part: Tally) -> None:
             spill.add(h)
         hashes.clear()
     result.tally = result.tally.merge(part)
+    part.clear()  # the generators that handed it over hold it until the next partition
 
 
 def _local(partitions: list[Any], plan: TallyPlan, read: ReadArgs, result: PassResult) -> Iterator[Tally]:
@@ -136,6 +137,7 @@ def _client(cluster: str | None) -> tuple[Any, Callable[[], None], int]:
                               "temporary-directory": scratch}):
             local = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                  memory_limit=0, dashboard_address="127.0.0.1:0",
+                                 worker_dashboard_address="127.0.0.1:0",
                                  silence_logs=logging.CRITICAL + 10, local_directory=scratch)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -146,12 +148,13 @@ def _client(cluster: str | None) -> tuple[Any, Callable[[], None], int]:
         local.close()
         shutil.rmtree(scratch, ignore_errors=True)
         raise
-    # The scheduler, in this process, adds a garbage-collection callback that only feeds its
-    # (silenced) logs; Python swallows a Ctrl-C that lands inside such a callback.
+    # The scheduler and the worker, in this process, add a garbage-collection callback that
+    # only feeds their (silenced) logs; Python swallows a Ctrl-C that lands inside such a
+    # callback. Off for both (their own calls to turn it off at close are then no-ops).
     with contextlib.suppress(Exception):
         from distributed.gc import disable_gc_diagnosis
 
-        disable_gc_diagnosis()
+        disable_gc_diagnosis(force=True)
 
     def close() -> None:
         try:
@@ -188,19 +191,25 @@ def _interrupt_held() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Dask's loggers in this process silenced for the block: they report failed tasks with
-    messages that may quote data."""
+    """Dask's loggers in this process silenced for the block, and kept from passing records on
+    to the root logger's handlers (a notebook's, a test runner's, ``logging.basicConfig``'s):
+    they report failed tasks with messages that may quote data, and the local cluster's worker
+    runs in this process. Dask is imported first: its import sets its loggers' levels."""
+    with contextlib.suppress(ImportError):  # without Dask, _client says what to install
+        import distributed  # noqa: F401
     names = ["distributed", *(n for n in logging.root.manager.loggerDict
                               if n.startswith("distributed."))]
     loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
+    saved = [(lg.level, lg.propagate) for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.CRITICAL + 10)
+        lg.propagate = False
     try:
         yield
     finally:
-        for lg, level in zip(loggers, levels, strict=True):
+        for lg, (level, propagate) in zip(loggers, saved, strict=True):
             lg.setLevel(level)
+            lg.propagate = propagate
 
 
 def _distributed(partitions: list[Any], plan: TallyPlan, read: ReadArgs, client: Any,
@@ -276,7 +285,6 @@ def run_pass(partitions: list[Any], plan: TallyPlan, read: ReadArgs, *, engine: 
             shown = _tracked(parts, track, len(partitions), description) if track else parts
             for part in shown:
                 _absorb(result, part)
-                del part
                 release_memory()
     except BaseException:
         result.close()

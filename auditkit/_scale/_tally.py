@@ -82,6 +82,10 @@ class Tally:
     label_first: pd.Series | None = None  # each label value's first position (partition, row)
     values: dict[str, np.ndarray | None] = field(default_factory=dict)  # vocabularies (capped)
 
+    def clear(self) -> None:
+        """Drop every figure (once merged elsewhere: what the merge kept stays there)."""
+        self.__init__()  # type: ignore[misc]
+
     def merge(self, other: Tally) -> Tally:
         """The tally of both sets of rows."""
         out = Tally(self.n_rows + other.n_rows, partitions=self.partitions + other.partitions)

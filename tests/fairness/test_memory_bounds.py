@@ -1,6 +1,7 @@
 """Working memory of the count-tensor bootstrap and of the exact ROC AUC, with their figures
-unchanged: the batch of replicates shrinks only for tensors with many cells, and the exact AUC
-is the Mann-Whitney statistic whatever the layout of the cells."""
+unchanged: the batch of replicates shrinks for tensors with many cells and the replicates do
+not depend on it, and the exact AUC is the Mann-Whitney statistic whatever the layout of the
+cells."""
 
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ def _counts(n_cells: int, bins: bool) -> Counts:
 
 
 def test_small_tensors_keep_the_full_batch() -> None:
-    """Known answers elsewhere were drawn in batches of 250: small tensors are unchanged."""
     assert batch_size(_counts(3, bins=True)) == BATCH
     assert batch_size(_counts(3, bins=False)) == BATCH
     assert batch_size(_counts(3, bins=True), 7) == 7
@@ -54,6 +54,40 @@ def test_large_tensors_get_bounded_batches(cells: int) -> None:
                            counts.n.sum())
         total += batch["conf"].shape[0]
     assert total == 1_000
+
+
+def _weighted_counts(task: str) -> Counts:
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    n = 1_500
+    frame = pd.DataFrame({"g": rng.choice(list("abcdefgh"), n), "h": rng.choice(list("xyz"), n)})
+    w = rng.choice([0.5, 1.0, 3.0], n)
+    if task == "regression":
+        y, pred, score = rng.normal(size=n), rng.normal(size=n), None
+    else:
+        y, pred, score = rng.integers(0, 2, n), rng.integers(0, 2, n), rng.random(n)
+    return audit(y, pred, frame, y_score=score, sample_weight=w, n_boot=10, random_state=0).counts
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_replicates_do_not_depend_on_the_batch_size(task: str) -> None:
+    """Each kind of draw has its own stream: the same replicates in batches of any size, so a
+    smaller batch for a larger tensor changes no interval."""
+    counts = _weighted_counts(task)
+    assert counts.task == task and counts.weighted
+
+    def replicates(batch: int) -> dict[str, np.ndarray]:
+        parts = list(resample(counts, 60, np.random.default_rng(5), batch=batch))
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    whole = replicates(60)
+    assert set(whole) == ({"conf", "hist_w", "hist_ws"} if task == "classification"
+                          else {"w", "w_pred", "w_abs", "w_sq"})
+    for batch in (1, 7, 25):
+        other = replicates(batch)
+        for key, value in whole.items():
+            np.testing.assert_array_equal(other[key], value, err_msg=f"{key}, batch {batch}")
 
 
 @settings(max_examples=60, deadline=None)

@@ -437,3 +437,34 @@ def test_the_signed_manifest_lists_the_partitions_read_not_those_there_later(
     names = {k: Path(v["path"]).name for k, v in manifest["inputs"].items() if k.startswith("data")}
     assert names == {"data[1]": "part-000.parquet", "data[2]": "part-001.parquet",
                      "data[3]": "part-002.parquet"}
+
+
+@pytest.mark.parametrize("root_logging", [False, True])
+def test_a_failed_task_logs_nothing_of_its_message(tmp_path, monkeypatch, caplog, capfd,
+                                                   root_logging) -> None:
+    """The local cluster's worker runs in this process: Dask logs a failed task with its
+    exception's message, which may quote a value. With or without handlers on the root logger
+    (a notebook, a test runner, ``logging.basicConfig``), no such record is written anywhere."""
+    import logging
+
+    import auditkit._scale._pass as scale_pass
+    from auditkit._scale._pass import ReadArgs
+    from auditkit._scale._sources import resolve_sources
+    from auditkit._scale._tally import TallyPlan
+
+    planted = "Zq9-planted-7731"
+    _write(_frame(300), tmp_path / "parts", "parquet", parts=2)
+
+    def failing(*args, **kwargs):
+        raise ValueError(f"cannot count {planted!r}")
+
+    monkeypatch.setattr(scale_pass, "tally_frames", failing)
+    if root_logging:
+        caplog.set_level(logging.DEBUG)
+    parts = list(resolve_sources("parts", tmp_path).partitions)
+    with pytest.raises(ValueError):
+        scale_pass.run_pass(parts, TallyPlan(), ReadArgs(base_dir=tmp_path), engine="dask")
+    out, err = capfd.readouterr()
+    assert planted not in caplog.text
+    assert planted not in out + err
+    assert all(planted not in str(r.msg) + str(r.args) for r in caplog.records)
