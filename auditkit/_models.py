@@ -29,6 +29,11 @@ __all__ = ["load_model", "skops_io"]
 _MAX_NAMES_SHOWN = 8
 
 
+class _Hidden(ModuleNotFoundError):
+    """A module hidden on purpose for the length of one import (never reaches a user: the
+    import that meets it skips the module, see :func:`skops_io`)."""
+
+
 class _NotFound:
     """A module finder that finds no module of the given top-level names."""
 
@@ -37,7 +42,7 @@ class _NotFound:
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
         if name.partition(".")[0] in self.names:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            raise _Hidden(f"No module named {name!r} (hidden while skops is imported)", name=name)
         return None
 
 

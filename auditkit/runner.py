@@ -23,6 +23,7 @@ from auditkit._output import ReportDir
 from auditkit._personal import classify_personal_data
 from auditkit._redact import PersonalValueIndex
 from auditkit._run_trail import audit_session, current_run, finish_run, trail_head
+from auditkit._scale._memory import release_memory
 from auditkit._scope import scope_result
 from auditkit.checks._registry import CheckResult, CheckSpec, iter_checks
 from auditkit.config import AuditConfig, load_config, validate_formats
@@ -290,8 +291,6 @@ def run_checks(
             result = CheckResult(findings=[_error_finding(spec, exc, guard)])
         results.append((spec, scope_result(ctx, result)))  # drop out-of-scope citations
         if ctx.scale is not None:  # the next check starts from what this one kept
-            from auditkit._scale._memory import release_memory
-
             release_memory()
 
     sections: dict[str, Section] = {}
@@ -456,8 +455,8 @@ def _sign(
     cfg: AuditConfig, base_dir: Path, config_path: Path, out: Path, written: list[Path],
     parts: tuple[Path, ...],
 ) -> Path:
-    """Write the signed manifest of the inputs (``parts``: the data files the audit read, not
-    whatever the path names by now) and of every file this run wrote under ``out``."""
+    """Write the signed manifest of the inputs (``parts``: the data files read) and of every
+    file this run wrote under ``out``."""
     from auditkit.privacy import trail
     from auditkit.reports.signing import write_manifest
 
