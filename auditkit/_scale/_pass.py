@@ -117,8 +117,8 @@ def _client(cluster: str | None) -> tuple[Any, Callable[[], None], int]:
             ) from None
         return client, client.close, len(client.scheduler_info().get("workers", {})) or 1
     # The local cluster: its scheduler and one worker thread run in this process, and talk to
-    # it in memory (no network port but the scheduler's HTTP routes, on 127.0.0.1 and a free
-    # port: not 8787, which another cluster may hold). One thread: a partition's tally is
+    # it in memory (no network port but their HTTP routes, on 127.0.0.1 and free ports: not
+    # 8787, which another cluster may hold). One thread: a partition's tally is
     # bound by Python's interpreter lock, so a second thread adds a partition's working memory
     # and no speed (2M demo rows: 6.6 s with one thread, 7.6 s with two), and worker processes
     # add their own copies of the libraries and of every result (1.5 GiB at 2M rows with two,
