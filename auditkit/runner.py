@@ -16,6 +16,7 @@ from typing import Any
 
 from auditkit import __version__
 from auditkit._context import AuditContext, _no_track
+from auditkit._interrupt import noting_interrupts, raise_if_interrupted
 from auditkit._models import load_model
 from auditkit._narrative import facts_from_context
 from auditkit._narrative_report import build_narrative
@@ -292,6 +293,7 @@ def run_checks(
         results.append((spec, scope_result(ctx, result)))  # drop out-of-scope citations
         if ctx.scale is not None:  # the next check starts from what this one kept
             release_memory()
+        raise_if_interrupted()
 
     sections: dict[str, Section] = {}
     for spec, res in results:
@@ -353,9 +355,7 @@ def run_audit(
     cfg = load_config(config_path)
     base_dir = config_path.resolve().parent
     out = Path(out_dir) if out_dir is not None else base_dir / cfg.report.out
-    fmts = list(formats) if formats else list(cfg.report.formats)
-    if formats:
-        fmts = validate_formats(fmts)
+    fmts = validate_formats(list(formats)) if formats else list(cfg.report.formats)
     if only:
         known = {c.id for c in iter_checks()}
         for check_id in only:
@@ -366,12 +366,13 @@ def run_audit(
                 )
     report_dir = ReportDir(out, _input_paths(cfg, base_dir, config_path))
     # One trail command per run: audit.run at the start and at the end (see auditkit._run_trail).
-    with audit_session(cfg, base_dir, out) as mark:
+    with noting_interrupts(), audit_session(cfg, base_dir, out) as mark:
         stage = report_dir.begin()
         try:
             report, written = _run_into(
                 stage, report_dir, cfg, base_dir, config_path, fmts, only, track, debug
             )
+            raise_if_interrupted()  # a Ctrl-C Python swallowed: still no report
             report_dir.commit()
         except BaseException:
             report_dir.abort()
@@ -455,8 +456,7 @@ def _sign(
     cfg: AuditConfig, base_dir: Path, config_path: Path, out: Path, written: list[Path],
     parts: tuple[Path, ...],
 ) -> Path:
-    """Write the signed manifest of the inputs (``parts``: the data files read) and of every
-    file this run wrote under ``out``."""
+    """Write the signed manifest of the inputs (``parts``: the data files read) and outputs."""
     from auditkit.privacy import trail
     from auditkit.reports.signing import write_manifest
 

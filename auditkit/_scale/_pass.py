@@ -12,15 +12,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import signal
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auditkit._interrupt import interrupt_held, raise_if_interrupted
 from auditkit._scale._classes import ClassSpill
 from auditkit._scale._memory import release_memory
 from auditkit._scale._tally import Tally, TallyPlan, tally_frames
@@ -167,29 +166,6 @@ def _client(cluster: str | None) -> tuple[Any, Callable[[], None], int]:
 
 
 @contextlib.contextmanager
-def _interrupt_held() -> Iterator[None]:
-    """Ctrl-C held back until the block has finished, then raised.
-
-    A Dask cluster interrupted while it starts is left half-built, and Dask's exit handler then
-    fails on it with a traceback; held, the interrupt arrives once the cluster can be shut down
-    cleanly. Only Python's own handler is replaced, and only from the main thread (where
-    handlers run): an ignored SIGINT stays ignored, a handler of the caller's stays in place.
-    """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield
-        return
-    held: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if held:
-        raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Dask's loggers in this process silenced for the block, and kept from passing records on
     to the root logger's handlers (a notebook's, a test runner's, ``logging.basicConfig``'s):
@@ -274,7 +250,7 @@ def run_pass(partitions: list[Any], plan: TallyPlan, read: ReadArgs, *, engine: 
         with contextlib.ExitStack() as stack:
             if engine == "dask":
                 stack.enter_context(_quiet())
-                with _interrupt_held():
+                with interrupt_held():
                     client, close, result.workers = _client(cluster)
                     stack.callback(close)
                 # closed before the client (the stack unwinds in reverse): its tasks cancelled
@@ -286,6 +262,7 @@ def run_pass(partitions: list[Any], plan: TallyPlan, read: ReadArgs, *, engine: 
             for part in shown:
                 _absorb(result, part)
                 release_memory()
+                raise_if_interrupted()
     except BaseException:
         result.close()
         raise
