@@ -12,6 +12,17 @@ import pytest
 from auditkit._interrupt import interrupt_held, noting_interrupts, raise_if_interrupted
 
 
+@pytest.fixture(autouse=True)
+def _python_handles_sigint():
+    """Python's own SIGINT handler, as in a terminal: a test run started in the background (as
+    CI's harness starts it) has SIGINT ignored, which the run then leaves alone."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _Obj:
     pass
 
