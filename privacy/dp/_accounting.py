@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from auditkit.privacy.dp._accountants import opacus_epsilon, pld_epsilon, rdp_epsilon
 from auditkit.privacy.dp._memory import (
     ACCOUNTANT_MEMORY_LIMIT,
     MEMORY_ESTIMATES,
@@ -60,6 +62,12 @@ __all__ = [
 
 History = list[tuple[float, float, int]]
 
+#: Held around every accountant call: one at a time per process. The TensorBoard log computes ε
+#: on a background thread while training computes it at epoch ends; the accountants (and their
+#: ``warnings.catch_warnings`` blocks, which are not thread-safe) never overlap, and their
+#: memory (up to :data:`ACCOUNTANT_MEMORY_LIMIT`) is never needed twice at once.
+ACCOUNTANT_LOCK = threading.RLock()
+
 MAX_NOISE_MULTIPLIER = 1000.0
 MAX_STEPS = 10**12
 
@@ -69,37 +77,14 @@ class AccountantFallbackWarning(UserWarning):
     memory limit (:data:`ACCOUNTANT_MEMORY_LIMIT`); RDP's ε is a valid, looser upper bound."""
 
 
-def _opacus_eps(name: str) -> Callable[[History, float], float]:
-    def compute(history: History, delta: float) -> float:
-        from opacus.accountants import create_accountant
-
-        acc = create_accountant(mechanism=name)
-        acc.history = [(float(s), float(q), int(n)) for s, q, n in history]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return float(acc.get_epsilon(delta=delta))
-
-    return compute
-
-
-def _pld_eps(history: History, delta: float) -> float:
-    import dp_accounting
-    from dp_accounting import pld
-
-    acc = pld.PLDAccountant()
-    for s, q, n in history:
-        event = dp_accounting.PoissonSampledDpEvent(float(q), dp_accounting.GaussianDpEvent(float(s)))
-        acc.compose(dp_accounting.SelfComposedDpEvent(event, int(n)))
-    return float(acc.get_epsilon(delta))
-
-
 ACCOUNTANTS: Registry[Callable[[History, float], float]] = Registry(
     "accountant", PrivacyInputError, parameter="'accountant' parameter"
 )
 """The privacy accountants by name: ``fn(history, delta) -> epsilon``."""
-for _mechanism in ("prv", "rdp", "gdp"):
-    ACCOUNTANTS.add(_mechanism, _opacus_eps(_mechanism))
-ACCOUNTANTS.add("pld", _pld_eps)
+for _mechanism in ("prv", "gdp"):
+    ACCOUNTANTS.add(_mechanism, opacus_epsilon(_mechanism))
+ACCOUNTANTS.add("rdp", rdp_epsilon)
+ACCOUNTANTS.add("pld", pld_epsilon)
 del _mechanism
 
 
@@ -209,22 +194,24 @@ def epsilon_used(
         return 0.0, accountant, None
     if any(s == 0 for s, _, _ in hist):
         return math.inf, accountant, None
-    need = accountant_memory(hist, delta, accountant)
-    limit = memory_limit()
-    if need <= limit:
-        try:
-            return ACCOUNTANTS[accountant](hist, delta), accountant, None
-        except MemoryError:
-            why = "ran out of memory"
-    else:
-        why = f"would need about {need / 2**30:.3g} GiB (estimated)"
+    with ACCOUNTANT_LOCK:
+        need = accountant_memory(hist, delta, accountant)
+        limit = memory_limit()
+        if need <= limit:
+            try:
+                return ACCOUNTANTS[accountant](hist, delta), accountant, None
+            except MemoryError:
+                why = "ran out of memory"
+        else:
+            why = f"would need about {need / 2**30:.3g} GiB (estimated)"
     steps = sum(n for _, _, n in hist)
     note = (
         f"The {accountant.upper()} accountant {why} for this history ({steps} steps in "
         f"{len(hist)} segment(s)); the limit is {limit / 2**30:.3g} GiB. ε was computed by the "
         "RDP accountant instead: also an upper bound on ε, looser."
     )
-    return ACCOUNTANTS["rdp"](hist, delta), "rdp", note
+    with ACCOUNTANT_LOCK:
+        return ACCOUNTANTS["rdp"](hist, delta), "rdp", note
 
 
 def epsilon(history: Sequence[Sequence[Any]], delta: float, accountant: str = "prv") -> float:

@@ -53,9 +53,9 @@ def fit(
     tensorboard:
         A log directory: write TensorBoard scalars there (needs ``tensorboard``:
         ``pip install auditkit-rai[monitor]``) — per step the loss, σ, the fraction of samples
-        clipped and per-sample gradient norm quantiles; ε at the end of each epoch and at the
-        last step (:mod:`auditkit.privacy.dp._tensorboard`). Not differentially private: the
-        log is as sensitive as the data. Default: no log.
+        clipped, per-sample gradient norm quantiles and ε (computed on a background thread;
+        exact at each epoch's end and the last step; :mod:`auditkit.privacy.dp._tensorboard`).
+        Not differentially private: the log is as sensitive as the data. Default: no log.
 
     Returns
     -------

@@ -70,7 +70,7 @@ class PrivateTrainer(Trainer):
         per-sample losses) must match what :meth:`per_sample_loss` feeds.
     tensorboard:
         A log directory: per step the loss, σ, the clipped fraction and per-sample norm
-        quantiles, ε per epoch (:mod:`auditkit.privacy.dp._tensorboard`). Not private.
+        quantiles and ε (:mod:`auditkit.privacy.dp._tensorboard`). Not private.
     tokens:
         ``"mean"`` (each sample's loss is the mean over its own tokens) or ``"sum"``.
     shift_labels:

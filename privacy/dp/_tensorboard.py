@@ -13,11 +13,15 @@ step, continuing a resumed run's count):
   factor ``min(1, C / (‖g_i‖ + 1e-6)) < 1``, the engine's own expression);
 - ``dp/grad_norm/p10``, ``p50``, ``p90``, ``max``: quantiles of the per-sample gradient norms
   before clipping (linear interpolation, as ``numpy.quantile``);
-- ``dp/epsilon``: ε spent so far at the run's δ. The accountant takes tens (PRV) to hundreds
-  (PLD) of milliseconds per call, more than a small model's step, so ε is logged **at the end of
-  every epoch** (each step where ``steps`` is a multiple of the steps per epoch; the progress
-  bar asks for the same value then, and the budget caches it) **and at the last step of fit**
-  (also when training stops at the budget cap), not at every step.
+- ``dp/epsilon``: ε spent so far at the run's δ, by the run's accountant, **at every step**.
+  An accountant call takes 10 ms (RDP) to hundreds of milliseconds (PRV, PLD), more than a
+  small model's step, so it runs on a background thread
+  (:class:`~auditkit.privacy.dp._tb_epsilon.EpsilonWorker`) and training never waits for it.
+  When steps come faster than the calls, the worker takes the newest step each time it is free,
+  and the steps in between have no ε point (TensorBoard draws the line through them). Exact in
+  any case, computed in the training thread: the value **at the end of every epoch** (the
+  progress bar asks for it then, and the budget caches it) **and at the last step of fit**
+  (also when training stops at the budget cap). Values are written in step order.
 
 The norms come from the clipping path that already has them: book-keeping mode (the norms its
 clipped sum is built from, over every micro-batch of the logical step when gradients are
@@ -80,10 +84,13 @@ class FitLog:
     """Per-step TensorBoard scalars of one :func:`fit` call (see the module docstring)."""
 
     def __init__(self, log: Any, private: Any) -> None:
+        from auditkit.privacy.dp._tb_epsilon import EpsilonWorker
+
         self.log = log
         self.budget = private.budget
         self._epsilon_step: int | None = None
         self._tap = _attach_tap(private)
+        self._worker: EpsilonWorker | None = EpsilonWorker(self.budget.delta, self.budget.accountant)
 
     def step(self, loss: float | None, batch_size: int) -> None:
         """Log the step just taken: ``loss`` of its batch of ``batch_size`` samples."""
@@ -95,13 +102,17 @@ class FitLog:
         norms = self._tap.take() if self._tap is not None else None
         if norms is not None:
             values.update(norm_scalars(norms, budget.max_grad_norm))
+        self._background(wait=False)  # values of earlier steps first: ε stays in step order
         if step % budget.steps_per_epoch == 0:
             values["dp/epsilon"] = budget.spent()
             self._epsilon_step = step
+        elif self._worker is not None:
+            self._worker.submit(step, budget.history)
         self.log.scalars(values, step)
 
     def end(self) -> None:
-        """Log ε at the last step (unless the epoch's end already did) and flush."""
+        """Log what the worker finished, ε at the last step (unless already logged), and flush."""
+        self._background(wait=True)
         step = self.budget.steps
         if self._epsilon_step != step:
             self.log.scalar("dp/epsilon", self.budget.spent(), step)
@@ -109,11 +120,29 @@ class FitLog:
         self.log.flush()
 
     def close(self) -> None:
-        """Detach from the clipping path and close the event file (idempotent)."""
+        """Stop the worker, detach from the clipping path and close the event file (idempotent)."""
+        if self._worker is not None:
+            self._worker.stop(wait=False)
+            self._worker = None
         if self._tap is not None:
             self._tap.detach()
             self._tap = None
         self.log.close()
+
+    def _background(self, wait: bool) -> None:
+        """Write the worker's finished ε values (all of them and the worker stopped, if
+        ``wait``), each at its own step and wall time, skipping any at or before a step ε was
+        already logged at (TensorBoard drops a tag's points from a step that goes back)."""
+        worker = self._worker
+        if worker is None:
+            return
+        done = worker.stop(wait=True) if wait else worker.results()
+        if wait:
+            self._worker = None
+        for step, eps, when in done:
+            if self._epsilon_step is None or step > self._epsilon_step:
+                self.log.scalar("dp/epsilon", eps, step, wall_time=when)
+                self._epsilon_step = step
 
 
 # -- where the per-sample norms come from ------------------------------------------------------

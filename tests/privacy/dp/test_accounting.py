@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import dp_accounting
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auditkit.privacy.dp._accounting import epsilon, max_steps_within, noise_for_epsilon
 from auditkit.privacy.errors import PrivacyInputError
@@ -93,3 +96,31 @@ def test_max_steps_within_is_the_boundary():
 def test_prior_already_over_target():
     with pytest.raises(PrivacyInputError, match="already recorded spend"):
         noise_for_epsilon(1.0, 1e-5, 0.05, 200, "rdp", prior=[(0.8, 0.1, 1000)])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    history=st.lists(
+        st.tuples(
+            st.floats(0.2, 50.0, allow_nan=False),
+            st.floats(1e-6, 1.0, allow_nan=False),
+            st.integers(1, 10**7),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    delta=st.floats(1e-12, 0.5),
+)
+def test_rdp_accountant_is_opacus_bit_for_bit(history, delta) -> None:
+    """The cached RDP accountant gives exactly what Opacus's RDPAccountant gives."""
+    from opacus.accountants import RDPAccountant
+
+    from auditkit.privacy.dp._accountants import rdp_epsilon
+
+    reference = RDPAccountant()
+    reference.history = list(history)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = float(reference.get_epsilon(delta=delta))
+    got = rdp_epsilon(history, delta)
+    assert got == expected or (math.isnan(got) and math.isnan(expected))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from auditkit.privacy.dp import epsilon, fit, make_private
+from auditkit.privacy.dp._tb_epsilon import EpsilonWorker
 from auditkit.privacy.dp._tensorboard import QUANTILES, norm_scalars
 from auditkit.privacy.errors import PrivacyInputError
 
@@ -43,7 +45,57 @@ def private_mlp(*, mode: str = "auto", data=None, batch_size: int = 40, **kw):
     return make_private(model, opt, loader, mode=mode, **kw)
 
 
-def test_fit_logs_every_step_and_epsilon_per_epoch(tmp_path: Path) -> None:
+def every_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the ε worker finish each step before training goes on (as when a step is slower
+    than an accountant call): every step then gets its ε, deterministically."""
+    submit = EpsilonWorker.submit
+
+    def submit_and_wait(self: EpsilonWorker, step: int, history: list) -> None:
+        submit(self, step, history)
+        assert self.wait_idle(timeout=60)
+
+    monkeypatch.setattr(EpsilonWorker, "submit", submit_and_wait)
+
+
+def exact_epsilon(p, steps: int) -> float:
+    return f32(epsilon([(p.budget.noise_multiplier, p.budget.sample_rate, steps)], p.delta, p.budget.accountant))
+
+
+def worker_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "auditkit-dp-epsilon"]
+
+
+@pytest.mark.parametrize("accountant,epochs", [("rdp", 2), ("prv", 1)])
+def test_fit_logs_epsilon_at_every_step_when_the_accountant_keeps_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, accountant: str, epochs: int
+) -> None:
+    every_step(monkeypatch)
+    torch.manual_seed(1)
+    p = private_mlp(accountant=accountant, epochs=epochs)
+    r = fit(p, epochs, progress=False, tensorboard=tmp_path / "run")
+    eps = read_back(tmp_path / "run")["dp/epsilon"]
+    assert eps == [(k, exact_epsilon(p, k)) for k in range(1, 10 * epochs + 1)]
+    assert eps[-1] == (r.steps, f32(r.epsilon))
+    assert not worker_threads()
+
+
+def test_epsilon_points_are_exact_and_in_step_order_when_steps_outrun_the_accountant(tmp_path: Path) -> None:
+    """Unpaced (PRV calls outlast these toy steps): whatever steps the worker reached, each
+    value is the accountant's for that step, steps only go forward, epoch ends are there."""
+    torch.manual_seed(2)
+    p = private_mlp(accountant="prv", epochs=2)
+    r = fit(p, 2, progress=False, tensorboard=tmp_path / "run")
+    eps = read_back(tmp_path / "run")["dp/epsilon"]
+    steps = [s for s, _ in eps]
+    assert steps == sorted(set(steps)) and {10, 20} <= set(steps) and steps[-1] == r.steps
+    for step, value in eps:
+        assert value == exact_epsilon(p, step), step
+    assert not worker_threads()
+
+
+def test_fit_logs_every_step_and_epsilon_per_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the background worker's points are dropped here, to check what the training thread logs
+    monkeypatch.setattr(EpsilonWorker, "submit", lambda self, step, history: None)
     torch.manual_seed(1)
     p = private_mlp()
     r = fit(p, 2, progress=False, tensorboard=tmp_path / "run")
@@ -149,6 +201,9 @@ def test_an_error_in_training_still_closes_the_log(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         fit(p, 1, progress=False, tensorboard=tmp_path)
     assert "clip_and_accumulate" not in vars(p.optimizer)
+    for thread in worker_threads():  # told to stop; ends after the call in progress
+        thread.join(timeout=60)
+        assert not thread.is_alive()
     assert [s for s, _ in read_back(tmp_path)["dp/loss"]] == [1, 2]
 
 
