@@ -210,6 +210,7 @@ class BookKeeper:
         self._outside: set[str] = set()  # parameters that got a gradient outside their layer
         self._batchnorms = batchnorms(model)
         self._running: dict[nn.Parameter, torch.Tensor] = {}  # clipped sums absorbed so far
+        self._into: dict[nn.Parameter, torch.Tensor] | None = None  # clipped_sum's buffers
         self._norms: list[torch.Tensor] = []
         self._factors: list[torch.Tensor] = []
         self.last_norms: torch.Tensor | None = None
@@ -366,7 +367,7 @@ class BookKeeper:
         c = (max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
         self._norms.append(norms)
         self._factors.append(c)
-        running = self._running
+        running, into = self._running, self._into
         weights = c * self.sum_scale if self.sum_scale != 1.0 else c
         for module, rule, recs in records.values():
             for a, g, scale in recs:
@@ -375,6 +376,8 @@ class BookKeeper:
                     p = getattr(module, k)
                     if p in running:
                         running[p].add_(v)
+                    elif into is not None and p in into:  # the step's own buffer (the noise)
+                        running[p] = into[p].add_(v)
                     else:  # a fresh tensor the rule made: kept without a copy when float32
                         running[p] = v if v.dtype == _acc_dtype(p) else v.to(_acc_dtype(p))
 
@@ -396,17 +399,30 @@ class BookKeeper:
             self.clear()
 
     # -- the logical step ---------------------------------------------------------------------
-    def clipped_sum(self, max_grad_norm: float, *, end_step: bool = True) -> dict[nn.Parameter, torch.Tensor]:
+    def clipped_sum(
+        self, max_grad_norm: float, *, end_step: bool = True, into: dict[nn.Parameter, torch.Tensor] | None = None
+    ) -> dict[nn.Parameter, torch.Tensor]:
         """Clip each sample's gradient to ``max_grad_norm`` and sum, over every micro-batch since
         the last call; consumes the records and the running sums.
 
         Returns ``{param: clipped summed gradient}`` for every trainable parameter, float32 (float64
         for a float64 parameter): zeros for an empty batch or a layer that took no part.
         ``end_step=False`` keeps the norms for :attr:`last_norms` of a logical step that goes on
-        (Opacus's skipped steps).
+        (Opacus's skipped steps). ``into``: tensors (shaped and typed as the sums) the sums are
+        added into and returned as, e.g. the step's noise: no second tensor per parameter.
         """
-        self.absorb(max_grad_norm)
+        self._into = into
+        try:
+            self.absorb(max_grad_norm)
+        finally:
+            self._into = None
         running, self._running = self._running, {}
+        if into is not None:
+            for p, t in into.items():
+                r = running.get(p)
+                if r is not None and r is not t:  # absorbed before the step: add it in
+                    t.add_(r.view_as(t))
+                running[p] = t
         out: dict[nn.Parameter, torch.Tensor] = {}
         for module, _ in self._layers.values():
             for name in _trainable_names(module):
@@ -415,6 +431,8 @@ class BookKeeper:
                     out[p] = running.get(p)
                     if out[p] is None:
                         out[p] = torch.zeros(p.shape, dtype=_acc_dtype(p), device=p.device)
+        for p, t in (into or {}).items():  # a parameter no layer owns: its noise alone
+            out.setdefault(p, t)
         if end_step:
             self.end_step()
         return out

@@ -232,7 +232,7 @@ def _weight_norm2(a3: torch.Tensor, g3: torch.Tensor) -> torch.Tensor:
     if T == 0:
         return torch.zeros(B, dtype=g3.dtype, device=g3.device)
     if T == 1:
-        return a3[:, 0].pow(2).sum(1) * g3[:, 0].pow(2).sum(1)
+        return _row_norm2(a3[:, 0]) * _row_norm2(g3[:, 0])
     if T * (d + o) <= d * o:  # ghost norm is cheaper
         aa = torch.bmm(a3, a3.transpose(1, 2))
         return aa.mul_(torch.bmm(g3, g3.transpose(1, 2))).sum((1, 2))
@@ -244,25 +244,38 @@ def _matmul_norm2(a: torch.Tensor, g: torch.Tensor, weight: bool, bias: bool) ->
     bias (``sum_t g``) gradients of a matmul layer (:func:`_weight_norm2` picks ghost or
     materialised, whichever costs less)."""
     a3, g3 = _flat3(a, g)
+    if a3.shape[1] == 1 and (weight or bias):  # one row per sample: ||a_i||^2 ||g_i||^2 + ||g_i||^2
+        gg = _row_norm2(g3[:, 0])
+        if not weight:
+            return gg
+        aa = _row_norm2(a3[:, 0])
+        return (aa.add_(1.0) if bias else aa).mul_(gg)
     total = torch.zeros(a3.shape[0], dtype=g3.dtype, device=g3.device)
     if weight:
         total = total + _weight_norm2(a3, g3)
     if bias:
-        total = total + g3.sum(1).pow(2).sum(1)
+        total = total + _row_norm2(g3.sum(1))
     return total
 
 
-def _scaled_rows(
+def _row_norm2(x: torch.Tensor) -> torch.Tensor:
+    """Squared norms of the rows of a 2-d tensor (one reduction kernel, no squared copy)."""
+    return torch.linalg.vector_norm(x, dim=1).square_()
+
+
+def _row_weights(
     module: nn.Module, a: torch.Tensor, g: torch.Tensor, c: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The rows of a matmul layer's records for its clipped sum: ``(a, diag(c) g)`` as float32
-    ``(N, d)``, ``(N, o)``, each row of ``g`` times its sample's clip factor."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The rows of a matmul layer's records for its clipped sum, as float32 ``(N, d)`` and
+    ``(N, o)``, and each row's weight ``(N,)``: its sample's clip factor."""
     _check_rows(module, g, c)
     B = g.shape[0]
     a2, g2 = a.reshape(-1, a.shape[-1]), g.reshape(-1, g.shape[-1])
     dtype = torch.float32 if g.dtype in (torch.float16, torch.bfloat16) else g.dtype
-    w = c.to(device=g.device, dtype=dtype).repeat_interleave(g2.shape[0] // B if B else 0)
-    return _f32(a2), _f32(g2) * w.unsqueeze(1)
+    w = c.to(device=g.device, dtype=dtype)
+    if g2.shape[0] != B:
+        w = w.repeat_interleave(g2.shape[0] // B if B else 0)
+    return _f32(a2), _f32(g2), w
 
 
 def _check_rows(module: nn.Module, g: torch.Tensor, c: torch.Tensor) -> None:
@@ -344,10 +357,18 @@ class _MatmulRule(_Rule):
         return _matmul_norm2(a, g, _trainable(module, "weight"), _trainable(module, "bias"))
 
     def clipped_sum(self, module, a, g, c):
-        a2, g2 = _scaled_rows(module, a, g, c)
+        """``sum_i c_i g_i^T a_i`` as one matmul, with the clip factors applied to the narrower
+        of ``a`` and ``g`` (``(diag(c) g)^T a = g^T (diag(c) a)``: a language model head's ``g``
+        is vocabulary-wide, its ``a`` model-wide); the bias ``sum_i c_i g_i`` as ``c^T g``."""
+        a2, g2, w = _row_weights(module, a, g, c)
         out = {}
         if _trainable(module, "weight"):
-            out["weight"] = a2.t().matmul(g2) if self.in_out else g2.t().matmul(a2)
+            if a2.shape[1] <= g2.shape[1]:
+                a2 = a2 * w.unsqueeze(1)
+                out["weight"] = a2.t().matmul(g2) if self.in_out else g2.t().matmul(a2)
+            else:
+                gw = g2 * w.unsqueeze(1)
+                out["weight"] = a2.t().matmul(gw) if self.in_out else gw.t().matmul(a2)
         if _trainable(module, "bias"):
-            out["bias"] = g2.sum(0)
+            out["bias"] = w.matmul(g2)
         return out

@@ -287,6 +287,9 @@ def test_noise_ahead_chunks_do_not_depend_on_which_thread_draws():
         if wait:
             ahead.future.result()  # the worker drew every chunk
         first = ahead.take()  # else the main thread drew most of them
+        ahead.start()
+        if wait:
+            ahead.future.result()
         second = ahead.take()
         ahead.stop()
         bufs.append(torch.cat([t.reshape(-1) for t in first + second]))

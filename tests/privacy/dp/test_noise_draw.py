@@ -1,9 +1,11 @@
 """The book-keeping optimizer's DP noise: drawn in chunks (one generator per chunk, seeded from
-the optimizer's generator) into one reused flat buffer, on several threads or one step ahead.
+the optimizer's generator) into one flat buffer per step, on several threads or one step ahead
+(on a lowest-priority thread); the clipped sums are added into it and it becomes ``p.grad``.
 
 Proves: every coordinate is N(0, std²) (KS test), chunks are independent, the noise depends on
-the seed alone (not on the number of threads, the drawing mode or the scheduling), the buffer is
-reused, rank != 0 adds none, and secure mode keeps Opacus's generator path."""
+the seed alone (not on the number of threads, the drawing mode or the scheduling), p.grad is the
+noise buffer (no second model-size tensor), a kept p.grad is never overwritten, rank != 0 adds
+none, and secure mode keeps Opacus's generator path."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from scipy import stats
 from torch import nn
 
 from auditkit.privacy.dp._clipping import BookKeeper
-from auditkit.privacy.dp._optim import _NoiseAhead, _spare_core, bookkeeping_optimizer_class
+from auditkit.privacy.dp._optim import _draw_ahead, _NoiseAhead, bookkeeping_optimizer_class
 
 B = 16
 
@@ -61,7 +63,6 @@ def test_noise_depends_on_the_seed_alone(mode):
         steps = []
         for _ in range(3):
             steps.append(flat(ahead.take(workers=workers)).clone())
-            ahead.release()
             if start:
                 ahead.start()
         ahead.stop()
@@ -132,33 +133,36 @@ def test_optimizer_noise_is_the_same_for_any_thread_count():
     assert stats.kstest(z.numpy(), "norm").pvalue > 1e-3
 
 
-def test_noise_drawn_in_the_step_needs_no_buffer_the_size_of_the_model():
-    """In the step the noise goes chunk by chunk into the sums (a scratch chunk per thread):
-    no flat buffer of all parameters is kept between steps (it would add the model's size
-    to peak memory); drawn ahead (a spare core), one buffer is reused across steps."""
+@pytest.mark.parametrize("noise_ahead,threads", [(False, 2), (True, 2), (True, 1)])
+def test_p_grad_is_the_noise_buffer_and_a_kept_grad_is_never_overwritten(noise_ahead, threads):
+    """The clipped sums are added into the step's noise buffer, which becomes p.grad: no second
+    tensor the size of the model. Each step has a new buffer, so a p.grad kept by the caller
+    still holds its step's values after later steps (drawn ahead or not)."""
     x, y = torch.randn(B, 300), torch.randint(0, 3, (B,))
     before = torch.get_num_threads()
-    for noise_ahead, threads in ((False, 2), (True, 2), (True, 1)):
-        torch.set_num_threads(threads)
-        spare = _spare_core()
-        try:
-            model, opt = make(1.0)
-            opt.noise_ahead = noise_ahead
-            kept = []
-            for _ in range(3):
-                opt.zero_grad()
-                nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
-                opt.step()
-                ahead = opt._ahead
-                held = ahead.spare if ahead.spare is not None else ahead.buf
-                kept.append(None if held is None else held.data_ptr())
-            opt.close()
-        finally:
-            torch.set_num_threads(before)
-        if noise_ahead and spare:
-            assert len(set(kept)) == 1 and kept[0] is not None
-        else:
-            assert kept == [None, None, None]
+    torch.set_num_threads(threads)
+    try:
+        model, opt = make(1.0)
+        opt.noise_ahead = noise_ahead
+        kept, copies, storages = [], [], []
+        for _ in range(3):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
+            opt.step()
+            grads = [p.grad for p in model.parameters()]
+            storages.append({g.untyped_storage().data_ptr() for g in grads})
+            kept.append(grads)
+            copies.append([g.clone() for g in grads])
+        opt.synchronize()
+        opt.close()
+    finally:
+        torch.set_num_threads(before)
+    for step in storages:  # every parameter's grad is a view of one buffer
+        assert len(step) == 1
+    assert len(set().union(*storages)) == 3  # a new buffer every step
+    for grads, values in zip(kept, copies, strict=True):
+        for g, v in zip(grads, values, strict=True):
+            assert torch.equal(g, v)
 
 
 def test_only_rank_zero_adds_noise():
@@ -189,15 +193,31 @@ def test_secure_mode_keeps_opacus_generator_path(monkeypatch):
     assert calls == [(2.0, tuple(p.shape), True) for p in model.parameters()]
 
 
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to draw ahead")
-def test_noise_is_drawn_ahead_while_a_core_is_spare():
+@pytest.mark.skipif(not _draw_ahead(), reason="draws ahead only on Linux or with a spare core")
+def test_noise_is_drawn_ahead_during_the_forward_and_backward_pass():
     model, opt = make(1.0)
     x, y = torch.randn(B, 300), torch.randint(0, 3, (B,))
     opt.zero_grad()
     nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
-    opt.step()  # conftest: one torch thread, so a core is spare
-    assert opt._ahead.todo is not None  # the next step's seeds are drawn, the worker draws
+    opt.step()
+    assert opt._ahead.todo is None  # the first step drew its noise in the step
+    opt.zero_grad()  # p.grad released: the next step's seeds are drawn, the thread draws
+    assert opt._ahead.todo is not None and opt._ahead.pending
     opt.synchronize()
     assert not opt._ahead.todo
+    nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
+    opt.step()
     opt.close()
     assert opt._ahead is None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux: per-thread priority")
+def test_the_thread_drawing_ahead_has_the_lowest_priority():
+    params = [torch.zeros(200_000)]
+    ahead = _NoiseAhead(params, 1.0, torch.Generator().manual_seed(1), start=False)
+    ahead._executor(behind=True)
+    niceness = ahead.behind.submit(lambda: os.getpriority(os.PRIO_PROCESS, 0)).result()
+    helper = ahead._executor(behind=False).submit(lambda: os.getpriority(os.PRIO_PROCESS, 0)).result()
+    ahead.stop()
+    assert niceness == 19
+    assert helper == os.getpriority(os.PRIO_PROCESS, 0)  # helpers of the step keep normal priority
