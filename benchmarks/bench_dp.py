@@ -108,10 +108,10 @@ def time_configs(model_name: str, device, steps: int) -> dict[str, tuple[float, 
 
     The configurations take turns in blocks of :data:`BLOCK` steps, so a burst of load on a
     shared machine hits them all alike. Each turn starts with one untimed step, and ends by
-    waiting (untimed) for any work a configuration left running in the background (ours draws
-    the next step's noise on a second thread), so no configuration's background work lands in
-    another's timing and ours never starts a timed step with noise it drew off the clock. CPU
-    time is the process's (all threads) over the step.
+    waiting (untimed) for any work a configuration left running in the background, so no
+    configuration's background work lands in another's timing. When a core is spare, ours
+    starts drawing a step's noise at that step's ``zero_grad`` (on the clock). CPU time is the
+    process's (all threads) over the step.
     """
     import torch
 
@@ -253,10 +253,10 @@ def main() -> None:
         lines.append("")
     lines.append(
         "x = ratio to plain torch. cpu ms counts every thread of the process: when torch's "
-        "threads leave a core free, ours draws the next step's DP noise on a second thread while "
-        "the forward/backward runs (its CPU time includes that thread); when they take every "
-        "core, ours draws the noise in the step, in chunks on as many threads as torch uses (its "
-        "threads are idle then; a thread drawing ahead would only compete with them)."
+        "threads leave a core free, ours starts drawing the step's DP noise at zero_grad on a "
+        "second (lowest-priority) thread while the forward/backward runs (its CPU time is "
+        "counted); when they take every core, ours draws the noise in the optimizer step, in "
+        "chunks on as many threads as torch uses."
     )
     text = "\n".join(lines)
     print(text)

@@ -105,8 +105,8 @@ class BookKeepingSteps:
 
     def _noise_buffers(self) -> dict[Any, Any] | None:
         """This step's noise ``{param: N(0, std²) tensor shaped like it}``, views of one flat
-        buffer (:class:`_NoiseAhead`: drawn during the forward and backward pass by a
-        lowest-priority thread, what is left now on as many threads as torch uses); ``None`` when
+        buffer (:class:`_NoiseAhead`: drawn during the forward and backward pass while a core is
+        spare, else now on as many threads as torch uses); ``None`` when
         the noise is added the plain way (:meth:`_add_noise_inline`): secure mode, a rank other
         than 0, σ = 0, parameters not all on the CPU in one dtype."""
         import torch
@@ -184,8 +184,8 @@ class BookKeepingSteps:
         else:
             self.book_keeper.reset()
         super().zero_grad(True)
-        # p.grad (last step's noise buffer) is released: draw the next step's noise into a new
-        # buffer while the forward and backward pass run (:func:`_draw_ahead`)
+        # p.grad (last step's noise buffer) is released: while a core is spare, draw the next
+        # step's noise into it during the forward and backward pass (:func:`_draw_ahead`)
         if self._ahead is not None and self.noise_ahead and _draw_ahead():
             self._ahead.start()
 
@@ -199,12 +199,13 @@ class _NoiseAhead:
     noise depends on the seed alone, not on which thread draws which chunk, how many threads
     draw, or whether it is drawn ahead (:meth:`start`) or in the step (:meth:`take`).
 
-    :meth:`start` allocates the next step's buffer and draws it on one background thread of the
-    lowest scheduling priority (:func:`_draw_ahead`): it takes only CPU time the training
-    leaves idle. :meth:`take` draws what is left, on the calling thread and ``workers - 1``
-    helper threads of normal priority (torch's ``normal_`` releases the GIL), and hands the
-    buffer out: the optimizer adds the clipped sums into it and it becomes ``p.grad``. A new
-    buffer is allocated for every step, so a ``p.grad`` a caller kept is never overwritten.
+    :meth:`start` takes the next step's buffer and draws it on one background thread of the
+    lowest scheduling priority (:func:`_lowest_priority`; used while a core is spare,
+    :func:`_draw_ahead`), so it never takes CPU time from the training. :meth:`take` draws
+    what is left, on the calling thread and ``workers - 1`` helper threads of normal priority
+    (torch's ``normal_`` releases the GIL), and hands the buffer out: the optimizer adds the clipped sums into it and it becomes ``p.grad``. A buffer
+    handed out is drawn into again only once nothing else holds it (:func:`_only_ours`), so a
+    ``p.grad`` a caller kept is never overwritten.
     """
 
     #: ATen's parallel grain (an op over at most 32,768 elements runs on the calling thread):
@@ -369,18 +370,14 @@ def _lowest_priority() -> None:
 
 
 def _draw_ahead() -> bool:
-    """Whether to draw the next step's noise during the forward and backward pass.
-
-    On Linux, always: the drawing thread has the lowest priority (:func:`_lowest_priority`), so
-    it uses only CPU time the training leaves idle (between kernels, in the autograd engine's
-    serial parts, while OpenMP's threads sleep) and never slows the step; what it has not drawn
-    by the optimizer step is drawn then. Measured on the 2-core benchmark machine with torch on
-    both cores: GPT-2-shaped full fine-tuning 1.16x -> 1.02x non-private, BERT-shaped
-    1.31x -> 1.24x (with normal priority it was slower than drawing in the step: 1.28x, 1.42x).
-    Elsewhere (no per-thread priority), only while torch's threads leave a core free."""
-    import sys
-
-    return sys.platform.startswith("linux") or _spare_core()
+    """Whether to draw the next step's noise during the forward and backward pass: while
+    torch's threads leave a core free (:func:`_spare_core`). When they take every core, the
+    noise is drawn in the step, on as many threads as torch uses: measured on the 2-core
+    benchmark machine, drawing ahead then (even on a lowest-priority thread) was no faster
+    (GPT-2-shaped full fine-tuning 1.18x against 1.16x non-private, BERT-shaped 1.37x against
+    1.38x) and kept a buffer the size of the model through the backward pass (peak memory
+    1.15x against 1.01x)."""
+    return _spare_core()
 
 
 def _spare_core() -> bool:

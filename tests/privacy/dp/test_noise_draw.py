@@ -193,8 +193,17 @@ def test_secure_mode_keeps_opacus_generator_path(monkeypatch):
     assert calls == [(2.0, tuple(p.shape), True) for p in model.parameters()]
 
 
-@pytest.mark.skipif(not _draw_ahead(), reason="draws ahead only on Linux or with a spare core")
-def test_noise_is_drawn_ahead_during_the_forward_and_backward_pass():
+@pytest.fixture
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to draw ahead")
+def test_noise_is_drawn_ahead_during_the_forward_and_backward_pass(one_torch_thread):
+    assert _draw_ahead()  # one torch thread: a core is spare
     model, opt = make(1.0)
     x, y = torch.randn(B, 300), torch.randint(0, 3, (B,))
     opt.zero_grad()
@@ -209,6 +218,23 @@ def test_noise_is_drawn_ahead_during_the_forward_and_backward_pass():
     opt.step()
     opt.close()
     assert opt._ahead is None
+
+
+def test_no_drawing_ahead_while_torch_takes_every_core():
+    before = torch.get_num_threads()
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    try:
+        assert not _draw_ahead()
+        model, opt = make(1.0)
+        x, y = torch.randn(B, 300), torch.randint(0, 3, (B,))
+        for _ in range(2):
+            opt.zero_grad()
+            assert opt._ahead is None or (opt._ahead.todo is None and not opt._ahead.pending)
+            nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
+            opt.step()
+        opt.close()
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux: per-thread priority")
