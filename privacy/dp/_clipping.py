@@ -210,7 +210,6 @@ class BookKeeper:
         self._outside: set[str] = set()  # parameters that got a gradient outside their layer
         self._batchnorms = batchnorms(model)
         self._running: dict[nn.Parameter, torch.Tensor] = {}  # clipped sums absorbed so far
-        self._into: dict[nn.Parameter, torch.Tensor] | None = None  # clipped_sum's buffers
         self._norms: list[torch.Tensor] = []
         self._factors: list[torch.Tensor] = []
         self.last_norms: torch.Tensor | None = None
@@ -367,17 +366,17 @@ class BookKeeper:
         c = (max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
         self._norms.append(norms)
         self._factors.append(c)
-        running, into = self._running, self._into
+        running = self._running
         weights = c * self.sum_scale if self.sum_scale != 1.0 else c
         for module, rule, recs in records.values():
             for a, g, scale in recs:
                 cs = weights.to(g.device) * scale if scale != 1.0 else weights.to(g.device)
-                for k, v in rule.clipped_sum(module, a, g, cs).items():
+                # the running sums the rule adds into itself; the others it returns
+                into = {k: running[p] for k in _trainable_names(module) if (p := getattr(module, k)) in running}
+                for k, v in rule.add_clipped_sum(module, a, g, cs, into).items():
                     p = getattr(module, k)
-                    if p in running:
+                    if p in running:  # a parameter this layer shares with one absorbed above
                         running[p].add_(v)
-                    elif into is not None and p in into:  # the step's own buffer (the noise)
-                        running[p] = into[p].add_(v)
                     else:  # a fresh tensor the rule made: kept without a copy when float32
                         running[p] = v if v.dtype == _acc_dtype(p) else v.to(_acc_dtype(p))
 
@@ -411,18 +410,18 @@ class BookKeeper:
         (Opacus's skipped steps). ``into``: tensors (shaped and typed as the sums) the sums are
         added into and returned as, e.g. the step's noise: no second tensor per parameter.
         """
-        self._into = into
+        before = dict(self._running)
+        for p, t in (into or {}).items():  # the rules add this step's sums into these
+            r = self._running.get(p)
+            if r is not None:  # absorbed before the step (an earlier micro-batch)
+                t.add_(r)
+            self._running[p] = t
         try:
             self.absorb(max_grad_norm)
-        finally:
-            self._into = None
+        except BaseException:
+            self._running = before  # the refused step's buffers are not kept
+            raise
         running, self._running = self._running, {}
-        if into is not None:
-            for p, t in into.items():
-                r = running.get(p)
-                if r is not None and r is not t:  # absorbed before the step: add it in
-                    t.add_(r.view_as(t))
-                running[p] = t
         out: dict[nn.Parameter, torch.Tensor] = {}
         for module, _ in self._layers.values():
             for name in _trainable_names(module):

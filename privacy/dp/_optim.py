@@ -122,7 +122,8 @@ class BookKeepingSteps:
             if ahead is not None:
                 ahead.stop()
             ahead = self._ahead = _NoiseAhead(params, std, self.generator, start=False)
-        chunks = ahead.take(workers=torch.get_num_threads() if self.noise_ahead else 1)
+        ahead_next = self.noise_ahead and _draw_ahead()
+        chunks = ahead.take(workers=torch.get_num_threads() if self.noise_ahead else 1, keep=ahead_next)
         return {p: z.view(p.shape) for p, z in zip(params, chunks, strict=True)}
 
     def add_noise(self) -> None:
@@ -236,7 +237,7 @@ class _NoiseAhead:
         self.behind: Any = None  # the thread drawing ahead (lowest priority)
         self.todo: list[Any] | None = None  # the prepared step's chunks, popped from the end
         self.buf: Any = None  # the prepared step's buffer
-        self.handed: list[Any] = []  # the buffers handed out last (reused once nothing else holds them)
+        self.handed: list[Any] = []  # the buffer handed out last (reused once nothing else holds it)
         self.pending: list[Any] = []  # drawing tasks of the prepared step
         if start:
             self.start()
@@ -302,9 +303,11 @@ class _NoiseAhead:
             (lo, hi), seed = item
             buf[lo:hi].normal_(0.0, self.std, generator=gen.manual_seed(seed))
 
-    def take(self, workers: int = 1) -> list[Any]:
+    def take(self, workers: int = 1, keep: bool = True) -> list[Any]:
         """This step's noise, one flat chunk per parameter, drawn on ``workers`` threads; the
-        buffer is the caller's from now on."""
+        buffer is the caller's from now on. ``keep``: remember it, to draw into it again once
+        it is free (when the next step draws ahead); else a later step allocates its own and
+        nothing the size of the model is held between steps."""
         self._prepare()
         assert self.todo is not None
         helpers = min(workers - 1, len(self.todo) - 1)
@@ -313,7 +316,7 @@ class _NoiseAhead:
         self._work(self.buf, self.todo)  # draw what the other threads have not reached
         self.wait()  # and wait for the chunks they are drawing
         buf, self.buf, self.todo = self.buf, None, None
-        self.handed = [buf, *self.handed[:1]]
+        self.handed = [buf] if keep else []
         return list(buf.split(self.sizes))
 
     def wait(self) -> None:

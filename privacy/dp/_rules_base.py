@@ -192,6 +192,20 @@ class _Rule:
             if _trainable(module, name)
         }
 
+    def add_clipped_sum(
+        self, module: nn.Module, a: Any, g: torch.Tensor, c: torch.Tensor, into: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Add :meth:`clipped_sum` into ``into`` (running sums by parameter name); return the
+        sums of the parameters not in ``into``. Rules override it to write into the running
+        sum directly (no tensor the size of the parameter made and added per record)."""
+        out = {}
+        for name, v in self.clipped_sum(module, a, g, c).items():
+            if name in into:
+                into[name].add_(v)
+            else:
+                out[name] = v
+        return out
+
 
 _RULES: dict[type[nn.Module], _Rule] = {}
 
@@ -357,18 +371,29 @@ class _MatmulRule(_Rule):
         return _matmul_norm2(a, g, _trainable(module, "weight"), _trainable(module, "bias"))
 
     def clipped_sum(self, module, a, g, c):
-        """``sum_i c_i g_i^T a_i`` as one matmul, with the clip factors applied to the narrower
-        of ``a`` and ``g`` (``(diag(c) g)^T a = g^T (diag(c) a)``: a language model head's ``g``
-        is vocabulary-wide, its ``a`` model-wide); the bias ``sum_i c_i g_i`` as ``c^T g``."""
+        return self.add_clipped_sum(module, a, g, c, {})
+
+    def add_clipped_sum(self, module, a, g, c, into):
+        """``sum_i c_i g_i^T a_i`` as one matmul, written straight into a running sum when there
+        is one (``addmm_``), with the clip factors applied to the narrower of ``a`` and ``g``
+        (``(diag(c) g)^T a = g^T (diag(c) a)``: a language model head's ``g`` is
+        vocabulary-wide, its ``a`` model-wide); the bias ``sum_i c_i g_i`` as ``c^T g``."""
         a2, g2, w = _row_weights(module, a, g, c)
         out = {}
         if _trainable(module, "weight"):
             if a2.shape[1] <= g2.shape[1]:
-                a2 = a2 * w.unsqueeze(1)
-                out["weight"] = a2.t().matmul(g2) if self.in_out else g2.t().matmul(a2)
+                A, G = a2 * w.unsqueeze(1), g2
             else:
-                gw = g2 * w.unsqueeze(1)
-                out["weight"] = a2.t().matmul(gw) if self.in_out else gw.t().matmul(a2)
+                A, G = a2, g2 * w.unsqueeze(1)
+            # Conv1D (weight [in, out]): A^T G; nn.Linear (weight [out, in]): G^T A
+            left, right = (A.t(), G) if self.in_out else (G.t(), A)
+            if "weight" in into:
+                into["weight"].addmm_(left, right)
+            else:
+                out["weight"] = left.matmul(right)
         if _trainable(module, "bias"):
-            out["bias"] = w.matmul(g2)
+            if "bias" in into:
+                into["bias"].addmv_(g2.t(), w)
+            else:
+                out["bias"] = w.matmul(g2)
         return out

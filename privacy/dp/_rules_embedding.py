@@ -74,10 +74,17 @@ class _EmbeddingRule(_Rule):
         return (same * torch.bmm(g3, g3.transpose(1, 2))).sum((1, 2))
 
     def clipped_sum(self, module, a, g, c):
+        return self.add_clipped_sum(module, a, g, c, {})
+
+    def add_clipped_sum(self, module, a, g, c, into):
+        """The clipped rows added at their indices, straight into the running sum when there is
+        one (no vocabulary-sized zeros made and added per record)."""
         if not _trainable(module, "weight"):
             return {}
         idx2, g3 = self._flat(module, a, g)
         gc = _scaled(module, g3, c)
-        out = torch.zeros(module.weight.shape, dtype=gc.dtype, device=gc.device)
-        out.index_add_(0, idx2.reshape(-1), gc.reshape(-1, gc.shape[-1]))
-        return {"weight": out}
+        out = into.get("weight")
+        if out is None:
+            out = torch.zeros(module.weight.shape, dtype=gc.dtype, device=gc.device)
+        out.index_add_(0, idx2.reshape(-1), gc.reshape(-1, gc.shape[-1]).to(out.dtype))
+        return {} if "weight" in into else {"weight": out}

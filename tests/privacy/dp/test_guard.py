@@ -155,12 +155,18 @@ def test_fails_on_a_broken_rule(monkeypatch):
     from auditkit.privacy.dp._rules import rule_for
 
     rule = rule_for(nn.Linear(2, 2))
-    honest = rule.clipped_sum
+    honest = rule.add_clipped_sum
 
-    def off_by_one_percent(*args, **kwargs):
-        return {k: v * 1.01 for k, v in honest(*args, **kwargs).items()}
+    def off_by_one_percent(module, a, g, c, into):
+        out = {}
+        for k, v in honest(module, a, g, c, {}).items():
+            if k in into:
+                into[k].add_(v * 1.01)
+            else:
+                out[k] = v * 1.01
+        return out
 
-    monkeypatch.setattr(rule, "clipped_sum", off_by_one_percent)
+    monkeypatch.setattr(rule, "add_clipped_sum", off_by_one_percent)
     check = check_clipping(_mlp_model(), _mlp_batch(), _ce, max_grad_norm=0.5)
     assert check.mode == "bookkeeping"
     assert not check.passed

@@ -196,3 +196,53 @@ def test_tiny_gpt2_tied_lm_head_matches_brute_force(reduction, positions):
         return gpt2_loss(m, x, r, explicit_positions=positions == "explicit")
 
     check(model, idx, loss_fn, reduction)
+
+
+def _tiny_gpt2():
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(3)
+    config = transformers.GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=97, n_positions=32,
+                                     resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    return transformers.GPT2LMHeadModel(config).eval()
+
+
+@pytest.mark.parametrize("micro_batches", [1, 3])
+@pytest.mark.parametrize("make", [TiedLM, TwinLinear, TwinEmbedding, _tiny_gpt2],
+                         ids=["tied_lm", "twin_linear", "twin_embedding", "gpt2"])
+def test_sums_added_into_given_buffers_equal_the_plain_sums(make, micro_batches):
+    """What the optimizer does with the step's noise: clipped_sum(into=buffers) adds every rule's
+    sums (addmm_ for matmuls, index_add_ for embeddings, the default for the rest) into the
+    buffers, including micro-batches absorbed before the step; the result is the plain sums
+    plus what the buffers held, for every parameter, and the buffers are what is returned."""
+    torch.manual_seed(0)
+    model = make()
+    vocab = 97 if make is _tiny_gpt2 else V
+    idx = torch.randint(1, vocab, (micro_batches * 4, T + 2))
+
+    def loss_fn(m, x, r):
+        return gpt2_loss(m, x, r) if make is _tiny_gpt2 else token_loss(m, x, r)
+
+    def run(with_into):
+        m = copy.deepcopy(model)
+        keeper = BookKeeper(m, max_grad_norm=0.7, loss_reduction="sum")
+        for part in idx.chunk(micro_batches):  # a new forward absorbs the previous micro-batch
+            loss_fn(m, part, "sum").backward()
+        into = None
+        if with_into:
+            g = torch.Generator().manual_seed(1)
+            into = {p: torch.randn(p.shape, generator=g) for p in m.parameters()}
+            start = {p: t.clone() for p, t in into.items()}
+        sums = keeper.clipped_sum(0.7, into=into)
+        keeper.detach()
+        names = {p: n for n, p in m.named_parameters()}
+        if with_into:
+            for p, t in into.items():
+                assert sums[p] is t  # the buffer itself: no second tensor
+            return {names[p]: sums[p] - start[p] for p in start}
+        return {names[p]: s for p, s in sums.items()}
+
+    plain, added = run(False), run(True)
+    assert set(added) == set(dict(model.named_parameters()))
+    for name, value in added.items():
+        expected = plain.get(name, torch.zeros_like(value))
+        torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
