@@ -7,30 +7,78 @@
 - :func:`pld_epsilon` (``"pld"``): Google's ``dp-accounting`` PLD accountant.
 
 Each imports its library when first called. Warnings the libraries raise about their own
-parameters (e.g. RDP's "optimal order is the largest alpha") are silenced: ε is still an upper
-bound, and the toolkit reports which accountant answered.
+parameters (e.g. RDP's "optimal order is the largest alpha") are silenced (:func:`quiet`): ε is
+still an upper bound, and the toolkit reports which accountant answered.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 History = list[tuple[float, float, int]]
 
-__all__ = ["opacus_epsilon", "pld_epsilon", "rdp_epsilon"]
+__all__ = ["ignore_library_warnings", "opacus_epsilon", "pld_epsilon", "quiet", "quiet_thread", "rdp_epsilon"]
+
+_LOCAL = threading.local()
+
+#: The accountant libraries' warnings about their own parameters and numerics, as (message,
+#: category, module) filters: RDP's order range, GDP's "experimental", and NumPy's floating-point
+#: warnings (``log(0)`` in the PRV domain search) raised inside Opacus's accountants.
+LIBRARY_WARNINGS = (
+    (r"Optimal order is the (smallest|largest) alpha", UserWarning, r"opacus\.accountants\.analysis\.rdp"),
+    (r"GDP accounting is experimental", UserWarning, r"opacus\.accountants\.gdp"),
+    (r"", RuntimeWarning, r"opacus\.accountants\."),
+)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence the accountant libraries' warnings for one call.
+
+    On the training thread: ``warnings.catch_warnings`` (safe there: accountant calls are
+    serialised, :data:`~auditkit.privacy.dp._accounting.ACCOUNTANT_LOCK`). On a thread marked by
+    :func:`quiet_thread` (the TensorBoard ε worker) nothing is changed: ``catch_warnings``
+    swaps the process-wide filter list, so from a second thread it would drop the training
+    thread's warnings for the length of the call, or leave "ignore everything" behind when the
+    two threads' blocks interleave. That thread relies on the narrow filters of
+    :func:`ignore_library_warnings` instead.
+    """
+    if getattr(_LOCAL, "background", False):
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def quiet_thread() -> None:
+    """Mark the calling thread as a background accountant thread (:func:`quiet`)."""
+    _LOCAL.background = True
+
+
+def ignore_library_warnings() -> None:
+    """Make the process ignore :data:`LIBRARY_WARNINGS` (each filter matches one message of one
+    library module; added once, at the end of the filter list, so the caller's own filters come
+    first). Called on the training thread before a background accountant thread starts."""
+    for message, category, module in LIBRARY_WARNINGS:
+        if not any(f[0] == "ignore" and getattr(f[1], "pattern", message or None) == (message or None)
+                   and f[2] is category and getattr(f[3], "pattern", None) == module
+                   for f in warnings.filters):
+            warnings.filterwarnings("ignore", message, category, module, append=True)
 
 
 def opacus_epsilon(name: str) -> Callable[[History, float], float]:
     def compute(history: History, delta: float) -> float:
         from opacus.accountants import create_accountant
 
-        acc = create_accountant(mechanism=name)
-        acc.history = [(float(s), float(q), int(n)) for s, q, n in history]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():  # GDP's constructor warns too
+            acc = create_accountant(mechanism=name)
+            acc.history = [(float(s), float(q), int(n)) for s, q, n in history]
             return float(acc.get_epsilon(delta=delta))
 
     return compute
@@ -55,8 +103,7 @@ def rdp_epsilon(history: History, delta: float) -> float:
     from opacus.accountants.analysis import rdp as analysis
 
     rdp = sum([_rdp_of_one_step(float(s), float(q)) * int(n) for s, q, n in history])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         eps, _ = analysis.get_privacy_spent(orders=RDPAccountant.DEFAULT_ALPHAS, rdp=rdp, delta=delta)
     return float(eps)
 

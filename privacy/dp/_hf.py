@@ -295,7 +295,12 @@ class PrivateTrainer(Trainer):
             )
         if resume_from_checkpoint:
             self._resume_dp = self._dp_checkpoint_of(resume_from_checkpoint)
-        return super().train(resume_from_checkpoint, *args, **kwargs)
+        try:
+            return super().train(resume_from_checkpoint, *args, **kwargs)
+        finally:  # on_train_end does not run when training raises: close the log here too
+            if self._fit_log is not None:
+                self._fit_log.close()
+                self._fit_log = None
 
     def _dp_checkpoint_of(self, checkpoint: str | bool) -> Path:
         from transformers.trainer_utils import get_last_checkpoint

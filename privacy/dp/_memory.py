@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections.abc import Callable
 
 from auditkit.privacy.errors import PrivacyInputError
@@ -65,8 +64,9 @@ def _prv_bytes(history: History, delta: float) -> float:
     )
 
     eps_error, delta_error = 0.01, delta / 1000
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    from auditkit.privacy.dp._accountants import quiet
+
+    with quiet():
         half = compute_safe_domain_size(
             [PoissonSubsampledGaussianPRV(q, s) for s, q, _ in history],
             [n for _, _, n in history],

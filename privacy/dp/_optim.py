@@ -310,20 +310,45 @@ class _NoiseAhead:
         nothing the size of the model is held between steps."""
         self._prepare()
         assert self.todo is not None
-        helpers = min(workers - 1, len(self.todo) - 1)
-        if helpers > 0:
-            self._submit(helpers)
-        self._work(self.buf, self.todo)  # draw what the other threads have not reached
-        self.wait()  # and wait for the chunks they are drawing
+        try:
+            helpers = min(workers - 1, len(self.todo) - 1)
+            if helpers > 0:
+                self._submit(helpers)
+            self._work(self.buf, self.todo)  # draw what the other threads have not reached
+            self.wait()  # and wait for the chunks they are drawing
+        except BaseException:
+            self._abandon()  # interrupted: no half-drawn buffer is ever handed out
+            raise
         buf, self.buf, self.todo = self.buf, None, None
         self.handed = [buf] if keep else []
         return list(buf.split(self.sizes))
 
     def wait(self) -> None:
-        """Wait until the drawing tasks are done."""
+        """Wait until every drawing task is done; then raise the first one's error, if any."""
+        pending, self.pending = self.pending, []
+        error: BaseException | None = None
+        for f in pending:
+            try:
+                f.result()
+            except BaseException as exc:  # noqa: BLE001 - raised below, after the others finish
+                error = error or exc
+        if error is not None:
+            raise error
+
+    def _abandon(self) -> None:
+        """Drop the prepared step after an error or interrupt: its remaining chunks are taken
+        from the other threads, they are waited for, and the next step prepares afresh (new
+        seeds, a buffer nobody else is writing into)."""
+        with self.lock:
+            if self.todo:
+                self.todo.clear()
         pending, self.pending = self.pending, []
         for f in pending:
-            f.result()
+            try:
+                f.result()
+            except BaseException:  # noqa: BLE001, S110 - the step failed already; its error is raised
+                pass
+        self.buf, self.todo = None, None
 
     def stop(self) -> None:
         with self.lock:

@@ -15,7 +15,10 @@ waits for them:
 
 Every value is the run's own accountant at the run's δ, through
 :func:`~auditkit.privacy.dp._accounting.epsilon_used` (its memory guard included, without its
-warning). Accountant calls are serialised by
+warning). The worker never calls ``warnings.catch_warnings`` (it swaps the filter list of every
+thread, so it would drop the training thread's warnings or leave them all ignored); the
+accountant libraries' own parameter warnings are ignored by narrow process filters instead
+(:func:`~auditkit.privacy.dp._accountants.ignore_library_warnings`). Accountant calls are serialised by
 :data:`~auditkit.privacy.dp._accounting.ACCOUNTANT_LOCK`, so the training thread's own calls
 (the budget at each epoch's end) never overlap the worker's. A call that fails stops the worker
 quietly: the training thread's next call of the same accountant reports the error itself.
@@ -40,6 +43,9 @@ class EpsilonWorker:
         self._busy = False
         self._stop = False
         self.failed = False
+        from auditkit.privacy.dp._accountants import ignore_library_warnings
+
+        ignore_library_warnings()  # the worker never touches the filters itself
         self._thread = threading.Thread(target=self._run, name="auditkit-dp-epsilon", daemon=True)
         self._thread.start()
 
@@ -76,7 +82,9 @@ class EpsilonWorker:
 
     def _run(self) -> None:
         from auditkit.privacy.dp._accounting import epsilon_used
+        from auditkit.privacy.dp._accountants import quiet_thread
 
+        quiet_thread()  # no warnings.catch_warnings here: it would change every thread's filters
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._pending is not None or self._stop)

@@ -8,6 +8,8 @@ sample alone at its own length, clipped, summed, divided by the expected batch s
 
 from __future__ import annotations
 
+import threading
+
 import copy
 from pathlib import Path
 
@@ -284,6 +286,26 @@ def test_tensorboard_logs_every_step(tmp_path: Path) -> None:
     assert [s for s, _ in scalars["dp/grad_norm/p50"]] == [1, 2, 3]
     assert scalars["dp/epsilon"][-1][0] == 3
     assert scalars["dp/epsilon"][-1][1] == pytest.approx(tr.private.epsilon, rel=1e-6)
+
+
+def test_tensorboard_log_is_closed_when_training_raises(tmp_path: Path) -> None:
+    from transformers import TrainerCallback
+
+    class Boom(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise RuntimeError("boom")
+
+    tr = trainer(tmp_path, max_steps=4, cls=PrivateTrainer)
+    tr.tensorboard = tmp_path / "tb"
+    tr.add_callback(Boom())
+    with pytest.raises(RuntimeError, match="boom"):
+        tr.train()
+    assert tr._fit_log is None  # closed: its ε worker stopped, its event file closed
+    for thread in threading.enumerate():
+        if thread.name == "auditkit-dp-epsilon":
+            thread.join(timeout=60)
+            assert not thread.is_alive()
 
 
 # -- LoRA, GPT-2, membership inference ------------------------------------------------------------

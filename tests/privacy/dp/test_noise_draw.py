@@ -247,3 +247,41 @@ def test_the_thread_drawing_ahead_has_the_lowest_priority():
     ahead.stop()
     assert niceness == 19
     assert helper == os.getpriority(os.PRIO_PROCESS, 0)  # helpers of the step keep normal priority
+
+
+@pytest.mark.parametrize("where", ["drawing", "waiting"])
+def test_an_interrupted_draw_never_hands_out_a_half_drawn_buffer(where, monkeypatch):
+    """Ctrl-C inside take() (after a chunk was popped, or while waiting for a helper): the next
+    take() prepares afresh, so no chunk of its buffer keeps an earlier step's values (with reuse,
+    that would be the same noise twice)."""
+    C = _NoiseAhead.CHUNK
+    ahead = _NoiseAhead([torch.zeros(4 * C)], 1.0, torch.Generator().manual_seed(0), start=False)
+    first = flat(ahead.take(workers=1, keep=True))
+    step1 = first.clone()
+    del first  # p.grad released: the buffer may be drawn into again
+    if where == "drawing":
+        original, calls = ahead._next, [0]
+
+        def interrupted(todo):
+            item = original(todo)
+            calls[0] += 1
+            if calls[0] == 2:
+                raise KeyboardInterrupt
+            return item
+
+        monkeypatch.setattr(ahead, "_next", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            ahead.take(workers=1, keep=True)
+        monkeypatch.setattr(ahead, "_next", original)
+    else:
+        monkeypatch.setattr(ahead, "wait", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+        with pytest.raises(KeyboardInterrupt):
+            ahead.take(workers=2, keep=True)
+        monkeypatch.undo()
+    assert ahead.todo is None and ahead.buf is None and not ahead.pending
+    third = flat(ahead.take(workers=1, keep=True))
+    ahead.stop()
+    for k in range(4):
+        assert not torch.equal(third[k * C:(k + 1) * C], step1[k * C:(k + 1) * C]), k
+    assert stats.kstest(third.double().numpy(), "norm").pvalue > 1e-4
+

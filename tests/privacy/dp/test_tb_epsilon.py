@@ -115,3 +115,34 @@ def test_accountant_calls_never_overlap() -> None:
     finally:
         del _accounting.ACCOUNTANTS["test-probe"]
     assert most[0] == 1
+
+
+def test_the_worker_never_touches_the_training_threads_warnings() -> None:
+    """The worker runs accountant calls back to back; the training thread's warnings are all
+    shown meanwhile, and no "ignore everything" filter is left behind, even when the training
+    thread's own catch_warnings blocks interleave with the calls."""
+    import warnings
+
+    shown: list[str] = []
+    history_ = [(1.0, 0.01, 500)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda message, *args, **kwargs: shown.append(str(message))
+        worker = EpsilonWorker(1e-5, "prv")
+        sent = 0
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            sent += 1
+            worker.submit(sent, history_)
+            warnings.warn(f"training-thread warning {sent}", UserWarning)
+            with warnings.catch_warnings():
+                time.sleep(0.003)
+        worker.stop(wait=True)
+        assert not worker.failed
+        ours = [m for m in shown if m.startswith("training-thread warning")]
+        assert len(ours) == sent
+        assert not any(f[0] == "ignore" and f[1] is None and f[2] is Warning for f in warnings.filters)
+        shown.clear()
+        warnings.warn("after the worker stopped", UserWarning)
+        assert shown == ["after the worker stopped"]
+
