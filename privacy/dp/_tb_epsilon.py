@@ -1,6 +1,6 @@
 """ε at every step for the TensorBoard log, computed off the training thread.
 
-An accountant call costs 10 ms (RDP) to hundreds of milliseconds (PRV, PLD): more than a small
+An accountant call costs 0.2 ms (RDP) to hundreds of milliseconds (PRV, PLD): more than a small
 model's step. :class:`EpsilonWorker` runs the calls on one daemon thread so that training never
 waits for them:
 

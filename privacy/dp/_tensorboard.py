@@ -14,8 +14,8 @@ step, continuing a resumed run's count):
 - ``dp/grad_norm/p10``, ``p50``, ``p90``, ``max``: quantiles of the per-sample gradient norms
   before clipping (linear interpolation, as ``numpy.quantile``);
 - ``dp/epsilon``: ε spent so far at the run's δ, by the run's accountant, **at every step**.
-  An accountant call takes 10 ms (RDP) to hundreds of milliseconds (PRV, PLD), more than a
-  small model's step, so it runs on a background thread
+  An accountant call takes under a millisecond (RDP, cached) to hundreds of milliseconds (PRV,
+  PLD), more than a small model's step, so it runs on a background thread
   (:class:`~auditkit.privacy.dp._tb_epsilon.EpsilonWorker`) and training never waits for it.
   When steps come faster than the calls, the worker takes the newest step each time it is free,
   and the steps in between have no ε point (TensorBoard draws the line through them). Exact in
