@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 import typer
 
 from auditkit import __version__
+from auditkit._interrupt import forget_handled_interrupt
 from auditkit.commands import _common
 from auditkit.registry import import_submodules
 
@@ -67,7 +68,18 @@ def _load_commands() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``auditkit`` script; returns the exit status."""
+    """Entry point of the ``auditkit`` script; returns the exit status.
+
+    A Ctrl-C the command handled (exit status 130) must not kill ``python -m auditkit`` by
+    SIGINT at exit instead: see :func:`auditkit._interrupt.forget_handled_interrupt`.
+    """
+    status = _dispatch(argv)
+    if forget_handled_interrupt():  # a Ctrl-C just now: interrupted all the same
+        return 130
+    return status
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if "--debug" in args:
         _common.state.debug = True
