@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
+
+from auditkit.privacy.dp._gaussian import BLOCK, fill_normal_, prepare_noise, step_key
+from auditkit.privacy.dp._noise_threads import helpers_possible, single_threaded
 
 __all__ = ["BookKeepingSteps", "bookkeeping_optimizer_class"]
 
@@ -57,9 +61,11 @@ class BookKeepingSteps:
         book_keeper.sum_scale = self._sum_scale()  # micro-batches absorbed early are scaled alike
         self._ahead: _NoiseAhead | None = None
         self._noised = False  # this step's sums already hold the noise
-        #: draw the next step's noise on background threads (off when loader workers fork:
-        #: then one thread draws it in the step; :func:`_draw_ahead`)
+        #: draw the next step's noise ahead on a background thread while a core is spare (off
+        #: when loader workers fork: then it is drawn in the step; :func:`_draw_ahead`)
         self.noise_ahead = True
+        if not self.secure_mode and all(p.device.type == "cpu" for p in self.params):
+            prepare_noise()  # set-up work (loading the cipher, probing threads), not a step's
 
     def step(self, closure: Any = None, **kwargs: Any) -> Any:
         if getattr(self, "grad_scale", None) is not None or "grad_scaler" in kwargs:
@@ -106,11 +112,9 @@ class BookKeepingSteps:
     def _noise_buffers(self) -> dict[Any, Any] | None:
         """This step's noise ``{param: N(0, std²) tensor shaped like it}``, views of one flat
         buffer (:class:`_NoiseAhead`: drawn during the forward and backward pass while a core is
-        spare, else now on as many threads as torch uses); ``None`` when
+        spare, else now, with torch's threads); ``None`` when
         the noise is added the plain way (:meth:`_add_noise_inline`): secure mode, a rank other
         than 0, σ = 0, parameters not all on the CPU in one dtype."""
-        import torch
-
         params = self.params
         std = self._noise_std()
         if (getattr(self, "rank", 0) != 0 or not std > 0 or self.secure_mode or not params
@@ -122,14 +126,13 @@ class BookKeepingSteps:
             if ahead is not None:
                 ahead.stop()
             ahead = self._ahead = _NoiseAhead(params, std, self.generator, start=False)
-        ahead_next = self.noise_ahead and _draw_ahead()
-        chunks = ahead.take(workers=torch.get_num_threads() if self.noise_ahead else 1, keep=ahead_next)
+        chunks = ahead.take(keep=self.noise_ahead and _draw_ahead())
         return {p: z.view(p.shape) for p, z in zip(params, chunks, strict=True)}
 
     def add_noise(self) -> None:
         std = self._noise_std()
         noisy = getattr(self, "rank", 0) == 0  # distributed: rank 0 alone adds noise
-        if getattr(self, "_noised", False):
+        if self._noised:
             self._noised = False
             self._hand_over(self.params)
         else:
@@ -192,29 +195,29 @@ class BookKeepingSteps:
 
 
 class _NoiseAhead:
-    """N(0, std²) noise for all parameters, drawn in chunks into one flat buffer per step.
+    """N(0, std²) noise for all parameters, drawn into one flat buffer per step.
 
-    The buffer is split in chunks of :attr:`CHUNK` values; chunk ``k`` of a step is drawn by its
-    own generator, seeded by the ``k``-th of that step's seeds (drawn from ``generator``; from a
-    private generator seeded once from torch's global RNG when ``generator`` is None). So the
-    noise depends on the seed alone, not on which thread draws which chunk, how many threads
-    draw, or whether it is drawn ahead (:meth:`start`) or in the step (:meth:`take`).
+    The values come from :mod:`._gaussian` (AES-128-CTR bits, Box-Muller in torch), keyed once
+    per step by a key drawn from ``generator`` (from a private generator seeded once from torch's
+    global RNG when ``generator`` is None). A value depends on the key and its position alone,
+    so the noise is the same however many threads draw it, in whatever order, ahead
+    (:meth:`start`) or in the step (:meth:`take`). The drawing threads take the buffer's blocks
+    (:attr:`bounds`) in turn.
 
     :meth:`start` takes the next step's buffer and draws it on one background thread of the
     lowest scheduling priority (:func:`_lowest_priority`; used while a core is spare,
-    :func:`_draw_ahead`), so it never takes CPU time from the training. :meth:`take` draws
-    what is left, on the calling thread and ``workers - 1`` helper threads of normal priority
-    (torch's ``normal_`` releases the GIL), and hands the buffer out: the optimizer adds the clipped sums into it and it becomes ``p.grad``. A buffer
-    handed out is drawn into again only once nothing else holds it (:func:`_only_ours`), so a
-    ``p.grad`` a caller kept is never overwritten.
+    :func:`_draw_ahead`), kept off thread teams (:func:`single_threaded`), so it never takes CPU
+    time from the training. :meth:`take` draws what is left on the calling thread, whose torch
+    ops run on torch's own team, and hands the buffer out: the optimizer adds the clipped sums
+    into it and it becomes ``p.grad``. (Helper threads drawing in the step beside torch's team
+    were slower than the team: MLP step 1.92× plain against 1.78×, BERT-shaped 1.33× against
+    1.31×, measured side by side on the 2-core benchmark machine.) A buffer handed out is drawn
+    into again only once nothing else holds it (:func:`_only_ours`), so a ``p.grad`` a caller
+    kept is never overwritten.
     """
 
-    #: ATen's parallel grain (an op over at most 32,768 elements runs on the calling thread):
-    #: a chunk's ``normal_`` never starts OpenMP threads. A larger chunk drawn on a pool thread
-    #: made OpenMP start a second team of worker threads for that thread, whose spinning after
-    #: each region took the cores from torch's own team (measured: a plain torch MLP step in
-    #: the same process went from 3.1 to 6.2 ms).
-    CHUNK = 1 << 15
+    #: the Box-Muller block (:data:`._gaussian.BLOCK`), a unit of work for the drawing threads
+    BLOCK = BLOCK
 
     def __init__(self, params: list[Any], std: float, generator: Any, *, start: bool = True) -> None:
         import threading
@@ -229,15 +232,16 @@ class _NoiseAhead:
             seed = int(torch.randint(0, 2**62, (1,)).item())  # from the global RNG: reproducible
             generator = torch.Generator().manual_seed(seed)
         self.generator = generator
-        total = sum(self.sizes)
-        edges = [*range(0, total, self.CHUNK), total]
+        self.total = sum(self.sizes)
+        self.length = self.total + self.total % 2  # even: the last block pairs its two halves
+        edges = [*range(0, self.length, BLOCK), self.length]
         self.bounds = list(zip(edges[:-1], edges[1:], strict=True))
         self.lock = threading.Lock()
-        self.pool: Any = None  # helpers drawing in the step (normal priority)
         self.behind: Any = None  # the thread drawing ahead (lowest priority)
-        self.todo: list[Any] | None = None  # the prepared step's chunks, popped from the end
+        self.todo: list[Any] | None = None  # the prepared step's units, popped from the end
         self.buf: Any = None  # the prepared step's buffer
-        self.handed: list[Any] = []  # the buffer handed out last (reused once nothing else holds it)
+        self.key = b""  # the prepared step's key
+        self.handed: Any = None  # the buffer handed out last (reused once nothing else holds it)
         self.pending: list[Any] = []  # drawing tasks of the prepared step
         if start:
             self.start()
@@ -254,74 +258,62 @@ class _NoiseAhead:
         return done
 
     def _prepare(self) -> None:
-        """The next step's buffer, and its seeds (one per chunk, drawn from :attr:`generator`)."""
+        """The next step's buffer, and its key (drawn from :attr:`generator`)."""
         import torch
 
         if self.todo is not None:
             return
-        free = next((b for b in self.handed if _only_ours(b)), None)
-        self.handed = [b for b in self.handed if b is not free]
-        self.buf = free if free is not None else torch.empty(sum(self.sizes), dtype=self.dtype)
-        seeds = torch.randint(0, 2**62, (len(self.bounds),), generator=self.generator).tolist()
-        self.todo = list(zip(self.bounds, seeds, strict=True))[::-1]
+        free = self.handed if _only_ours(self.handed) else None
+        self.handed = None
+        self.buf = free if free is not None else torch.empty(self.length, dtype=self.dtype)
+        self.key = step_key(self.generator)
+        self.todo = self.bounds[::-1]
 
-    def _executor(self, behind: bool) -> Any:
+    def _executor(self) -> Any:
+        """The thread drawing ahead (created once)."""
         import concurrent.futures
-        import os
 
-        if behind:
-            if self.behind is None:
-                self.behind = concurrent.futures.ThreadPoolExecutor(
-                    1, thread_name_prefix="dp-noise-ahead", initializer=_lowest_priority)
-            return self.behind
-        if self.pool is None:
-            workers = max(1, (os.cpu_count() or 1) - 1)
-            self.pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="dp-noise")
-        return self.pool
-
-    def _submit(self, tasks: int, behind: bool = False) -> None:
-        """Run ``tasks`` drawing tasks into the prepared buffer."""
-        buf, todo = self.buf, self.todo
-        pool = self._executor(behind)
-        self.pending += [pool.submit(self._work, buf, todo) for _ in range(tasks)]
+        if self.behind is None:
+            self.behind = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="dp-noise-ahead", initializer=_lowest_priority)
+        return self.behind
 
     def start(self) -> None:
         """Prepare the next step and draw it on the background thread."""
         self._prepare()
         if not self.pending and self.todo:
-            self._submit(1, behind=True)
+            buf, todo, key = self.buf, self.todo, self.key
+            self.pending.append(self._executor().submit(self._work, buf, todo, key))
 
     def _next(self, todo: list[Any]) -> Any:
         with self.lock:
             return todo.pop() if todo else None
 
-    def _work(self, buf: Any, todo: list[Any]) -> None:
-        import torch
+    def _work(self, buf: Any, todo: list[Any], key: bytes, alone: bool = True) -> None:
+        """Draw blocks of ``todo`` until none is left. ``alone``: keep this thread's torch ops
+        on it (:func:`single_threaded`: the thread drawing ahead); else they use torch's team."""
+        with single_threaded() if alone else contextlib.nullcontext():
+            while (item := self._next(todo)) is not None:
+                lo, hi = item
+                fill_normal_(buf, lo, hi, self.std, key)
 
-        gen = torch.Generator()
-        while (item := self._next(todo)) is not None:
-            (lo, hi), seed = item
-            buf[lo:hi].normal_(0.0, self.std, generator=gen.manual_seed(seed))
-
-    def take(self, workers: int = 1, keep: bool = True) -> list[Any]:
-        """This step's noise, one flat chunk per parameter, drawn on ``workers`` threads; the
-        buffer is the caller's from now on. ``keep``: remember it, to draw into it again once
-        it is free (when the next step draws ahead); else a later step allocates its own and
-        nothing the size of the model is held between steps."""
+    def take(self, keep: bool = True) -> list[Any]:
+        """This step's noise, one flat chunk per parameter (what the thread drawing ahead has
+        not reached is drawn now, on this thread); the buffer is the caller's from now on.
+        ``keep``: remember it, to draw into it again once it is free (when the next step draws
+        ahead); else a later step allocates its own and nothing the size of the model is held
+        between steps."""
         self._prepare()
         assert self.todo is not None
         try:
-            helpers = min(workers - 1, len(self.todo) - 1)
-            if helpers > 0:
-                self._submit(helpers)
-            self._work(self.buf, self.todo)  # draw what the other threads have not reached
-            self.wait()  # and wait for the chunks they are drawing
+            self._work(self.buf, self.todo, self.key, alone=False)
+            self.wait()  # and wait for the block the thread drawing ahead is on
         except BaseException:
             self._abandon()  # interrupted: no half-drawn buffer is ever handed out
             raise
         buf, self.buf, self.todo = self.buf, None, None
-        self.handed = [buf] if keep else []
-        return list(buf.split(self.sizes))
+        self.handed = buf if keep else None
+        return list(buf[:self.total].split(self.sizes))
 
     def wait(self) -> None:
         """Wait until every drawing task is done; then raise the first one's error, if any."""
@@ -354,10 +346,9 @@ class _NoiseAhead:
         with self.lock:
             if self.todo:
                 self.todo.clear()
-        for pool in (self.pool, self.behind):
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-        self.pool = self.behind = None
+        if self.behind is not None:
+            self.behind.shutdown(wait=True, cancel_futures=True)
+        self.behind = None
         self.pending = []
 
     def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
@@ -365,9 +356,8 @@ class _NoiseAhead:
             with self.lock:
                 if self.todo:
                     self.todo.clear()
-            for pool in (self.pool, self.behind):
-                if pool is not None:
-                    pool.shutdown(wait=False, cancel_futures=True)
+            if self.behind is not None:
+                self.behind.shutdown(wait=False, cancel_futures=True)
         except Exception:
             pass
 
@@ -399,13 +389,14 @@ def _lowest_priority() -> None:
 
 def _draw_ahead() -> bool:
     """Whether to draw the next step's noise during the forward and backward pass: while
-    torch's threads leave a core free (:func:`_spare_core`). When they take every core, the
-    noise is drawn in the step, on as many threads as torch uses: measured on the 2-core
+    torch's threads leave a core free (:func:`_spare_core`) and the drawing thread can be kept
+    off thread teams (:func:`helpers_possible`). When torch takes every core, the noise is drawn
+    in the step, with torch's threads: measured on the 2-core
     benchmark machine, drawing ahead then (even on a lowest-priority thread) was no faster
     (GPT-2-shaped full fine-tuning 1.18x against 1.16x non-private, BERT-shaped 1.37x against
     1.38x) and kept a buffer the size of the model through the backward pass (peak memory
     1.15x against 1.01x)."""
-    return _spare_core()
+    return _spare_core() and helpers_possible()
 
 
 def _spare_core() -> bool:

@@ -81,8 +81,8 @@ class EpsilonWorker:
         return self.results()
 
     def _run(self) -> None:
-        from auditkit.privacy.dp._accounting import epsilon_used
         from auditkit.privacy.dp._accountants import quiet_thread
+        from auditkit.privacy.dp._accounting import epsilon_used
 
         quiet_thread()  # no warnings.catch_warnings here: it would change every thread's filters
         while True:

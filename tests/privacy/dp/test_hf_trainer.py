@@ -8,9 +8,8 @@ sample alone at its own length, clipped, summed, divided by the expected batch s
 
 from __future__ import annotations
 
-import threading
-
 import copy
+import threading
 from pathlib import Path
 
 import pytest

@@ -1,8 +1,8 @@
-"""The book-keeping optimizer's DP noise: drawn in chunks (one generator per chunk, seeded from
-the optimizer's generator) into one flat buffer per step, on several threads or one step ahead
-(on a lowest-priority thread); the clipped sums are added into it and it becomes ``p.grad``.
+"""The book-keeping optimizer's DP noise: drawn by blocks (:mod:`._gaussian`, keyed once per step
+from the optimizer's generator) into one flat buffer per step, on several threads or one step
+ahead (on a lowest-priority thread); the clipped sums are added into it and it becomes ``p.grad``.
 
-Proves: every coordinate is N(0, std²) (KS test), chunks are independent, the noise depends on
+Proves: every coordinate is N(0, std²) (KS test), blocks are independent, the noise depends on
 the seed alone (not on the number of threads, the drawing mode or the scheduling), p.grad is the
 noise buffer (no second model-size tensor), a kept p.grad is never overwritten, rank != 0 adds
 none, and secure mode keeps Opacus's generator path."""
@@ -28,49 +28,59 @@ def flat(chunks):
 
 def test_noise_is_normal_with_the_right_std_per_coordinate():
     std = 0.7
-    params = [torch.zeros(300_001), torch.zeros(400, 500)]  # 500_001 values, 8 chunks
+    params = [torch.zeros(300_001), torch.zeros(400, 500)]  # 500_001 values, 2 blocks
     ahead = _NoiseAhead(params, std, torch.Generator().manual_seed(20240518), start=False)
-    x = flat(ahead.take(workers=3)).double()
+    x = flat(ahead.take()).double()
     ahead.stop()
     assert x.numel() == 500_001 and x.dtype == torch.float64
     assert stats.kstest(x.numpy() / std, "norm").pvalue > 1e-3
     assert abs(float(x.mean())) < 5 * std / x.numel() ** 0.5
     assert abs(float(x.std()) / std - 1) < 5 / (2 * x.numel()) ** 0.5
-    # every chunk on its own, too: a chunk drawn with a wrong std or mean would show here
+    # every block on its own, too: a block drawn with a wrong std or mean would show here
+    assert len(ahead.bounds) == 2 and ahead.bounds[-1][1] == 500_002  # the buffer's length is even
     for lo, hi in ahead.bounds:
         assert stats.kstest(x[lo:hi].numpy() / std, "norm").pvalue > 1e-4
 
 
-def test_chunks_are_independent():
-    params = [torch.zeros(5 * _NoiseAhead.CHUNK)]
+def test_blocks_are_independent():
+    params = [torch.zeros(5 * _NoiseAhead.BLOCK)]
     ahead = _NoiseAhead(params, 1.0, torch.Generator().manual_seed(3), start=False)
-    x = flat(ahead.take(workers=2)).view(5, -1)
-    y = flat(ahead.take(workers=2)).view(5, -1)  # the next step
+    x = flat(ahead.take()).view(5, -1)
+    y = flat(ahead.take()).view(5, -1)  # the next step
     ahead.stop()
     rows = torch.cat([x, y])
     corr = torch.corrcoef(rows)
     off = corr - torch.eye(len(rows))
-    assert float(off.abs().max()) < 5 / _NoiseAhead.CHUNK**0.5
-    assert len({tuple(r[:4].tolist()) for r in rows}) == len(rows)  # no chunk repeats another
+    assert float(off.abs().max()) < 5 / _NoiseAhead.BLOCK**0.5
+    assert len({tuple(r[:4].tolist()) for r in rows}) == len(rows)  # no block repeats another
 
 
-@pytest.mark.parametrize("mode", ["ahead", "take"])
-def test_noise_depends_on_the_seed_alone(mode):
-    params = [torch.zeros(70_000), torch.zeros(3, 50_000), torch.zeros(5)]
+@pytest.mark.parametrize("threads", [1, 2])
+def test_noise_depends_on_the_seed_alone(threads):
+    """Drawn in the step, ahead (finished before the step), or both at once (the step draws
+    what the thread ahead has not reached), with one or two torch threads: the same noise."""
+    params = [torch.zeros(300_000), torch.zeros(3, 100_000), torch.zeros(5)]
 
-    def draw(workers, start):
-        ahead = _NoiseAhead(params, 0.5, torch.Generator().manual_seed(11), start=start)
+    def draw(mode):
+        ahead = _NoiseAhead(params, 0.5, torch.Generator().manual_seed(11), start=False)
         steps = []
         for _ in range(3):
-            steps.append(flat(ahead.take(workers=workers)).clone())
-            if start:
+            if mode != "take":
                 ahead.start()
+                if mode == "ahead":
+                    ahead.wait()
+            steps.append(flat(ahead.take()).clone())
         ahead.stop()
         return torch.cat(steps)
 
-    ref = draw(1, False)
-    for workers in (1, 2, 4):
-        assert torch.equal(draw(workers, mode == "ahead"), ref)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        ref = draw("take")
+        for mode in ("ahead", "both"):
+            assert torch.equal(draw(mode), ref)
+    finally:
+        torch.set_num_threads(before)
     other = _NoiseAhead(params, 0.5, torch.Generator().manual_seed(12), start=False)
     assert not torch.equal(flat(other.take()), ref[: ref.numel() // 3])
     other.stop()
@@ -82,7 +92,7 @@ def test_global_rng_seeds_the_noise_when_no_generator_is_given():
     for _ in range(2):
         torch.manual_seed(5)
         ahead = _NoiseAhead(params, 1.0, None, start=False)
-        out.append(flat(ahead.take(workers=2)).clone())
+        out.append(flat(ahead.take()).clone())
         ahead.stop()
     assert torch.equal(*out)
 
@@ -119,8 +129,8 @@ def step_grads(sigma, threads, *, generator=None, rank=None, noise_ahead=True):
 
 
 def test_optimizer_noise_is_the_same_for_any_thread_count():
-    """One thread (noise drawn ahead when a core is spare), two (in the step, on two threads),
-    threads off (loader workers fork): the same noise for the same generator seed."""
+    """One thread (noise drawn ahead when a core is spare), two (in the step, with torch's
+    threads), drawing ahead off (loader workers fork): the same noise for the same seed."""
     noises = []
     for threads, noise_ahead in ((1, True), (2, True), (2, False)):
         clean, _ = step_grads(0.0, threads)
@@ -241,22 +251,19 @@ def test_no_drawing_ahead_while_torch_takes_every_core():
 def test_the_thread_drawing_ahead_has_the_lowest_priority():
     params = [torch.zeros(200_000)]
     ahead = _NoiseAhead(params, 1.0, torch.Generator().manual_seed(1), start=False)
-    ahead._executor(behind=True)
-    niceness = ahead.behind.submit(lambda: os.getpriority(os.PRIO_PROCESS, 0)).result()
-    helper = ahead._executor(behind=False).submit(lambda: os.getpriority(os.PRIO_PROCESS, 0)).result()
+    niceness = ahead._executor().submit(lambda: os.getpriority(os.PRIO_PROCESS, 0)).result()
     ahead.stop()
     assert niceness == 19
-    assert helper == os.getpriority(os.PRIO_PROCESS, 0)  # helpers of the step keep normal priority
 
 
 @pytest.mark.parametrize("where", ["drawing", "waiting"])
 def test_an_interrupted_draw_never_hands_out_a_half_drawn_buffer(where, monkeypatch):
-    """Ctrl-C inside take() (after a chunk was popped, or while waiting for a helper): the next
-    take() prepares afresh, so no chunk of its buffer keeps an earlier step's values (with reuse,
+    """Ctrl-C inside take() (after a block was popped, or while waiting for a helper): the next
+    take() prepares afresh, so no block of its buffer keeps an earlier step's values (with reuse,
     that would be the same noise twice)."""
-    C = _NoiseAhead.CHUNK
+    C = _NoiseAhead.BLOCK
     ahead = _NoiseAhead([torch.zeros(4 * C)], 1.0, torch.Generator().manual_seed(0), start=False)
-    first = flat(ahead.take(workers=1, keep=True))
+    first = flat(ahead.take(keep=True))
     step1 = first.clone()
     del first  # p.grad released: the buffer may be drawn into again
     if where == "drawing":
@@ -271,15 +278,16 @@ def test_an_interrupted_draw_never_hands_out_a_half_drawn_buffer(where, monkeypa
 
         monkeypatch.setattr(ahead, "_next", interrupted)
         with pytest.raises(KeyboardInterrupt):
-            ahead.take(workers=1, keep=True)
+            ahead.take(keep=True)
         monkeypatch.setattr(ahead, "_next", original)
     else:
+        ahead.start()  # a thread draws ahead: take() waits for it
         monkeypatch.setattr(ahead, "wait", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
         with pytest.raises(KeyboardInterrupt):
-            ahead.take(workers=2, keep=True)
+            ahead.take(keep=True)
         monkeypatch.undo()
     assert ahead.todo is None and ahead.buf is None and not ahead.pending
-    third = flat(ahead.take(workers=1, keep=True))
+    third = flat(ahead.take(keep=True))
     ahead.stop()
     for k in range(4):
         assert not torch.equal(third[k * C:(k + 1) * C], step1[k * C:(k + 1) * C]), k

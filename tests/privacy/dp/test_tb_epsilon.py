@@ -134,7 +134,7 @@ def test_the_worker_never_touches_the_training_threads_warnings() -> None:
         while time.monotonic() < deadline:
             sent += 1
             worker.submit(sent, history_)
-            warnings.warn(f"training-thread warning {sent}", UserWarning)
+            warnings.warn(f"training-thread warning {sent}", UserWarning, stacklevel=1)
             with warnings.catch_warnings():
                 time.sleep(0.003)
         worker.stop(wait=True)
@@ -143,6 +143,6 @@ def test_the_worker_never_touches_the_training_threads_warnings() -> None:
         assert len(ours) == sent
         assert not any(f[0] == "ignore" and f[1] is None and f[2] is Warning for f in warnings.filters)
         shown.clear()
-        warnings.warn("after the worker stopped", UserWarning)
+        warnings.warn("after the worker stopped", UserWarning, stacklevel=1)
         assert shown == ["after the worker stopped"]
 
