@@ -255,8 +255,8 @@ def main() -> None:
         "x = ratio to plain torch. cpu ms counts every thread of the process: when torch's "
         "threads leave a core free, ours starts drawing the step's DP noise at zero_grad on a "
         "second (lowest-priority) thread while the forward/backward runs (its CPU time is "
-        "counted); when they take every core, ours draws the noise in the optimizer step, in "
-        "chunks on as many threads as torch uses."
+        "counted); when they take every core, ours draws the noise in the optimizer step, "
+        "with torch's own threads (AES-CTR bits, Box-Muller in torch)."
     )
     text = "\n".join(lines)
     print(text)

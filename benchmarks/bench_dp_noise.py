@@ -60,7 +60,7 @@ def run(threads: int, repeat: int) -> list[str]:
         ab, ob = (min(times[k]) * 1e3 for k in ("anchor", "ours"))
         rows.append(f"| {threads} | {name} | {a:.2f} ({ab:.2f}) | {o:.2f} ({ob:.2f}) | "
                     f"{o / a:.2f}× ({ob / ab:.2f}×) |")
-    rows.append(f"|  | helper threads usable: {helpers_possible()} |  |  |  |")
+    rows.append(f"|  | thread drawing ahead kept off thread teams: {helpers_possible()} |  |  |  |")
     return rows
 
 
