@@ -1,12 +1,12 @@
 """Gaussian noise for the DP steps: AES-128 in counter mode for the bits, Box-Muller in torch.
 
-torch's CPU ``normal_`` costs about 3.5–4 ns per value on one thread (its Mersenne Twister
-gives 32 bits per call, then the uniform-to-normal transform); for a model with 13M trained
+torch's CPU ``normal_`` costs about 3.5–6 ns per value on one thread (a Mersenne Twister
+under a lock for the uniforms, then the uniform-to-normal transform); for a model with 13M trained
 parameters that is 50 ms a step, a quarter of a BERT-shaped step on two cores. Here the random
 bits come from AES-128-CTR (the ``cryptography`` package: OpenSSL, with AES-NI where the CPU has
 it) at about 0.6 ns per value, and the Box-Muller transform runs as a dozen vectorised torch ops
-over contiguous blocks that stay in the core's cache; :mod:`._optim` spreads the blocks over
-threads (:mod:`._noise_threads`).
+over contiguous blocks that stay in the core's cache, with torch's own threads (or on the
+thread drawing ahead, kept off thread teams by :mod:`._noise_threads`).
 
 The layout is fixed, so a value depends only on the step's key and its position in the flat
 buffer, never on how the buffer is split among threads: value ``i`` takes the ``itemsize`` bytes
@@ -16,8 +16,9 @@ the first half and value ``j`` of the second half form one Box-Muller pair:
 ``r = std·√(−2 ln u)`` with ``u = ((x mod 2ᵏ) + 1)·2⁻ᵏ`` from the first (k = 31 for float32,
 63 for float64) and ``θ = 2π·y·2⁻⁽ᵏ⁺¹⁾`` from the second; the first value becomes ``r cos θ``,
 the second ``r sin θ``. The smallest ``u`` is 2⁻ᵏ, so float32 noise reaches ``6.56·std`` and
-float64 ``9.35·std`` (torch's own ``normal_``, with 24- and 53-bit uniforms, stops at ``5.77·std``
-and ``8.57·std``): a Gaussian cut off at a bound is what any finite generator gives, and the
+float64 ``9.35·std`` (torch's own ``normal_`` on a contiguous tensor of 16 values or more, with
+24- and 53-bit uniforms, stops at ``5.77·std`` and ``8.57·std``; smaller or strided tensors
+reach 8.57 in float32 too): a Gaussian cut off at a bound is what any finite generator gives, and the
 further out the cut, the smaller the part of δ it costs.
 
 The key of each step comes from the optimizer's generator (:func:`step_key`), so a seeded run
@@ -78,7 +79,7 @@ def fill_normal_(buf: Any, lo: int, hi: int, std: float, key: bytes) -> None:
         # in place throughout, the integers read as floats where they lie: no temporaries
         bits[:half].bitwise_and_((1 << k) - 1)
         radius.copy_(bits[:half]).add_(1).mul_(2.0**-k)  # u in (0, 1]: ln u finite
-        radius.log_().mul_(-2.0 * std * std).sqrt_()
+        radius.log_().mul_(-2.0).sqrt_().mul_(std)  # std alone: std² could leave float32's range
         angle.copy_(bits[half:]).mul_(2 * math.pi * 2.0 ** -(k + 1))  # θ in [−π, π)
         torch.cos(angle, out=c)
         angle.sin_().mul_(radius)

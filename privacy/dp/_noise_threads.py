@@ -1,7 +1,7 @@
 """Drawing DP noise on several threads without starting thread teams beside torch's.
 
-torch's CPU ops above ATen's grain (32,768 values) run as OpenMP parallel regions, and some
-(``cos``, ``sin``, ``log``: MKL's vector maths) as MKL parallel regions. Called from a thread
+torch's CPU ops above a grain (32,768 values for most, 2,048 for ``cos``, ``sin``, ``log``) run
+as OpenMP parallel regions, and some (MKL's vector maths) as MKL parallel regions. Called from a thread
 that is not the one running torch's team, each starts a second team of threads for that thread,
 whose spinning after every region took the cores from torch's own team (measured on the 2-core
 benchmark machine: every torch op in the process ran about 2× slower).
@@ -84,14 +84,14 @@ def _find() -> tuple[Any, Any, bool]:
     except OSError:  # pragma: no cover - not Linux: no per-thread check possible
         return None, None, False
     torch_dir = os.path.dirname(torch.__file__)
-    libraries.sort(key=lambda path: not path.startswith(torch_dir))  # torch's own first
+    libraries.sort(key=lambda path: not path.startswith(torch_dir + os.sep))  # torch's own first
     openmp = "parallel backend: OpenMP" in torch.__config__.parallel_info()
     omp = _symbol(libraries, "omp", "omp_set_num_threads", ctypes.c_int, None) if openmp else None
     mkl = (_symbol(libraries, ("mkl", "torch_cpu"), "MKL_Set_Num_Threads_Local", ctypes.c_int,
                    ctypes.c_int) if torch.backends.mkl.is_available() else None)
     if (openmp and omp is None) or (torch.backends.mkl.is_available() and mkl is None):
         return omp, mkl, False
-    return omp, mkl, _probe(omp, mkl, openmp)
+    return omp, mkl, _probe(omp, mkl)
 
 
 def _symbol(libraries: list[str], names: Any, symbol: str, argtype: Any, restype: Any) -> Any:
@@ -112,27 +112,40 @@ def _symbol(libraries: list[str], names: Any, symbol: str, argtype: Any, restype
     return None
 
 
-def _probe(omp: Any, mkl: Any, openmp: bool) -> bool:
-    """On a fresh thread: with the settings applied, torch reports one OpenMP thread and MKL
-    one thread, and the ops the noise uses start no thread."""
+def _probe(omp: Any, mkl: Any) -> bool:
+    """On a fresh thread: each setter moves what torch reports for this thread (to 2, then to
+    1: a setter of some other runtime would move nothing), and with both at 1 the ops the noise
+    uses start no thread (a thread started elsewhere meanwhile only turns drawing ahead off)."""
     import os
 
     import torch
 
     seen: list[bool] = []
 
+    def reports(n: int) -> bool:
+        info = torch.__config__.parallel_info()
+        return ((omp is None or f"omp_get_max_threads() : {n}\n" in info)
+                and (mkl is None or f"mkl_get_max_threads() : {n}\n" in info))
+
     def run() -> None:
         try:
-            torch.get_num_threads()
+            threads = torch.get_num_threads()  # torch sets this thread's count on first use
             before = len(os.listdir("/proc/self/task"))
+            previous = mkl(2) if mkl is not None else None
+            if omp is not None:
+                omp(2)
+            try:
+                moved = reports(2)
+            finally:
+                if mkl is not None:
+                    mkl(previous)
+                if omp is not None:
+                    omp(threads)
             with _applied(omp, mkl):
-                info = torch.__config__.parallel_info()
-                ok = (not openmp or "omp_get_max_threads() : 1\n" in info) and (
-                    mkl is None or "mkl_get_max_threads() : 1\n" in info)
-                x = torch.rand(1 << 17)  # above ATen's grain: an op would start a team
+                x = torch.full((1 << 17,), 0.5)  # no RNG: the caller's random stream is theirs
                 torch.cos(x, out=x).sin_().log_()
-                seen.append(ok and len(os.listdir("/proc/self/task")) == before)
-        except Exception:  # noqa: BLE001 - any failure: the noise stays on the training thread
+                seen.append(moved and reports(1) and len(os.listdir("/proc/self/task")) == before)
+        except Exception:  # noqa: BLE001 - any failure: the noise is drawn in the step
             seen.append(False)
 
     thread = threading.Thread(target=run, name="dp-noise-probe")

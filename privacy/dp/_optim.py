@@ -316,40 +316,48 @@ class _NoiseAhead:
         return list(buf[:self.total].split(self.sizes))
 
     def wait(self) -> None:
-        """Wait until every drawing task is done; then raise the first one's error, if any."""
-        pending, self.pending = self.pending, []
-        error: BaseException | None = None
-        for f in pending:
-            try:
+        """Wait until the thread drawing ahead is done with the prepared step. If it failed, or
+        the wait is interrupted, the step is abandoned (:meth:`_abandon`: no buffer with an
+        undrawn block, or one a thread still writes into, is ever handed out) and the error is
+        raised."""
+        try:
+            for f in self.pending:
                 f.result()
-            except BaseException as exc:  # noqa: BLE001 - raised below, after the others finish
-                error = error or exc
-        if error is not None:
-            raise error
+        except BaseException:
+            self._abandon()
+            raise
+        self.pending = []
 
     def _abandon(self) -> None:
-        """Drop the prepared step after an error or interrupt: its remaining chunks are taken
-        from the other threads, they are waited for, and the next step prepares afresh (new
-        seeds, a buffer nobody else is writing into)."""
+        """Drop the prepared step after an error or interrupt: the blocks not yet started are
+        taken from the thread drawing ahead, the block it is on is waited for (through further
+        interrupts, which are raised afterwards), and the next step prepares afresh (a new key,
+        a new buffer nobody else writes into)."""
+        import concurrent.futures
+
         with self.lock:
             if self.todo:
                 self.todo.clear()
-        pending, self.pending = self.pending, []
-        for f in pending:
+        interrupted: BaseException | None = None
+        while True:
             try:
-                f.result()
-            except BaseException:  # noqa: BLE001, S110 - the step failed already; its error is raised
-                pass
-        self.buf, self.todo = None, None
+                concurrent.futures.wait(self.pending)
+                break
+            except BaseException as exc:  # noqa: BLE001 - wait on, raise it afterwards
+                interrupted = interrupted or exc
+        self.pending, self.buf, self.todo = [], None, None
+        if interrupted is not None:
+            raise interrupted
 
     def stop(self) -> None:
+        """Stop the thread drawing ahead; the prepared step is dropped."""
         with self.lock:
             if self.todo:
                 self.todo.clear()
         if self.behind is not None:
             self.behind.shutdown(wait=True, cancel_futures=True)
         self.behind = None
-        self.pending = []
+        self.pending, self.buf, self.todo = [], None, None
 
     def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
         try:

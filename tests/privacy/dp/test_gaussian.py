@@ -137,13 +137,13 @@ def _threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux: counts threads")
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task") or not helpers_possible(),
+                    reason="Linux, with torch's OpenMP and MKL thread settings reachable")
 @pytest.mark.parametrize("torch_threads", [1, 2])
 def test_a_helper_thread_drawing_starts_no_thread_team(torch_threads):
     """A helper thread drawing big blocks (and running a plain op) under
     :func:`single_threaded` starts no OpenMP or MKL team (a second team spinning beside torch's
     slowed every torch op about 2×); its own settings are back afterwards."""
-    assert helpers_possible()  # Linux with torch's OpenMP and MKL runtimes reachable
     before_threads = torch.get_num_threads()
     torch.set_num_threads(torch_threads)
     try:
@@ -178,3 +178,21 @@ def test_without_the_runtimes_nothing_is_changed(monkeypatch):
     before = torch.get_num_threads()
     with single_threaded():
         assert torch.get_num_threads() == before
+
+
+def test_preparing_the_noise_leaves_the_random_stream_alone(monkeypatch):
+    """The one-time probe draws nothing from torch's global RNG: a seeded run that builds the
+    optimizer draws the same dropout masks and shuffles as before."""
+    monkeypatch.setattr(_noise_threads, "_FOUND", [])
+    torch.manual_seed(3)
+    _gaussian.prepare_noise()
+    after = torch.rand(4)
+    torch.manual_seed(3)
+    assert torch.equal(torch.rand(4), after)
+
+
+@pytest.mark.parametrize("std", [1e-30, 1e-3, 1e3, 1e30])
+def test_extreme_stds_stay_finite_and_scale(std):
+    x = draw(BLOCK, std)
+    assert torch.isfinite(x).all()
+    assert abs(float(x.double().std()) / std - 1) < 0.02

@@ -1,6 +1,6 @@
 """The book-keeping optimizer's DP noise: drawn by blocks (:mod:`._gaussian`, keyed once per step
-from the optimizer's generator) into one flat buffer per step, on several threads or one step
-ahead (on a lowest-priority thread); the clipped sums are added into it and it becomes ``p.grad``.
+from the optimizer's generator) into one flat buffer per step, in the step or one step ahead
+(on a lowest-priority thread); the clipped sums are added into it and it becomes ``p.grad``.
 
 Proves: every coordinate is N(0, std²) (KS test), blocks are independent, the noise depends on
 the seed alone (not on the number of threads, the drawing mode or the scheduling), p.grad is the
@@ -293,3 +293,55 @@ def test_an_interrupted_draw_never_hands_out_a_half_drawn_buffer(where, monkeypa
         assert not torch.equal(third[k * C:(k + 1) * C], step1[k * C:(k + 1) * C]), k
     assert stats.kstest(third.double().numpy(), "norm").pvalue > 1e-4
 
+
+
+@pytest.mark.parametrize("failure", ["error", "interrupt"])
+def test_a_failed_or_interrupted_wait_for_the_thread_ahead_abandons_the_step(failure, monkeypatch):
+    """synchronize()/wait() failing (the thread ahead raised) or interrupted (Ctrl-C while
+    waiting): the next take() prepares afresh and waits for nothing still writing, so no block
+    keeps an earlier step's noise and nothing writes into the buffer after it is handed out."""
+    C = _NoiseAhead.BLOCK
+    ahead = _NoiseAhead([torch.zeros(4 * C)], 1.0, torch.Generator().manual_seed(0), start=False)
+    step1 = flat(ahead.take(keep=True)).clone()
+    if failure == "error":
+        calls = [0]
+        original = ahead._next
+
+        def broken(todo):
+            item = original(todo)  # the block is taken, then its drawing fails
+            calls[0] += 1
+            if calls[0] == 2:
+                raise RuntimeError("drawing failed")
+            return item
+
+        monkeypatch.setattr(ahead, "_next", broken)
+        ahead.start()
+        with pytest.raises(RuntimeError):
+            ahead.wait()
+        monkeypatch.setattr(ahead, "_next", original)
+    else:
+        ahead.start()
+        future = ahead.pending[0]
+        monkeypatch.setattr(type(future), "result",
+                            lambda self, timeout=None: (_ for _ in ()).throw(KeyboardInterrupt()))
+        with pytest.raises(KeyboardInterrupt):
+            ahead.wait()
+        monkeypatch.undo()
+    assert ahead.todo is None and ahead.buf is None and not ahead.pending
+    nxt = flat(ahead.take(keep=True))
+    snapshot = nxt.clone()
+    ahead.stop()
+    assert torch.equal(nxt, snapshot)  # nothing wrote into it after take() returned
+    for k in range(4):
+        assert not torch.equal(nxt[k * C:(k + 1) * C], step1[k * C:(k + 1) * C]), k
+    assert stats.kstest(nxt.double().numpy(), "norm").pvalue > 1e-4
+
+
+def test_take_after_stop_draws_a_whole_step():
+    ahead = _NoiseAhead([torch.zeros(6 * _NoiseAhead.BLOCK)], 1.0, torch.Generator().manual_seed(1),
+                        start=False)
+    ahead.start()
+    ahead.stop()
+    x = flat(ahead.take()).view(6, -1)
+    ahead.stop()
+    assert all(0.98 < float(row.std()) < 1.02 for row in x)
