@@ -1,4 +1,5 @@
-"""Drawing DP noise on several threads without starting thread teams beside torch's.
+"""Drawing DP noise on a thread of its own (ahead of the step) without starting thread teams
+beside torch's.
 
 torch's CPU ops above a grain (32,768 values for most, 2,048 for ``cos``, ``sin``, ``log``) run
 as OpenMP parallel regions, and some (MKL's vector maths) as MKL parallel regions. Called from a thread

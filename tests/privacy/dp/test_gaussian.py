@@ -84,14 +84,25 @@ def test_noise_is_normal_with_the_right_std(n, dtype):
 
 
 @pytest.mark.parametrize("dtype,k", [(torch.float32, 31), (torch.float64, 63)])
-def test_the_smallest_uniform_gives_the_documented_bound(dtype, k):
-    """A key-stream word of all ones in the low k bits... is the largest u; the word 0 is the
-    smallest u = 2^-k, whose radius is the bound: 6.56 std (float32), 9.35 std (float64)."""
+def test_the_smallest_uniform_gives_the_documented_bound(dtype, k, monkeypatch):
+    """Key-stream words of 0 give the smallest u = 2^-k and θ = 0: the first value of each pair
+    is then the bound, √(2k ln 2)·std (6.56 for float32, 9.35 for float64, beyond torch's 5.77
+    and 8.57), the second 0; drawn noise never exceeds it."""
     bound = math.sqrt(2 * k * math.log(2))
     assert round(bound, 2) == (6.56 if k == 31 else 9.35)
     x = draw(4 * BLOCK, dtype=dtype)
     assert float(x.abs().max()) <= bound * (1 + 1e-6)
-    assert bound > (5.77 if k == 31 else 8.57)  # torch's normal_ stops there
+
+    def zero_stream(key, offset):
+        def fill(out):
+            out[:] = bytes(len(out))
+        return fill
+
+    monkeypatch.setattr(_gaussian, "_key_stream", zero_stream)
+    edge = draw(8, 2.0, dtype=dtype)
+    torch.testing.assert_close(edge[:4], torch.full((4,), 2.0 * bound, dtype=dtype),
+                               rtol=1e-6, atol=0)
+    assert torch.equal(edge[4:], torch.zeros(4, dtype=dtype))
 
 
 def test_the_two_values_of_a_pair_are_uncorrelated_and_blocks_differ():
