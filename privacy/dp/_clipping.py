@@ -368,8 +368,12 @@ class BookKeeper:
         self._factors.append(c)
         running = self._running
         weights = c * self.sum_scale if self.sum_scale != 1.0 else c
-        for module, rule, recs in records.values():
-            for a, g, scale in recs:
+        for name, (module, rule, recs) in records.items():
+            # a layer's records go as soon as its sums are in: the memory they free is what
+            # the next layers' sums (and noise drawn late, :class:`_Sums`) take
+            held, recs[:] = list(recs), []
+            rec_pass.slots[name].records.clear()
+            for a, g, scale in held:
                 cs = weights.to(g.device) * scale if scale != 1.0 else weights.to(g.device)
                 # the running sums the rule adds into itself; the others it returns
                 into = {k: running[p] for k in _trainable_names(module) if (p := getattr(module, k)) in running}
@@ -379,6 +383,7 @@ class BookKeeper:
                         running[p].add_(v)
                     else:  # a fresh tensor the rule made: kept without a copy when float32
                         running[p] = v if v.dtype == _acc_dtype(p) else v.to(_acc_dtype(p))
+            del held  # (the loop's a and g are rebound by the next layer's first record)
 
     def absorb(self, max_grad_norm: float | None = None) -> None:
         """Clip and sum the pending micro-batches into the running sums; drop their records."""
@@ -408,14 +413,12 @@ class BookKeeper:
         for a float64 parameter): zeros for an empty batch or a layer that took no part.
         ``end_step=False`` keeps the norms for :attr:`last_norms` of a logical step that goes on
         (Opacus's skipped steps). ``into``: tensors (shaped and typed as the sums) the sums are
-        added into and returned as, e.g. the step's noise: no second tensor per parameter.
+        added into and returned as, e.g. the step's noise: no second tensor per parameter. A value
+        of ``into`` may also be a function returning that tensor, called when the first layer
+        owning the parameter is summed (after the layers before it freed their records).
         """
         before = dict(self._running)
-        for p, t in (into or {}).items():  # the rules add this step's sums into these
-            r = self._running.get(p)
-            if r is not None:  # absorbed before the step (an earlier micro-batch)
-                t.add_(r)
-            self._running[p] = t
+        self._running = _Sums(before, into or {})  # the rules add this step's sums into these
         try:
             self.absorb(max_grad_norm)
         except BaseException:
@@ -427,11 +430,11 @@ class BookKeeper:
             for name in _trainable_names(module):
                 p = getattr(module, name)
                 if p not in out:
-                    out[p] = running.get(p)
-                    if out[p] is None:
-                        out[p] = torch.zeros(p.shape, dtype=_acc_dtype(p), device=p.device)
-        for p, t in (into or {}).items():  # a parameter no layer owns: its noise alone
-            out.setdefault(p, t)
+                    out[p] = running[p] if p in running else torch.zeros(
+                        p.shape, dtype=_acc_dtype(p), device=p.device)
+        for p in into or {}:  # a parameter no layer owns: its noise alone
+            if p not in out:
+                out[p] = running[p]
         if end_step:
             self.end_step()
         return out
@@ -446,6 +449,29 @@ class BookKeeper:
             self.last_norms = torch.zeros(0)
             self.last_clip_factors = torch.zeros(0)
         self._norms, self._factors = [], []
+
+
+class _Sums(dict):
+    """A step's running sums (``{param: tensor}``) with the tensors of ``into`` the sums go into
+    (:meth:`BookKeeper.clipped_sum`): one of those is taken, called first when it is a function,
+    and given what was absorbed before the step, when its parameter's sum is first asked for."""
+
+    def __init__(self, sums: dict[nn.Parameter, torch.Tensor], into: Any) -> None:
+        super().__init__(sums)
+        self.late = dict(into)
+
+    def __contains__(self, p: object) -> bool:
+        return dict.__contains__(self, p) or p in self.late
+
+    def __getitem__(self, p: nn.Parameter) -> torch.Tensor:
+        if p in self.late:
+            t = self.late.pop(p)
+            t = t() if callable(t) else t
+            before = dict.get(self, p)
+            if before is not None:  # absorbed before the step (an earlier micro-batch)
+                t.add_(before)
+            dict.__setitem__(self, p, t)
+        return dict.__getitem__(self, p)
 
 
 def _at_least_f32(t: torch.Tensor) -> torch.Tensor:

@@ -8,11 +8,13 @@ it) at about 0.6 ns per value, and the Box-Muller transform runs as a dozen vect
 over contiguous blocks that stay in the core's cache, with torch's own threads (or on the
 thread drawing ahead, kept off thread teams by :mod:`._noise_threads`).
 
-The layout is fixed, so a value depends only on the step's key and its position in the flat
-buffer, never on how the buffer is split among threads: value ``i`` takes the ``itemsize`` bytes
-of the key stream at byte ``itemsize·i``, read as a signed integer; within each aligned block of
-:data:`BLOCK` values (the last block may be shorter; its length must be even), value ``j`` of
-the first half and value ``j`` of the second half form one Box-Muller pair:
+The layout is fixed, so a value depends only on the step's key and its position in the step's
+stream, never on how the work is split among threads: the value at position ``i`` takes the
+``itemsize`` bytes of the key stream at byte ``itemsize·i``, read as a signed integer. A step's
+noise lies in one or more buffers, each holding the positions from a multiple of :data:`BLOCK`
+on; within each block of :data:`BLOCK` values aligned to its buffer's start (a buffer's last
+block may be shorter; its length must be even), value ``j`` of the first half and value ``j``
+of the second half form one Box-Muller pair:
 ``r = std·√(−2 ln u)`` with ``u = ((x mod 2ᵏ) + 1)·2⁻ᵏ`` from the first (k = 31 for float32,
 63 for float64) and ``θ = 2π·y·2⁻⁽ᵏ⁺¹⁾`` from the second; the first value becomes ``r cos θ``,
 the second ``r sin θ``. The smallest ``u`` is 2⁻ᵏ, so float32 noise reaches ``6.56·std`` and
@@ -57,16 +59,18 @@ def step_key(generator: Any) -> bytes:
     return b"".join(int(w).to_bytes(8, "little") for w in words)
 
 
-def fill_normal_(buf: Any, lo: int, hi: int, std: float, key: bytes) -> None:
+def fill_normal_(buf: Any, lo: int, hi: int, std: float, key: bytes, start: int = 0) -> None:
     """Fill ``buf[lo:hi]`` with N(0, std²) noise from ``key`` (see the module docstring).
 
-    ``buf``: the step's flat, contiguous float32 or float64 CPU tensor, of even length. ``lo``
-    is a multiple of :data:`BLOCK`; so is ``hi``, unless it is the end of ``buf``."""
+    ``buf``: a flat, contiguous float32 or float64 CPU tensor of even length, holding positions
+    ``start`` on of the step's stream (``start``: a multiple of :data:`BLOCK`; the step's other
+    buffers hold other positions). ``lo`` is a multiple of :data:`BLOCK`; so is ``hi``, unless
+    it is the end of ``buf``."""
     import torch
 
     size = buf.element_size()
     bytes_view = memoryview(buf.numpy()).cast("B")
-    stream = _key_stream(key, lo * size)
+    stream = _key_stream(key, (start + lo) * size)
     k = 63 if buf.dtype == torch.float64 else 31
     bits_dtype = torch.int64 if k == 63 else torch.int32
     cos = _scratch(buf.dtype)

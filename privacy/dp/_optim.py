@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 from typing import Any
 
-from auditkit.privacy.dp._gaussian import BLOCK, fill_normal_, prepare_noise, step_key
-from auditkit.privacy.dp._noise_threads import helpers_possible, single_threaded
+from auditkit.privacy.dp._gaussian import prepare_noise
+from auditkit.privacy.dp._noise_ahead import _NoiseAhead
+from auditkit.privacy.dp._noise_threads import helpers_possible
 
 __all__ = ["BookKeepingSteps", "bookkeeping_optimizer_class"]
 
@@ -110,10 +111,11 @@ class BookKeepingSteps:
         return getattr(self, "_adjusted_noise_multiplier", self.noise_multiplier) * self.max_grad_norm * self._sum_scale()
 
     def _noise_buffers(self) -> dict[Any, Any] | None:
-        """This step's noise ``{param: N(0, std²) tensor shaped like it}``, views of one flat
-        buffer (:class:`_NoiseAhead`: drawn during the forward and backward pass while a core is
-        spare, else now, with torch's threads); ``None`` when
-        the noise is added the plain way (:meth:`_add_noise_inline`): secure mode, a rank other
+        """This step's noise ``{param: N(0, std²) tensor shaped like it}`` from
+        :class:`_NoiseAhead`: drawn during the forward and backward pass while a core is spare;
+        else a function per parameter, drawing its segment with torch's threads when the
+        book-keeper first sums into it (:meth:`_NoiseAhead.late`). ``None`` when the noise is
+        added the plain way (:meth:`_add_noise_inline`): secure mode, a rank other
         than 0, σ = 0, parameters not all on the CPU in one dtype."""
         params = self.params
         std = self._noise_std()
@@ -126,8 +128,12 @@ class BookKeepingSteps:
             if ahead is not None:
                 ahead.stop()
             ahead = self._ahead = _NoiseAhead(params, std, self.generator, start=False)
-        chunks = ahead.take(keep=self.noise_ahead and _draw_ahead())
-        return {p: z.view(p.shape) for p, z in zip(params, chunks, strict=True)}
+        if self.noise_ahead and _draw_ahead():
+            chunks = ahead.take(keep=True)
+            return {p: z.view(p.shape) for p, z in zip(params, chunks, strict=True)}
+        # drawn in the step: each segment as the clipped sums reach it (the book-keeper calls)
+        return {p: functools.partial(_shaped, draw, p.shape)
+                for p, draw in zip(params, ahead.late(), strict=True)}
 
     def add_noise(self) -> None:
         std = self._noise_std()
@@ -194,207 +200,6 @@ class BookKeepingSteps:
             self._ahead.start()
 
 
-class _NoiseAhead:
-    """N(0, std²) noise for all parameters, drawn into one flat buffer per step.
-
-    The values come from :mod:`._gaussian` (AES-128-CTR bits, Box-Muller in torch), keyed once
-    per step by a key drawn from ``generator`` (from a private generator seeded once from torch's
-    global RNG when ``generator`` is None). A value depends on the key and its position alone,
-    so the noise is the same however many threads draw it, in whatever order, ahead
-    (:meth:`start`) or in the step (:meth:`take`). The drawing threads take the buffer's blocks
-    (:attr:`bounds`) in turn.
-
-    :meth:`start` takes the next step's buffer and draws it on one background thread of the
-    lowest scheduling priority (:func:`_lowest_priority`; used while a core is spare,
-    :func:`_draw_ahead`), kept off thread teams (:func:`single_threaded`), so it never takes CPU
-    time from the training. :meth:`take` draws what is left on the calling thread, whose torch
-    ops run on torch's own team, and hands the buffer out: the optimizer adds the clipped sums
-    into it and it becomes ``p.grad``. (Helper threads drawing in the step beside torch's team
-    were slower than the team: MLP step 1.92× plain against 1.78×, BERT-shaped 1.33× against
-    1.31×, measured side by side on the 2-core benchmark machine.) A buffer handed out is drawn
-    into again only once nothing else holds it (:func:`_only_ours`), so a ``p.grad`` a caller
-    kept is never overwritten.
-    """
-
-    #: the Box-Muller block (:data:`._gaussian.BLOCK`), a unit of work for the drawing threads
-    BLOCK = BLOCK
-
-    def __init__(self, params: list[Any], std: float, generator: Any, *, start: bool = True) -> None:
-        import threading
-
-        import torch
-
-        self.std = std
-        self.source = generator  # the optimizer's generator (None: torch's global RNG)
-        self.sizes = [p.numel() for p in params]
-        self.dtype = torch_promote(params[0].dtype)  # the sums are float32 (or float64)
-        if generator is None:
-            seed = int(torch.randint(0, 2**62, (1,)).item())  # from the global RNG: reproducible
-            generator = torch.Generator().manual_seed(seed)
-        self.generator = generator
-        self.total = sum(self.sizes)
-        self.length = self.total + self.total % 2  # even: the last block pairs its two halves
-        edges = [*range(0, self.length, BLOCK), self.length]
-        self.bounds = list(zip(edges[:-1], edges[1:], strict=True))
-        self.lock = threading.Lock()
-        self.behind: Any = None  # the thread drawing ahead (lowest priority)
-        self.todo: list[Any] | None = None  # the prepared step's units, popped from the end
-        self.buf: Any = None  # the prepared step's buffer
-        self.key = b""  # the prepared step's key
-        self.handed: Any = None  # the buffer handed out last (reused once nothing else holds it)
-        self.pending: list[Any] = []  # drawing tasks of the prepared step
-        if start:
-            self.start()
-
-    @property
-    def future(self) -> Any:
-        """The background draw of the prepared step (a finished future when there is none)."""
-        import concurrent.futures
-
-        if self.pending:
-            return self.pending[0]
-        done: concurrent.futures.Future = concurrent.futures.Future()
-        done.set_result(None)
-        return done
-
-    def _prepare(self) -> None:
-        """The next step's buffer, and its key (drawn from :attr:`generator`)."""
-        import torch
-
-        if self.todo is not None:
-            return
-        free = self.handed if _only_ours(self.handed) else None
-        self.handed = None
-        self.buf = free if free is not None else torch.empty(self.length, dtype=self.dtype)
-        self.key = step_key(self.generator)
-        self.todo = self.bounds[::-1]
-
-    def _executor(self) -> Any:
-        """The thread drawing ahead (created once)."""
-        import concurrent.futures
-
-        if self.behind is None:
-            self.behind = concurrent.futures.ThreadPoolExecutor(
-                1, thread_name_prefix="dp-noise-ahead", initializer=_lowest_priority)
-        return self.behind
-
-    def start(self) -> None:
-        """Prepare the next step and draw it on the background thread."""
-        self._prepare()
-        if not self.pending and self.todo:
-            buf, todo, key = self.buf, self.todo, self.key
-            self.pending.append(self._executor().submit(self._work, buf, todo, key))
-
-    def _next(self, todo: list[Any]) -> Any:
-        with self.lock:
-            return todo.pop() if todo else None
-
-    def _work(self, buf: Any, todo: list[Any], key: bytes, alone: bool = True) -> None:
-        """Draw blocks of ``todo`` until none is left. ``alone``: keep this thread's torch ops
-        on it (:func:`single_threaded`: the thread drawing ahead); else they use torch's team."""
-        with single_threaded() if alone else contextlib.nullcontext():
-            while (item := self._next(todo)) is not None:
-                lo, hi = item
-                fill_normal_(buf, lo, hi, self.std, key)
-
-    def take(self, keep: bool = True) -> list[Any]:
-        """This step's noise, one flat chunk per parameter (what the thread drawing ahead has
-        not reached is drawn now, on this thread); the buffer is the caller's from now on.
-        ``keep``: remember it, to draw into it again once it is free (when the next step draws
-        ahead); else a later step allocates its own and nothing the size of the model is held
-        between steps."""
-        self._prepare()
-        assert self.todo is not None
-        try:
-            self._work(self.buf, self.todo, self.key, alone=False)
-            self.wait()  # and wait for the block the thread drawing ahead is on
-        except BaseException:
-            self._abandon()  # interrupted: no half-drawn buffer is ever handed out
-            raise
-        buf, self.buf, self.todo = self.buf, None, None
-        self.handed = buf if keep else None
-        return list(buf[:self.total].split(self.sizes))
-
-    def wait(self) -> None:
-        """Wait until the thread drawing ahead is done with the prepared step. If it failed, or
-        the wait is interrupted, the step is abandoned (:meth:`_abandon`: no buffer with an
-        undrawn block, or one a thread still writes into, is ever handed out) and the error is
-        raised."""
-        try:
-            for f in self.pending:
-                f.result()
-        except BaseException:
-            self._abandon()
-            raise
-        self.pending = []
-
-    def _abandon(self) -> None:
-        """Drop the prepared step after an error or interrupt: the blocks not yet started are
-        taken from the thread drawing ahead, the block it is on is waited for (through further
-        interrupts, which are raised afterwards), and the next step prepares afresh (a new key,
-        a new buffer nobody else writes into)."""
-        import concurrent.futures
-
-        with self.lock:
-            if self.todo:
-                self.todo.clear()
-        interrupted: BaseException | None = None
-        while True:
-            try:
-                concurrent.futures.wait(self.pending)
-                break
-            except BaseException as exc:  # noqa: BLE001 - wait on, raise it afterwards
-                interrupted = interrupted or exc
-        self.pending, self.buf, self.todo = [], None, None
-        if interrupted is not None:
-            raise interrupted
-
-    def stop(self) -> None:
-        """Stop the thread drawing ahead; the prepared step is dropped."""
-        with self.lock:
-            if self.todo:
-                self.todo.clear()
-        if self.behind is not None:
-            self.behind.shutdown(wait=True, cancel_futures=True)
-        self.behind = None
-        self.pending, self.buf, self.todo = [], None, None
-
-    def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
-        try:
-            with self.lock:
-                if self.todo:
-                    self.todo.clear()
-            if self.behind is not None:
-                self.behind.shutdown(wait=False, cancel_futures=True)
-        except Exception:
-            pass
-
-
-def _only_ours(buf: Any) -> bool:
-    """Whether nothing but ``buf`` itself holds its memory (no ``p.grad`` view of it is alive, in
-    the optimizer or kept by the caller), so the next step may draw into it: no new allocation
-    (and page faults) per step. Unknown (the private counter is missing): no."""
-    import torch
-
-    count = getattr(torch._C, "_storage_Use_Count", None)
-    if buf is None or count is None:
-        return False
-    storage = buf.untyped_storage()
-    return count(storage._cdata) <= 2  # ``buf`` and the ``storage`` object just made
-
-
-def _lowest_priority() -> None:
-    """Give the calling thread the lowest scheduling priority (Linux: nice 19 for the thread
-    alone): it runs only when a core would otherwise idle."""
-    import os
-    import threading
-
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (AttributeError, OSError):  # pragma: no cover - not Linux, or not permitted
-        pass
-
-
 def _draw_ahead() -> bool:
     """Whether to draw the next step's noise during the forward and backward pass: while
     torch's threads leave a core free (:func:`_spare_core`) and the drawing thread can be kept
@@ -418,6 +223,10 @@ def _spare_core() -> bool:
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
     return torch.get_num_threads() < cores
+
+
+def _shaped(draw: Any, shape: Any) -> Any:
+    return draw().view(shape)
 
 
 def _as_grad(g: Any, p: Any) -> Any:

@@ -1,9 +1,12 @@
 """The book-keeping optimizer's DP noise: drawn by blocks (:mod:`._gaussian`, keyed once per step
 from the optimizer's generator) into one flat buffer per step, in the step or one step ahead
-(on a lowest-priority thread); the clipped sums are added into it and it becomes ``p.grad``.
+(on a lowest-priority thread), in segments of whole parameters (:func:`segments`), or segment
+by segment as the clipped sums reach it (:meth:`_NoiseAhead.late`); the clipped sums are added
+into it and it becomes ``p.grad``.
 
 Proves: every coordinate is N(0, std²) (KS test), blocks are independent, the noise depends on
-the seed alone (not on the number of threads, the drawing mode or the scheduling), p.grad is the
+the seed alone (not on the number of threads, the drawing mode, the segments or the scheduling);
+segments hold whole parameters, stay under their size cap and never share key-stream bytes; p.grad is the
 noise buffer (no second model-size tensor), a kept p.grad is never overwritten, rank != 0 adds
 none, and secure mode keeps Opacus's generator path."""
 
@@ -13,10 +16,14 @@ import os
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from torch import nn
 
 from auditkit.privacy.dp._clipping import BookKeeper
+from auditkit.privacy.dp._gaussian import fill_normal_, step_key
+from auditkit.privacy.dp._noise_ahead import SEGMENT_BYTES, segments
 from auditkit.privacy.dp._optim import _draw_ahead, _NoiseAhead, bookkeeping_optimizer_class
 
 B = 16
@@ -37,8 +44,8 @@ def test_noise_is_normal_with_the_right_std_per_coordinate():
     assert abs(float(x.mean())) < 5 * std / x.numel() ** 0.5
     assert abs(float(x.std()) / std - 1) < 5 / (2 * x.numel()) ** 0.5
     # every block on its own, too: a block drawn with a wrong std or mean would show here
-    assert len(ahead.bounds) == 2 and ahead.bounds[-1][1] == 500_002  # the buffer's length is even
-    for lo, hi in ahead.bounds:
+    assert len(ahead.bounds) == 2 and ahead.bounds[-1][2] == 500_002  # the buffer's length is even
+    for _, lo, hi in ahead.bounds:
         assert stats.kstest(x[lo:hi].numpy() / std, "norm").pvalue > 1e-4
 
 
@@ -79,11 +86,53 @@ def test_noise_depends_on_the_seed_alone(threads):
         ref = draw("take")
         for mode in ("ahead", "both"):
             assert torch.equal(draw(mode), ref)
+        late = _NoiseAhead(params, 0.5, torch.Generator().manual_seed(11), start=False)
+        steps = []
+        for _ in range(3):
+            draws = late.late()
+            steps.append(flat([d() for d in reversed(draws)][::-1]).clone())  # asked in any order
+        late.stop()
+        assert torch.equal(torch.cat(steps), ref)
     finally:
         torch.set_num_threads(before)
     other = _NoiseAhead(params, 0.5, torch.Generator().manual_seed(12), start=False)
     assert not torch.equal(flat(other.take()), ref[: ref.numel() // 3])
     other.stop()
+
+
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.integers(1, 3_000_000), min_size=1, max_size=12),
+       wide=st.booleans())
+def test_segments_hold_whole_parameters_in_order_under_the_cap(sizes, wide):
+    itemsize = 8 if wide else 4
+    groups = segments(sizes, itemsize)
+    assert [i for g in groups for i in g] == list(range(len(sizes)))  # all, in order, once
+    for g in groups:
+        assert len(g) == 1 or sum(sizes[i] for i in g) * itemsize <= SEGMENT_BYTES
+    for a, b in zip(groups, groups[1:], strict=False):  # a segment closes only when the next one would not fit
+        assert (sum(sizes[i] for i in a) + sizes[b[0]]) * itemsize > SEGMENT_BYTES
+
+
+def test_segments_take_disjoint_parts_of_the_key_stream():
+    """Each segment's values are the step's stream from its own start (a multiple of BLOCK past
+    the previous segment's end): its whole blocks equal those of one buffer drawn from 0."""
+    C = _NoiseAhead.BLOCK
+    cap = SEGMENT_BYTES // 4
+    params = [torch.zeros(cap - 10), torch.zeros(C + 4), torch.zeros(2 * C), torch.zeros(7)]
+    ahead = _NoiseAhead(params, 1.0, torch.Generator().manual_seed(2), start=False)
+    assert [len(p) for p in ahead.parts] == [1, 3]
+    assert ahead.starts == [0, -(-(cap - 10) // C) * C]
+    key = step_key(torch.Generator().manual_seed(2))
+    chunks = ahead.take()
+    ahead.stop()
+    whole = torch.empty(ahead.starts[1] + 3 * C + 4 * C)
+    fill_normal_(whole, 0, whole.numel(), 1.0, key)
+    first, second = flat(chunks[:1]), flat(chunks[1:])
+    full = (first.numel() // C) * C
+    assert torch.equal(first[:full], whole[:full])
+    s = ahead.starts[1]
+    assert torch.equal(second[:3 * C], whole[s:s + 3 * C])
+    assert ahead.starts[1] >= first.numel()  # no byte of the stream serves two segments
 
 
 def test_global_rng_seeds_the_noise_when_no_generator_is_given():
@@ -345,3 +394,39 @@ def test_take_after_stop_draws_a_whole_step():
     x = flat(ahead.take()).view(6, -1)
     ahead.stop()
     assert all(0.98 < float(row.std()) < 1.02 for row in x)
+
+
+def test_noise_drawn_late_takes_memory_the_summed_layers_freed():
+    """clipped_sum with ``into`` functions: a parameter's noise is drawn when its layer is summed,
+    after the layers summed before it dropped their records (the memory they free is what the
+    noise takes); the sums are those of ``into`` tensors given up front."""
+    import weakref
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(30, 40), nn.ReLU(), nn.Linear(40, 3), nn.ReLU(), nn.Linear(3, 2))
+    keeper = BookKeeper(model, loss_reduction="sum", max_grad_norm=1.0)
+    x, y = torch.randn(B, 30), torch.randint(0, 2, (B,))
+    nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
+    names = list(keeper._layers)
+    slots = keeper._pass.slots
+    grads = {n: [weakref.ref(g) for _, g in slots[n].records] for n in names}
+    params = list(model.parameters())
+    noise = [torch.randn(p.shape, generator=torch.Generator().manual_seed(i)) for i, p in enumerate(params)]
+    owner = {p: n for n in names for p in keeper._layers[n][0].parameters(recurse=False)}
+    seen = []
+
+    def late(i, p):
+        def draw():
+            done = names[:names.index(owner[p])]  # the layers summed before this one
+            seen.append((owner[p], [r() is None for n in done for r in grads[n]]))
+            return noise[i].clone()
+        return draw
+
+    sums = keeper.clipped_sum(1.0, into={p: late(i, p) for i, p in enumerate(params)})
+    assert [n for n, _ in seen] == [n for n in names for _ in range(2)]  # weight and bias, in order
+    assert all(all(freed) for _, freed in seen) and any(freed for _, freed in seen)
+    # the same sums as with the noise tensors given up front
+    nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
+    upfront = keeper.clipped_sum(1.0, into={p: noise[i].clone() for i, p in enumerate(params)})
+    for p in params:
+        assert torch.equal(sums[p], upfront[p])
