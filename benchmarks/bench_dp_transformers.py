@@ -26,6 +26,8 @@ Usage::
 
     python benchmarks/bench_dp_transformers.py      # writes benchmarks/results/dp_transformers.txt
     python benchmarks/bench_dp_transformers.py --steps 10 --no-save
+    python benchmarks/bench_dp_transformers.py --malloc retain   # glibc keeping freed memory:
+                                                # writes benchmarks/results/dp_transformers_malloc_retain.txt
 """
 
 from __future__ import annotations
@@ -71,6 +73,26 @@ CPU = core.Sizes("REDUCED for CPU (GPT-2 small / BERT-base proportions: width 76
                  bert_vocab=15261, seq=64, batch=8)
 SIZES = {"cpu": CPU, "tiny": core.TINY}
 OUT = HERE / "results" / "dp_transformers.txt"
+OUT_RETAIN = HERE / "results" / "dp_transformers_malloc_retain.txt"
+
+#: ``--malloc retain``: glibc keeps freed memory in the process (no block is mapped afresh per
+#: allocation, no free heap top is given back), so buffers freed and allocated again every step
+#: are not faulted in page by page each step. It applies to every column alike. glibc's default
+#: maps each block above a dynamic threshold (at most 32 MiB) afresh and gives a free heap top
+#: back above twice that: on this machine a page fault costs about 1.2-2 us, and the AdamW step
+#: of the BERT-shaped model alone faults in two embedding-sized temporaries (11,446 pages) a step
+#: in the non-private column. PyTorch's performance tuning guide recommends a caching allocator
+#: (jemalloc, TCMalloc) on CPU for this reason.
+RETAIN = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 32)}
+
+
+def allocator_line() -> str:
+    """The header line naming the C allocator's settings this process runs with."""
+    set_ = {k: os.environ[k] for k in RETAIN if k in os.environ}
+    if not set_:
+        return "allocator: glibc defaults (see --malloc retain)"
+    return ("allocator: glibc with " + " ".join(f"{k}={v}" for k, v in set_.items())
+            + " (freed memory kept by the process), every column alike")
 
 
 def child_memory(name: str, column: str, precision: str, mode: str, sizes: str) -> None:
@@ -143,6 +165,7 @@ def report(results, *, sizes: str, steps: int, block: int, warmup: int, threads:
         "# bench_dp_transformers: DP fine-tuning of transformers, step time and peak memory (CPU)",
         f"date: {started or time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
         f"machine: {machine_line or machine(memory=True)}; torch threads {threads}",
+        allocator_line(),
         core.versions() + f"; checkout {_commit()}",
         f"sizes: {SIZES[sizes].describe()}",
         "full sizes (GPT-2 small 124M, BERT-base, sequence 128) run on CUDA with "
@@ -173,8 +196,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tiny", action="store_true", help="tiny models (a dry run)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--no-save", action="store_true")
+    ap.add_argument("--malloc", choices=("default", "retain"), default="default",
+                    help="retain: run with glibc keeping freed memory (see RETAIN); writes "
+                         + OUT_RETAIN.name + " unless --out is given")
     ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.malloc == "retain" and any(os.environ.get(k) != v for k, v in RETAIN.items()):
+        # glibc reads these when the process starts: run again with them set
+        argv = sys.argv[1:] if argv is None else argv
+        if not any(a == "--out" or a.startswith("--out=") for a in argv):
+            argv = [*argv, "--out", str(OUT_RETAIN)]
+        done = subprocess.run([sys.executable, __file__, *argv], env={**os.environ, **RETAIN})
+        raise SystemExit(done.returncode)
     warnings.filterwarnings("ignore")
     import torch
     import transformers

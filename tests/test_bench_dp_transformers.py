@@ -194,3 +194,34 @@ def test_gpu_script_imports_only_what_an_offline_machine_has() -> None:
 def test_cpu_memory_runs_in_a_fresh_child_process() -> None:
     measure = bench.fresh_process_memory("tiny", 1)
     assert measure("bert", "non-private", "fp32", None) >= 0.0
+
+
+def test_malloc_retain_runs_again_with_glibc_keeping_memory(monkeypatch) -> None:
+    """``--malloc retain`` starts the benchmark again with the glibc settings (read only when a
+    process starts), writing its own results file; the header names the allocator settings."""
+    for key in bench.RETAIN:
+        monkeypatch.delenv(key, raising=False)
+    assert bench.allocator_line().startswith("allocator: glibc defaults")
+    calls = []
+
+    class Done:
+        returncode = 3
+
+    original = bench.subprocess.run
+    monkeypatch.setattr(bench.subprocess, "run", lambda cmd, env: calls.append((cmd, env)) or Done())
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--malloc", "retain", "--tiny"])
+    assert stop.value.code == 3
+    ((cmd, env),) = calls
+    assert cmd[-2:] == ["--out", str(bench.OUT_RETAIN)] and "--tiny" in cmd
+    assert all(env[k] == v for k, v in bench.RETAIN.items())
+    for key, value in bench.RETAIN.items():
+        monkeypatch.setenv(key, value)
+    assert "MALLOC_TRIM_THRESHOLD_=" in bench.allocator_line()
+    calls.clear()
+    monkeypatch.setattr(bench.subprocess, "run", original)
+    monkeypatch.setattr(bench, "run", lambda *a, **k: [])
+    monkeypatch.setattr(bench, "emit", lambda text, out, save: calls.append((text, out)))
+    bench.main(["--malloc", "retain", "--tiny", "--out", "x.txt"])  # already set: runs here
+    ((text, out),) = calls
+    assert str(out) == "x.txt" and "allocator: glibc with MALLOC_MMAP_THRESHOLD_=" in text

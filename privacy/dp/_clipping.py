@@ -56,6 +56,7 @@ from auditkit.privacy.dp._rules import (
     rule_problem,
     supported_types,
 )
+from auditkit.privacy.dp._sums import _Sums
 from auditkit.privacy.dp._tied import (
     Records,
     aliases,
@@ -207,6 +208,7 @@ class BookKeeper:
         self._pass = _Pass(list(self._layers), self, 0)
         self._backward: tuple[object, set[int]] | None = None  # passes recorded by this backward
         self._problem: str | None = None  # why the pending records cannot be clipped
+        self._failed: str | None = None  # why the logical step in progress cannot be used
         self._outside: set[str] = set()  # parameters that got a gradient outside their layer
         self._batchnorms = batchnorms(model)
         self._running: dict[nn.Parameter, torch.Tensor] = {}  # clipped sums absorbed so far
@@ -298,6 +300,7 @@ class BookKeeper:
         self.clear()
         self._running = {}
         self._norms, self._factors = [], []
+        self._failed = None
 
     def detach(self) -> None:
         """Restore the original forwards and remove hooks."""
@@ -394,13 +397,34 @@ class BookKeeper:
                 "not know the clipping norm: create it with max_grad_norm=..., or use it through "
                 "the DP optimizer (make_private)."
             )
-        self._refuse_unsafe()
+        if self._failed is not None:
+            self.clear()
+            raise PrivacyInputError(self._failed)
+        self._refuse_unsafe()  # (a refusal drops the records and leaves the sums as they were)
+        kept = len(self._norms)
         try:
             with torch.no_grad():
                 for k in sorted(self._filled):
                     self._absorb_pass(self._filled[k], C)
+        except BaseException as exc:
+            # records are dropped as their sums go in, and a running sum may hold part of a
+            # micro-batch: nothing of this logical step may be used any more (a retried step
+            # would silently lack this micro-batch), until zero_grad drops it (:meth:`reset`)
+            del self._norms[kept:], self._factors[kept:]
+            self._failed = (
+                f"Clipping of this step's micro-batches stopped ({type(exc).__name__}), so its "
+                "records are gone and its sums are incomplete. Call optimizer.zero_grad(), "
+                "which drops the step's partial sums, and run the step's batches again."
+            )
+            raise
         finally:
             self.clear()
+
+    @property
+    def failed(self) -> bool:
+        """Whether clipping stopped midway in the logical step in progress (it is unusable
+        until :meth:`reset`)."""
+        return self._failed is not None
 
     # -- the logical step ---------------------------------------------------------------------
     def clipped_sum(
@@ -449,29 +473,6 @@ class BookKeeper:
             self.last_norms = torch.zeros(0)
             self.last_clip_factors = torch.zeros(0)
         self._norms, self._factors = [], []
-
-
-class _Sums(dict):
-    """A step's running sums (``{param: tensor}``) with the tensors of ``into`` the sums go into
-    (:meth:`BookKeeper.clipped_sum`): one of those is taken, called first when it is a function,
-    and given what was absorbed before the step, when its parameter's sum is first asked for."""
-
-    def __init__(self, sums: dict[nn.Parameter, torch.Tensor], into: Any) -> None:
-        super().__init__(sums)
-        self.late = dict(into)
-
-    def __contains__(self, p: object) -> bool:
-        return dict.__contains__(self, p) or p in self.late
-
-    def __getitem__(self, p: nn.Parameter) -> torch.Tensor:
-        if p in self.late:
-            t = self.late.pop(p)
-            t = t() if callable(t) else t
-            before = dict.get(self, p)
-            if before is not None:  # absorbed before the step (an earlier micro-batch)
-                t.add_(before)
-            dict.__setitem__(self, p, t)
-        return dict.__getitem__(self, p)
 
 
 def _at_least_f32(t: torch.Tensor) -> torch.Tensor:

@@ -183,7 +183,7 @@ class _NoiseAhead:
         import torch
 
         if self.todo is not None or self.pending:
-            chunks = self.take(keep=True)
+            chunks = self.take(keep=False)
             return [functools.partial(lambda c: c, c) for c in chunks]
         key, self.handed = step_key(self.generator), None
         made: dict[int, list[Any]] = {}

@@ -189,7 +189,7 @@ class BookKeepingSteps:
         # p.grad is rebuilt from the book at every step, so zero-filling it is wasted work.
         # After a skipped step the logical step goes on (its sums are in p.summed_grad, its norms
         # stay in the book); otherwise zero_grad drops what was accumulated, as torch does.
-        if self._is_last_step_skipped:
+        if self._is_last_step_skipped and not self.book_keeper.failed:
             self.book_keeper.clear()
         else:
             self.book_keeper.reset()

@@ -430,3 +430,57 @@ def test_noise_drawn_late_takes_memory_the_summed_layers_freed():
     upfront = keeper.clipped_sum(1.0, into={p: noise[i].clone() for i, p in enumerate(params)})
     for p in params:
         assert torch.equal(sums[p], upfront[p])
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError, MemoryError])
+@pytest.mark.parametrize("where", ["noise", "sum", "norms"])
+def test_clipping_stopped_midway_spoils_the_step_until_zero_grad(where, exc, monkeypatch):
+    """An error or Ctrl-C inside the step's clipping (while its noise is drawn, while a layer's
+    sum goes in, while the norms are computed) leaves the step unusable: a retried step() raises
+    instead of applying noise without the batch's sums; after zero_grad the batch gives its
+    clipped sums plus the noise of the next key, exactly."""
+    import auditkit.privacy.dp._clipping as clipping
+    import auditkit.privacy.dp._noise_ahead as noise_ahead
+    from auditkit.privacy.errors import PrivacyInputError
+
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(B, 300, generator=g), torch.randint(0, 3, (B,), generator=g)
+
+    def run(opt, model):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
+        opt.step()
+        return [p.grad.clone() for p in model.parameters()]
+
+    model, opt = make(1.0, torch.Generator().manual_seed(4))
+    opt.noise_ahead = False  # drawn in the step, as the sums reach each layer
+    target = {"noise": (noise_ahead, "fill_normal_"), "norms": (clipping, "_module_norm2"),
+              "sum": (type(opt.book_keeper._layers["0"][1]), "add_clipped_sum")}[where]
+    original, calls = getattr(*target), []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == (1 if where == "noise" else 2):  # "sum", "norms": the second layer
+            raise exc()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(*target, flaky)
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
+    with pytest.raises(exc):
+        opt.step()
+    monkeypatch.setattr(*target, original)
+    assert opt.book_keeper.failed
+    with pytest.raises(PrivacyInputError, match="zero_grad"):
+        opt.step()  # retried: refused, not a step without the batch's sums
+    got = run(opt, model)  # zero_grad, the batch again
+    assert not opt.book_keeper.failed
+    model0, opt0 = make(0.0)
+    sums = run(opt0, model0)  # the same weights: no step was taken
+    params = list(model.parameters())
+    ahead = _NoiseAhead(params, opt._noise_std(), torch.Generator().manual_seed(4), start=False)
+    for _ in range(2):  # the failed step and the refused retry each took a key
+        ahead.late()
+    noise = [draw() for draw in ahead.late()]
+    for p, a, s, n in zip(params, got, sums, noise, strict=True):
+        assert torch.allclose(a, s + n.view(p.shape), atol=1e-5)
