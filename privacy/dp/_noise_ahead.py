@@ -11,11 +11,12 @@ from auditkit.privacy.dp._noise_threads import single_threaded
 __all__ = ["SEGMENT_BYTES", "segments"]
 
 #: the most bytes one segment of a step's noise takes (whole parameters; a larger parameter is a
-#: segment of its own). Segments this small come from the allocator's heap, where memory freed
-#: by the backward pass is reused; one buffer the size of the model is above glibc's largest
-#: mmap threshold (32 MiB), so it was mapped afresh each step and every page of it faulted in:
-#: 13,000 faults and 16–19 ms a step for a BERT-shaped model with 13.3M parameters, measured on
-#: the 2-core benchmark machine.
+#: segment of its own). One buffer the size of the model is above glibc's largest mmap
+#: threshold (32 MiB), so it was mapped afresh and every page of it faulted in each step (13,000
+#: faults, 16–19 ms a step for a BERT-shaped model with 13.3M parameters on the 2-core benchmark
+#: machine); segments this small can come from the heap, from memory the summed layers freed
+#: (:meth:`_NoiseAhead.late`). That step then faulted 17,500–21,000 pages in all, against 24,000
+#: (see "The C allocator" in docs/dp_transformers.md).
 SEGMENT_BYTES = 8 << 20
 
 
