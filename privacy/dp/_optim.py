@@ -124,7 +124,9 @@ class BookKeepingSteps:
                 or len({torch_promote(p.dtype) for p in params}) != 1):
             return None
         ahead = self._ahead
-        if ahead is None or ahead.std != std or ahead.source is not self.generator:
+        if (ahead is None or ahead.std != std or ahead.source is not self.generator
+                or ahead.sizes != [p.numel() for p in params]  # e.g. add_param_group
+                or ahead.dtype != torch_promote(params[0].dtype)):
             if ahead is not None:
                 ahead.stop()
             ahead = self._ahead = _NoiseAhead(params, std, self.generator, start=False)

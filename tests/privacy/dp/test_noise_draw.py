@@ -484,3 +484,25 @@ def test_clipping_stopped_midway_spoils_the_step_until_zero_grad(where, exc, mon
     noise = [draw() for draw in ahead.late()]
     for p, a, s, n in zip(params, got, sums, noise, strict=True):
         assert torch.allclose(a, s + n.view(p.shape), atol=1e-5)
+
+
+@pytest.mark.parametrize("noise_ahead", [True, False])
+def test_a_parameter_group_added_later_gets_noise_too(noise_ahead):
+    """add_param_group after some steps: the noise is drawn for the new parameter list (before,
+    the buffers of the old list were reused and the step failed on their count)."""
+    model, opt = make(1.0, torch.Generator().manual_seed(9))
+    opt.noise_ahead = noise_ahead
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(B, 300, generator=g), torch.randint(0, 3, (B,), generator=g)
+    for _ in range(2):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
+        opt.step()
+    extra = nn.Parameter(torch.zeros(50_000))  # owned by no layer: its noise alone
+    opt.add_param_group({"params": [extra]})
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
+    opt.step()
+    assert extra.grad is not None and extra.grad.shape == extra.shape
+    assert abs(float(extra.grad.std()) - opt._noise_std()) < 0.03 * opt._noise_std()
+    assert all(p.grad is not None for p in model.parameters())
