@@ -76,7 +76,6 @@ class _NoiseAhead:
             seed = int(torch.randint(0, 2**62, (1,)).item())  # from the global RNG: reproducible
             generator = torch.Generator().manual_seed(seed)
         self.generator = generator
-        self.total = sum(self.sizes)
         groups = segments(self.sizes, torch.empty(0, dtype=self.dtype).element_size())
         #: per segment: its parameters' sizes, its length (even: the last block pairs its two
         #: halves) and its first position in the step's stream
@@ -184,8 +183,7 @@ class _NoiseAhead:
         import torch
 
         if self.todo is not None or self.pending:
-            chunks = self.take(keep=False)
-            return [functools.partial(lambda c: c, c) for c in chunks]
+            return [(lambda c=c: c) for c in self.take(keep=False)]
         key, self.handed = step_key(self.generator), None
         made: dict[int, list[Any]] = {}
 

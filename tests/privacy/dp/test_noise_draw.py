@@ -506,3 +506,22 @@ def test_a_parameter_group_added_later_gets_noise_too(noise_ahead):
     assert extra.grad is not None and extra.grad.shape == extra.shape
     assert abs(float(extra.grad.std()) - opt._noise_std()) < 0.03 * opt._noise_std()
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_late_after_a_step_was_prepared_ahead_hands_out_that_step():
+    """start() at zero_grad, then the step draws late (drawing ahead was switched off in
+    between): the prepared step's noise, the same as take() gives, and nothing kept."""
+    params = [torch.zeros(300_000), torch.zeros(7)]
+
+    def ahead():
+        return _NoiseAhead(params, 0.5, torch.Generator().manual_seed(21), start=False)
+
+    ref = ahead()
+    expected = flat(ref.take(keep=False))
+    ref.stop()
+    got = ahead()
+    got.start()
+    values = flat([draw() for draw in got.late()])
+    assert got.handed is None and got.todo is None and not got.pending
+    got.stop()
+    assert torch.equal(values, expected)
