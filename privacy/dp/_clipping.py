@@ -371,13 +371,17 @@ class BookKeeper:
         self._factors.append(c)
         running = self._running
         weights = c * self.sum_scale if self.sum_scale != 1.0 else c
+        factors: dict[tuple[Any, float], torch.Tensor] = {}  # by (device, scale): made once
         for name, (module, rule, recs) in records.items():
             # a layer's records go as soon as its sums are in: the memory they free is what
             # the next layers' sums (and noise drawn late, :class:`_Sums`) take
             held, recs[:] = list(recs), []
             rec_pass.slots[name].records.clear()
             for a, g, scale in held:
-                cs = weights.to(g.device) * scale if scale != 1.0 else weights.to(g.device)
+                cs = factors.get((g.device, scale))
+                if cs is None:
+                    cs = weights.to(g.device) * scale if scale != 1.0 else weights.to(g.device)
+                    factors[(g.device, scale)] = cs
                 # the running sums the rule adds into itself; the others it returns
                 into = {k: running[p] for k in _trainable_names(module) if (p := getattr(module, k)) in running}
                 for k, v in rule.add_clipped_sum(module, a, g, cs, into).items():

@@ -190,9 +190,8 @@ class _NoiseAhead:
         def chunk(s: int, j: int) -> Any:
             if s not in made:
                 buf = torch.empty(self.lengths[s], dtype=self.dtype)
-                for lo in range(0, self.lengths[s], BLOCK):
-                    fill_normal_(buf, lo, min(lo + BLOCK, self.lengths[s]), self.std, key,
-                                 start=self.starts[s])
+                # the whole segment in one call: one cipher context, not one per block
+                fill_normal_(buf, 0, self.lengths[s], self.std, key, start=self.starts[s])
                 made[s] = buf[:sum(self.parts[s])].split(self.parts[s])
             return made[s][j]
 

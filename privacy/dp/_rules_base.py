@@ -59,7 +59,16 @@ def _trainable(module: nn.Module, name: str) -> bool:
 
 
 def _trainable_names(module: nn.Module) -> list[str]:
-    return [n for n, p in module.named_parameters(recurse=False) if p.requires_grad]
+    """The names of ``module``'s own trainable parameters, as ``named_parameters(recurse=False)``
+    gives them (a Parameter registered under two names: the first), read from the module's
+    parameter dict directly (this runs for every layer at every step)."""
+    seen: set[int] = set()
+    names = []
+    for n, p in module._parameters.items():
+        if p is not None and p.requires_grad and id(p) not in seen:
+            seen.add(id(p))
+            names.append(n)
+    return names
 
 
 class _PerSampleGrads(dict):
@@ -257,13 +266,21 @@ def _matmul_norm2(a: torch.Tensor, g: torch.Tensor, weight: bool, bias: bool) ->
     """Squared per-sample norms of the weight (``g^T a`` or its transpose: the same norm) and
     bias (``sum_t g``) gradients of a matmul layer (:func:`_weight_norm2` picks ghost or
     materialised, whichever costs less)."""
-    a3, g3 = _flat3(a, g)
-    if a3.shape[1] == 1 and (weight or bias):  # one row per sample: ||a_i||^2 ||g_i||^2 + ||g_i||^2
-        gg = _row_norm2(g3[:, 0])
+    if a.dim() == 2 and g.dim() == 2:  # one row per sample, as given: no reshape or indexing
+        a3 = g3 = None
+        rows_a, rows_g = a, g
+    else:
+        a3, g3 = _flat3(a, g)
+        rows_a, rows_g = a3[:, 0], g3[:, 0]
+    if (a3 is None or a3.shape[1] == 1) and (weight or bias):
+        # one row per sample: ||a_i||^2 ||g_i||^2 + ||g_i||^2
+        gg = _row_norm2(_f32(rows_g))
         if not weight:
             return gg
-        aa = _row_norm2(a3[:, 0])
+        aa = _row_norm2(_f32(rows_a))
         return (aa.add_(1.0) if bias else aa).mul_(gg)
+    if a3 is None:
+        a3, g3 = _flat3(a, g)
     total = torch.zeros(a3.shape[0], dtype=g3.dtype, device=g3.device)
     if weight:
         total = total + _weight_norm2(a3, g3)
@@ -284,7 +301,8 @@ def _row_weights(
     ``(N, o)``, and each row's weight ``(N,)``: its sample's clip factor."""
     _check_rows(module, g, c)
     B = g.shape[0]
-    a2, g2 = a.reshape(-1, a.shape[-1]), g.reshape(-1, g.shape[-1])
+    a2 = a if a.dim() == 2 else a.reshape(-1, a.shape[-1])
+    g2 = g if g.dim() == 2 else g.reshape(-1, g.shape[-1])
     dtype = torch.float32 if g.dtype in (torch.float16, torch.bfloat16) else g.dtype
     w = c.to(device=g.device, dtype=dtype)
     if g2.shape[0] != B:
