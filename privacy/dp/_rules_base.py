@@ -266,21 +266,19 @@ def _matmul_norm2(a: torch.Tensor, g: torch.Tensor, weight: bool, bias: bool) ->
     """Squared per-sample norms of the weight (``g^T a`` or its transpose: the same norm) and
     bias (``sum_t g``) gradients of a matmul layer (:func:`_weight_norm2` picks ghost or
     materialised, whichever costs less)."""
+    if not (weight or bias):
+        return torch.zeros(g.shape[0], dtype=_f32(g).dtype, device=g.device)
     if a.dim() == 2 and g.dim() == 2:  # one row per sample, as given: no reshape or indexing
-        a3 = g3 = None
-        rows_a, rows_g = a, g
+        rows = (a, g)
     else:
         a3, g3 = _flat3(a, g)
-        rows_a, rows_g = a3[:, 0], g3[:, 0]
-    if (a3 is None or a3.shape[1] == 1) and (weight or bias):
-        # one row per sample: ||a_i||^2 ||g_i||^2 + ||g_i||^2
-        gg = _row_norm2(_f32(rows_g))
+        rows = (a3[:, 0], g3[:, 0]) if a3.shape[1] == 1 else None
+    if rows is not None:  # one row per sample: ||a_i||^2 ||g_i||^2 + ||g_i||^2
+        gg = _row_norm2(_f32(rows[1]))
         if not weight:
             return gg
-        aa = _row_norm2(_f32(rows_a))
+        aa = _row_norm2(_f32(rows[0]))
         return (aa.add_(1.0) if bias else aa).mul_(gg)
-    if a3 is None:
-        a3, g3 = _flat3(a, g)
     total = torch.zeros(a3.shape[0], dtype=g3.dtype, device=g3.device)
     if weight:
         total = total + _weight_norm2(a3, g3)
