@@ -42,9 +42,11 @@ test-wheel: $(STAMP)
 	rm -rf $(WHEEL_TEST)
 	mkdir -p $(WHEEL_TEST)/src $(WHEEL_TEST)/dist $(WHEEL_TEST)/suite
 	# Built from a clean copy of the sources: no stale build/ or egg-info can leak into it.
-	cp -r auditkit privacy fairness explain reports pyproject.toml README.md $(WHEEL_TEST)/src/
+	cp -r auditkit privacy fairness explain reports pyproject.toml setup.py README.md $(WHEEL_TEST)/src/
 	cp -r tests docs README.md $(WHEEL_TEST)/suite/
 	find $(WHEEL_TEST) -name __pycache__ -prune -exec rm -rf {} +
+	# the compiled kernel is built afresh for the wheel, not copied from the editable install
+	find $(WHEEL_TEST)/src -name '*.so' -delete
 	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(WHEEL_TEST)/dist \
 		$(WHEEL_TEST)/src
 	$(PY) -m venv --without-pip $(WHEEL_TEST)/venv

@@ -1,12 +1,18 @@
-"""Gaussian noise for the DP steps: AES-128 in counter mode for the bits, Box-Muller in torch.
+"""Gaussian noise for the DP steps: AES-128 in counter mode for the bits, then Box-Muller.
 
 torch's CPU ``normal_`` costs about 3.5–6 ns per value on one thread (a Mersenne Twister
 under a lock for the uniforms, then the uniform-to-normal transform); for a model with 13M trained
 parameters that is 50 ms a step, a quarter of a BERT-shaped step on two cores. Here the random
 bits come from AES-128-CTR (the ``cryptography`` package: OpenSSL, with AES-NI where the CPU has
-it) at about 0.6 ns per value, and the Box-Muller transform runs as a dozen vectorised torch ops
-over contiguous blocks that stay in the core's cache, with torch's own threads (or on the
-thread drawing ahead, kept off thread teams by :mod:`._noise_threads`).
+it) at about 0.6–0.8 ns per value. The Box-Muller transform of float32 noise runs in one compiled
+pass (:func:`kernel`: ``privacy/dp/_boxmuller.c``, glibc's vector maths, about 0.9 ns per value
+on one thread, split among torch's thread count); without the kernel (another platform, or
+float64) it runs as a dozen vectorised torch ops over contiguous blocks that stay in the core's
+cache, with torch's own threads (about 2.5–3 ns per value), or on the thread drawing ahead, kept
+off thread teams by :mod:`._noise_threads`. The two transforms compute the same formulas in the
+same order and differ only in how their ``log``, ``cos`` and ``sin`` round (at most about 1e-6
+on values up to 6σ), so a seeded run repeats exactly on the same kind of machine, and within
+float32 rounding on another.
 
 The layout is fixed, so a value depends only on the step's key and its position in the step's
 stream, never on how the work is split among threads: the value at position ``i`` takes the
@@ -35,7 +41,7 @@ import math
 import threading
 from typing import Any
 
-__all__ = ["BLOCK", "fill_normal_", "prepare_noise", "step_key"]
+__all__ = ["BLOCK", "fill_normal_", "kernel", "prepare_noise", "step_key"]
 
 #: values per Box-Muller block (1 MB of float32: it stays in a core's cache through the dozen
 #: ops); blocks are aligned to the start of the buffer
@@ -59,18 +65,29 @@ def step_key(generator: Any) -> bytes:
     return b"".join(int(w).to_bytes(8, "little") for w in words)
 
 
-def fill_normal_(buf: Any, lo: int, hi: int, std: float, key: bytes, start: int = 0) -> None:
+def fill_normal_(
+    buf: Any, lo: int, hi: int, std: float, key: bytes, start: int = 0, threads: int | None = None
+) -> None:
     """Fill ``buf[lo:hi]`` with N(0, std²) noise from ``key`` (see the module docstring).
 
     ``buf``: a flat, contiguous float32 or float64 CPU tensor of even length, holding positions
     ``start`` on of the step's stream (``start``: a multiple of :data:`BLOCK`; the step's other
     buffers hold other positions). ``lo`` is a multiple of :data:`BLOCK`; so is ``hi``, unless
-    it is the end of ``buf``."""
+    it is the end of ``buf``. ``threads``: how many threads the compiled transform may use
+    (:func:`kernel`; default torch's thread count); the torch ops use torch's own threads."""
     import torch
 
     size = buf.element_size()
     bytes_view = memoryview(buf.numpy()).cast("B")
     stream = _key_stream(key, (start + lo) * size)
+    compiled = kernel() if buf.dtype == torch.float32 else None
+    if compiled is not None:
+        # the whole range's bits, then one pass over it (on one thread, or split among several
+        # at fixed places: the values do not depend on the split)
+        stream(bytes_view[lo * size:hi * size])
+        compiled.transform(bytes_view, size, lo, hi, BLOCK, float(std),
+                           torch.get_num_threads() if threads is None else threads)
+        return
     k = 63 if buf.dtype == torch.float64 else 31
     bits_dtype = torch.int64 if k == 63 else torch.int32
     cos = _scratch(buf.dtype)
@@ -88,6 +105,18 @@ def fill_normal_(buf: Any, lo: int, hi: int, std: float, key: bytes, start: int 
         torch.cos(angle, out=c)
         angle.sin_().mul_(radius)
         radius.mul_(c)
+
+
+@functools.cache
+def kernel() -> Any:
+    """The compiled Box-Muller transform (``auditkit.privacy.dp._boxmuller``, built from
+    ``privacy/dp/_boxmuller.c`` at install), or ``None`` where it was not built or this CPU
+    cannot run it (then the torch ops below do the same transform). float32 only."""
+    try:
+        from auditkit.privacy.dp import _boxmuller
+    except ImportError:
+        return None
+    return _boxmuller if _boxmuller.available() else None
 
 
 _SCRATCH = threading.local()

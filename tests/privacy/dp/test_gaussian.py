@@ -1,5 +1,5 @@
 """The DP noise source (:mod:`auditkit.privacy.dp._gaussian`): AES-128-CTR bits, Box-Muller in
-torch.
+the compiled kernel or in torch (every test runs on both).
 
 Proves: the values are the documented function of the key stream (known answer, computed here
 from AES blocks in float64 with NumPy), they are N(0, std²) (KS test, moments, the 3σ tails;
@@ -27,6 +27,17 @@ from auditkit.privacy.dp._gaussian import BLOCK, fill_normal_, step_key
 from auditkit.privacy.dp._noise_threads import helpers_possible, single_threaded
 
 KEY = bytes(range(16))
+
+
+@pytest.fixture(autouse=True, params=["compiled", "torch"])
+def transform(request, monkeypatch):
+    """Every test here runs on both Box-Muller transforms: the compiled kernel (float32, where
+    it is built) and the torch ops (float64 always, float32 without the kernel)."""
+    if request.param == "torch":
+        monkeypatch.setattr(_gaussian, "kernel", lambda: None)
+    elif _gaussian.kernel() is None:
+        pytest.skip("the compiled Box-Muller kernel is not built here (see test_boxmuller_kernel)")
+    return request.param
 
 
 def reference(n: int, std: float, key: bytes, dtype=torch.float32) -> np.ndarray:
