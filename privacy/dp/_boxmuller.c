@@ -3,14 +3,19 @@
  * _gaussian.fill_normal_ writes AES-128-CTR bits into a float buffer, then turns them into
  * Gaussians. In torch that transform is a dozen vectorised ops, each one pass over the block;
  * here it is one pass, on the vector maths of the C library (glibc's libmvec: log, cos and sin
- * eight values at a time, AVX2 and FMA), on as many threads as asked. float32 only: AVX2 has
- * no int64-to-double conversion, so float64 parameters keep the torch ops.
+ * eight values at a time, AVX2 and FMA), on the calling thread with the interpreter lock
+ * released. float32 only: AVX2 has no int64-to-double conversion, so float64 keeps the torch ops.
  * The formulas, layout and operation order are those of the torch ops, so the values agree with
  * them to a few units in the last place (the two libraries' log, cos and sin round differently).
  *
- * Each value depends only on the bits at its position: the work is split among threads at
- * multiples of CHUNK pairs from a block's start, so the vector and scalar paths meet each value
- * at the same place whatever the number of threads.
+ * One thread, not several: right after a torch op, torch's OpenMP threads keep spinning on the
+ * other cores for a while, and a second thread here only competed with them (measured after a
+ * matrix product on two cores: 536k values in 1.50 ms on two threads against 1.36 ms on one;
+ * transforming a block on a second thread while this one drew the next block's bits, 3.2 ms).
+ *
+ * Each value depends only on the bits at its position: every block is walked in CHUNK-pair
+ * steps from its start, so the vector and scalar paths meet each value at the same place
+ * however the buffer is split into ranges.
  *
  * Built only where it can be fast (x86-64, GCC, glibc); elsewhere the module builds without
  * the kernel, available() is false, and the torch ops are used.
@@ -20,11 +25,9 @@
 
 #include <math.h>
 #include <stdint.h>
-#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
 #define AK_KERNEL 1
-#include <pthread.h>
 #else
 #define AK_KERNEL 0
 #endif
@@ -40,22 +43,15 @@ __attribute__((__simd__("notinbranch"))) extern float sinf(float);
 /* pairs per inner pass: the radius and angle of CHUNK pairs stay in L1 between the loops */
 #define CHUNK 2048
 
-typedef struct {
-    char *base;       /* the buffer */
-    Py_ssize_t lo, hi, block; /* values [lo, hi), in blocks of `block` aligned to the buffer's start */
-    double std;
-    int part, parts;  /* this thread's share of every block */
-} job_t;
-
-/* pairs [j0, j1) of the block of `half` pairs at a (radius words) and a + half (angle words) */
+/* the block of `half` pairs at a (radius words) and a + half (angle words) */
 __attribute__((target("avx2,fma")))
-static void run_f32(float *a, Py_ssize_t half, Py_ssize_t j0, Py_ssize_t j1, float std) {
+static void run_f32(float *a, Py_ssize_t half, float std) {
     const float angle_scale = (float)(2.0 * M_PI * 0x1p-32);
     float *b = a + half;
     int32_t *ia = (int32_t *)a, *ib = (int32_t *)b;
     float r[CHUNK], t[CHUNK];
-    for (Py_ssize_t c0 = j0; c0 < j1; c0 += CHUNK) {
-        Py_ssize_t m = j1 - c0 < CHUNK ? j1 - c0 : CHUNK;
+    for (Py_ssize_t c0 = 0; c0 < half; c0 += CHUNK) {
+        Py_ssize_t m = half - c0 < CHUNK ? half - c0 : CHUNK;
         int32_t *xa = ia + c0, *xb = ib + c0;
         float *oa = a + c0, *ob = b + c0;
 #pragma omp simd
@@ -71,20 +67,12 @@ static void run_f32(float *a, Py_ssize_t half, Py_ssize_t j0, Py_ssize_t j1, flo
     }
 }
 
-static void *run_job(void *arg) {
-    job_t *job = (job_t *)arg;
-    for (Py_ssize_t s = job->lo; s < job->hi; s += job->block) {
-        Py_ssize_t e = s + job->block < job->hi ? s + job->block : job->hi;
-        Py_ssize_t half = (e - s) / 2;
-        /* this thread's pairs: a share of the block's chunks (whole chunks: see the top) */
-        Py_ssize_t chunks = (half + CHUNK - 1) / CHUNK;
-        Py_ssize_t j0 = chunks * job->part / job->parts * CHUNK;
-        Py_ssize_t j1 = chunks * (job->part + 1) / job->parts * CHUNK;
-        if (j1 > half) j1 = half;
-        if (j0 >= j1) continue;
-        run_f32((float *)job->base + s, half, j0, j1, (float)job->std);
+/* values [lo, hi) of the buffer at base, in blocks of `block` aligned to its start */
+static void run_range(float *base, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t block, float std) {
+    for (Py_ssize_t s = lo; s < hi; s += block) {
+        Py_ssize_t e = s + block < hi ? s + block : hi;
+        run_f32(base + s, (e - s) / 2, std);
     }
-    return NULL;
 }
 
 static int cpu_ok(void) {
@@ -102,55 +90,46 @@ static PyObject *available(PyObject *self, PyObject *unused) {
 #endif
 }
 
-/* transform(buffer, itemsize, lo, hi, block, std, threads) */
+#if AK_KERNEL
+/* None, or why the arguments cannot be used (checked before anything is written) */
+static const char *problem_of(Py_buffer *view, int itemsize, Py_ssize_t lo, Py_ssize_t hi,
+                              Py_ssize_t block) {
+    Py_ssize_t n = itemsize > 0 ? view->len / itemsize : 0;
+    if (!cpu_ok())
+        return "this CPU lacks AVX2 or FMA";
+    if (itemsize != 4)
+        return "only float32 (itemsize 4) is supported";
+    if (view->len % itemsize || !PyBuffer_IsContiguous(view, 'C'))
+        return "the buffer must be contiguous whole values";
+    if (((uintptr_t)view->buf) % itemsize)
+        return "the buffer must be aligned to its values";
+    if (block <= 0 || block % (2 * CHUNK) || lo < 0 || lo > hi || hi > n || lo % block)
+        return "lo must be a multiple of block (a multiple of 4096) and lo <= hi <= len";
+    if (hi % block && hi != n)
+        return "hi must be a multiple of block or the end of the buffer";
+    if ((hi - lo) % 2)
+        return "the range must hold an even number of values";
+    return NULL;
+}
+#endif
+
+/* transform(buffer, itemsize, lo, hi, block, std) */
 static PyObject *transform(PyObject *self, PyObject *args) {
     Py_buffer view;
-    int itemsize, threads;
+    int itemsize;
     Py_ssize_t lo, hi, block;
     double std;
-    if (!PyArg_ParseTuple(args, "w*innndi", &view, &itemsize, &lo, &hi, &block, &std, &threads))
+    if (!PyArg_ParseTuple(args, "w*innnd", &view, &itemsize, &lo, &hi, &block, &std))
         return NULL;
 #if AK_KERNEL
-    Py_ssize_t n = itemsize > 0 ? view.len / itemsize : 0;
-    const char *problem = NULL;
-    if (!cpu_ok())
-        problem = "this CPU lacks AVX2 or FMA";
-    else if (itemsize != 4)
-        problem = "only float32 (itemsize 4) is supported";
-    else if (view.len % itemsize || !PyBuffer_IsContiguous(&view, 'C'))
-        problem = "the buffer must be contiguous whole values";
-    else if (((uintptr_t)view.buf) % itemsize)
-        problem = "the buffer must be aligned to its values";
-    else if (block <= 0 || block % (2 * CHUNK) || lo < 0 || lo > hi || hi > n || lo % block)
-        problem = "lo must be a multiple of block (a multiple of 4096) and lo <= hi <= len";
-    else if (hi % block && hi != n)
-        problem = "hi must be a multiple of block or the end of the buffer";
-    else if ((hi - lo) % 2)
-        problem = "the range must hold an even number of values";
+    const char *problem = problem_of(&view, itemsize, lo, hi, block);
     if (problem != NULL) {
         PyBuffer_Release(&view);
         PyErr_SetString(PyExc_ValueError, problem);
         return NULL;
     }
-    if (threads < 1) threads = 1;
-    if (threads > 64) threads = 64;
-    Py_ssize_t pairs_per_block = (hi - lo < block ? hi - lo : block) / 2;
-    if (pairs_per_block < 4 * CHUNK) threads = 1; /* too little work to share */
-    job_t jobs[64];
-    pthread_t tids[64];
-    int started = 0;
-    for (int i = 0; i < threads; i++) {
-        jobs[i] = (job_t){(char *)view.buf, lo, hi, block, std, i, threads};
-    }
     Py_BEGIN_ALLOW_THREADS
-    for (int i = 1; i < threads; i++) {
-        if (pthread_create(&tids[i], NULL, run_job, &jobs[i]) != 0) break;
-        started = i;
-    }
-    /* the calling thread takes share 0, and the shares of threads that did not start */
-    run_job(&jobs[0]);
-    for (int i = started + 1; i < threads; i++) run_job(&jobs[i]);
-    for (int i = 1; i <= started; i++) pthread_join(tids[i], NULL);
+    run_range((float *)view.buf, lo, hi, block, (float)std);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
     Py_RETURN_NONE;
@@ -164,7 +143,7 @@ static PyObject *transform(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"available", available, METH_NOARGS, "Whether the compiled kernel runs on this machine."},
     {"transform", transform, METH_VARARGS,
-     "transform(buffer, itemsize, lo, hi, block, std, threads): Box-Muller in place over the "
+     "transform(buffer, itemsize, lo, hi, block, std): Box-Muller in place over the "
      "values [lo, hi) of a buffer of float32 (itemsize 4) holding key-stream "
      "bits, in blocks of `block` values aligned to the buffer's start."},
     {NULL, NULL, 0, NULL},

@@ -6,7 +6,8 @@ parameters that is 50 ms a step, a quarter of a BERT-shaped step on two cores. H
 bits come from AES-128-CTR (the ``cryptography`` package: OpenSSL, with AES-NI where the CPU has
 it) at about 0.6–0.8 ns per value. The Box-Muller transform of float32 noise runs in one compiled
 pass (:func:`kernel`: ``privacy/dp/_boxmuller.c``, glibc's vector maths, about 0.9 ns per value
-on one thread, split among torch's thread count); without the kernel (another platform, or
+on the calling thread: a second thread only competed with torch's OpenMP threads, which keep
+spinning for a while after each torch op); without the kernel (another platform, or
 float64) it runs as a dozen vectorised torch ops over contiguous blocks that stay in the core's
 cache, with torch's own threads (about 2.5–3 ns per value), or on the thread drawing ahead, kept
 off thread teams by :mod:`._noise_threads`. The two transforms compute the same formulas in the
@@ -50,10 +51,12 @@ BLOCK = 1 << 18
 
 def prepare_noise() -> None:
     """Do the one-time work of drawing noise now (when the optimizer is built), not in the
-    first step: load the cipher, check its output convention, probe the helper threads."""
+    first step: load the cipher and the compiled kernel, check the cipher's output convention,
+    probe the helper threads."""
     from auditkit.privacy.dp._noise_threads import helpers_possible
 
     _exact_output()
+    kernel()
     helpers_possible()
 
 
@@ -65,16 +68,14 @@ def step_key(generator: Any) -> bytes:
     return b"".join(int(w).to_bytes(8, "little") for w in words)
 
 
-def fill_normal_(
-    buf: Any, lo: int, hi: int, std: float, key: bytes, start: int = 0, threads: int | None = None
-) -> None:
+def fill_normal_(buf: Any, lo: int, hi: int, std: float, key: bytes, start: int = 0) -> None:
     """Fill ``buf[lo:hi]`` with N(0, std²) noise from ``key`` (see the module docstring).
 
     ``buf``: a flat, contiguous float32 or float64 CPU tensor of even length, holding positions
     ``start`` on of the step's stream (``start``: a multiple of :data:`BLOCK`; the step's other
     buffers hold other positions). ``lo`` is a multiple of :data:`BLOCK`; so is ``hi``, unless
-    it is the end of ``buf``. ``threads``: how many threads the compiled transform may use
-    (:func:`kernel`; default torch's thread count); the torch ops use torch's own threads."""
+    it is the end of ``buf``. float32 goes through the compiled transform (:func:`kernel`) on
+    this thread where it is built; otherwise the torch ops run with torch's threads."""
     import torch
 
     size = buf.element_size()
@@ -82,11 +83,9 @@ def fill_normal_(
     stream = _key_stream(key, (start + lo) * size)
     compiled = kernel() if buf.dtype == torch.float32 else None
     if compiled is not None:
-        # the whole range's bits, then one pass over it (on one thread, or split among several
-        # at fixed places: the values do not depend on the split)
+        # the range's bits, then one pass over them on this thread, the interpreter lock released
         stream(bytes_view[lo * size:hi * size])
-        compiled.transform(bytes_view, size, lo, hi, BLOCK, float(std),
-                           torch.get_num_threads() if threads is None else threads)
+        compiled.transform(bytes_view, size, lo, hi, BLOCK, float(std))
         return
     k = 63 if buf.dtype == torch.float64 else 31
     bits_dtype = torch.int64 if k == 63 else torch.int32

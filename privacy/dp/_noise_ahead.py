@@ -148,8 +148,7 @@ class _NoiseAhead:
         with single_threaded() if alone else contextlib.nullcontext():
             while (item := self._next(todo)) is not None:
                 s, lo, hi = item
-                fill_normal_(buf[s], lo, hi, self.std, key, start=self.starts[s],
-                             threads=1 if alone else None)
+                fill_normal_(buf[s], lo, hi, self.std, key, start=self.starts[s])
 
     def take(self, keep: bool = True) -> list[Any]:
         """This step's noise, one flat chunk per parameter (what the thread drawing ahead has
