@@ -3,8 +3,12 @@
 Everything else about the distribution is in pyproject.toml. The kernel is optional: where it
 cannot be built (no C compiler, another C library), the build goes on without it and
 auditkit.privacy.dp draws its noise with torch ops instead (same layout, same formulas).
+AUDITKIT_NO_KERNEL=1 leaves it out on purpose: a pure-Python wheel that installs on any Python
+3.10+ (for a machine where this one's compiled wheel would not fit, e.g. a GPU machine, where the
+noise is drawn on the device anyway).
 """
 
+import os
 import platform
 import sys
 
@@ -14,7 +18,7 @@ _GLIBC_X86_64 = sys.platform.startswith("linux") and platform.machine() in ("x86
     and platform.libc_ver()[0] == "glibc"
 
 setup(
-    ext_modules=[
+    ext_modules=[] if os.environ.get("AUDITKIT_NO_KERNEL") == "1" else [
         Extension(
             "auditkit.privacy.dp._boxmuller",
             sources=["privacy/dp/_boxmuller.c"],

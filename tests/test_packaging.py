@@ -54,9 +54,10 @@ KERNEL_BUILT = (sys.platform.startswith("linux") and platform.machine() == "x86_
                 and platform.libc_ver()[0] == "glibc")
 
 
-def _run(*args: str | Path, cwd: Path, **kw) -> subprocess.CompletedProcess[str]:
+def _run(*args: str | Path, cwd: Path, extra_env: dict[str, str] | None = None,
+         **kw) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    env.update(NO_COLOR="1", COLUMNS="200")
+    env.update(NO_COLOR="1", COLUMNS="200", **(extra_env or {}))
     return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600, **kw)
 
@@ -76,8 +77,7 @@ def _source_files() -> dict[str, Path]:
     return out
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
+def _build_wheel(tmp_path_factory, extra_env: dict[str, str] | None = None) -> Path:
     if not (REPO / "auditkit").is_dir():
         pytest.skip("builds the wheel from the checkout's sources")
     tmp = tmp_path_factory.mktemp("wheel")
@@ -88,10 +88,23 @@ def wheel(tmp_path_factory) -> Path:
     for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(REPO / name, src / name)
     proc = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                "--quiet", "--wheel-dir", tmp / "dist", src, cwd=tmp)
+                "--quiet", "--wheel-dir", tmp / "dist", src, cwd=tmp, extra_env=extra_env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (built,) = (tmp / "dist").glob("*.whl")
     return built
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    return _build_wheel(tmp_path_factory)
+
+
+def test_a_wheel_without_the_kernel_is_pure_python(tmp_path_factory) -> None:
+    """AUDITKIT_NO_KERNEL=1 (benchmarks/gpu/README.md): a wheel for any Python 3.10+."""
+    built = _build_wheel(tmp_path_factory, {"AUDITKIT_NO_KERNEL": "1"})
+    assert built.name.endswith("-py3-none-any.whl"), built.name
+    with zipfile.ZipFile(built) as zf:
+        assert not [n for n in zf.namelist() if n.endswith(".so")]
 
 
 @pytest.fixture(scope="module")

@@ -83,9 +83,13 @@ def fill_normal_(buf: Any, lo: int, hi: int, std: float, key: bytes, start: int 
     stream = _key_stream(key, (start + lo) * size)
     compiled = kernel() if buf.dtype == torch.float32 else None
     if compiled is not None:
-        # the range's bits, then one pass over them on this thread, the interpreter lock released
-        stream(bytes_view[lo * size:hi * size])
-        compiled.transform(bytes_view, size, lo, hi, BLOCK, float(std))
+        # block by block, the bits, then one pass over them on this thread (the interpreter lock
+        # released): the block is still in the core's cache, and the cipher's zero input stays
+        # at one block
+        for s in range(lo, hi, BLOCK):
+            e = min(hi, s + BLOCK)
+            stream(bytes_view[s * size:e * size])
+            compiled.transform(bytes_view, size, s, e, BLOCK, float(std))
         return
     k = 63 if buf.dtype == torch.float64 else 31
     bits_dtype = torch.int64 if k == 63 else torch.int32
