@@ -255,8 +255,9 @@ def main() -> None:
         "x = ratio to plain torch. cpu ms counts every thread of the process: when torch's "
         "threads leave a core free, ours starts drawing the step's DP noise at zero_grad on a "
         "second (lowest-priority) thread while the forward/backward runs (its CPU time is "
-        "counted); when they take every core, ours draws the noise in the optimizer step, "
-        "with torch's own threads (AES-CTR bits, Box-Muller in torch)."
+        "counted); when they take every core, ours draws the noise in the optimizer step "
+        "(AES-CTR bits, then Box-Muller: in the compiled kernel on the training thread where "
+        "it is built, else in torch ops with torch's threads)."
     )
     text = "\n".join(lines)
     print(text)

@@ -38,7 +38,7 @@ def segments(sizes: list[int], itemsize: int) -> list[list[int]]:
 class _NoiseAhead:
     """N(0, std²) noise for all parameters, drawn into a few segment buffers per step.
 
-    The values come from :mod:`._gaussian` (AES-128-CTR bits, Box-Muller in torch), keyed once
+    The values come from :mod:`._gaussian` (AES-128-CTR bits, then Box-Muller), keyed once
     per step by a key drawn from ``generator`` (from a private generator seeded once from torch's
     global RNG when ``generator`` is None). The parameters are grouped into segments
     (:func:`segments`), each one tensor of even length; segment ``s`` holds positions
