@@ -17,8 +17,9 @@
  * steps from its start, so the vector and scalar paths meet each value at the same place
  * however the buffer is split into ranges.
  *
- * Built only where it can be fast (x86-64, GCC, glibc); elsewhere the module builds without
- * the kernel, available() is false, and the torch ops are used.
+ * setup.py builds it on x86-64 Linux with glibc only. Compiled by another compiler there (clang:
+ * no libmvec vectorisation), the module has no kernel, available() is false, and the torch ops
+ * are used.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

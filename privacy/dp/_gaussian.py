@@ -9,10 +9,11 @@ pass (:func:`kernel`: ``privacy/dp/_boxmuller.c``, glibc's vector maths, about 0
 on the calling thread: a second thread only competed with torch's OpenMP threads, which keep
 spinning for a while after each torch op); without the kernel (another platform, or
 float64) it runs as a dozen vectorised torch ops over contiguous blocks that stay in the core's
-cache, with torch's own threads (about 2.5–3 ns per value), or on the thread drawing ahead, kept
+cache, with torch's own threads (the whole draw, cipher included, 3.4–4.1 ns per value against
+1.5–1.8 with the kernel, measured alone), or on the thread drawing ahead, kept
 off thread teams by :mod:`._noise_threads`. The two transforms compute the same formulas in the
 same order and differ only in how their ``log``, ``cos`` and ``sin`` round (at most about 1e-6
-on values up to 6σ), so a seeded run repeats exactly on the same kind of machine, and within
+measured, on values up to 5.5σ), so a seeded run repeats exactly on the same kind of machine, and within
 float32 rounding on another.
 
 The layout is fixed, so a value depends only on the step's key and its position in the step's
