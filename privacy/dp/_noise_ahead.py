@@ -11,12 +11,11 @@ from auditkit.privacy.dp._noise_threads import single_threaded
 __all__ = ["SEGMENT_BYTES", "segments"]
 
 #: the most bytes one segment of a step's noise takes (whole parameters; a larger parameter is a
-#: segment of its own). One buffer the size of the model is above glibc's largest mmap
-#: threshold (32 MiB), so it was mapped afresh and every page of it faulted in each step (13,000
-#: faults, 16–19 ms a step for a BERT-shaped model with 13.3M parameters on the 2-core benchmark
-#: machine); segments this small can come from the heap, from memory the summed layers freed
-#: (:meth:`_NoiseAhead.late`). That step then faulted 17,500–21,000 pages in all, against 24,000
-#: (see "The C allocator" in docs/dp_transformers.md).
+#: segment of its own). Each segment is reused on its own once nothing else holds it, so a
+#: ``p.grad`` a caller kept costs a fresh allocation of its segment alone; and a step drawn late
+#: (:meth:`_NoiseAhead.late`) that must allocate (the first step, or a kept ``p.grad``) allocates
+#: each segment as the sums reach it, in memory the summed layers freed, where one buffer the
+#: size of the model (above glibc's largest mmap threshold, 32 MiB) was mapped afresh.
 SEGMENT_BYTES = 8 << 20
 
 
@@ -108,17 +107,23 @@ class _NoiseAhead:
         done.set_result(None)
         return done
 
+    def _reusable(self) -> list[Any]:
+        """Per segment, the buffer handed out last if nothing else holds it now (its ``p.grad``
+        views were dropped: :func:`_only_ours`), to be drawn into again; else ``None``, to be
+        allocated afresh (a buffer a caller kept is never written into)."""
+        held, self.handed = self.handed, None
+        if held is None:
+            return [None] * len(self.lengths)
+        return [b if b is not None and _only_ours(b) else None for b in held]
+
     def _prepare(self) -> None:
         """The next step's buffers, and its key (drawn from :attr:`generator`)."""
         import torch
 
         if self.todo is not None:
             return
-        held, self.handed = self.handed, None
-        if held is not None and all(_only_ours(b) for b in held):
-            self.buf = held
-        else:
-            self.buf = [torch.empty(n, dtype=self.dtype) for n in self.lengths]
+        self.buf = [torch.empty(n, dtype=self.dtype) if b is None else b
+                    for b, n in zip(self._reusable(), self.lengths, strict=True)]
         self.key = step_key(self.generator)
         self.todo = self.bounds[::-1]
 
@@ -169,27 +174,39 @@ class _NoiseAhead:
         return [chunk for b, part in zip(buf, self.parts, strict=True)
                 for chunk in b[:sum(part)].split(part)]
 
-    def late(self) -> list[Any]:
+    def late(self, keep: bool = True) -> list[Any]:
         """This step's noise as one function per parameter, returning its flat chunk: each
-        segment is allocated and drawn (on the calling thread, with torch's team) when the first
-        of its parameters is asked for. The optimizer asks as it sums each layer, after the
-        layers before it freed their records, so the noise takes the memory those free, as
-        plain torch's gradients take the memory the backward pass frees; a buffer the size of
-        the model allocated at once is mapped afresh (and every page of it faulted in) each step.
-        Nothing is held between steps. When a step was prepared ahead (:meth:`start`), this is
-        :meth:`take`'s noise."""
+        segment is drawn (on the calling thread, with torch's team) when the first of its
+        parameters is asked for, as the optimizer sums each layer. ``keep`` (as for
+        :meth:`take`): the segments are remembered and drawn into again in a later step once
+        nothing else holds them, else allocated afresh (then each segment is allocated when it
+        is drawn, after the layers summed before it freed their records). When a step was
+        prepared ahead (:meth:`start`), this is :meth:`take`'s noise.
+
+        Kept, because memory allocated afresh each step is faulted in again, page by page, each
+        step, wherever glibc's allocator gave it back to the system (see "The C allocator" in
+        docs/dp_transformers.md): on the 2-core benchmark machine, a BERT-shaped step faulted
+        in 9,700–11,700 pages while drawing its noise (41.6 ms against 21.6 ms kept) and gave
+        them back at ``zero_grad`` (4–5 ms). The price is one buffer the size of the trained
+        parameters held between steps, as plain torch holds its gradients with
+        ``zero_grad(set_to_none=False)``."""
         import functools
 
         import torch
 
         if self.todo is not None or self.pending:
-            return [(lambda c=c: c) for c in self.take(keep=False)]
-        key, self.handed = step_key(self.generator), None
+            return [(lambda c=c: c) for c in self.take(keep=keep)]
+        bufs = self._reusable()
+        key = step_key(self.generator)
+        if keep:
+            self.handed = bufs  # filled in below as the segments are drawn
         made: dict[int, list[Any]] = {}
 
         def chunk(s: int, j: int) -> Any:
             if s not in made:
-                buf = torch.empty(self.lengths[s], dtype=self.dtype)
+                if bufs[s] is None:
+                    bufs[s] = torch.empty(self.lengths[s], dtype=self.dtype)
+                buf = bufs[s]
                 # the whole segment in one call: one cipher context, not one per block
                 fill_normal_(buf, 0, self.lengths[s], self.std, key, start=self.starts[s])
                 made[s] = buf[:sum(self.parts[s])].split(self.parts[s])

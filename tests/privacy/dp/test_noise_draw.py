@@ -510,7 +510,7 @@ def test_a_parameter_group_added_later_gets_noise_too(noise_ahead):
 
 def test_late_after_a_step_was_prepared_ahead_hands_out_that_step():
     """start() at zero_grad, then the step draws late (drawing ahead was switched off in
-    between): the prepared step's noise, the same as take() gives, and nothing kept."""
+    between): the prepared step's noise, the same as take() gives, in its buffers."""
     params = [torch.zeros(300_000), torch.zeros(7)]
 
     def ahead():
@@ -521,7 +521,63 @@ def test_late_after_a_step_was_prepared_ahead_hands_out_that_step():
     ref.stop()
     got = ahead()
     got.start()
-    values = flat([draw() for draw in got.late()])
-    assert got.handed is None and got.todo is None and not got.pending
+    draws = [draw() for draw in got.late()]
+    values = flat(draws)
+    assert got.todo is None and not got.pending
+    # the prepared buffers are the ones handed out, and kept to be drawn into again once free
+    assert [d.untyped_storage().data_ptr() for d in draws] == [
+        got.handed[0].untyped_storage().data_ptr()] * 2
     got.stop()
     assert torch.equal(values, expected)
+
+
+@pytest.mark.parametrize("noise_ahead,threads", [(False, 2), (False, 1), (True, 1)])
+def test_free_noise_buffers_are_drawn_into_again_and_held_ones_never(noise_ahead, threads, monkeypatch):
+    """Each segment's buffer is drawn into again in the next step once its ``p.grad`` views were
+    dropped (no allocation per step, so no memory faulted in afresh), and allocated afresh while
+    a caller holds one: a kept ``p.grad`` keeps its values, the other segments are still reused,
+    and every step's values are those of a run that reuses nothing."""
+    import weakref
+
+    import auditkit.privacy.dp._noise_ahead as noise_ahead_module
+
+    monkeypatch.setattr(noise_ahead_module, "SEGMENT_BYTES", 4)  # one segment per parameter
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(B, 300, generator=g), torch.randint(0, 3, (B,), generator=g)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        runs = {}
+        for keep_all in (False, True):  # True: every p.grad kept, so nothing is ever reused
+            model, opt = make(1.0, torch.Generator().manual_seed(3))
+            opt.noise_ahead = noise_ahead
+            held, kept, values, bases = [], None, [], []
+            for step in range(5):
+                opt.zero_grad()
+                nn.functional.cross_entropy(model(x), y, reduction="sum").backward()
+                opt.step()
+                grads = [p.grad for p in model.parameters()]
+                values.append([g.clone() for g in grads])
+                bases.append([weakref.ref(g._base) for g in grads])
+                if keep_all:
+                    held.append(grads)
+                elif step == 1:
+                    kept = grads[0]  # the caller keeps one parameter's gradient
+                del grads
+            opt.synchronize()
+            runs[keep_all] = values
+            if keep_all:
+                for step_bases in zip(*bases, strict=True):  # each step its own buffers
+                    assert len({id(b()) for b in step_bases}) == len(step_bases)
+                continue
+            torch.testing.assert_close(kept, values[1][0], rtol=0, atol=0)  # never written into
+            for step in range(3, 5):  # segments 1-3 reused throughout, segment 0 held at step 1
+                assert all(bases[step][i]() is bases[2][i]() is not None for i in range(4))
+            assert bases[2][0]() is not bases[1][0]()
+            assert all(bases[2][i]() is bases[0][i]() for i in range(1, 4))
+            opt.close()
+    finally:
+        torch.set_num_threads(before)
+    for reused, fresh in zip(runs[False], runs[True], strict=True):
+        for a, b in zip(reused, fresh, strict=True):
+            assert torch.equal(a, b)
