@@ -186,7 +186,7 @@ class _NoiseAhead:
         Kept, because memory allocated afresh each step is faulted in again, page by page, each
         step, wherever glibc's allocator gave it back to the system (see "The C allocator" in
         docs/dp_transformers.md): on the 2-core benchmark machine, a BERT-shaped step faulted
-        in 9,700–11,700 pages while drawing its noise (41.6 ms against 21.6 ms kept) and gave
+        in 9,700–11,700 pages while drawing its noise (41.9 ms against 25.8 ms kept, one process) and gave
         them back at ``zero_grad`` (4–5 ms). The price is one buffer the size of the trained
         parameters held between steps, as plain torch holds its gradients with
         ``zero_grad(set_to_none=False)``."""
