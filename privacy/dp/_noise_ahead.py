@@ -174,13 +174,13 @@ class _NoiseAhead:
         return [chunk for b, part in zip(buf, self.parts, strict=True)
                 for chunk in b[:sum(part)].split(part)]
 
-    def late(self, keep: bool = True) -> list[Any]:
+    def late(self) -> list[Any]:
         """This step's noise as one function per parameter, returning its flat chunk: each
         segment is drawn (on the calling thread, with torch's team) when the first of its
-        parameters is asked for, as the optimizer sums each layer. ``keep`` (as for
-        :meth:`take`): the segments are remembered and drawn into again in a later step once
-        nothing else holds them, else allocated afresh (then each segment is allocated when it
-        is drawn, after the layers summed before it freed their records). When a step was
+        parameters is asked for, as the optimizer sums each layer. The segments are kept and
+        drawn into again in a later step once nothing else holds them (:meth:`_reusable`); one
+        that must be allocated (the first step, or a ``p.grad`` a caller kept) is allocated when
+        it is drawn, after the layers summed before it freed their records. When a step was
         prepared ahead (:meth:`start`), this is :meth:`take`'s noise.
 
         Kept, because memory allocated afresh each step is faulted in again, page by page, each
@@ -195,11 +195,10 @@ class _NoiseAhead:
         import torch
 
         if self.todo is not None or self.pending:
-            return [(lambda c=c: c) for c in self.take(keep=keep)]
+            return [(lambda c=c: c) for c in self.take(keep=True)]
         bufs = self._reusable()
         key = step_key(self.generator)
-        if keep:
-            self.handed = bufs  # filled in below as the segments are drawn
+        self.handed = bufs  # kept for the next step; filled in below as the segments are drawn
         made: dict[int, list[Any]] = {}
 
         def chunk(s: int, j: int) -> Any:

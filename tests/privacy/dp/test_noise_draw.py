@@ -565,6 +565,7 @@ def test_free_noise_buffers_are_drawn_into_again_and_held_ones_never(noise_ahead
                     kept = grads[0]  # the caller keeps one parameter's gradient
                 del grads
             opt.synchronize()
+            opt.close()
             runs[keep_all] = values
             if keep_all:
                 for step_bases in zip(*bases, strict=True):  # each step its own buffers
@@ -575,7 +576,6 @@ def test_free_noise_buffers_are_drawn_into_again_and_held_ones_never(noise_ahead
                 assert all(bases[step][i]() is bases[2][i]() is not None for i in range(4))
             assert bases[2][0]() is not bases[1][0]()
             assert all(bases[2][i]() is bases[0][i]() for i in range(1, 4))
-            opt.close()
     finally:
         torch.set_num_threads(before)
     for reused, fresh in zip(runs[False], runs[True], strict=True):
