@@ -270,16 +270,50 @@ class _NoiseAhead:
 
 
 def _only_ours(buf: Any) -> bool:
-    """Whether nothing but ``buf`` itself holds its memory (no ``p.grad`` view of it is alive, in
-    the optimizer or kept by the caller), so the next step may draw into it: no new allocation
-    (and page faults) per step. Unknown (the private counter is missing): no."""
+    """Whether nothing but ``buf`` itself holds its memory, so the next step may draw into it:
+    no new allocation (and page faults) per step. Held elsewhere means any of:
+
+    - a tensor on its storage (a ``p.grad`` view, in the optimizer or kept by the caller, or a
+      NumPy or DLPack view of one): the storage's use count;
+    - the storage object itself (``p.grad.untyped_storage()``, ``.storage()``), which torch
+      keeps once per storage, so ``buf.untyped_storage()`` hands back that same object: its
+      Python reference count, against a free storage's measured the same way;
+    - shared memory (``share_memory_()``, or sent to another process through
+      ``torch.multiprocessing``), which another process may map with no count here: never.
+
+    A raw address taken with ``data_ptr()`` is not seen. Unknown (the private counter is
+    missing): no."""
     import torch
 
     count = getattr(torch._C, "_storage_Use_Count", None)
     if buf is None or count is None:
         return False
-    storage = buf.untyped_storage()
-    return count(storage._cdata) <= 2  # ``buf`` and the ``storage`` object just made
+    storage, refs = _storage_refs(buf)
+    return (count(storage._cdata) <= 2  # ``buf`` and ``storage``
+            and refs <= _free_storage_refs() and not storage.is_shared())
+
+
+def _storage_refs(t: Any) -> tuple[Any, int]:
+    """``t``'s storage object and its Python reference count, counted in one way for
+    :func:`_only_ours` and for :func:`_free_storage_refs` (the count the interpreter reports for
+    an object held by one local name varies between Python versions)."""
+    import sys
+
+    storage = t.untyped_storage()
+    return storage, sys.getrefcount(storage)
+
+
+_FREE_REFS: list[int] = []
+
+
+def _free_storage_refs() -> int:
+    """The reference count :func:`_storage_refs` gives for a storage nothing else holds
+    (measured once, on a fresh tensor)."""
+    if not _FREE_REFS:
+        import torch
+
+        _FREE_REFS.append(_storage_refs(torch.empty(2))[1])
+    return _FREE_REFS[0]
 
 
 def _lowest_priority() -> None:

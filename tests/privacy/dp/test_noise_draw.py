@@ -531,13 +531,41 @@ def test_late_after_a_step_was_prepared_ahead_hands_out_that_step():
     assert torch.equal(values, expected)
 
 
+def _to_shared_memory(g):
+    """Move ``g``'s memory into shared memory (as sending it through ``torch.multiprocessing``
+    does) and keep nothing of it here."""
+    g.share_memory_()
+
+
+def _whole(storage):
+    """A float32 tensor over all of ``storage`` (untyped or typed)."""
+    return torch.empty(0, dtype=torch.float32).set_(storage)
+
+
+#: ways a caller holds a step's gradient memory: what it keeps, and what it reads back later
+#: (None: it keeps nothing here, the memory having gone where nothing counts it)
+HOLDS = {
+    "tensor": (lambda g: g, lambda kept: kept),
+    "numpy view": (lambda g: g.numpy(), lambda kept: torch.from_numpy(kept)),
+    "storage object": (lambda g: g.untyped_storage(), _whole),
+    "typed storage": (lambda g: g.storage(), _whole),
+    "shared with another process": (_to_shared_memory, None),
+}
+
+
+@pytest.mark.filterwarnings("ignore:TypedStorage is deprecated")
+@pytest.mark.parametrize("hold", list(HOLDS))
 @pytest.mark.parametrize("noise_ahead,threads", [(False, 2), (False, 1), (True, 1)])
-def test_free_noise_buffers_are_drawn_into_again_and_held_ones_never(noise_ahead, threads, monkeypatch):
+def test_free_noise_buffers_are_drawn_into_again_and_held_ones_never(noise_ahead, threads, hold,
+                                                                     monkeypatch):
     """Each segment's buffer is drawn into again in the next step once its ``p.grad`` views were
     dropped (no allocation per step, so no memory faulted in afresh), and allocated afresh while
-    a caller holds one: a kept ``p.grad`` keeps its values, the other segments are still reused,
-    and every step's values are those of a run that reuses nothing."""
+    a caller holds it in any way (a tensor, a NumPy view, the storage object, shared memory
+    another process may map): what the caller holds keeps its values, the other segments are
+    still reused, and every step's values are those of a run that reuses nothing."""
     import weakref
+
+    keep, read = HOLDS[hold]
 
     import auditkit.privacy.dp._noise_ahead as noise_ahead_module
 
@@ -561,8 +589,9 @@ def test_free_noise_buffers_are_drawn_into_again_and_held_ones_never(noise_ahead
                 bases.append([weakref.ref(g._base) for g in grads])
                 if keep_all:
                     held.append(grads)
-                elif step == 1:
-                    kept = grads[0]  # the caller keeps one parameter's gradient
+                elif step == 1:  # the caller holds one parameter's gradient
+                    whole_then = _whole(grads[0].untyped_storage()).clone()
+                    kept = keep(grads[0])
                 del grads
             opt.synchronize()
             opt.close()
@@ -571,7 +600,8 @@ def test_free_noise_buffers_are_drawn_into_again_and_held_ones_never(noise_ahead
                 for step_bases in zip(*bases, strict=True):  # each step its own buffers
                     assert len({id(b()) for b in step_bases}) == len(step_bases)
                 continue
-            torch.testing.assert_close(kept, values[1][0], rtol=0, atol=0)  # never written into
+            if read is not None:  # never written into
+                assert torch.equal(read(kept), whole_then if read is _whole else values[1][0])
             for step in range(3, 5):  # segments 1-3 reused throughout, segment 0 held at step 1
                 assert all(bases[step][i]() is bases[2][i]() is not None for i in range(4))
             assert bases[2][0]() is not bases[1][0]()
