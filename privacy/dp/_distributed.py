@@ -9,13 +9,38 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["broadcast_object", "is_distributed", "rank", "world_size"]
+__all__ = ["broadcast_object", "check_launch", "is_distributed", "rank", "world_size"]
 
 
 def is_distributed() -> bool:
     import torch.distributed as dist
 
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def check_launch() -> None:
+    """Refuse a launch for several processes (``torchrun``/``torch.distributed.run`` set
+    ``WORLD_SIZE`` > 1) in which this process joined no process group: each process would train
+    its own model on the whole dataset with its own noise, and each would report the run's ε for
+    the same data (two released models spend twice that)."""
+    import os
+
+    import torch.distributed as dist
+
+    try:
+        launched = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return
+    if launched > 1 and not (dist.is_available() and dist.is_initialized()):
+        from auditkit.privacy.errors import PrivacyInputError
+
+        raise PrivacyInputError(
+            f"This process was launched as one of {launched} (WORLD_SIZE={launched}, e.g. by "
+            "torchrun) but joined no process group, so each process would train its own model on "
+            "the whole dataset and report ε as if it were the only one. Call "
+            "torch.distributed.init_process_group() (backend 'nccl' on GPUs, 'gloo' on CPUs) before "
+            "make_private, or run one process."
+        )
 
 
 def rank() -> int:

@@ -158,6 +158,7 @@ def make_private(
     >>> private.budget.spent()  # doctest: +SKIP
     """
     # -- arguments ----------------------------------------------------------------------
+    dist.check_launch()
     check_model_and_optimizer(model, optimizer)
     check_accountant(accountant)
     state = resume_state(resume_from, accountant)
@@ -225,11 +226,17 @@ def _wire(
     """The Poisson-sampling loader, and the model, optimizer and loss as ``mode`` wires them
     (the user's loss, or ``CrossEntropyLoss`` with the requested reduction)."""
     from opacus.data_loader import DPDataLoader
+    from torch.utils.data import default_collate
+
+    from auditkit.privacy.dp._micro import EmptyDrawCollate
 
     distributed = dist.is_distributed()
     dp_loader = DPDataLoader.from_data_loader(
         data_loader, distributed=distributed, generator=sampling_generator
     )
+    # a draw with no sample: zero rows of the loader's own structure (Opacus's first empty batch
+    # is built from dataset[0] by position, and fails on a dataset of dicts)
+    dp_loader.collate_fn = EmptyDrawCollate(data_loader.collate_fn or default_collate, data_loader.dataset)
     if criterion is None:
         from torch import nn
 

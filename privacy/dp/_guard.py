@@ -288,8 +288,9 @@ def _decide(model: Any, mode: str) -> Any:
         raise PrivacyInputError(
             "The model has layers DP-SGD cannot train as they are: "
             + "; ".join(str(u).rstrip(".") for u in unsupported)
-            + ". Check the model make_private will train (e.g. after "
-            "opacus.validators.ModuleValidator.fix(model))."
+            + ". check_clipping has no fix parameter: check the model make_private will train, "
+            "e.g. opacus.validators.ModuleValidator.fix(model), which is what make_private(..., "
+            "fix=True) trains."
         )
     return select_mode(model, mode)
 

@@ -147,20 +147,24 @@ def batch_size(batch: Any) -> int:
 def empty_step_grads(private: Any) -> None:
     """Prepare an optimizer step for an empty Poisson batch without a forward pass (a Hugging
     Face model cannot run on zero samples): what a backward pass over no sample leaves behind —
-    zero gradients and zero per-sample gradients (Opacus modes); nothing for book-keeping, whose
-    clipped sum of no record is zero."""
+    zero gradients, and for Opacus's hooks zero per-sample gradients; nothing for book-keeping,
+    whose clipped sum of no record is zero. Ghost clipping's optimizer reads ``p.grad`` alone and
+    never clears ``p.grad_sample``: one left there would be stacked with the next batch's."""
     if private._keeper is not None:
         return
+    per_sample = private.mode.mode != "ghost"
     for group in private.optimizer.param_groups:
         for p in group["params"]:
             if p.requires_grad:
                 p.grad = p.new_zeros(p.shape)
-                p.grad_sample = p.new_zeros((0, *p.shape))
+                if per_sample:
+                    p.grad_sample = p.new_zeros((0, *p.shape))
 
 
 class BatchExpander:
     """Forward pre-hooks on the model's trainable embeddings that expand a one-row input
-    (``[1, T]``, shared by the batch) to the ``size`` rows of the current micro-batch.
+    (``[1, T]``, shared by the batch) to the ``size`` rows of the current micro-batch, and make
+    an input expanded without a copy (stride 0 along the batch) contiguous.
 
     The output is then ``[B, T, d]`` instead of ``[1, T, d]`` broadcast later: the same values,
     but each sample's gradient of the embedding is its own. ``size`` is set by the trainer for
@@ -179,11 +183,13 @@ class BatchExpander:
 
     def _expand(self, module: Any, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         size = self.size
-        if size is None or size <= 1 or not args:
+        if size is None or not args or getattr(args[0], "dim", lambda: 0)() < 1:
             return None
         x = args[0]
-        if getattr(x, "dim", lambda: 0)() >= 1 and x.shape[0] == 1:
+        if size > 1 and x.shape[0] == 1:
             return (x.expand(size, *x.shape[1:]).contiguous(), *args[1:])
+        if not x.is_contiguous():  # e.g. BERT's default token_type_ids, a [1, T] buffer expanded
+            return (x.contiguous(), *args[1:])  # (Opacus's embedding norms read ids with view)
         return None
 
     def remove(self) -> None:

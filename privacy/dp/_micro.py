@@ -23,7 +23,7 @@ from typing import Any
 
 from auditkit.privacy.errors import PrivacyInputError
 
-__all__ = ["micro_batches"]
+__all__ = ["EmptyDrawCollate", "micro_batches"]
 
 
 def micro_batches(batch: Any, max_size: int) -> Iterator[Any]:
@@ -124,3 +124,45 @@ def _slice(batch: Any, part: slice) -> Any:
     if isinstance(batch, tuple):
         return type(batch)(*values) if hasattr(batch, "_fields") else type(batch)(values)
     return values
+
+
+class EmptyDrawCollate:
+    """The collate function of the Poisson loader (``private.data_loader``).
+
+    A draw with samples is collated by the loader's own ``collate``. A draw with none (Poisson
+    sampling can draw no sample, the first batch included) gives a batch of the structure
+    ``collate`` gives one example (a tuple, a dict or a tokenizer's ``BatchEncoding``, nested
+    alike) with zero rows in every tensor, and ``None`` for anything that is not a tensor: no
+    value of any example is in it. (Opacus's own empty batch, before a first batch was drawn,
+    is built from ``dataset[0]`` by position and fails on a dataset of dicts.)
+    """
+
+    def __init__(self, collate: Any, dataset: Any) -> None:
+        self.collate = collate
+        self.dataset = dataset
+
+    def __call__(self, features: Any) -> Any:
+        if len(features):
+            return self.collate(features)
+        return _zero_rows(self.collate([self.dataset[0]]))
+
+
+def _zero_rows(batch: Any) -> Any:
+    """``batch`` with no sample: tensors cut to zero rows, containers rebuilt alike, a list of
+    non-tensors (a column collated as a list, e.g. of strings) emptied, other values ``None``."""
+    if _is_tensor(batch):
+        return batch[:0] if batch.dim() else None
+    if isinstance(batch, Mapping):
+        items = {k: _zero_rows(v) for k, v in batch.items()}
+        try:
+            return type(batch)(items)  # dict subclasses, HF BatchEncoding
+        except Exception:  # noqa: BLE001 - a mapping type we cannot rebuild: a plain dict
+            return items
+    if isinstance(batch, (tuple, list)):
+        if not any(_is_tensor(v) or isinstance(v, (Mapping, tuple, list)) for v in batch):
+            return type(batch)() if not hasattr(batch, "_fields") else None  # the rows themselves
+        values = [_zero_rows(v) for v in batch]
+        if isinstance(batch, tuple):
+            return type(batch)(*values) if hasattr(batch, "_fields") else type(batch)(values)
+        return values
+    return None

@@ -102,12 +102,15 @@ class LayerSurvey:
 
     ``layers`` are ``(name, type)``; ``bookkeeping_problems`` ``(name, type, problem)`` for the
     layers without a book-keeping rule; ``no_sampler`` the names of the layers Opacus has no
-    grad sampler for.
+    grad sampler for; ``ghost_tied`` the trainable parameters several of Opacus's layers share
+    (``"wte.weight = lm_head.weight"``), which its ghost clipping refuses in the first training
+    pass.
     """
 
     layers: tuple[tuple[str, str], ...]
     bookkeeping_problems: tuple[tuple[str, str, str], ...]
     no_sampler: tuple[str, ...]
+    ghost_tied: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, model) -> LayerSurvey:
@@ -115,7 +118,7 @@ class LayerSurvey:
         from opacus.grad_sample import GradSampleModule
 
         from auditkit.privacy.dp._clipping import rule_problem
-        from auditkit.privacy.dp._tied import aliases
+        from auditkit.privacy.dp._tied import aliases, ghost_tied
 
         layers = trainable_layers(model)
         if not layers:
@@ -131,6 +134,7 @@ class LayerSurvey:
             layers=tuple((n, type(m).__name__) for n, m in layers if n not in skip),
             bookkeeping_problems=tuple(x for x in problems if x[2] is not None),
             no_sampler=tuple(n for n, m in layers if type(m) not in GradSampleModule.GRAD_SAMPLERS),
+            ghost_tied=ghost_tied(layers),
         )
 
     @property
@@ -144,6 +148,18 @@ class LayerSurvey:
         if which == "all":
             return tuple(n for n, _ in self.layers)
         return self.no_sampler if which == "unsampled" else ()
+
+
+def _ghost_refusal(survey: LayerSurvey) -> str | None:
+    """Why Opacus ghost clipping cannot train the surveyed model (tied parameters), or None."""
+    if not survey.ghost_tied:
+        return None
+    return (
+        "mode='ghost' cannot train this model: Opacus ghost clipping does not support a parameter "
+        f"shared by several layers (tied weights), and this model ties {'; '.join(survey.ghost_tied)}. "
+        "Use mode='bookkeeping' (it computes a tied parameter's per-sample norm with the cross "
+        "term), or mode='hooks', or leave mode='auto' to choose."
+    )
 
 
 def _refuse_parameter_containers(layers: list[tuple[str, object]]) -> None:
@@ -262,7 +278,8 @@ for _mode in (
     ClippingMode(
         "bookkeeping", "book-keeping clipping", wire_bookkeeping, refuse=_bookkeeping_refusal
     ),
-    ClippingMode("ghost", "Opacus ghost clipping", wire_ghost, functorch="unsampled"),
+    ClippingMode("ghost", "Opacus ghost clipping", wire_ghost, functorch="unsampled",
+                 refuse=_ghost_refusal),
     ClippingMode(
         "hooks",
         "Opacus hooks (per-sample gradients materialised)",
@@ -370,7 +387,7 @@ def _choose_automatically(survey: LayerSurvey) -> ModeDecision:
             fallbacks=survey.fallbacks,
         )
     why = "; ".join(f"{n} ({t}): {p}" for n, t, p in survey.bookkeeping_problems)
-    if not survey.no_sampler:
+    if not survey.no_sampler and not survey.ghost_tied:
         return ModeDecision(
             "ghost",
             f"book-keeping does not cover {why}; Opacus ghost clipping supports every "
@@ -378,11 +395,17 @@ def _choose_automatically(survey: LayerSurvey) -> ModeDecision:
             survey.layers,
             fallbacks=survey.fallbacks,
         )
+    because = (
+        f"Opacus has no grad sampler for {', '.join(survey.no_sampler)}, so Opacus hooks mode is "
+        "used with functorch for those layers"
+        if survey.no_sampler
+        else f"Opacus ghost clipping refuses the tied {'; '.join(survey.ghost_tied)}, so Opacus "
+        "hooks mode is used"
+    )
     return ModeDecision(
         "hooks",
-        f"book-keeping does not cover {why}; Opacus has no grad sampler for "
-        f"{', '.join(survey.no_sampler)}, so Opacus hooks mode is used with functorch for those "
-        "layers (per-sample gradients materialised; slower, more memory).",
+        f"book-keeping does not cover {why}; {because} (per-sample gradients materialised; "
+        "slower, more memory).",
         survey.layers,
         functorch_layers=survey.no_sampler,
         fallbacks=survey.fallbacks,

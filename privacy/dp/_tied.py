@@ -44,6 +44,7 @@ __all__ = [
     "batchnorms",
     "cross_norm2",
     "find_tied",
+    "ghost_tied",
     "refuse_batchnorm_in_training",
     "rows_not_samples",
     "several_passes",
@@ -157,6 +158,26 @@ def aliases(model: nn.Module, has_rule: Callable[[nn.Module], bool]) -> set[str]
         else:
             unruled.append((name, own))
     return {name for name, own in unruled if all(id(p) in ruled for p in own)}
+
+
+def ghost_tied(layers: list[tuple[str, nn.Module]]) -> tuple[str, ...]:
+    """The trainable parameters shared by several layers Opacus samples, one of them a layer its
+    ghost clipping computes norms for (Opacus raises ``NotImplementedError: Parameter tying is
+    not supported with Ghost Clipping`` in the first training pass, when such a parameter is
+    used a second time), as ``"a.weight = b.weight"``."""
+    from opacus.grad_sample.grad_sample_module_fast_gradient_clipping import (
+        GradSampleModuleFastGradientClipping as Ghost,
+    )
+
+    owners: dict[int, list[tuple[str, bool]]] = {}
+    for name, m in layers:
+        if type(m) not in Ghost.GRAD_SAMPLERS:
+            continue
+        for pname, p in m.named_parameters(recurse=False):
+            if p.requires_grad:
+                owners.setdefault(id(p), []).append((f"{name}.{pname}", type(m) in Ghost.NORM_SAMPLERS))
+    return tuple(" = ".join(n for n, _ in found) for found in owners.values()
+                 if len(found) > 1 and any(norm for _, norm in found))
 
 
 def several_passes(count: int) -> str:

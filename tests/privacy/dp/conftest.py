@@ -46,3 +46,17 @@ def mlp(d: int = 10, h: int = 16, k: int = 2, seed: int = 0):
 @pytest.fixture
 def toy():
     return toy_data()
+
+
+@pytest.fixture
+def first_draw_empty(monkeypatch):
+    """Every Poisson sampler's first draw is empty; the later draws are its own."""
+    from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+
+    own = UniformWithReplacementSampler.__iter__
+
+    def draws(self):
+        yield []
+        yield from own(self)
+
+    monkeypatch.setattr(UniformWithReplacementSampler, "__iter__", draws)

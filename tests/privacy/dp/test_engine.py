@@ -137,3 +137,23 @@ def test_noise_is_drawn_inline_with_forking_loader_workers():
     assert q.optimizer.noise_ahead is True and q.optimizer._ahead is not None
     q.close()
     assert q.optimizer._ahead is None
+
+
+@pytest.mark.parametrize("world_size,refused", [("2", True), ("8", True), ("1", False), ("", False),
+                                                ("two", False)])
+def test_a_torchrun_launch_that_joined_no_process_group_is_refused(monkeypatch, world_size, refused):
+    """Several processes launched (WORLD_SIZE > 1) but none joined a process group: each would
+    train its own model on the whole dataset and report ε as if alone. Refused before anything
+    is reserved; one process, or an unreadable WORLD_SIZE, trains as before."""
+    from torch.utils.data import TensorDataset
+
+    monkeypatch.setenv("WORLD_SIZE", world_size)
+    model = torch.nn.Linear(3, 2)
+    loader = DataLoader(TensorDataset(torch.randn(16, 3), torch.randint(0, 2, (16,))), batch_size=4)
+    call = lambda: make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), loader,  # noqa: E731
+                                noise_multiplier=1.0, epochs=1, accountant="rdp")
+    if refused:
+        with pytest.raises(PrivacyInputError, match=rf"launched as one of {world_size}.*init_process_group"):
+            call()
+    else:
+        call().close()

@@ -533,3 +533,15 @@ def test_mode_fallbacks_in_the_ledger_record(tmp_path):
     assert "mode_fallbacks" in text and "_Scale" in text
     _train(private, 1)  # functorch path: the watch passes
     assert json.loads(json.dumps(private.mode.to_dict()))["fallbacks"][0][:2] == ["1", "_Scale"]
+
+
+def test_a_layer_dp_cannot_train_is_refused_with_a_fix_check_clipping_can_take():
+    """check_clipping has no ``fix`` parameter: its message points to the model make_private's
+    fix=True trains, never to a parameter it does not have."""
+    model = nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    batch = (torch.randn(8, 6), torch.randint(0, 2, (8,)))
+    with pytest.raises(PrivacyInputError) as info:
+        check_clipping(model, batch, lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1], reduction="none"))
+    message = str(info.value)
+    assert "1 (BatchNorm1d)" in message and "ModuleValidator.fix(model)" in message
+    assert "check_clipping has no fix parameter" in message

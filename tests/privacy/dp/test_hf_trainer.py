@@ -49,12 +49,13 @@ class Rows(Dataset):
     """Right-padded token rows of random lengths 2..T: a classifier's (one label per row) or a
     causal LM's (labels = ids, -100 on padding)."""
 
-    def __init__(self, n: int = 48, *, kind: str = "cls", seed: int = 0) -> None:
+    def __init__(self, n: int = 48, *, kind: str = "cls", seed: int = 0, token_types: bool = True) -> None:
         g = torch.Generator().manual_seed(seed)
         self.ids = torch.randint(1, V, (n, T), generator=g)
         self.lengths = torch.randint(2, T + 1, (n,), generator=g)
         self.labels = (self.ids[:, 0] > V // 2).long()
         self.kind = kind
+        self.token_types = token_types
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -63,10 +64,10 @@ class Rows(Dataset):
         mask = (torch.arange(T) < self.lengths[i]).long()
         ids = self.ids[i] * mask
         if self.kind == "cls":
-            # token_type_ids as BERT's tokenizer gives them (Opacus's embedding norm cannot read the
-            # stride-0 ids BERT makes up without them)
-            return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids),
-                    "labels": self.labels[i]}
+            # token_type_ids as BERT's tokenizer gives them, or none (BERT then makes up stride-0
+            # ids: test_bert_without_token_type_ids_trains_as_with_them)
+            row = {"input_ids": ids, "attention_mask": mask, "labels": self.labels[i]}
+            return {**row, "token_type_ids": torch.zeros_like(ids)} if self.token_types else row
         return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
 
 
@@ -243,6 +244,38 @@ def test_an_empty_poisson_batch_is_a_step(tmp_path: Path) -> None:
     sizes = [len(b["labels"]) for b in tr.batches]
     assert 0 in sizes and tr.forwards == sum(sizes)
     assert tr.private.budget.steps == tr.state.global_step == 8
+
+
+@pytest.mark.parametrize("mode", ["bookkeeping", "ghost", "hooks"])
+def test_private_trainer_whose_first_draw_is_empty_trains(first_draw_empty, tmp_path: Path, mode):
+    """The Hugging Face case: a list of dict rows, the first logical batch empty."""
+    tr = trainer(tmp_path, data=Rows(20), max_steps=4, per_device_train_batch_size=2,
+                 gradient_accumulation_steps=1,
+                 privacy=dict(noise_multiplier=1.0, accountant="rdp", mode=mode))
+    tr.train()
+    sizes = [len(b["labels"]) for b in tr.batches]
+    assert sizes[0] == 0 and sum(sizes) > 0
+    # no forward pass on an empty batch: book-keeping runs micro-batches of 2, Opacus's modes
+    # the logical batch at once
+    per_batch = (lambda n: -(-n // 2)) if mode == "bookkeeping" else (lambda n: int(n > 0))
+    assert tr.forwards == sum(per_batch(n) for n in sizes)
+    assert tr.private.budget.steps == tr.state.global_step == 4
+
+
+@pytest.mark.parametrize("mode", ["bookkeeping", "ghost", "hooks"])
+def test_bert_without_token_type_ids_trains_as_with_them(tmp_path: Path, mode) -> None:
+    """BERT makes its default token_type_ids by expanding a [1, T] buffer (stride 0 along the
+    batch), which Opacus's embedding norms cannot read; the trainer gives the embeddings a
+    contiguous copy: the same steps as with the zeros passed in."""
+    trained = []
+    for token_types in (True, False):
+        tr = trainer(tmp_path / str(token_types), data=Rows(24, token_types=token_types), max_steps=2,
+                     privacy=dict(noise_multiplier=1.0, accountant="rdp", mode=mode))
+        tr.train()
+        assert tr.private.mode.mode == mode
+        trained.append([p.detach().clone() for p in tr.model.parameters()])
+    for a, b in zip(*trained, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 # -- checkpoints, TensorBoard --------------------------------------------------------------------

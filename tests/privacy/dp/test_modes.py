@@ -101,3 +101,95 @@ def test_the_docs_table_lists_exactly_the_registered_modes() -> None:
     table = text.split("## Clipping modes (`mode=`)", 1)[1].split("\n\n", 2)[1]
     listed = re.findall(r"^\| `(\w+)` \|", table, re.M)
     assert listed == list(MODES)
+
+
+# -- tied parameters and Opacus ghost clipping ---------------------------------------------------
+class Tied(nn.Module):
+    """Token ids -> embedding -> mean over tokens -> [a layer without a book-keeping rule] ->
+    head; ``tie`` shares one weight between two layers ("emb-head": the embedding with the output
+    head, as GPT-2; "lin-lin": two square Linear layers; "none")."""
+
+    def __init__(self, tie: str, no_rule: bool = False):
+        super().__init__()
+        self.emb = nn.Embedding(12, 6)
+        self.mid = nn.Linear(6, 6)
+        self.mid2 = nn.Linear(6, 6)
+        self.extra = nn.Conv3d(1, 1, 1) if no_rule else None  # Opacus samples it; no rule
+        self.head = nn.Linear(6, 12, bias=False)
+        if tie == "emb-head":
+            self.head.weight = self.emb.weight
+        elif tie == "lin-lin":
+            self.mid2.weight = self.mid.weight
+
+    def forward(self, ids):
+        h = self.mid2(torch.relu(self.mid(self.emb(ids).mean(1))))
+        if self.extra is not None:
+            h = self.extra(h[:, None, :, None, None])[:, 0, :, 0, 0]
+        return self.head(h)
+
+
+TIES = {"emb-head": "emb.weight = head.weight", "lin-lin": "mid.weight = mid2.weight", "none": None}
+
+
+def _ids_loader():
+    from torch.utils.data import TensorDataset
+
+    g = torch.Generator().manual_seed(0)
+    return DataLoader(TensorDataset(torch.randint(0, 12, (32, 5), generator=g),
+                                    torch.randint(0, 12, (32,), generator=g)), batch_size=8)
+
+
+@pytest.mark.parametrize("tie", list(TIES))
+def test_ghost_refuses_exactly_the_ties_opacus_ghost_clipping_raises_on(tie):
+    """Known answer from Opacus itself: its ghost clipping raises in the first training pass on
+    the tied models, and trains the untied one; ``mode='ghost'`` is refused up front, naming the
+    tie, exactly when it would."""
+    from opacus.grad_sample.grad_sample_module_fast_gradient_clipping import (
+        GradSampleModuleFastGradientClipping,
+    )
+
+    torch.manual_seed(0)
+    model = Tied(tie)
+    ids, y = next(iter(_ids_loader()))
+    wrapped = GradSampleModuleFastGradientClipping(model, use_ghost_clipping=True)
+    opacus_raises = False
+    try:
+        nn.functional.cross_entropy(wrapped(ids), y, reduction="none").sum().backward()
+    except NotImplementedError as exc:
+        opacus_raises = "tying" in str(exc)
+    wrapped._close()
+    assert opacus_raises == (TIES[tie] is not None)
+
+    model = Tied(tie)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    if TIES[tie] is None:
+        p = make_private(model, opt, _ids_loader(), noise_multiplier=1.0, epochs=1, accountant="rdp",
+                         mode="ghost")
+        assert p.mode.mode == "ghost"
+        p.close()
+        return
+    with pytest.raises(PrivacyInputError) as info:
+        make_private(model, opt, _ids_loader(), noise_multiplier=1.0, epochs=1, accountant="rdp",
+                     mode="ghost")
+    assert TIES[tie] in str(info.value) and "mode='bookkeeping'" in str(info.value)
+
+
+@pytest.mark.parametrize("tie", list(TIES))
+def test_auto_never_picks_ghost_for_a_tied_model_and_it_trains(tie):
+    """With a layer book-keeping has no rule for, ``auto`` falls back to ghost clipping only
+    when nothing is tied (else Opacus hooks, which sum a tied parameter's per-sample
+    gradients); every step runs."""
+    torch.manual_seed(0)
+    model = Tied(tie, no_rule=True)
+    p = make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), _ids_loader(),
+                     noise_multiplier=1.0, epochs=1, accountant="rdp")
+    assert p.mode.mode == ("ghost" if TIES[tie] is None else "hooks")
+    if TIES[tie] is not None:
+        assert TIES[tie] in p.mode.reason
+    for ids, y in p.data_loader:
+        p.optimizer.zero_grad()
+        if len(ids):
+            p.criterion(p.model(ids), y).backward()
+        p.optimizer.step()
+    assert p.budget.steps == len(p.data_loader)
+    p.close()
