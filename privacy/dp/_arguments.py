@@ -87,7 +87,7 @@ class TrainingRequest:
     accountant: str
     target_epsilon: float | None
     noise_multiplier: float | None
-    epochs: int | None
+    epochs: float | None
     max_grad_norm: float
     max_epsilon: float | None
     on_cap: str
@@ -104,7 +104,8 @@ class TrainingRequest:
                 "The 'epochs' parameter of make_private is required: the noise is calibrated "
                 "for the number of passes you plan, e.g. epochs=10."
             )
-        _positive("epochs", self.epochs, "Give the number of passes you plan, e.g. epochs=10.", integer=True)
+        _positive("epochs", self.epochs, "Give the number of passes you plan, e.g. epochs=10 (or "
+                  "epochs=1.25 for 10 steps of a loader of 8 batches).")
         _positive("max_grad_norm", self.max_grad_norm, "A typical clipping norm is 1.0.")
         if self.max_epsilon is not None:
             _positive(

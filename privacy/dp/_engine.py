@@ -71,7 +71,7 @@ def make_private(
     *,
     target_epsilon: float | None = None,
     target_delta: float | None = None,
-    epochs: int | None = None,
+    epochs: float | None = None,
     max_grad_norm: float = 1.0,
     accountant: str = "prv",
     mode: str = "auto",
@@ -107,7 +107,8 @@ def make_private(
         δ. Default: the ledger's δ if it has one, else 1/(10 n) rounded down (below 1/n).
         δ ≥ 1/n warns (:class:`DeltaWarning`).
     epochs:
-        Planned passes over the data; the noise is calibrated for ``epochs * len(loader)`` steps.
+        Planned passes over the data; the noise is calibrated for ``ceil(epochs * len(loader))``
+        steps. A fraction plans its share of the steps (``epochs=1.25`` with 8 batches: 10).
     max_grad_norm:
         Clipping norm C of each sample's gradient.
     accountant:

@@ -22,7 +22,6 @@ Nothing here imports ``transformers`` at module level.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -110,12 +109,13 @@ def _refuse(condition: bool, what: str) -> None:
         raise PrivacyInputError(f"The 'args' of PrivateTrainer: PrivateTrainer {what}.")
 
 
-def planned_epochs(args: Any, steps_per_epoch: int) -> int:
-    """Passes over the data the noise is calibrated for: ``ceil(max_steps / steps per epoch)``
-    when ``max_steps`` is set, else ``ceil(num_train_epochs)``."""
+def planned_epochs(args: Any, steps_per_epoch: int) -> float:
+    """Passes over the data the noise is calibrated for: ``max_steps / steps per epoch`` when
+    ``max_steps`` is set (exactly ``max_steps`` steps), else ``num_train_epochs`` (the Trainer
+    runs a fractional last epoch's share of the steps, rounded up)."""
     if args.max_steps is not None and args.max_steps > 0:
-        return max(1, math.ceil(args.max_steps / steps_per_epoch))
-    return max(1, math.ceil(float(args.num_train_epochs)))
+        return args.max_steps / steps_per_epoch
+    return float(args.num_train_epochs)
 
 
 def is_causal_lm(model: Any) -> bool:

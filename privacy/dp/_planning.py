@@ -162,6 +162,12 @@ def check_cap_storage(max_epsilon: float | None, ledger: Any, checkpoint_dir: An
         )
 
 
+def planned_steps(epochs: float, steps_per_epoch: int) -> int:
+    """The steps ``epochs`` passes take, ``ceil(epochs × steps_per_epoch)`` (a fractional pass
+    plans its share of the steps; a product a rounding error above an integer counts as it)."""
+    return max(1, math.ceil(epochs * steps_per_epoch - 1e-9))
+
+
 def plan_noise(
     request: TrainingRequest,
     state: dict[str, Any] | None,
@@ -171,7 +177,7 @@ def plan_noise(
 ) -> RunPlan:
     """The noise multiplier and the planned steps: resumed from ``state``, as given, or the
     smallest noise that keeps ``epochs`` passes within ``target_epsilon``."""
-    planned = int(request.epochs) * sampling.steps_per_epoch
+    planned = planned_steps(float(request.epochs), sampling.steps_per_epoch)
     if state is None:
         if request.noise_multiplier is not None:
             sigma = float(request.noise_multiplier)

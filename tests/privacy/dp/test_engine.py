@@ -6,6 +6,8 @@ import math
 import warnings
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
@@ -157,3 +159,25 @@ def test_a_torchrun_launch_that_joined_no_process_group_is_refused(monkeypatch, 
             call()
     else:
         call().close()
+
+
+def test_fractional_epochs_plan_their_share_of_the_steps():
+    """epochs=1.25 over 8 batches plans 10 steps, and the noise spends target ε in exactly those."""
+    from auditkit.privacy.dp._accounting import epsilon
+
+    model = mlp()
+    p = make_private(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                     DataLoader(toy_data(), batch_size=len(toy_data()) // 8), target_epsilon=2.0,
+                     epochs=1.25, accountant="rdp")
+    assert len(p.data_loader) == 8 and p.budget.planned_steps == 10
+    spent = epsilon([(p.budget.noise_multiplier, p.budget.sample_rate, 10)], p.delta, "rdp")
+    assert spent == pytest.approx(2.0, abs=0.011) and spent <= 2.0
+    p.close()
+
+
+@given(st.integers(1, 5000), st.integers(1, 400))
+def test_a_fraction_of_epochs_from_a_step_count_plans_that_step_count(steps, per_epoch):
+    """Property: steps / per_epoch epochs plan exactly ``steps`` steps (no float rounding up)."""
+    from auditkit.privacy.dp._planning import planned_steps
+
+    assert planned_steps(steps / per_epoch, per_epoch) == steps

@@ -278,6 +278,20 @@ def test_bert_without_token_type_ids_trains_as_with_them(tmp_path: Path, mode) -
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("steps,epochs", [(dict(max_steps=10), None), (dict(max_steps=3), None),
+                                          (dict(max_steps=-1, num_train_epochs=1.5), 12)])
+def test_the_noise_is_calibrated_for_the_steps_the_trainer_takes(tmp_path: Path, steps, epochs) -> None:
+    """max_steps (10 or 3 with 8 logical steps an epoch) or a fractional num_train_epochs: the
+    noise is calibrated for exactly the steps taken, so the run spends its target ε (not a
+    whole epoch's worth of noise more than needed)."""
+    tr = trainer(tmp_path, privacy=dict(target_epsilon=3.0, accountant="rdp"), **steps)
+    tr.train()
+    budget = tr.private.budget
+    taken = epochs or steps["max_steps"]
+    assert tr.state.global_step == budget.steps == budget.planned_steps == taken
+    assert tr.private.epsilon == pytest.approx(3.0, abs=0.011)  # noise_for_epsilon's tolerance
+
+
 # -- checkpoints, TensorBoard --------------------------------------------------------------------
 def test_a_trainer_checkpoint_resumes_the_accounting(tmp_path: Path) -> None:
     privacy = dict(noise_multiplier=1.0, epochs=1, accountant="rdp", ledger=tmp_path / "ledger", dataset_id="rows")
