@@ -145,7 +145,7 @@ class PrivateTrainer(Trainer):
         if settings.setdefault("epochs", planned) < planned:
             raise PrivacyInputError(
                 f"privacy['epochs']={settings['epochs']!r} plans fewer passes than the TrainingArguments "
-                f"({planned}): the noise would be calibrated for fewer steps than the Trainer takes. "
+                f"({planned:g}): the noise would be calibrated for fewer steps than the Trainer takes. "
                 "Leave 'epochs' out (it follows args) or lower num_train_epochs / max_steps."
             )
         if settings.get("ledger") is None:

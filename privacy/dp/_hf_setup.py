@@ -22,6 +22,7 @@ Nothing here imports ``transformers`` at module level.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -109,13 +110,18 @@ def _refuse(condition: bool, what: str) -> None:
         raise PrivacyInputError(f"The 'args' of PrivateTrainer: PrivateTrainer {what}.")
 
 
-def planned_epochs(args: Any, steps_per_epoch: int) -> float:
-    """Passes over the data the noise is calibrated for: ``max_steps / steps per epoch`` when
-    ``max_steps`` is set (exactly ``max_steps`` steps), else ``num_train_epochs`` (the Trainer
-    runs a fractional last epoch's share of the steps, rounded up)."""
+def planned_epochs(args: Any, batches: int) -> float:
+    """Passes over the data (of ``batches`` logical batches) the noise is calibrated for, so
+    that make_private plans exactly the optimizer steps the Trainer takes: ``max_steps`` when
+    set, else the Trainer's own ``ceil(num_train_epochs × len(train loader))``, over a Poisson
+    loader whose length Opacus makes ``int(1 / q)`` (one less than ``batches`` for some sizes,
+    e.g. 93), divided by ``batches``."""
     if args.max_steps is not None and args.max_steps > 0:
-        return args.max_steps / steps_per_epoch
-    return float(args.num_train_epochs)
+        steps = int(args.max_steps)
+    else:
+        per_epoch = max(1, int(1 / (1 / batches)))  # Opacus's UniformWithReplacementSampler
+        steps = math.ceil(float(args.num_train_epochs) * per_epoch)
+    return steps / batches
 
 
 def is_causal_lm(model: Any) -> bool:

@@ -131,10 +131,13 @@ class EmptyDrawCollate:
 
     A draw with samples is collated by the loader's own ``collate``. A draw with none (Poisson
     sampling can draw no sample, the first batch included) gives a batch of the structure
-    ``collate`` gives one example (a tuple, a dict or a tokenizer's ``BatchEncoding``, nested
-    alike) with zero rows in every tensor, and ``None`` for anything that is not a tensor: no
-    value of any example is in it. (Opacus's own empty batch, before a first batch was drawn,
-    is built from ``dataset[0]`` by position and fails on a dataset of dicts.)
+    ``collate`` gives real examples (a tuple, a dict, a tokenizer's ``BatchEncoding``, a list of
+    rows, nested alike) with zero rows: every tensor cut to zero rows, every list or tuple whose
+    length is the number of examples (a list of rows, a column of strings) emptied, anything
+    else ``None``. No value of any example is in it. The structure is read by collating
+    ``dataset[0]`` once and twice (torch's random state restored after, for collators that
+    draw, e.g. masking). (Opacus's own empty batch, before a first batch was drawn, is built
+    from ``dataset[0]`` by position and fails on a dataset of dicts.)
     """
 
     def __init__(self, collate: Any, dataset: Any) -> None:
@@ -144,25 +147,31 @@ class EmptyDrawCollate:
     def __call__(self, features: Any) -> Any:
         if len(features):
             return self.collate(features)
-        return _zero_rows(self.collate([self.dataset[0]]))
+        import torch
+
+        row = self.dataset[0]
+        with torch.random.fork_rng(devices=[]):
+            one, two = self.collate([row]), self.collate([row, row])
+        return _zero_rows(one, two)
 
 
-def _zero_rows(batch: Any) -> Any:
-    """``batch`` with no sample: tensors cut to zero rows, containers rebuilt alike, a list of
-    non-tensors (a column collated as a list, e.g. of strings) emptied, other values ``None``."""
-    if _is_tensor(batch):
-        return batch[:0] if batch.dim() else None
-    if isinstance(batch, Mapping):
-        items = {k: _zero_rows(v) for k, v in batch.items()}
+def _zero_rows(one: Any, two: Any) -> Any:
+    """The batch ``one`` (one example) with no example, told from ``two`` (two examples): a
+    container whose length follows the examples is the rows themselves (emptied); tensors are
+    cut to zero rows; containers are rebuilt alike; other values are ``None``."""
+    if _is_tensor(one):
+        return one[:0] if one.dim() else None
+    if isinstance(one, Mapping):
+        items = {k: _zero_rows(v, two.get(k) if isinstance(two, Mapping) else None) for k, v in one.items()}
         try:
-            return type(batch)(items)  # dict subclasses, HF BatchEncoding
+            return type(one)(items)  # dict subclasses, HF BatchEncoding
         except Exception:  # noqa: BLE001 - a mapping type we cannot rebuild: a plain dict
             return items
-    if isinstance(batch, (tuple, list)):
-        if not any(_is_tensor(v) or isinstance(v, (Mapping, tuple, list)) for v in batch):
-            return type(batch)() if not hasattr(batch, "_fields") else None  # the rows themselves
-        values = [_zero_rows(v) for v in batch]
-        if isinstance(batch, tuple):
-            return type(batch)(*values) if hasattr(batch, "_fields") else type(batch)(values)
+    if isinstance(one, (tuple, list)):
+        if not isinstance(two, (tuple, list)) or len(two) != len(one):  # one entry per example
+            return [] if hasattr(one, "_fields") else type(one)()
+        values = [_zero_rows(a, b) for a, b in zip(one, two, strict=True)]
+        if isinstance(one, tuple):
+            return type(one)(*values) if hasattr(one, "_fields") else type(one)(values)
         return values
     return None

@@ -161,18 +161,20 @@ def aliases(model: nn.Module, has_rule: Callable[[nn.Module], bool]) -> set[str]
 
 
 def ghost_tied(layers: list[tuple[str, nn.Module]]) -> tuple[str, ...]:
-    """The trainable parameters shared by several layers Opacus samples, one of them a layer its
-    ghost clipping computes norms for (Opacus raises ``NotImplementedError: Parameter tying is
-    not supported with Ghost Clipping`` in the first training pass, when such a parameter is
-    used a second time), as ``"a.weight = b.weight"``."""
+    """The trainable parameters shared by several ``layers`` (any module owning one, whether
+    or not it uses it in its forward), one of them a layer Opacus ghost clipping computes norms
+    for, as ``"a.weight = b.weight"``. With another
+    such layer Opacus raises ``NotImplementedError: Parameter tying is not supported with Ghost
+    Clipping`` in the first training pass; with a layer it has no norm sampler for (run through
+    functorch) it raises nothing and clips with a norm that misses the cross term, so a sample's
+    clipped gradient can exceed the clipping norm. A layer called twice in one forward pass
+    (ALBERT's shared layers) is one owner here: Opacus raises on it in the first pass."""
     from opacus.grad_sample.grad_sample_module_fast_gradient_clipping import (
         GradSampleModuleFastGradientClipping as Ghost,
     )
 
     owners: dict[int, list[tuple[str, bool]]] = {}
     for name, m in layers:
-        if type(m) not in Ghost.GRAD_SAMPLERS:
-            continue
         for pname, p in m.named_parameters(recurse=False):
             if p.requires_grad:
                 owners.setdefault(id(p), []).append((f"{name}.{pname}", type(m) in Ghost.NORM_SAMPLERS))

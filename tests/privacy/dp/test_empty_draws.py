@@ -120,3 +120,28 @@ def test_a_plain_loop_whose_first_draw_is_empty_trains(first_draw_empty, data):
     assert private.budget.steps == len(sizes)
     assert all(torch.isfinite(p).all() for p in model.parameters())
     private.close()
+
+
+@pytest.mark.parametrize("rows", [[(torch.ones(3), torch.tensor(1))], [{"x": torch.ones(3)}], [torch.ones(3)]],
+                         ids=["tuples", "dicts", "tensors"])
+def test_a_collate_that_keeps_the_rows_gives_no_row(rows):
+    """A collate that returns the list of examples itself (``lambda b: b``): an empty draw is
+    an empty list, as a loop over the rows expects, not one emptied row."""
+    collate = EmptyDrawCollate(lambda b: b, rows)
+    assert collate([]) == [] and collate(rows) == rows
+
+
+def test_an_empty_draw_leaves_torch_random_state_alone():
+    """A collator that draws (e.g. masking for a masked LM) is run on dataset[0] to read the
+    structure; torch's random state is restored, so an empty draw changes no later draw."""
+
+    def masking(features):
+        batch = default_collate(features)
+        batch["mask"] = torch.rand(batch["x"].shape) < 0.15
+        return batch
+
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    empty = EmptyDrawCollate(masking, [{"x": torch.ones(5)}])([])
+    assert empty["mask"].shape == (0, 5) and torch.equal(torch.rand(4), expected)

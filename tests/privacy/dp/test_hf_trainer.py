@@ -278,16 +278,21 @@ def test_bert_without_token_type_ids_trains_as_with_them(tmp_path: Path, mode) -
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("steps,epochs", [(dict(max_steps=10), None), (dict(max_steps=3), None),
-                                          (dict(max_steps=-1, num_train_epochs=1.5), 12)])
-def test_the_noise_is_calibrated_for_the_steps_the_trainer_takes(tmp_path: Path, steps, epochs) -> None:
-    """max_steps (10 or 3 with 8 logical steps an epoch) or a fractional num_train_epochs: the
-    noise is calibrated for exactly the steps taken, so the run spends its target ε (not a
-    whole epoch's worth of noise more than needed)."""
-    tr = trainer(tmp_path, privacy=dict(target_epsilon=3.0, accountant="rdp"), **steps)
+@pytest.mark.parametrize("rows,steps,taken", [
+    (48, dict(max_steps=10), 10),  # logical batches of 2: 24 an epoch
+    (48, dict(max_steps=30), 30),
+    (48, dict(max_steps=-1, num_train_epochs=1.5), 36),
+    (50, dict(max_steps=-1, num_train_epochs=2.2), 56),  # 25 an epoch: 2.2 × 25 = 55.000...01
+    (186, dict(max_steps=-1, num_train_epochs=1), 92),  # 93 batches; Opacus's loader has 92
+], ids=["max_steps-10", "max_steps-30", "epochs-1.5", "epochs-2.2", "epochs-1-of-93-batches"])
+def test_the_noise_is_calibrated_for_the_steps_the_trainer_takes(tmp_path: Path, rows, steps, taken) -> None:
+    """max_steps, or num_train_epochs (fractional, or over a Poisson loader Opacus makes one batch
+    shorter): the noise is calibrated for exactly the steps the Trainer takes, so the run spends
+    its target ε: not less (a whole epoch's worth of extra noise), never more."""
+    tr = trainer(tmp_path, data=Rows(rows), privacy=dict(target_epsilon=3.0, accountant="rdp"),
+                 per_device_train_batch_size=1, gradient_accumulation_steps=2, **steps)
     tr.train()
     budget = tr.private.budget
-    taken = epochs or steps["max_steps"]
     assert tr.state.global_step == budget.steps == budget.planned_steps == taken
     assert tr.private.epsilon == pytest.approx(3.0, abs=0.011)  # noise_for_epsilon's tolerance
 

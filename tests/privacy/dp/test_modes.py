@@ -193,3 +193,27 @@ def test_auto_never_picks_ghost_for_a_tied_model_and_it_trains(tie):
         p.optimizer.step()
     assert p.budget.steps == len(p.data_loader)
     p.close()
+
+
+class _Proj(nn.Module):
+    """An output head with no Opacus sampler, using the embedding's weight (tied)."""
+
+    def __init__(self, weight):
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, h):
+        return h @ self.weight.t()
+
+
+def test_ghost_refuses_a_tie_with_a_layer_it_has_no_sampler_for():
+    """Opacus ghost clipping raises nothing there: it runs the head through functorch and clips
+    with a norm that misses the cross term (a sample's clipped gradient above the clipping norm,
+    measured 1.019 C), so it is refused too, and auto never picks it."""
+    model = Tied("none")
+    model.head = _Proj(model.emb.weight)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(PrivacyInputError, match=r"ties emb\.weight = head\.weight"):
+        make_private(model, opt, _ids_loader(), noise_multiplier=1.0, epochs=1, accountant="rdp",
+                     mode="ghost")
+    assert select_mode(model).mode != "ghost"
