@@ -102,9 +102,9 @@ class LayerSurvey:
 
     ``layers`` are ``(name, type)``; ``bookkeeping_problems`` ``(name, type, problem)`` for the
     layers without a book-keeping rule; ``no_sampler`` the names of the layers Opacus has no
-    grad sampler for; ``ghost_tied`` the trainable parameters several of Opacus's layers share
-    (``"wte.weight = lm_head.weight"``), which its ghost clipping refuses in the first training
-    pass.
+    grad sampler for; ``ghost_tied`` the trainable parameters several modules share, one of them
+    a layer Opacus ghost clipping computes norms for (``"wte.weight = lm_head.weight"``): it
+    raises on them in the first pass, or clips them inexactly (:func:`._tied.ghost_tied`).
     """
 
     layers: tuple[tuple[str, str], ...]
