@@ -115,15 +115,22 @@ def _slice(batch: Any, part: slice) -> Any:
     if _is_tensor(batch):
         return batch[part]
     if isinstance(batch, Mapping):
-        items = {k: _slice(v, part) for k, v in batch.items()}
+        return _rebuilt(batch, {k: _slice(v, part) for k, v in batch.items()})
+    return _rebuilt(batch, [_slice(v, part) for v in batch])
+
+
+def _rebuilt(like: Any, content: Any) -> Any:
+    """``content`` (a dict, or a list of values) in the container type of ``like``: dict
+    subclasses and HF ``BatchEncoding`` (a plain dict when the type cannot be rebuilt), tuples
+    and namedtuples; a list stays a list."""
+    if isinstance(like, Mapping):
         try:
-            return type(batch)(items)  # dict subclasses, HF BatchEncoding
+            return type(like)(content)
         except Exception:  # noqa: BLE001 - a mapping type we cannot rebuild: a plain dict
-            return items
-    values = [_slice(v, part) for v in batch]
-    if isinstance(batch, tuple):
-        return type(batch)(*values) if hasattr(batch, "_fields") else type(batch)(values)
-    return values
+            return content
+    if isinstance(like, tuple):
+        return type(like)(*content) if hasattr(like, "_fields") else type(like)(content)
+    return content
 
 
 class EmptyDrawCollate:
@@ -162,16 +169,10 @@ def _zero_rows(one: Any, two: Any) -> Any:
     if _is_tensor(one):
         return one[:0] if one.dim() else None
     if isinstance(one, Mapping):
-        items = {k: _zero_rows(v, two.get(k) if isinstance(two, Mapping) else None) for k, v in one.items()}
-        try:
-            return type(one)(items)  # dict subclasses, HF BatchEncoding
-        except Exception:  # noqa: BLE001 - a mapping type we cannot rebuild: a plain dict
-            return items
+        return _rebuilt(one, {k: _zero_rows(v, two.get(k) if isinstance(two, Mapping) else None)
+                              for k, v in one.items()})
     if isinstance(one, (tuple, list)):
         if not isinstance(two, (tuple, list)) or len(two) != len(one):  # one entry per example
             return [] if hasattr(one, "_fields") else type(one)()
-        values = [_zero_rows(a, b) for a, b in zip(one, two, strict=True)]
-        if isinstance(one, tuple):
-            return type(one)(*values) if hasattr(one, "_fields") else type(one)(values)
-        return values
+        return _rebuilt(one, [_zero_rows(a, b) for a, b in zip(one, two, strict=True)])
     return None

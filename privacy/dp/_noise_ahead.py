@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any
 
 from auditkit.privacy.dp._gaussian import BLOCK, fill_normal_, step_key
@@ -190,8 +191,6 @@ class _NoiseAhead:
         them back at ``zero_grad`` (4–5 ms). The price is one buffer the size of the trained
         parameters held between steps, as plain torch holds its gradients with
         ``zero_grad(set_to_none=False)``."""
-        import functools
-
         import torch
 
         if self.todo is not None or self.pending:
@@ -303,17 +302,13 @@ def _storage_refs(t: Any) -> tuple[Any, int]:
     return storage, sys.getrefcount(storage)
 
 
-_FREE_REFS: list[int] = []
-
-
+@functools.cache
 def _free_storage_refs() -> int:
     """The reference count :func:`_storage_refs` gives for a storage nothing else holds
     (measured once, on a fresh tensor)."""
-    if not _FREE_REFS:
-        import torch
+    import torch
 
-        _FREE_REFS.append(_storage_refs(torch.empty(2))[1])
-    return _FREE_REFS[0]
+    return _storage_refs(torch.empty(2))[1]
 
 
 def _lowest_priority() -> None:

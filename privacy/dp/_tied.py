@@ -161,25 +161,24 @@ def aliases(model: nn.Module, has_rule: Callable[[nn.Module], bool]) -> set[str]
 
 
 def ghost_tied(layers: list[tuple[str, nn.Module]]) -> tuple[str, ...]:
-    """The trainable parameters shared by several ``layers`` (any module owning one, whether
-    or not it uses it in its forward), one of them a layer Opacus ghost clipping computes norms
-    for, as ``"a.weight = b.weight"``. With another
-    such layer Opacus raises ``NotImplementedError: Parameter tying is not supported with Ghost
-    Clipping`` in the first training pass; with a layer it has no norm sampler for (run through
-    functorch) it raises nothing and clips with a norm that misses the cross term, so a sample's
-    clipped gradient can exceed the clipping norm. A layer called twice in one forward pass
-    (ALBERT's shared layers) is one owner here: Opacus raises on it in the first pass."""
+    """The tied parameters (:func:`find_tied` over ``layers``: every module owning one, whether
+    or not it uses it in its forward) with an owner Opacus ghost clipping computes norms for, as
+    ``"a.weight = b.weight"``. With another such owner Opacus raises ``NotImplementedError:
+    Parameter tying is not supported with Ghost Clipping`` in the first training pass; with one
+    it has no norm sampler for (run through functorch) it raises nothing and clips with a norm
+    that misses the cross term, so a sample's clipped gradient can exceed the clipping norm. A
+    layer called twice in one forward pass (ALBERT's shared layers) is one owner here: Opacus
+    raises on it in the first pass."""
     from opacus.grad_sample.grad_sample_module_fast_gradient_clipping import (
         GradSampleModuleFastGradientClipping as Ghost,
     )
 
-    owners: dict[int, list[tuple[str, bool]]] = {}
-    for name, m in layers:
-        for pname, p in m.named_parameters(recurse=False):
-            if p.requires_grad:
-                owners.setdefault(id(p), []).append((f"{name}.{pname}", type(m) in Ghost.NORM_SAMPLERS))
-    return tuple(" = ".join(n for n, _ in found) for found in owners.values()
-                 if len(found) > 1 and any(norm for _, norm in found))
+    modules = dict(layers)
+    return tuple(
+        " = ".join(f"{name}.{attr}" for name, attr in group.owners)
+        for group in find_tied({name: (m, None) for name, m in layers})
+        if any(type(modules[name]) in Ghost.NORM_SAMPLERS for name, _ in group.owners)
+    )
 
 
 def several_passes(count: int) -> str:
